@@ -1,0 +1,18 @@
+"""attention_lib: attention mechanisms for vision and sequences, and the book's instruments."""
+from .bam import BAM
+from .cbam import CBAM, CBAMAttention
+from .eca import EfficientChannelAttention, eca_kernel_size
+from .external_attention import ExternalAttention, MultiHeadExternalAttention
+from .patch_embedding import PatchEmbedding
+from .registry import MECHANISMS, Mechanism
+from .selective_kernel import SelectiveKernel
+from .self_attention import MultiHeadSelfAttention
+from .squeeze_excitation import SqueezeExcitation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BAM", "CBAM", "CBAMAttention", "EfficientChannelAttention", "eca_kernel_size",
+    "ExternalAttention", "MultiHeadExternalAttention", "PatchEmbedding", "MECHANISMS", "Mechanism",
+    "SelectiveKernel", "MultiHeadSelfAttention", "SqueezeExcitation",
+]
