@@ -16,3 +16,9 @@ __all__ = [
     "ExternalAttention", "MultiHeadExternalAttention", "PatchEmbedding", "MECHANISMS", "Mechanism",
     "SelectiveKernel", "MultiHeadSelfAttention", "SqueezeExcitation",
 ]
+
+# The notebook toolkit (issue 4).
+from . import i18n
+from .environment import best_device, setup
+
+__all__ += ["i18n", "setup", "best_device"]
