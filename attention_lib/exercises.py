@@ -1,0 +1,167 @@
+"""Exercise checks for the chapters.
+
+Each exercise has a key (``"se.params"``); ``check(key, answer)`` prints a short verdict in the
+chapter's language and returns ``True`` (right), ``False`` (wrong, with what is wrong) or ``None``
+(not answered yet). It never raises: the book executes every check with the answer left blank.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from .i18n import register, t
+
+register({
+    "ex.unanswered": {"en": "Not answered yet: replace the ... with your answer and run the cell again.",
+                      "zh": "尚未作答：把 ... 换成你的答案，再运行本单元格。"},
+    "ex.correct": {"en": "Correct!", "zh": "正确！"},
+    "ex.wrong": {"en": "Not quite: {hint}", "zh": "还不对：{hint}"},
+    "ex.unknown": {"en": "No exercise is called {name!r}; known: {known}.",
+                   "zh": "没有名为 {name!r} 的练习；已有：{known}。"},
+    # Squeeze-and-Excitation
+    "ex.se.params.no_bias": {"en": "that is W1 and W2 alone; both FC layers also have a bias (C/r and C values).",
+                             "zh": "这只算了 W1 和 W2；两个全连接层还各有偏置（分别是 C/r 和 C 个值）。"},
+    "ex.se.params.one_fc": {"en": "SE has two FC layers: C -> C/r and C/r -> C.",
+                            "zh": "SE 有两个全连接层：C -> C/r 和 C/r -> C。"},
+    "ex.se.params.other": {"en": "count W1 (C/r x C), b1 (C/r), W2 (C x C/r) and b2 (C) with C = 256, r = 16.",
+                           "zh": "分别数出 W1（C/r × C）、b1（C/r）、W2（C × C/r）和 b2（C），其中 C = 256，r = 16。"},
+    "ex.se.shape.not_shape": {"en": "give the shape as a tuple of four integers, e.g. (1, 2, 3, 4).",
+                              "zh": "请把形状写成四个整数的元组，例如 (1, 2, 3, 4)。"},
+    "ex.se.shape.flat": {"en": "(B, C) is the excitation s before reshaping; the gate keeps two singleton axes so that "
+                               "x * gate broadcasts over H and W.",
+                         "zh": "(B, C) 是变形之前的激励 s；门控保留两个长度为 1 的轴，x * gate 才能在 H 和 W 上广播。"},
+    "ex.se.shape.full": {"en": "the gate holds one number per channel, not one per pixel.",
+                         "zh": "门控每个通道只有一个数，而不是每个像素一个。"},
+    "ex.se.shape.other": {"en": "one weight per sample and per channel, shaped to broadcast against (B, C, H, W).",
+                          "zh": "每个样本、每个通道一个权重，形状要能与 (B, C, H, W) 广播。"},
+    "ex.se.gate.not_callable": {"en": "the answer is a function se_gate(x, fc1, fc2) returning a (B, C, 1, 1) tensor.",
+                                "zh": "答案应是函数 se_gate(x, fc1, fc2)，返回形状为 (B, C, 1, 1) 的张量。"},
+    "ex.se.gate.raised": {"en": "your function raised {error} for an input of shape {shape}{extra}",
+                          "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}{extra}"},
+    "ex.se.gate.batch1": {"en": " (batch size 1: does a .squeeze() remove the batch axis too?).",
+                          "zh": "（批大小为 1：是不是 .squeeze() 把批维度也挤掉了？）"},
+    "ex.se.gate.shape": {"en": "the result has shape {got}; expected {expected}.",
+                         "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.se.gate.softmax": {"en": "the channel weights come from a sigmoid, not a softmax: channels do not compete "
+                                 "for a fixed budget.",
+                           "zh": "通道权重来自 sigmoid 而不是 softmax：各通道并不争夺一份固定的总量。"},
+    "ex.se.gate.no_relu": {"en": "the ReLU (δ) between the two FC layers is missing.",
+                           "zh": "两个全连接层之间缺了 ReLU（δ）。"},
+    "ex.se.gate.max_pool": {"en": "the squeeze is a global AVERAGE pool, not a max pool.",
+                            "zh": "挤压（squeeze）是全局平均池化，而不是最大池化。"},
+    "ex.se.gate.no_sigmoid": {"en": "the sigmoid (σ) at the end is missing: the gate must lie in (0, 1).",
+                              "zh": "末尾缺了 sigmoid（σ）：门控值必须落在 (0, 1) 之间。"},
+    "ex.se.gate.other": {"en": "the values differ from sigma(W2 relu(W1 z)) with z the channel means.",
+                         "zh": "数值与 σ(W2 ReLU(W1 z)) 不一致（z 为各通道的均值）。"},
+})
+
+
+@dataclass(frozen=True)
+class Exercise:
+    key: str
+    judge: Callable[[Any], Optional[str]]   # None if right, else the i18n key of what is wrong
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def _exercise(key):
+    def wrap(judge):
+        EXERCISES[key] = Exercise(key, judge)
+        return judge
+    return wrap
+
+
+
+
+
+def check(key: str, answer: Any) -> Optional[bool]:
+    """Prints the verdict for ``answer``; returns True, False, or None when not answered (``...``/None)."""
+    if key not in EXERCISES:
+        print(t("ex.unknown", name=key, known=", ".join(sorted(EXERCISES))))
+        return False
+    if answer is ... or answer is None:
+        print(t("ex.unanswered"))
+        return None
+    verdict = EXERCISES[key].judge(answer)
+    if verdict is None:
+        print(t("ex.correct"))
+        return True
+    hint_key, fmt = verdict if isinstance(verdict, tuple) else (verdict, {})
+    print(t("ex.wrong", hint=t(hint_key, **fmt)))
+    return False
+
+
+# ---------------------------------------------------------------- Squeeze-and-Excitation
+
+
+@_exercise("se.params")
+def _se_params(answer):
+    C, r = 256, 16
+    h = C // r
+    if answer == 2 * C * h + h + C:
+        return None
+    if answer == 2 * C * h:
+        return "ex.se.params.no_bias"
+    if answer in (C * h, C * h + h, C * h + C):
+        return "ex.se.params.one_fc"
+    return "ex.se.params.other"
+
+
+@_exercise("se.shape")
+def _se_shape(answer):
+    try:
+        shape = tuple(int(s) for s in answer)
+    except (TypeError, ValueError):
+        return "ex.se.shape.not_shape"
+    if shape == (8, 256, 1, 1):
+        return None
+    if shape == (8, 256):
+        return "ex.se.shape.flat"
+    if shape == (8, 256, 14, 14):
+        return "ex.se.shape.full"
+    return "ex.se.shape.other"
+
+
+def _se_variants(x, fc1, fc2):
+    """What common mistakes compute, to name the mistake a wrong answer made."""
+    z_avg, z_max = x.mean((2, 3)), x.amax((2, 3))
+    return {
+        "ex.se.gate.softmax": torch.softmax(fc2(torch.relu(fc1(z_avg))), dim=1),
+        "ex.se.gate.no_relu": torch.sigmoid(fc2(fc1(z_avg))),
+        "ex.se.gate.max_pool": torch.sigmoid(fc2(torch.relu(fc1(z_max)))),
+        "ex.se.gate.no_sigmoid": fc2(torch.relu(fc1(z_avg))),
+    }
+
+
+@_exercise("se.gate")
+def _se_gate(answer):
+    if not callable(answer):
+        return "ex.se.gate.not_callable"
+    g = torch.Generator().manual_seed(0)
+    C, h = 32, 4
+    fc1, fc2 = nn.Linear(C, h), nn.Linear(h, C)
+    with torch.no_grad():
+        for p in (*fc1.parameters(), *fc2.parameters()):
+            p.copy_(torch.randn(p.shape, generator=g))
+    for B in (3, 1):
+        x = torch.randn(B, C, 5, 7, generator=g)
+        try:
+            with torch.no_grad():
+                got = answer(x, fc1, fc2)
+        except Exception as error:  # the reader's code: report, never raise
+            extra = t("ex.se.gate.batch1") if B == 1 else "."
+            return "ex.se.gate.raised", dict(error=type(error).__name__, shape=tuple(x.shape), extra=extra)
+        expected = torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3))))))[:, :, None, None]
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return "ex.se.gate.shape", dict(got=shape, expected=tuple(expected.shape))
+        if not torch.allclose(got, expected, atol=1e-5):
+            for key, variant in _se_variants(x, fc1, fc2).items():
+                if torch.allclose(got.reshape(variant.shape), variant, atol=1e-5):
+                    return key
+            return "ex.se.gate.other"
+    return None
