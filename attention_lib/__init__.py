@@ -22,3 +22,8 @@ from . import i18n
 from .environment import best_device, setup
 
 __all__ += ["i18n", "setup", "best_device"]
+from . import instruments
+from .instruments import benchmark, count_flops, count_parameters, shape_table, summary, trace_shapes
+
+__all__ += ["instruments", "trace_shapes", "shape_table", "count_parameters", "count_flops", "summary",
+            "benchmark"]
