@@ -165,3 +165,68 @@ def _se_gate(answer):
                     return key
             return "ex.se.gate.other"
     return None
+
+
+# ---------------------------------------------------------------- Comparison (chapter 08)
+
+register({
+    "ex.cmp.slope.not_number": {"en": "the answer is one number: the exponent a in time ∝ N^a.",
+                                "zh": "答案是一个数：时间 ∝ N^a 中的指数 a。"},
+    "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
+                                  "Q K^T has N × N entries.",
+                            "zh": "1 是外部注意力和线性投影的斜率；而打分矩阵 Q K^T 有 N × N 个元素。"},
+    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
+                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
+    "ex.cmp.memory.not_number": {"en": "give the size in GiB as a number.", "zh": "请以 GiB 为单位给出一个数。"},
+    "ex.cmp.memory.one_head": {"en": "that is one head; every head has its own N × N matrix.",
+                               "zh": "这只是一个头；每个头都有自己的 N × N 矩阵。"},
+    "ex.cmp.memory.decimal": {"en": "1 GiB is 2^30 bytes, not 10^9.", "zh": "1 GiB 是 2^30 字节，而不是 10^9。"},
+    "ex.cmp.memory.other": {"en": "B × heads × N × N values of 4 bytes each (float32), divided by 2^30.",
+                            "zh": "共 B × 头数 × N × N 个值，每个 4 字节（float32），再除以 2^30。"},
+    "ex.cmp.cheapest.unknown": {"en": "answer with a registry name, e.g. 'cbam'.",
+                                "zh": "请用注册表中的名字作答，例如 'cbam'。"},
+    "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
+                               "zh": "它作用于 token；题目问的是作用于特征图的机制。"},
+    "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
+                              "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
+})
+
+
+@_exercise("cmp.slope")
+def _cmp_slope(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return "ex.cmp.slope.not_number"
+    if abs(value - 2) <= 0.25:
+        return None
+    return "ex.cmp.slope.linear" if abs(value - 1) <= 0.25 else "ex.cmp.slope.other"
+
+
+@_exercise("cmp.memory")
+def _cmp_memory(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return "ex.cmp.memory.not_number"
+    B, h, N = 8, 8, 3136
+    exact = B * h * N * N * 4 / 2 ** 30
+    if abs(value - exact) <= 0.02 * exact:
+        return None
+    if abs(value - exact / h) <= 0.02 * exact / h:
+        return "ex.cmp.memory.one_head"
+    if abs(value - B * h * N * N * 4 / 1e9) <= 0.01 * exact:
+        return "ex.cmp.memory.decimal"
+    return "ex.cmp.memory.other"
+
+
+@_exercise("cmp.cheapest")
+def _cmp_cheapest(answer):
+    from .registry import MECHANISMS
+
+    name = str(answer).strip().lower()
+    if name not in MECHANISMS:
+        return "ex.cmp.cheapest.unknown"
+    if MECHANISMS[name].layout != "feature_map":
+        return "ex.cmp.cheapest.tokens"
+    return None if name == "eca" else "ex.cmp.cheapest.other"

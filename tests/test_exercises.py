@@ -34,7 +34,8 @@ def se_gate_squeeze(x, fc1, fc2):                          # the seed's .squeeze
     return torch.sigmoid(fc2(torch.relu(fc1(z))))[:, :, None, None]
 
 
-SOLUTIONS = {"se.params": 8464, "se.shape": (8, 256, 1, 1), "se.gate": se_gate_solution}
+SOLUTIONS = {"se.params": 8464, "se.shape": (8, 256, 1, 1), "se.gate": se_gate_solution,
+             "cmp.slope": 2, "cmp.memory": 8 * 8 * 3136 * 3136 * 4 / 2 ** 30, "cmp.cheapest": "eca"}
 
 WRONG = [
     ("se.params", 8192, "ex.se.params.no_bias"),
@@ -53,6 +54,15 @@ WRONG = [
     ("se.gate", lambda x, a, b: torch.sigmoid(b(torch.relu(a(x.mean((2, 3)))))), "ex.se.gate.shape"),
     ("se.gate", lambda x, a, b: torch.sigmoid(b(torch.relu(a(x.mean((2, 3)))))).mul(2)[:, :, None, None],
      "ex.se.gate.other"),
+    ("cmp.slope", 1.0, "ex.cmp.slope.linear"),
+    ("cmp.slope", 3, "ex.cmp.slope.other"),
+    ("cmp.slope", "two", "ex.cmp.slope.not_number"),
+    ("cmp.memory", 8 * 3136 * 3136 * 4 / 2 ** 30, "ex.cmp.memory.one_head"),
+    ("cmp.memory", 8 * 8 * 3136 * 3136 * 4 / 1e9, "ex.cmp.memory.decimal"),
+    ("cmp.memory", 0.6, "ex.cmp.memory.other"),
+    ("cmp.cheapest", "squeeze_excitation", "ex.cmp.cheapest.other"),
+    ("cmp.cheapest", "external_attention", "ex.cmp.cheapest.tokens"),
+    ("cmp.cheapest", "resnet", "ex.cmp.cheapest.unknown"),
 ]
 
 
