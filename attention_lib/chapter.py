@@ -119,3 +119,21 @@ def plot_gate_by_class(per_class: torch.Tensor, class_names: Optional[Sequence[s
     fig.colorbar(im, ax=ax, label=t("chapter.gate_by_class.colorbar"))
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- cost formulas (chapter 08)
+
+#: Parameters and leading FLOP terms per sample, in the chapters' notation (LaTeX). Feature maps: C channels,
+#: H x W, reduction r, ECA kernel k, CBAM spatial kernel k_s, K branches of groups g, d = max(C/r, L).
+#: Tokens: N tokens of width D, h heads, S memory slots, coef c, head width d = D/heads.
+#: FLOPs count a multiply-add as 2 and one per element for pooling, activations and gating.
+COST_FORMULAS = {
+    "self_attention": dict(params=r"4D^2 + D", flops=r"8ND^2 + 4N^2D"),
+    "external_attention": dict(params=r"2SD", flops=r"4NSD"),
+    "multi_head_external_attention": dict(params=r"2cD^2 + cD + D + 2dS + S + d", flops=r"4cND^2 + 4cNSD"),
+    "squeeze_excitation": dict(params=r"2C^2/r + C/r + C", flops=r"2CHW + 4C^2/r"),
+    "eca": dict(params=r"k", flops=r"2CHW + 2kC"),
+    "cbam": dict(params=r"2C^2/r + C/r + C + 2k_s^2 + 2", flops=r"6CHW + 4k_s^2HW + 8C^2/r"),
+    "bam": dict(params=r"3C^2/r + 18C^2/r^2 + 13C/r + C + 1", flops=r"5CHW + 2C^2HW/r + 36C^2HW/r^2"),
+    "selective_kernel": dict(params=r"9KC^2/g + 2KC + Cd + 2d + dKC", flops=r"18KC^2HW/g + (6K - 1)CHW"),
+}

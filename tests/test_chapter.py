@@ -68,3 +68,21 @@ def test_plot_gate_by_class_has_a_colour_bar(lang):
 
 def test_every_chapter_string_has_chinese():
     assert not [k for k in i18n.missing_translations("zh") if k.startswith("chapter.")]
+
+
+def test_cost_formulas_cover_the_registry_and_match_the_parameter_counts():
+    assert set(chapter.COST_FORMULAS) == set(al.MECHANISMS)
+    C, r, h = 64, 16, 4
+    # Evaluate the parameter formulas at the registry's example sizes: they must equal the real counts.
+    values = {
+        "squeeze_excitation": 2 * C * C // r + C // r + C,
+        "eca": 3,
+        "cbam": 2 * C * C // r + C // r + C + 2 * 49 + 2,
+        "bam": 3 * C * C // r + 18 * h * h + 13 * h + C + 1,
+        "selective_kernel": 9 * 2 * C * C + 2 * 2 * C + C * 32 + 2 * 32 + 32 * 2 * C,
+        "self_attention": 4 * 64 ** 2 + 64,
+        "external_attention": 2 * 64 * 64,
+        "multi_head_external_attention": 2 * 4 * 64 ** 2 + 4 * 64 + 64 + 2 * 8 * 64 + 64 + 8,
+    }
+    for name, value in values.items():
+        assert al.count_parameters(al.MECHANISMS[name].build()) == value, name
