@@ -25,5 +25,9 @@ __all__ += ["i18n", "setup", "best_device"]
 from . import instruments
 from .instruments import benchmark, count_flops, count_parameters, shape_table, summary, trace_shapes
 
-__all__ += ["instruments", "trace_shapes", "shape_table", "count_parameters", "count_flops", "summary",
+__all__ += ["instruments", "viz", "trace_shapes", "shape_table", "count_parameters", "count_flops", "summary",
             "benchmark"]
+from . import viz
+from . import chapter, data, exercises, memory, models, train, widgets
+
+__all__ += ["chapter", "data", "exercises", "memory", "models", "train", "widgets"]
