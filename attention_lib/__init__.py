@@ -18,16 +18,12 @@ __all__ = [
 ]
 
 # The notebook toolkit (issue 4).
-from . import i18n
+from . import i18n, instruments, viz
 from .environment import best_device, setup
-
-__all__ += ["i18n", "setup", "best_device"]
-from . import instruments
 from .instruments import benchmark, count_flops, count_parameters, shape_table, summary, trace_shapes
 
-__all__ += ["instruments", "viz", "trace_shapes", "shape_table", "count_parameters", "count_flops", "summary",
-            "benchmark"]
-from . import viz
+__all__ += ["i18n", "instruments", "viz", "setup", "best_device", "trace_shapes", "shape_table",
+            "count_parameters", "count_flops", "summary", "benchmark"]
 from . import chapter, data, exercises, memory, models, train, widgets
 
 __all__ += ["chapter", "data", "exercises", "memory", "models", "train", "widgets"]

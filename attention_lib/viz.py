@@ -1,0 +1,354 @@
+"""Plots of every kind of attention map, one function per kind, in the language chosen by ``setup``.
+
+Each function takes the map as a tensor or array (any device, any float dtype), draws with a title,
+labelled axes and a colour bar wherever colour carries a value, and returns the matplotlib Figure.
+``ax=None`` makes a new figure; pass an Axes to draw into an existing one.
+In a notebook, end the call with ``;`` (or assign it) so the figure is not shown twice.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.cm import ScalarMappable
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from .i18n import register, t
+
+register({
+    "viz.heads.title": {"en": "Self-attention weights per head", "zh": "各注意力头的自注意力权重"},
+    "viz.heads.head": {"en": "head {i}", "zh": "头 {i}"},
+    "viz.query": {"en": "query token", "zh": "查询词元"},
+    "viz.key": {"en": "key token", "zh": "键词元"},
+    "viz.weight": {"en": "attention weight", "zh": "注意力权重"},
+    "viz.memory.title": {"en": "External attention: tokens → memory slots", "zh": "外部注意力：词元 → 记忆单元"},
+    "viz.memory.slot": {"en": "memory slot", "zh": "记忆单元"},
+    "viz.token": {"en": "token", "zh": "词元"},
+    "viz.gate.title": {"en": "Channel attention gate", "zh": "通道注意力门控"},
+    "viz.gate.channel": {"en": "channel", "zh": "通道"},
+    "viz.gate.channel_sorted": {"en": "channel (sorted by gate value)", "zh": "通道（按门控值排序）"},
+    "viz.gate.value": {"en": "gate value", "zh": "门控值"},
+    "viz.gate.first": {"en": "gate", "zh": "门控"},
+    "viz.gate.second": {"en": "comparison", "zh": "对照"},
+    "viz.spatial.title": {"en": "Spatial attention map", "zh": "空间注意力图"},
+    "viz.spatial.x": {"en": "x (pixels)", "zh": "x（像素）"},
+    "viz.spatial.y": {"en": "y (pixels)", "zh": "y（像素）"},
+    "viz.spatial.value": {"en": "spatial weight", "zh": "空间权重"},
+    "viz.sk.title": {"en": "Selective Kernel: branch weights per channel", "zh": "选择性卷积核：各通道的分支权重"},
+    "viz.sk.branch": {"en": "branch (kernel size)", "zh": "分支（卷积核大小）"},
+    "viz.sk.branch_i": {"en": "branch {i}", "zh": "分支 {i}"},
+    "viz.sk.weight": {"en": "branch weight", "zh": "分支权重"},
+    "viz.trace.title": {"en": "Shape trace: {name}", "zh": "形状追踪：{name}"},
+    "viz.trace.input": {"en": "input", "zh": "输入"},
+    "viz.trace.output": {"en": "output", "zh": "输出"},
+    "viz.trace.module": {"en": "module", "zh": "模块"},
+    "viz.trace.function": {"en": "tensor operation", "zh": "张量运算"},
+    "viz.trace.view": {"en": "reshape / index", "zh": "变形 / 索引"},
+    "viz.trace.params": {"en": "{n} parameters", "zh": "{n} 个参数"},
+    "viz.trace.more": {"en": "… {n} more steps", "zh": "…… 另有 {n} 步"},
+})
+
+_KIND_COLOURS = {"module": "#cfe2f3", "function": "#fce5cd", "view": "#eeeeee"}
+MAX_TICK_LABELS = 40
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float32).numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a tensor or array, got {type(x).__name__}") from None
+
+
+def _new_axes(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def _integer_ticks(ax: Axes) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _token_ticks(ax: Axes, tokens: Sequence[str] | None, n: int, axis: str) -> None:
+    if tokens is None:
+        return
+    if len(tokens) != n:
+        raise ValueError(f"tokens: expected {n} labels (one per position), got {len(tokens)}")
+    if n > MAX_TICK_LABELS:
+        return
+    labels = [str(tok) for tok in tokens]
+    if axis in ("x", "both"):
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    if axis in ("y", "both"):
+        ax.set_yticks(range(n), labels, fontsize=8)
+
+
+def plot_heads(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes | Sequence[Axes] | None = None,
+               batch_index: int = 0, max_heads: int = 16, cols: int = 4, title: str | None = None) -> Figure:
+    """Self-attention weights as a grid of heat maps, one per head, sharing one colour scale.
+
+    ``attn``: ``(heads, N, N)``, ``(B, heads, N, N)`` (``batch_index`` is shown) or ``(N, N)``.
+    ``tokens``: N labels for the query (rows) and key (columns) axes. ``ax``: one Axes per head shown.
+    """
+    a = _to_numpy(attn, "plot_heads")
+    if a.ndim == 4:
+        a = a[batch_index]
+    elif a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"plot_heads: expected attention of shape (heads, N, N) or (B, heads, N, N), "
+                         f"got {tuple(np.shape(attn))}")
+    a = a[:max_heads]
+    heads, n_q, n_k = a.shape
+    grid = ax is None
+    if grid:
+        cols = max(1, min(cols, heads))
+        rows = -(-heads // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 1.0, 2.4 * rows + 0.8), layout="constrained",
+                                 squeeze=False, sharex=True, sharey=True)
+        axes = list(axes.ravel())
+        for extra in axes[heads:]:
+            extra.remove()
+        axes = axes[:heads]
+    else:
+        axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
+        if len(axes) < heads:
+            raise ValueError(f"plot_heads: need {heads} Axes (one per head), got {len(axes)}")
+        fig = axes[0].figure
+    vmax = float(a.max()) if a.size else 1.0
+    for i, axis in enumerate(axes[:heads]):
+        im = axis.imshow(a[i], cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto")
+        axis.set_title(t("viz.heads.head", i=i))
+        _integer_ticks(axis)
+        _token_ticks(axis, tokens, n_k, "x")
+        _token_ticks(axis, tokens, n_q, "y")
+        if grid:
+            # Shared axes: tick labels on the outer edge only (fewer texts to lay out, easier to read).
+            axis.tick_params(labelbottom=(i + cols >= heads), labelleft=(i % cols == 0))
+        else:
+            axis.set_xlabel(t("viz.key"))
+            axis.set_ylabel(t("viz.query"))
+    if grid:
+        fig.supxlabel(t("viz.key"))
+        fig.supylabel(t("viz.query"))
+    fig.colorbar(im, ax=axes[:heads], label=t("viz.weight"), shrink=0.9)
+    fig.suptitle(title or t("viz.heads.title"))
+    return fig
+
+
+def plot_memory_map(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes | None = None,
+                    batch_index: int = 0, head: int | None = None, title: str | None = None) -> Figure:
+    """External attention's token-to-memory-slot weights as a heat map (rows: tokens, columns: slots).
+
+    ``attn``: ``(N, S)``, ``(B, N, S)`` or multi-head ``(B, heads, N, S)`` (``head`` shown, or the
+    mean over heads when ``head`` is None).
+    """
+    a = _to_numpy(attn, "plot_memory_map")
+    if a.ndim == 4:
+        a = a[batch_index]
+        a = a.mean(0) if head is None else a[head]
+    elif a.ndim == 3:
+        a = a[batch_index]
+    if a.ndim != 2:
+        raise ValueError(f"plot_memory_map: expected (N, S), (B, N, S) or (B, heads, N, S), got {np.shape(attn)}")
+    n, s = a.shape
+    fig, ax = _new_axes(ax, (min(10.0, 2.5 + 0.12 * s), min(8.0, 2.0 + 0.12 * n)))
+    im = ax.imshow(a, cmap="viridis", vmin=0.0, interpolation="nearest", aspect="auto")
+    ax.set_xlabel(t("viz.memory.slot"))
+    ax.set_ylabel(t("viz.token"))
+    _integer_ticks(ax)
+    _token_ticks(ax, tokens, n, "y")
+    ax.set_title(title or t("viz.memory.title"))
+    fig.colorbar(im, ax=ax, label=t("viz.weight"))
+    return fig
+
+
+def _gate_vector(gate: Any, batch_index: int, name: str) -> np.ndarray:
+    g = _to_numpy(gate, name)
+    if g.ndim == 4:                    # (B, C, 1, 1)
+        if g.shape[2:] != (1, 1):
+            raise ValueError(f"{name}: expected a channel gate (C,), (B, C) or (B, C, 1, 1), got {g.shape}")
+        g = g[batch_index, :, 0, 0]
+    elif g.ndim == 2:                  # (B, C)
+        g = g[batch_index]
+    if g.ndim != 1:
+        raise ValueError(f"{name}: expected a channel gate (C,), (B, C) or (B, C, 1, 1), got {g.shape}")
+    return g
+
+
+def plot_channel_gate(gate: Any, *, sort: bool = False, compare: Any = None, labels: Sequence[str] | None = None,
+                      ax: Axes | None = None, batch_index: int = 0, title: str | None = None) -> Figure:
+    """A channel gate (SE, ECA, CBAM's channel part) as bars, in channel order or sorted by value.
+
+    ``gate``: ``(C,)``, ``(B, C)`` or ``(B, C, 1, 1)``. ``compare``: a second gate of the same C drawn
+    beside it (for example a randomly initialised module next to a trained one); ``labels`` name the
+    two. With ``sort`` the channels are ordered by the first gate's value, largest first.
+    """
+    g = _gate_vector(gate, batch_index, "plot_channel_gate")
+    other = None if compare is None else _gate_vector(compare, batch_index, "plot_channel_gate(compare)")
+    if other is not None and other.shape != g.shape:
+        raise ValueError(f"plot_channel_gate: compare must have {g.shape[0]} channels, got {other.shape[0]}")
+    order = np.argsort(-g, kind="stable") if sort else np.arange(g.shape[0])
+    c = g.shape[0]
+    fig, ax = _new_axes(ax, (min(10.0, 3.0 + 0.08 * c), 3.2))
+    x = np.arange(c)
+    names = list(labels) if labels is not None else [t("viz.gate.first"), t("viz.gate.second")]
+    if other is None:
+        ax.bar(x, g[order], width=0.85, color="#3d85c6", label=names[0])
+    else:
+        ax.bar(x - 0.2, g[order], width=0.4, color="#3d85c6", label=names[0])
+        ax.bar(x + 0.2, other[order], width=0.4, color="#e69138", label=names[1])
+        ax.legend(loc="upper right")
+    ax.set_ylim(0.0, 1.0 if max(g.max(), 0 if other is None else other.max()) <= 1.0 else None)
+    ax.set_xlim(-0.7, c - 0.3)
+    ax.set_xlabel(t("viz.gate.channel_sorted") if sort else t("viz.gate.channel"))
+    ax.set_ylabel(t("viz.gate.value"))
+    if sort and c <= MAX_TICK_LABELS:
+        ax.set_xticks(x, [str(i) for i in order], fontsize=7, rotation=90)
+    ax.set_title(title or t("viz.gate.title"))
+    return fig
+
+
+def _image_array(image: Any) -> np.ndarray:
+    img = _to_numpy(image, "plot_spatial_map(image)")
+    if img.ndim == 4:
+        img = img[0]
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3, 4):
+        img = img.transpose(1, 2, 0)              # (C, H, W) -> (H, W, C)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3):
+        raise ValueError(f"plot_spatial_map: image must be (H, W), (H, W, 3) or (3, H, W), got {np.shape(image)}")
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0.0 or hi > 1.0:
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    return img
+
+
+def plot_spatial_map(attn: Any, image: Any = None, *, ax: Axes | None = None, alpha: float = 0.55,
+                     batch_index: int = 0, title: str | None = None) -> Figure:
+    """A spatial attention map (CBAM, BAM), alone or overlaid on the input image.
+
+    ``attn``: ``(H, W)``, ``(1, H, W)`` or ``(B, 1, H, W)`` (BAM's ``(B, C, H, W)`` map: averaged over C).
+    ``image``: ``(H', W')``, ``(H', W', 3)`` or ``(3, H', W')``; the map is stretched over it
+    (it may be smaller, as after a strided backbone).
+    """
+    m = _to_numpy(attn, "plot_spatial_map")
+    if m.ndim == 4:
+        m = m[batch_index]
+    if m.ndim == 3:
+        m = m.mean(0)
+    if m.ndim != 2:
+        raise ValueError(f"plot_spatial_map: expected (H, W), (1, H, W) or (B, C, H, W), got {np.shape(attn)}")
+    h, w = m.shape
+    img = None if image is None else _image_array(image)
+    ih, iw = (h, w) if img is None else img.shape[:2]
+    fig, ax = _new_axes(ax, (5.6, min(8.0, 4.4 * ih / iw + 0.6)))
+    extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
+    if img is not None:
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=extent, interpolation="bilinear")
+    im = ax.imshow(m, cmap="inferno", alpha=alpha if img is not None else 1.0, extent=extent,
+                   interpolation="bilinear" if img is not None else "nearest")
+    ax.set_xlabel(t("viz.spatial.x"))
+    ax.set_ylabel(t("viz.spatial.y"))
+    ax.set_title(title or t("viz.spatial.title"))
+    if img is None:
+        _integer_ticks(ax)
+    # The colour bar shows the map's colours at full opacity, not faded by the overlay's alpha.
+    fig.colorbar(ScalarMappable(norm=im.norm, cmap=im.get_cmap()), ax=ax, label=t("viz.spatial.value"), shrink=0.85)
+    return fig
+
+
+def plot_sk_weights(weights: Any, kernel_sizes: Sequence[int] | None = None, *, ax: Axes | None = None,
+                    batch_index: int = 0, title: str | None = None) -> Figure:
+    """Selective Kernel's attention across branches, per channel, as a heat map (rows: branches).
+
+    ``weights``: ``(K, C)``, ``(B, K, C)`` or ``(B, K, C, 1, 1)``; each column sums to 1.
+    ``kernel_sizes`` labels the rows (``3×3``, ``5×5``...).
+    """
+    a = _to_numpy(weights, "plot_sk_weights")
+    if a.ndim == 5:
+        a = a[..., 0, 0]
+    if a.ndim == 3:
+        a = a[batch_index]
+    if a.ndim != 2:
+        raise ValueError(f"plot_sk_weights: expected (K, C), (B, K, C) or (B, K, C, 1, 1), got {np.shape(weights)}")
+    k, c = a.shape
+    if kernel_sizes is not None and len(kernel_sizes) != k:
+        raise ValueError(f"plot_sk_weights: {k} branches but {len(kernel_sizes)} kernel sizes")
+    fig, ax = _new_axes(ax, (min(10.0, 3.0 + 0.08 * c), 1.4 + 0.45 * k))
+    im = ax.imshow(a, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    names = ([f"{ks}×{ks}" for ks in kernel_sizes] if kernel_sizes is not None
+             else [t("viz.sk.branch_i", i=i) for i in range(k)])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel(t("viz.gate.channel"))
+    ax.set_ylabel(t("viz.sk.branch"))
+    ax.set_title(title or t("viz.sk.title"))
+    fig.colorbar(im, ax=ax, label=t("viz.sk.weight"))
+    return fig
+
+
+def _shape_text(shapes) -> str:
+    return ", ".join("(" + ", ".join(str(d) for d in s) + ")" for s in shapes)
+
+
+def plot_shape_trace(records: Sequence[Any], *, ax: Axes | None = None, views: bool = True,
+                     max_steps: int = 24, title: str | None = None) -> Figure:
+    """A flow diagram of a :func:`~attention_lib.instruments.trace_shapes` trace.
+
+    From the input shape down to the output shape, one box per step (leaf modules and tensor
+    operations; container modules are left out), each annotated with the shape it produces and,
+    for modules, its parameter count. Box colours tell modules, tensor operations and reshapes apart.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("plot_shape_trace: expected the records of trace_shapes, got an empty list")
+    root = records[0]
+    steps = [r for r in records[1:] if r.leaf and (views or r.kind != "view")]
+    if root.leaf:                       # a single module with no children: it is its own step
+        steps = [root]
+    hidden = max(0, len(steps) - max_steps)
+    steps = steps[:max_steps]
+    n = len(steps) + 2 + (1 if hidden else 0)
+    fig, ax = _new_axes(ax, (6.0, 0.62 * n + 0.9))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(n - 0.4, -0.6)
+    ax.axis("off")
+
+    def box(y, text, colour, bold=False):
+        ax.text(0.5, y, text, ha="center", va="center", fontsize=8.5, fontweight="bold" if bold else "normal",
+                bbox=dict(boxstyle="round,pad=0.35", facecolor=colour, edgecolor="#555555"))
+
+    def arrow(y):
+        ax.annotate("", xy=(0.5, y + 0.72), xytext=(0.5, y + 0.28),
+                    arrowprops=dict(arrowstyle="->", color="#555555", lw=1.0))
+
+    box(0, f"{t('viz.trace.input')}  {_shape_text(root.inputs)}", "white", bold=True)
+    y = 0
+    for rec in steps:
+        arrow(y)
+        y += 1
+        head = rec.label if rec.label == rec.type else f"{rec.label} · {rec.type}"
+        extra = f"   [{t('viz.trace.params', n=f'{rec.params:,}')}]" if rec.kind == "module" and rec.params else ""
+        box(y, f"{head}  →  {_shape_text(rec.outputs)}{extra}", _KIND_COLOURS.get(rec.kind, "white"))
+    if hidden:
+        arrow(y)
+        y += 1
+        ax.text(0.5, y, t("viz.trace.more", n=hidden), ha="center", va="center", fontsize=8.5)
+    arrow(y)
+    box(y + 1, f"{t('viz.trace.output')}  {_shape_text(root.outputs)}", "white", bold=True)
+    kinds = [k for k in ("module", "function", "view") if any(r.kind == k for r in steps)]
+    ax.legend(handles=[Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=t(f"viz.trace.{k}"))
+                       for k in kinds], loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=7.5)
+    ax.set_title(title or t("viz.trace.title", name=root.type))
+    return fig

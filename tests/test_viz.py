@@ -1,0 +1,199 @@
+"""Every plot draws without a warning in both languages, with titles, labelled axes and colour bars."""
+import re
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib as mpl  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import attention_lib as al  # noqa: E402
+from attention_lib import environment, i18n, viz  # noqa: E402
+from attention_lib.instruments import trace_shapes  # noqa: E402
+from matplotlib.text import Annotation  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("error")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(params=["en", "zh"])
+def lang(request):
+    saved = mpl.rcParams.copy()
+    if request.param == "zh" and environment.cjk_font_family() is None:
+        pytest.skip("no CJK font installed")
+    al.setup(request.param)
+    yield request.param
+    plt.close("all")
+    mpl.rcParams.update(saved)
+    i18n.set_language("en")
+
+
+def draw(make):
+    """Build and render a figure; return it with every warning raised while drawing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = make()
+        fig.canvas.draw()
+    return fig, [str(w.message) for w in caught]
+
+
+def colorbars(fig):
+    return [a for a in fig.axes if getattr(a, "_colorbar", None) is not None]
+
+
+def plot_axes(fig):
+    return [a for a in fig.axes if getattr(a, "_colorbar", None) is None]
+
+
+def boxes(ax):
+    """Text artists that are not arrows (annotations)."""
+    return [tx for tx in ax.texts if not isinstance(tx, Annotation)]
+
+
+def texts(fig):
+    out = [fig.get_suptitle(), fig.get_supxlabel(), fig.get_supylabel()]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            out += [tx.get_text() for tx in legend.get_texts()]
+        out += [tx.get_text() for tx in ax.texts]
+    return [s for s in out if s]
+
+
+def check_figure(fig, caught, lang, n_colorbars):
+    assert caught == [], caught                     # no missing glyphs, no other warnings
+    assert len(colorbars(fig)) == n_colorbars
+    for cb_ax in colorbars(fig):
+        assert cb_ax.get_ylabel() or cb_ax.get_xlabel()
+    for ax in plot_axes(fig):
+        assert ax.get_title() or fig.get_suptitle()
+        if ax.axison:      # a grid of heat maps may share one label per figure (supxlabel)
+            assert ax.get_xlabel() or fig.get_supxlabel()
+            assert ax.get_ylabel() or fig.get_supylabel()
+    joined = " ".join(texts(fig))
+    assert bool(CJK.search(joined)) == (lang == "zh"), joined
+    assert mpl.colors.to_hex(fig.get_facecolor()) == "#ffffff"
+
+
+def test_plot_heads_draws_grid_with_token_labels_and_one_colour_bar(lang):
+    torch.manual_seed(0)
+    attn = al.MultiHeadSelfAttention(20, num_heads=5).eval().attention_map(torch.randn(2, 6, 20))  # (2, 5, 6, 6)
+    tokens = ["the", "cat", "sat", "on", "a", "mat"]
+    fig, caught = draw(lambda: viz.plot_heads(attn, tokens=tokens, batch_index=1))
+    check_figure(fig, caught, lang, n_colorbars=1)
+    axes = plot_axes(fig)
+    assert len(axes) == 5
+    assert [tx.get_text() for tx in axes[0].get_yticklabels()] == tokens
+    assert [tx.get_text() for tx in axes[-1].get_xticklabels()] == tokens
+    images = [ax.get_images()[0] for ax in axes]
+    assert all(im.get_clim() == images[0].get_clim() for im in images)      # one shared colour scale
+    np.testing.assert_allclose(images[2].get_array(), attn[1, 2].detach().numpy(), rtol=1e-6)
+
+
+def test_plot_memory_map_draws_token_by_slot_heat_map(lang):
+    attn = al.ExternalAttention(16, memory_size=12).eval().attention_map(torch.randn(1, 9, 16))  # (1, 9, 12)
+    fig, caught = draw(lambda: viz.plot_memory_map(attn))
+    check_figure(fig, caught, lang, n_colorbars=1)
+    assert plot_axes(fig)[0].get_images()[0].get_array().shape == (9, 12)
+
+
+def test_plot_memory_map_averages_heads_of_multi_head_external_attention(lang):
+    attn = torch.rand(2, 3, 5, 4)
+    fig, caught = draw(lambda: viz.plot_memory_map(attn, batch_index=1))
+    check_figure(fig, caught, lang, n_colorbars=1)
+    np.testing.assert_allclose(plot_axes(fig)[0].get_images()[0].get_array(), attn[1].mean(0).numpy(), rtol=1e-6)
+
+
+def test_plot_channel_gate_sorts_and_compares(lang):
+    x = torch.randn(1, 32, 4, 5)
+    gate = al.SqueezeExcitation(32, reduction=4).eval().attention_map(x)        # (1, 32, 1, 1)
+    other = al.EfficientChannelAttention(32).eval().attention_map(x)
+    fig, caught = draw(lambda: viz.plot_channel_gate(gate, sort=True, compare=other))
+    check_figure(fig, caught, lang, n_colorbars=0)
+    ax = plot_axes(fig)[0]
+    heights = [p.get_height() for p in ax.patches]
+    first = np.array(heights[:32])
+    assert np.all(np.diff(first) <= 0)                                           # sorted, largest first
+    np.testing.assert_allclose(np.sort(first), np.sort(gate.detach().flatten().numpy()), rtol=1e-6)
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_plot_channel_gate_keeps_channel_order_by_default(lang):
+    gate = torch.linspace(0.9, 0.1, 8)
+    fig, caught = draw(lambda: viz.plot_channel_gate(gate))
+    check_figure(fig, caught, lang, n_colorbars=0)
+    np.testing.assert_allclose([p.get_height() for p in plot_axes(fig)[0].patches], gate.numpy(), rtol=1e-6)
+
+
+def test_plot_spatial_map_overlays_map_on_image(lang):
+    cbam = al.CBAM(16, reduction=4).eval()
+    spatial = cbam.attention_map(torch.randn(1, 16, 6, 8)).spatial                # (1, 1, 6, 8)
+    image = np.random.default_rng(0).random((48, 64, 3))
+    fig, caught = draw(lambda: viz.plot_spatial_map(spatial, image=image))
+    check_figure(fig, caught, lang, n_colorbars=1)
+    images = plot_axes(fig)[0].get_images()
+    assert len(images) == 2 and images[0].get_extent() == images[1].get_extent()   # map stretched over image
+    assert images[0].get_array().shape == (48, 64, 3) and images[1].get_array().shape == (6, 8)
+
+
+def test_plot_spatial_map_draws_bam_map_without_image_into_given_axes(lang):
+    bam_map = al.BAM(16, reduction=4).eval().attention_map(torch.randn(1, 16, 5, 7))   # (1, 16, 5, 7)
+
+    def make():
+        fig, ax = plt.subplots()
+        assert viz.plot_spatial_map(bam_map, ax=ax) is fig
+        return fig
+    fig, caught = draw(make)
+    check_figure(fig, caught, lang, n_colorbars=1)
+    assert plot_axes(fig)[0].get_images()[0].get_array().shape == (5, 7)
+
+
+def test_plot_sk_weights_labels_branches_by_kernel_size(lang):
+    sk = al.SelectiveKernel(32, kernel_sizes=(3, 5, 7), reduction=4).eval()
+    weights = sk.attention_map(torch.randn(1, 32, 6, 6))                       # (1, 3, 32, 1, 1)
+    fig, caught = draw(lambda: viz.plot_sk_weights(weights, kernel_sizes=(3, 5, 7)))
+    check_figure(fig, caught, lang, n_colorbars=1)
+    ax = plot_axes(fig)[0]
+    assert [tx.get_text() for tx in ax.get_yticklabels()] == ["3×3", "5×5", "7×7"]
+    np.testing.assert_allclose(ax.get_images()[0].get_array().sum(0), np.ones(32), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["squeeze_excitation", "self_attention"])
+def test_plot_shape_trace_draws_one_box_per_step(lang, name):
+    entry = al.MECHANISMS[name]
+    module = entry.build().eval()
+    records = trace_shapes(module, entry.example_input(batch_size=1))
+    fig, caught = draw(lambda: viz.plot_shape_trace(records))
+    check_figure(fig, caught, lang, n_colorbars=0)
+    ax = plot_axes(fig)[0]
+    steps = sum(r.leaf for r in records)
+    assert len(boxes(ax)) == steps + 2                      # input, one box per step, output
+    assert str(tuple(records[0].inputs[0])).replace(",)", ")") in boxes(ax)[0].get_text()
+
+
+def test_plot_shape_trace_truncates_long_traces():
+    records = trace_shapes(al.CBAM(16, reduction=4).eval(), torch.randn(1, 16, 4, 4))
+    fig = viz.plot_shape_trace(records, max_steps=5)
+    assert len(boxes(fig.axes[0])) == 5 + 3                # input, 5 steps, "... more", output
+    plt.close(fig)
+
+
+def test_plots_reject_wrong_shapes_with_value_error():
+    with pytest.raises(ValueError, match=r"\(heads, N, N\)"):
+        viz.plot_heads(torch.rand(2, 3, 4, 4, 4))
+    with pytest.raises(ValueError, match="6 labels"):
+        viz.plot_heads(torch.rand(2, 6, 6), tokens=["a", "b"])
+    with pytest.raises(ValueError, match=r"\(B, C, 1, 1\)"):
+        viz.plot_channel_gate(torch.rand(1, 8, 2, 2))
+    with pytest.raises(ValueError, match="compare"):
+        viz.plot_channel_gate(torch.rand(8), compare=torch.rand(7))
+    with pytest.raises(ValueError, match="kernel sizes"):
+        viz.plot_sk_weights(torch.rand(2, 8), kernel_sizes=(3, 5, 7))
+    with pytest.raises(ValueError, match="empty"):
+        viz.plot_shape_trace([])
+    plt.close("all")
