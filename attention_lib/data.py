@@ -1,0 +1,202 @@
+"""Small deterministic data for the book: made in memory from a seed, or shipped with an installed package.
+
+- :func:`shapes_dataset`: RGB images with ONE target shape among distractor lines and dots, labelled by
+  the target's shape, with the target's bounding box (so a test can ask where spatial attention looks).
+- :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
+  must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
+- :func:`sample_photo`: a real photograph from matplotlib's sample data (no download).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+#: The target classes of :func:`shapes_dataset`, in label order.
+SHAPE_CLASSES = ("square", "circle", "cross", "triangle")
+
+
+class ShapesData(NamedTuple):
+    """``images`` (n, 3, H, W) in [0, 1]; ``labels`` (n,) int64 into ``SHAPE_CLASSES``;
+    ``boxes`` (n, 4) int64 ``(x0, y0, x1, y1)``, pixel bounds of the target, ends exclusive."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    boxes: torch.Tensor
+
+
+class ReversalData(NamedTuple):
+    """``inputs`` (n, L) int64 tokens; ``targets`` (n, L) = ``inputs`` reversed along the sequence."""
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+
+def _check_int(value, what: str, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: {what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _uniform(g: torch.Generator, *shape, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    return low + (high - low) * torch.rand(*shape, generator=g)
+
+
+def _shape_masks(dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Filled masks of every class, centred at offsets ``dx, dy`` (n, H, W) with half-size r (n, 1, 1).
+
+    Returns (n, K, H, W) booleans, K = len(SHAPE_CLASSES), in the order of ``SHAPE_CLASSES``.
+    """
+    square = (dx.abs() <= r) & (dy.abs() <= r)
+    circle = dx ** 2 + dy ** 2 <= (r + 0.5) ** 2
+    bar = r / 3 + 0.25
+    cross = ((dx.abs() <= bar) & (dy.abs() <= r)) | ((dy.abs() <= bar) & (dx.abs() <= r))
+    triangle = (dy.abs() <= r) & (dx.abs() <= (dy + r) / 2 + 0.25)   # apex up, base at the bottom
+    return torch.stack([square, circle, cross, triangle], dim=1)     # (n, K, H, W)
+
+
+def _segment_masks(xx, yy, x0, y0, ux, uy, length, width) -> torch.Tensor:
+    """Pixels within ``width`` of the segments from (x0, y0) along (ux, uy) for ``length``: (b, k, H, W)."""
+    px = xx - x0[..., None, None]                                                 # (b, k, H, W)
+    py = yy - y0[..., None, None]
+    ux, uy = ux[..., None, None], uy[..., None, None]
+    t = (px * ux + py * uy).clamp(min=0).minimum(length[..., None, None])       # projection on the segment
+    return (px - t * ux) ** 2 + (py - t * uy) ** 2 <= width[..., None, None] ** 2
+
+
+def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: int = 6,
+                   min_radius: float = 3.5, max_radius: float = 5.5, noise: float = 0.08) -> ShapesData:
+    """``n`` images of ``size`` x ``size`` pixels, each with one target shape among clutter.
+
+    The target is a filled square, circle, cross or triangle (label = index in ``SHAPE_CLASSES``) of
+    half-size ``min_radius``..``max_radius`` at a random place, in a random bright colour. Around it lie
+    ``num_distractors`` thin line segments and small dots in random colours, on a dark noisy background.
+    Distractors share the target's colours and brightness, so only the shape, at one place, tells the
+    class: a model must learn where to look. Same arguments, same tensors (``torch.Generator(seed)``).
+    """
+    _check_int(n, "n", "shapes_dataset")
+    _check_int(size, "size", "shapes_dataset", minimum=16)
+    _check_int(num_distractors, "num_distractors", "shapes_dataset", minimum=0)
+    if not 1 <= min_radius <= max_radius or 2 * max_radius + 2 > size:
+        raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
+                         f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
+                            torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
+
+    # Background: a dark grey level per image plus pixel noise.
+    images = _uniform(g, n, 1, 1, 1, high=0.25).expand(n, 3, size, size).clone()     # (n, 3, H, W)
+    images += noise * torch.randn(n, 3, size, size, generator=g)
+
+    def bright_colour(*shape):        # a random saturated colour, each channel in [0.15, 1] and max >= 0.85
+        c = _uniform(g, *shape, 3, low=0.15)
+        return c / c.amax(-1, keepdim=True) * _uniform(g, *shape, 1, low=0.85)
+
+    # Distractors: line segments (length 5..11) and dots (radius ~1), drawn first.
+    k = num_distractors
+    if k:
+        x0, y0 = _uniform(g, n, k, high=size - 1), _uniform(g, n, k, high=size - 1)           # (n, k)
+        angle = _uniform(g, n, k, high=torch.pi)
+        length = _uniform(g, n, k, low=5.0, high=11.0)
+        is_dot = torch.rand(n, k, generator=g) < 0.4
+        length = torch.where(is_dot, torch.zeros_like(length), length)
+        ux, uy = torch.cos(angle), torch.sin(angle)                                           # (n, k)
+        width = torch.where(is_dot, torch.full_like(length, 1.3), torch.full_like(length, 0.6))
+        masks = torch.cat([_segment_masks(xx, yy, *(v[i:i + 256] for v in (x0, y0, ux, uy, length, width)))
+                           for i in range(0, n, 256)])                                        # (n, k, H, W)
+        colours = bright_colour(n, k)                                                         # (n, k, 3)
+        # Painter's order: each pixel takes the colour of the last distractor that covers it.
+        order = torch.arange(1, k + 1).view(1, k, 1, 1)
+        top = (masks * order).amax(1)                                                         # (n, H, W), 0 = none
+        covered = (top > 0)[:, None]                                                          # (n, 1, H, W)
+        painted = torch.gather(colours, 1, (top.clamp(min=1) - 1).view(n, -1, 1).expand(-1, -1, 3))   # (n, HW, 3)
+        painted = painted.transpose(1, 2).reshape(n, 3, size, size)                           # (n, 3, H, W)
+        images = torch.where(covered, painted, images)
+
+    # Target: one filled shape, drawn last so it is never covered.
+    labels = torch.randint(len(SHAPE_CLASSES), (n,), generator=g)                             # (n,)
+    r = _uniform(g, n, low=min_radius, high=max_radius)                                       # (n,)
+    lo = torch.ceil(r) + 1
+    cx = (lo + _uniform(g, n) * (size - 1 - 2 * lo)).round()                                  # (n,) centre in range
+    cy = (lo + _uniform(g, n) * (size - 1 - 2 * lo)).round()
+    dx, dy = xx - cx[:, None, None], yy - cy[:, None, None]                                   # (n, H, W)
+    all_masks = _shape_masks(dx, dy, r[:, None, None])                                        # (n, K, H, W)
+    target = all_masks[torch.arange(n), labels][:, None]                                      # (n, 1, H, W)
+    images = torch.where(target, bright_colour(n)[..., None, None].expand_as(images), images)
+    images = (images + 0.5 * noise * torch.randn(n, 3, size, size, generator=g)).clamp(0.0, 1.0)
+
+    # The box: the target's pixel extent (ends exclusive).
+    rows, cols = target[:, 0].any(2), target[:, 0].any(1)                                     # (n, H), (n, W)
+    idx = torch.arange(size)
+    y_min = torch.where(rows, idx, size).amin(1)
+    y_max = torch.where(rows, idx, -1).amax(1) + 1
+    x_min = torch.where(cols, idx, size).amin(1)
+    x_max = torch.where(cols, idx, -1).amax(1) + 1
+    boxes = torch.stack([x_min, y_min, x_max, y_max], dim=1)                                 # (n, 4)
+    return ShapesData(images.contiguous(), labels, boxes)
+
+
+def box_masks(boxes: torch.Tensor, height: int, width: int, image_size: Union[int, Sequence[int]]) -> torch.Tensor:
+    """Boolean masks (n, height, width) of the cells of a ``height`` x ``width`` map that overlap each box.
+
+    ``boxes`` are pixel boxes of :func:`shapes_dataset` on images of ``image_size`` pixels; a map cell
+    counts as inside when its footprint on the image overlaps the box.
+    """
+    ih, iw = (image_size, image_size) if isinstance(image_size, int) else image_size
+    sy, sx = ih / height, iw / width                              # pixels per map cell
+    cell_y = torch.arange(height, dtype=torch.float32)
+    cell_x = torch.arange(width, dtype=torch.float32)
+    b = boxes.float()
+    inside_y = ((cell_y + 1) * sy > b[:, 1, None]) & (cell_y * sy < b[:, 3, None])   # (n, height)
+    inside_x = ((cell_x + 1) * sx > b[:, 0, None]) & (cell_x * sx < b[:, 2, None])   # (n, width)
+    return inside_y[:, :, None] & inside_x[:, None, :]                               # (n, height, width)
+
+
+def reversal_dataset(n: int, length: int = 8, vocab: int = 16, seed: int = 0) -> ReversalData:
+    """``n`` random sequences of ``length`` tokens from ``0..vocab-1``, each paired with its reversal.
+
+    Output position i must copy input position ``length - 1 - i``: a model that solves it with one
+    self-attention layer attends along the anti-diagonal.
+    """
+    _check_int(n, "n", "reversal_dataset")
+    _check_int(length, "length", "reversal_dataset", minimum=2)
+    _check_int(vocab, "vocab", "reversal_dataset", minimum=2)
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(vocab, (n, length), generator=g)       # (n, L)
+    return ReversalData(inputs, inputs.flip(1))
+
+
+#: Photographs that ship with matplotlib (``matplotlib.cbook.get_sample_data``).
+SAMPLE_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}
+
+
+def sample_photo(name: Optional[str] = None, size: Union[None, int, Sequence[int]] = None) -> torch.Tensor:
+    """A real photograph as a float tensor (3, H, W) in [0, 1], from matplotlib's sample data.
+
+    ``name``: a key of ``SAMPLE_PHOTOS`` (default ``"grace_hopper"``, 512 x 600 pixels).
+    ``size``: None keeps the original; an int centre-crops to a square and resizes to ``size`` x ``size``;
+    ``(H, W)`` resizes to exactly that (antialiased bilinear).
+    """
+    import matplotlib.cbook
+    import matplotlib.image
+
+    name = "grace_hopper" if name is None else name
+    if name not in SAMPLE_PHOTOS:
+        raise ValueError(f"sample_photo: name must be one of {sorted(SAMPLE_PHOTOS)}, got {name!r}")
+    with matplotlib.cbook.get_sample_data(SAMPLE_PHOTOS[name]) as f:
+        array = matplotlib.image.imread(f, format=SAMPLE_PHOTOS[name].rsplit(".", 1)[-1])
+    photo = torch.as_tensor(array.copy())                     # (H, W, 3) uint8 or float
+    photo = photo.float() / 255.0 if not photo.is_floating_point() else photo.float()
+    photo = photo[..., :3].permute(2, 0, 1).contiguous()      # (3, H, W)
+    if size is None:
+        return photo
+    if isinstance(size, int):
+        _check_int(size, "size", "sample_photo")
+        h, w = photo.shape[1:]
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        photo = photo[:, top:top + s, left:left + s]          # (3, s, s): centre square
+        size = (size, size)
+    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size):
+        raise ValueError(f"sample_photo: size must be None, an int or (H, W) of positive ints, got {size!r}")
+    resized = F.interpolate(photo[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return resized[0].clamp(0.0, 1.0)                         # (3, H, W)
