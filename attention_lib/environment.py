@@ -99,9 +99,12 @@ def _add_cjk_files_on_disk() -> None:
 
 def _install_cjk_font_on_colab() -> None:
     """On Colab only: apt-get install fonts-noto-cjk quietly (nothing reaches stderr)."""
-    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
+    install = ["apt-get", "install", "-y", "-qq", "fonts-noto-cjk"]
     try:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "fonts-noto-cjk"], **quiet, timeout=600)
+        if subprocess.run(install, **quiet).returncode != 0:       # stale package lists: refresh once
+            subprocess.run(["apt-get", "update", "-qq"], **quiet)
+            subprocess.run(install, **quiet)
     except (OSError, subprocess.SubprocessError):
         pass
 

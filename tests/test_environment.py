@@ -1,5 +1,7 @@
 """setup(): device, seeds, language, white plotting style and a CJK font that leaves no missing glyph."""
 import random
+import sys
+import types
 import warnings
 
 import matplotlib
@@ -141,3 +143,30 @@ def test_cjk_font_missing_from_stale_cache_is_added_from_disk(monkeypatch):
     finally:
         fm.fontManager._findfont_cached.cache_clear()
     assert cjk_entries  # restored by monkeypatch
+
+
+def test_cjk_font_is_installed_only_on_colab_for_chinese(monkeypatch):
+    calls = []
+    found = {"family": None}
+    monkeypatch.setattr(environment, "_find_cjk_family", lambda: found["family"])
+    monkeypatch.setattr(environment, "_add_cjk_files_on_disk", lambda: None)
+
+    def fake_install():
+        calls.append("apt")
+        found["family"] = "Noto Sans CJK SC"
+    monkeypatch.setattr(environment, "_install_cjk_font_on_colab", fake_install)
+    monkeypatch.setitem(environment._state, "cjk_family", None)
+    monkeypatch.setitem(environment._state, "cjk_searched", False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert environment.cjk_font_family(install=True) is None and calls == []       # not on Colab
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert environment.cjk_font_family(install=False) is None and calls == []      # English: no install
+    assert environment.cjk_font_family(install=True) == "Noto Sans CJK SC" and calls == ["apt"]
+
+
+def test_every_toolkit_string_has_a_chinese_text():
+    import attention_lib.instruments  # noqa: F401  (registers its strings)
+    import attention_lib.viz  # noqa: F401
+    ours = ("viz.", "table.", "flops.", "bench.")
+    assert [k for k in i18n.missing_translations("zh") if k.startswith(ours)] == []
+    assert sum(k.startswith(ours) for k in i18n.keys()) > 30
