@@ -7,7 +7,9 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv clean
+SITE   := _build/html
+
+.PHONY: book test unit site-test venv clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,11 +20,26 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Strict: a failing cell, anything a cell writes to stderr (warnings, missing glyphs) or a broken
+# reference fails the build. ATTENTION_BOOK_STATIC=1 makes the explorers render static HTML/JS viewers.
+# MathJax, require.js and the widget manager are vendored from npm first: the site loads no CDN.
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(PY) book/vendor.py
+	ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "site: $(SITE)/index.html"
 
+# Unit tests and notebook hygiene, then the strict build, then the site in headless Chromium
+# (ATTENTION_BOOK_REQUIRE_SITE=1: a missing site or browser is a failure, not a skip).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(MAKE) unit
+	$(MAKE) book
+	$(MAKE) site-test
+
+unit: $(STAMP)
+	$(PY) -m pytest -q --ignore=tests/test_book_site.py
+
+site-test: $(STAMP)
+	ATTENTION_BOOK_REQUIRE_SITE=1 $(PY) -m pytest -q tests/test_book_site.py
 
 clean:
 	rm -rf _build

@@ -25,14 +25,13 @@ from pathlib import Path
 VENDOR = Path(__file__).resolve().parent / "_static" / "vendor"
 STAMP = VENDOR / "VERSIONS.json"
 
-# package spec -> (folder under vendor/, predicate on the path inside the package's "package/" folder)
+# package spec -> (folder under vendor/, folder of the package to take files from, predicate on their paths)
 PACKAGES = {
-    "mathjax@3": ("mathjax", lambda p: p.startswith("es5/") and _keep_mathjax(p[len("es5/"):])),
-    "requirejs@2.3": ("requirejs", lambda p: p == "require.js"),
+    "mathjax@3": ("mathjax", "es5/", lambda p: _keep_mathjax(p)),
+    "requirejs@2.3": ("requirejs", "", lambda p: p == "require.js"),
     "@jupyter-widgets/html-manager@1.0": (
-        "html-manager",
-        lambda p: p.startswith("dist/") and (p == "dist/embed-amd.js"
-                                            or p.endswith((".woff2", ".woff", ".ttf", ".eot", ".svg"))),
+        "html-manager", "dist/",
+        lambda p: p == "embed-amd.js" or p.endswith((".woff2", ".woff", ".ttf", ".eot", ".svg")),
     ),
 }
 
@@ -63,15 +62,16 @@ def vendor(force: bool = False) -> dict[str, str]:
     shutil.rmtree(VENDOR, ignore_errors=True)
     versions = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for spec, (folder, keep) in PACKAGES.items():
+        for spec, (folder, prefix, keep) in PACKAGES.items():
             tarball, version = _npm_pack(spec, Path(tmp))
             versions[spec] = version
             target = VENDOR / folder
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():
                     name = member.name.split("/", 1)[1] if "/" in member.name else ""
-                    if not member.isfile() or not keep(name):
+                    if not member.isfile() or not name.startswith(prefix) or not keep(name[len(prefix):]):
                         continue
+                    name = name[len(prefix):]
                     path = target / name
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with tar.extractfile(member) as src, open(path, "wb") as dst:

@@ -1,0 +1,192 @@
+"""The built book in a real browser: headless Chromium on a local static server, with the network cut off.
+
+Needs the site in ``_build/html`` (``make book``; ``make test`` builds it first and sets
+``ATTENTION_BOOK_REQUIRE_SITE=1`` so that a missing site fails instead of skipping), Debian's
+``chromium`` and the ``playwright`` Python package (no downloaded browser). Screenshots land in
+``_build/screenshots/``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
+SCREENSHOTS = SITE.parent / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+REQUIRE_SITE = os.environ.get("ATTENTION_BOOK_REQUIRE_SITE") == "1"
+
+if not (SITE / "index.html").exists():
+    if REQUIRE_SITE:
+        raise RuntimeError(f"{SITE} has no built site; `make test` builds it with `make book` first")
+    pytest.skip(f"no built book in {SITE}: run `make book` first (or `make test`, which builds it)",
+                allow_module_level=True)
+if not Path(CHROMIUM).exists():
+    if REQUIRE_SITE:
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
+    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium", allow_module_level=True)
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):   # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+def _built(rel: str) -> bool:
+    return (SITE / rel).exists()
+
+
+# (page, what its <title> must contain, whether its text must contain Chinese, whether it has equations)
+PAGES = [
+    ("book/index.html", "Attention Mechanisms", True, False),
+    ("notebooks/en/00_introduction.html", "Introduction", False, True),
+    ("notebooks/zh/00_introduction.html", "引言", True, True),
+]
+# The pilot mechanism chapter, once it is built: it carries the toolkit's static explorer.
+PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", "Squeeze", lang == "zh", True)
+          for lang in ("en", "zh") if _built(f"notebooks/{lang}/03_squeeze_excitation.html")]
+
+
+class PageVisit:
+    """One page opened with every request, console message and page error recorded."""
+
+    def __init__(self, browser, server: str, rel: str):
+        self.local = urlparse(server).netloc
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        # The network is off: anything not served by the local server is aborted and recorded.
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page.goto(f"{server}/{rel}", wait_until="load")
+
+    def _route(self, route):
+        url = route.request.url
+        if urlparse(url).netloc == self.local or url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    visits = []
+
+    def _open(rel):
+        v = PageVisit(browser, server, rel)
+        visits.append(v)
+        return v
+
+    yield _open
+    for v in visits:
+        v.close()
+
+
+def _screenshot(page, rel: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / (rel.replace("/", "__").replace(".html", ".png"))
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.mark.parametrize("rel,title,chinese,maths", PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title, chinese, maths):
+    v = visit(rel)
+    page = v.page
+    page.wait_for_load_state("networkidle")
+    assert title in page.title(), f"{rel}: title {page.title()!r} does not contain {title!r}"
+
+    main = page.locator("main").first
+    text = main.inner_text()
+    if chinese:
+        assert len(CJK.findall(text)) > 20, f"{rel}: expected Chinese text on the page"
+
+    html = page.content()
+    if maths:
+        page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+        page.evaluate("() => MathJax.startup.promise")
+        text = main.inner_text()
+        assert "\\(" not in text and "\\[" not in text, f"{rel}: raw TeX left on the page (MathJax did not render it)"
+        assert page.locator("mjx-merror").count() == 0, f"{rel}: MathJax reported a TeX error"
+
+    widget = "application/vnd.jupyter.widget-view+json" in html
+    explorer = "attention-explorer-static" in html
+    tabs = page.locator(".jupyter-widgets .lm-TabBar-tab")
+    viewer = page.locator(".attention-explorer-static").first
+    if widget:   # a saved ipywidgets view: the vendored html-manager must render it
+        tabs.first.wait_for(state="visible", timeout=30_000)
+        assert tabs.count() >= 2, f"{rel}: the saved Tab widget did not render its tabs"
+    if explorer:  # the toolkit's static explorer: its script must have shown the first frame
+        viewer.wait_for(state="visible", timeout=10_000)
+        assert viewer.get_attribute("data-current") is not None, f"{rel}: the static explorer's script did not run"
+
+    shot = _screenshot(page, rel)
+    assert shot.stat().st_size > 10_000
+
+    if widget:   # ... and it must react to a click
+        tabs.nth(1).click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jupyter-widgets .lm-TabBar-tab.lm-mod-current')[0]"
+            " === document.querySelectorAll('.jupyter-widgets .lm-TabBar-tab')[1]", timeout=10_000)
+    if explorer:  # moving a control must show another precomputed frame
+        before = viewer.get_attribute("data-current")
+        control = viewer.locator("[data-control]:not([disabled])").first
+        if control.evaluate("el => el.tagName") == "SELECT":
+            control.select_option(index=1)
+        else:
+            control.evaluate("el => { el.value = String(+el.max > +el.value ? +el.value + 1 : +el.min);"
+                             " el.dispatchEvent(new Event('input')); }")
+        assert viewer.get_attribute("data-current") != before, f"{rel}: the static explorer did not react"
+
+    assert not v.outside, f"{rel}: requests to outside hosts: {v.outside}"
+    assert not v.failed, f"{rel}: failed requests: {v.failed}"
+    assert not v.errors, f"{rel}: browser console errors: {v.errors}"
+
+
+def test_search_finds_a_chinese_word_on_chinese_pages(visit):
+    v = visit("search.html?q=" + "注意力")
+    v.page.wait_for_selector("#search-results li", timeout=30_000)
+    hits = v.page.locator("#search-results li a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert any("/zh/" in h for h in hits), f"searching 注意力 found no Chinese page: {hits}"
+    assert not v.outside, f"search: requests to outside hosts: {v.outside}"
