@@ -27,3 +27,9 @@ __all__ += ["i18n", "instruments", "viz", "setup", "best_device", "trace_shapes"
 from . import chapter, data, exercises, memory, models, train, widgets
 
 __all__ += ["chapter", "data", "exercises", "memory", "models", "train", "widgets"]
+from .data import reversal_dataset, sample_photo, shapes_dataset
+from .models import TinyCNN, TinyTransformer, TinyViT
+from .train import evaluate, fit, trained_demo
+
+__all__ += ["shapes_dataset", "reversal_dataset", "sample_photo", "TinyCNN", "TinyTransformer", "TinyViT",
+            "fit", "evaluate", "trained_demo"]

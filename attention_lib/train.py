@@ -27,21 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data as _data
+from .environment import best_device as _best_device
 from .models import TinyCNN, TinyTransformer, TinyViT
 
 History = Dict[str, list]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-def _best_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
 
 def _tensors(data, what: str):
     """(inputs, targets) from a ShapesData / ReversalData / (x, y) tuple / TensorDataset."""
@@ -99,7 +91,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, float]:
-    """Mean loss and accuracy of ``model`` on ``data`` (per position for sequence outputs), in eval mode."""
+    """``{"loss": mean loss, "acc": accuracy}`` of ``model`` on ``data`` (per position for sequence outputs), in eval mode."""
     x, y = _tensors(data, "evaluate: data")
     device = _model_device(model)
     was_training = model.training
@@ -112,7 +104,7 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, floa
         correct += int(c)
         count += k
     model.train(was_training)
-    return {"loss": total_loss / count, "accuracy": correct / count}
+    return {"loss": total_loss / count, "acc": correct / count}
 
 
 def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
@@ -122,8 +114,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
 
     The shuffling and any randomness inside the model (dropout) come from ``seed``, so the same model
     initialisation and arguments give the same history (the global RNG state is left as it was).
-    Returns a dict of per-epoch lists: ``epoch``, ``loss``, ``accuracy`` (training, averaged over the
-    epoch), ``val_loss``, ``val_accuracy`` (when ``val_data`` is given) and ``seconds`` (each epoch's
+    Returns a dict of per-epoch lists: ``epoch``, ``loss``, ``acc`` (training accuracy, averaged over the
+    epoch), ``val_loss``, ``val_acc`` (when ``val_data`` is given) and ``seconds`` (each epoch's
     wall time). The model ends in eval mode on ``device`` (default: CUDA, then MPS, then CPU).
     """
     x, y = _tensors(train_data, "fit: train_data")
@@ -137,9 +129,9 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
     order = torch.Generator().manual_seed(seed)
-    history: History = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+    history: History = {"epoch": [], "loss": [], "acc": [], "seconds": []}
     if val_data is not None:
-        history.update(val_loss=[], val_accuracy=[])
+        history.update(val_loss=[], val_acc=[])
 
     fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
@@ -166,13 +158,13 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
                     bar.update(1)
                 history["epoch"].append(epoch)
                 history["loss"].append(total_loss.item() / count)
-                history["accuracy"].append(correct.item() / count)
-                postfix = {"loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['accuracy'][-1]:.3f}"}
+                history["acc"].append(correct.item() / count)
+                postfix = {"loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['acc'][-1]:.3f}"}
                 if val_data is not None:
                     val = evaluate(model, val_data)
                     history["val_loss"].append(val["loss"])
-                    history["val_accuracy"].append(val["accuracy"])
-                    postfix["val_acc"] = f"{val['accuracy']:.3f}"
+                    history["val_acc"].append(val["acc"])
+                    postfix["val_acc"] = f"{val['acc']:.3f}"
                 history["seconds"].append(time.perf_counter() - start)   # .item() above synchronised
                 bar.set_postfix(postfix)
     finally:
