@@ -1,8 +1,9 @@
 """Exercise checks for the chapters.
 
 Each exercise has a key (``"se.params"``); ``check(key, answer)`` prints a short verdict in the
-chapter's language and returns ``True`` (right), ``False`` (wrong, with what is wrong) or ``None``
-(not answered yet). It never raises: the book executes every check with the answer left blank.
+chapter's language: right, wrong (saying what is wrong) or not answered yet. ``verdict`` returns it
+as ``(True | False | None, message)`` for tests. Neither raises: the book executes every check with
+the answer left blank, and a reader's function that crashes is reported, not re-raised.
 """
 from __future__ import annotations
 
@@ -78,21 +79,22 @@ def _exercise(key):
 
 
 
-def check(key: str, answer: Any) -> Optional[bool]:
-    """Prints the verdict for ``answer``; returns True, False, or None when not answered (``...``/None)."""
+def verdict(key: str, answer: Any) -> tuple[Optional[bool], str]:
+    """``(True, message)`` when right, ``(False, what is wrong)``, ``(None, "not answered")`` for ``...``/None."""
     if key not in EXERCISES:
-        print(t("ex.unknown", name=key, known=", ".join(sorted(EXERCISES))))
-        return False
+        return False, t("ex.unknown", name=key, known=", ".join(sorted(EXERCISES)))
     if answer is ... or answer is None:
-        print(t("ex.unanswered"))
-        return None
-    verdict = EXERCISES[key].judge(answer)
-    if verdict is None:
-        print(t("ex.correct"))
-        return True
-    hint_key, fmt = verdict if isinstance(verdict, tuple) else (verdict, {})
-    print(t("ex.wrong", hint=t(hint_key, **fmt)))
-    return False
+        return None, t("ex.unanswered")
+    problem = EXERCISES[key].judge(answer)
+    if problem is None:
+        return True, t("ex.correct")
+    hint_key, fmt = problem if isinstance(problem, tuple) else (problem, {})
+    return False, t("ex.wrong", hint=t(hint_key, **fmt))
+
+
+def check(key: str, answer: Any) -> None:
+    """Prints the verdict on ``answer`` in the chapter's language (returns nothing, so a cell shows only the text)."""
+    print(verdict(key, answer)[1])
 
 
 # ---------------------------------------------------------------- Squeeze-and-Excitation

@@ -13,8 +13,11 @@ def lang(request):
 
 
 def run(key, answer, capsys):
-    result = exercises.check(key, answer)
-    return result, capsys.readouterr().out
+    result, message = exercises.verdict(key, answer)
+    assert exercises.check(key, answer) is None
+    out = capsys.readouterr().out
+    assert out == message + "\n"
+    return result, out
 
 
 def test_blank_answers_say_not_answered_and_do_not_raise(lang, capsys):
