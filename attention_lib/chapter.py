@@ -26,6 +26,10 @@ register({
     "chapter.channel.green": {"en": "green", "zh": "绿色"},
     "chapter.channel.blue": {"en": "blue", "zh": "蓝色"},
     "chapter.channel.edges": {"en": "horizontal edges", "zh": "水平边缘"},
+    "chapter.gate.trained": {"en": "trained", "zh": "训练后"},
+    "chapter.gate.random": {"en": "random initialisation", "zh": "随机初始化"},
+    "chapter.gate.photo_title": {"en": "Gate of the trained SE block on a photograph",
+                                 "zh": "训练后的 SE 模块在照片上的门控"},
     "chapter.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "FLOPs 随输入边长的变化（C = {C}）"},
     "chapter.cost.params_title": {"en": "Parameters vs channels", "zh": "参数量随通道数的变化"},
     "chapter.cost.side": {"en": "input side H = W (pixels)", "zh": "输入边长 H = W（像素）"},
@@ -62,15 +66,16 @@ def plot_squeeze(channels: Sequence[torch.Tensor], names: Optional[Sequence[str]
         raise ValueError(f"plot_squeeze expects a list of (H, W) tensors, got shapes {[tuple(c.shape) for c in channels]}")
     names = list(names) if names is not None else [f"{t('chapter.squeeze.bar_x')} {i}" for i in range(len(channels))]
     z = [c.mean().item() for c in channels]
-    fig, axes = plt.subplots(1, len(channels) + 1, figsize=(2.6 * (len(channels) + 1), 2.9),
-                             gridspec_kw=dict(width_ratios=[1] * len(channels) + [1.3]))
+    fig, axes = plt.subplots(1, len(channels) + 2, figsize=(2.6 * (len(channels) + 1) + 0.6, 3.1),
+                             layout="constrained",
+                             gridspec_kw=dict(width_ratios=[1] * len(channels) + [0.08, 1.4]))
     vmin, vmax = min(c.min().item() for c in channels), max(c.max().item() for c in channels)
     for ax, c, name, value in zip(axes, channels, names, z):
         im = ax.imshow(c.numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(t("chapter.squeeze.value", z=value), fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes[:-1]), fraction=0.02, pad=0.02, label=t("chapter.squeeze.colorbar"))
+    fig.colorbar(im, cax=axes[-2], label=t("chapter.squeeze.colorbar"))
     bar = axes[-1]
     bar.bar(range(len(z)), z, color="tab:blue")
     bar.set_xticks(range(len(z)), names, rotation=30, ha="right", fontsize=8)
