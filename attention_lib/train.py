@@ -74,7 +74,7 @@ def _progress_bar(total: int, desc: str, enabled: bool):
                 warnings.simplefilter("ignore")
                 from tqdm.auto import tqdm as auto_tqdm
                 from tqdm.notebook import tqdm as notebook_tqdm
-                if auto_tqdm is notebook_tqdm:             # not the text fallback, which writes to stderr
+                if issubclass(auto_tqdm, notebook_tqdm):   # not the text fallback, which writes to stderr
                     return auto_tqdm(total=total, desc=desc, leave=True)
         except Exception:
             pass
