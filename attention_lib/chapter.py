@@ -142,3 +142,125 @@ COST_FORMULAS = {
     "bam": dict(params=r"3C^2/r + 18C^2/r^2 + 13C/r + C + 1", flops=r"5CHW + 2C^2HW/r + 36C^2HW/r^2"),
     "selective_kernel": dict(params=r"9KC^2/g + 2KC + Cd + 2d + dKC", flops=r"18KC^2HW/g + (6K - 1)CHW"),
 }
+
+
+# ---------------------------------------------------------------- measuring and comparing (chapter 08)
+
+register({
+    "chapter.table.mechanism": {"en": "mechanism", "zh": "机制"},
+    "chapter.table.input": {"en": "input", "zh": "输入"},
+    "chapter.table.params": {"en": "parameters", "zh": "参数量"},
+    "chapter.table.params_formula": {"en": "parameter formula", "zh": "参数量公式"},
+    "chapter.table.flops": {"en": "FLOPs", "zh": "FLOPs"},
+    "chapter.table.flops_formula": {"en": "leading FLOP terms (per sample)", "zh": "FLOPs 主要项（每个样本）"},
+    "chapter.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
+    "chapter.scaling.time_title": {"en": "Time of one call vs tokens N", "zh": "单次调用耗时随 token 数 N 的变化"},
+    "chapter.scaling.memory_title": {"en": "Peak extra memory vs tokens N", "zh": "额外峰值内存随 token 数 N 的变化"},
+    "chapter.scaling.tokens": {"en": "tokens N", "zh": "token 数 N"},
+    "chapter.scaling.seconds": {"en": "median time (s)", "zh": "中位耗时（秒）"},
+    "chapter.scaling.bytes": {"en": "peak extra memory (bytes)", "zh": "额外峰值内存（字节）"},
+    "chapter.scaling.slope": {"en": "{name} (slope {slope:.2f})", "zh": "{name}（斜率 {slope:.2f}）"},
+    "chapter.accuracy.title": {"en": "Accuracy against added parameters (mean ± std over seeds)",
+                               "zh": "准确率与新增参数量（多个随机种子的均值 ± 标准差）"},
+    "chapter.accuracy.x": {"en": "parameters of the attention block (+1, log scale)",
+                           "zh": "注意力模块的参数量（+1，对数坐标）"},
+    "chapter.accuracy.y": {"en": "validation accuracy", "zh": "验证集准确率"},
+    "chapter.accuracy.none": {"en": "no attention", "zh": "无注意力"},
+})
+
+
+class Table:
+    """A small table that renders as HTML in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]]):
+        self.header = [str(h) for h in header]
+        self.rows = [[str(c) for c in row] for row in rows]
+
+    def __repr__(self) -> str:
+        widths = [max(len(r[i]) for r in [self.header] + self.rows) for i in range(len(self.header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [self.header] + self.rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt_int(n: float) -> str:
+    return f"{int(n):,}"
+
+
+def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: int = 196, dim: int = 64,
+               min_run_time: float = 0.2, device=None) -> tuple[Table, list[dict]]:
+    """Parameters, FLOPs and latency of every registered mechanism at one common input size.
+
+    Feature-map mechanisms get ``(batch_size, channels, size, size)``, token mechanisms
+    ``(batch_size, tokens, dim)``; every module is the registry's default configuration at that width.
+    Returns the table and its rows as dictionaries (numbers unformatted).
+    """
+    from .instruments import benchmark, count_flops, count_parameters
+    from .registry import MECHANISMS
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    rows = []
+    for name, entry in MECHANISMS.items():
+        if entry.layout == "tokens":
+            module = entry.build(dim=dim)
+            x = entry.example_input(batch_size, num_tokens=tokens, dim=dim)
+        else:
+            module = entry.build(channels=channels)
+            x = entry.example_input(batch_size, channels=channels, height=size, width=size)
+        module = module.eval()
+        flops = count_flops(module, x).total
+        module, x = module.to(device), x.to(device)
+        latency = benchmark(module, x, min_run_time=min_run_time).median
+        rows.append(dict(name=name, input=tuple(x.shape), params=count_parameters(module), flops=flops,
+                         latency_ms=latency * 1e3))
+    header = [t("chapter.table.mechanism"), t("chapter.table.input"), t("chapter.table.params"),
+              t("chapter.table.params_formula"), t("chapter.table.flops"), t("chapter.table.flops_formula"),
+              t("chapter.table.latency")]
+    table = Table(header, [[r["name"], r["input"], _fmt_int(r["params"]), COST_FORMULAS[r["name"]]["params"],
+                            _fmt_int(r["flops"]), COST_FORMULAS[r["name"]]["flops"], f"{r['latency_ms']:.3f}"]
+                           for r in rows])
+    return table, rows
+
+
+def fit_slope(ns: Sequence[float], values: Sequence[float], last: int = 3) -> float:
+    """The exponent a of ``value ∝ N^a``, fitted on log-log axes over the ``last`` largest N
+    (small N are dominated by fixed overheads)."""
+    ns, values = np.asarray(ns, dtype=float)[-last:], np.asarray(values, dtype=float)[-last:]
+    return float(np.polyfit(np.log(ns), np.log(values), 1)[0])
+
+
+def plot_scaling(ns: Sequence[int], seconds: dict, memory: dict, last: int = 3):
+    """Two log-log panels, time and memory against N, one line per method, each labelled with its fitted slope."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
+    for ax, data, ylabel, title in ((left, seconds, "chapter.scaling.seconds", "chapter.scaling.time_title"),
+                                    (right, memory, "chapter.scaling.bytes", "chapter.scaling.memory_title")):
+        for name, values in data.items():
+            n = ns[:len(values)]
+            ax.loglog(n, values, "o-", label=t("chapter.scaling.slope", name=name, slope=fit_slope(n, values, last)))
+        ax.set_xlabel(t("chapter.scaling.tokens"))
+        ax.set_ylabel(t(ylabel))
+        ax.set_title(t(title))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_accuracy_vs_params(results: dict):
+    """``results``: ``{label: (params, [accuracy per seed])}``; error bars are one standard deviation."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    for i, (label, (params, accs)) in enumerate(results.items()):
+        accs = np.asarray(accs, dtype=float)
+        ax.errorbar(params + 1, accs.mean(), yerr=accs.std(), fmt="o", capsize=4, color=f"C{i}", label=label)
+    ax.set_xscale("log")
+    ax.set_title(t("chapter.accuracy.title"))
+    ax.set_xlabel(t("chapter.accuracy.x"))
+    ax.set_ylabel(t("chapter.accuracy.y"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
