@@ -30,12 +30,7 @@ if not (SITE / "index.html").exists():
         raise RuntimeError(f"{SITE} has no built site; `make test` builds it with `make book` first")
     pytest.skip(f"no built book in {SITE}: run `make book` first (or `make test`, which builds it)",
                 allow_module_level=True)
-if not Path(CHROMIUM).exists():
-    if REQUIRE_SITE:
-        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
-    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium", allow_module_level=True)
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -57,6 +52,11 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
+    if not Path(CHROMIUM).exists():
+        if REQUIRE_SITE:
+            pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium")
+    playwright_sync = pytest.importorskip("playwright.sync_api")
     with playwright_sync.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield b
@@ -76,6 +76,46 @@ PAGES = [
 # The pilot mechanism chapter, once it is built: it carries the toolkit's static explorer.
 PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", "Squeeze", lang == "zh", True)
           for lang in ("en", "zh") if _built(f"notebooks/{lang}/03_squeeze_excitation.html")]
+
+
+SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]+)\"")
+MATHJAX = "_static/vendor/mathjax/tex-chtml.js"
+WIDGET_SCRIPTS = ["_static/widgets-config.js", "_static/vendor/requirejs/require.js",
+                  "_static/vendor/html-manager/embed-amd.js"]
+HTML_PAGES = sorted(p for p in SITE.rglob("*.html") if "_static" not in p.parts and "reports" not in p.parts)
+
+
+def _scripts(page: Path) -> list[str]:
+    """The page's script sources, relative to the site root, without cache-busting queries."""
+    out = []
+    for src in SCRIPT_SRC.findall(page.read_text(encoding="utf-8")):
+        src = src.split("?", 1)[0]
+        if "://" not in src and not src.startswith("//"):
+            src = (page.parent / src).resolve().relative_to(SITE.resolve()).as_posix()
+        out.append(src)
+    return out
+
+
+@pytest.mark.parametrize("page", [p for p in HTML_PAGES if p.stat().st_size > 2000],
+                         ids=lambda p: p.relative_to(SITE).as_posix())
+def test_page_loads_exactly_the_intended_local_scripts(page):
+    scripts = _scripts(page)
+    rel = page.relative_to(SITE).as_posix()
+    assert not [s for s in scripts if "://" in s or s.startswith("//")], f"{rel}: external scripts {scripts}"
+    assert len(scripts) == len(set(scripts)), f"{rel}: a script is loaded twice: {scripts}"
+    missing = [s for s in scripts if not (SITE / s).is_file()]
+    assert not missing, f"{rel}: scripts missing from the site: {missing}"
+    vendor = [s for s in scripts if s.startswith("_static/vendor/") or s == WIDGET_SCRIPTS[0]]
+    text = page.read_text(encoding="utf-8")
+    has_maths = "math notranslate" in text
+    has_widgets = "application/vnd.jupyter.widget-state+json" in text
+    # Sphinx also loads MathJax on a page whose toctree includes pages with equations (the landing page).
+    if has_maths:
+        assert MATHJAX in vendor, f"{rel}: equations but no MathJax among {scripts}"
+    others = [s for s in vendor if s != MATHJAX]
+    expected = WIDGET_SCRIPTS if has_widgets else []
+    assert others == expected, (f"{rel}: vendored scripts {others} besides MathJax, expected {expected} "
+                                "(the widget manager, in this order, only on pages with saved widget state)")
 
 
 class PageVisit:
