@@ -8,6 +8,10 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
 SITE   := _build/html
+# Executed notebooks are cached by their code cells only; when the library they import changes, the
+# cache and every page are rebuilt (the hash of attention_lib's sources is kept next to the site).
+LIB_HASH  = $(shell cat $(sort $(wildcard attention_lib/*.py)) | sha256sum | cut -c1-16)
+LIB_STAMP := _build/.attention_lib.sha256
 
 .PHONY: book test unit site-test venv clean
 
@@ -25,7 +29,11 @@ venv: $(STAMP)
 # MathJax, require.js and the widget manager are vendored from npm first: the site loads no CDN.
 book: $(STAMP)
 	$(PY) book/vendor.py
-	ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@all=; if [ "$$(cat $(LIB_STAMP) 2>/dev/null)" != "$(LIB_HASH)" ]; then \
+	    echo "attention_lib changed since the last build: re-executing every notebook"; \
+	    rm -rf _build/.jupyter_cache; all=--all; fi; \
+	set -x; ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going $$all
+	@echo "$(LIB_HASH)" > $(LIB_STAMP)
 	@echo "site: $(SITE)/index.html"
 
 # Unit tests and notebook hygiene, then the strict build, then the site in headless Chromium

@@ -127,28 +127,33 @@ class MechanismTable:
     def __init__(self, rows: list[Row]):
         self.rows = rows
 
-    def _cells(self, row: Row, links: bool) -> list[str]:
+    def _cells(self, row: Row) -> list[str]:
         mech = MECHANISMS[row.name]
-        paper = f"{mech.venue} {mech.year}, arXiv:{mech.arxiv}"
-        if links:
-            paper = f'<a href="{mech.url}">{html.escape(paper)}</a>'
         return [f"{row.chapter:02d}", t(f"overview.name.{row.name}"), t(f"overview.family.{row.family}"),
-                _shape(row.input_shape), row.weights_shape, f"{row.parameters:,}", paper]
+                _shape(row.input_shape), row.weights_shape, f"{row.parameters:,}",
+                f"{mech.venue} {mech.year}, arXiv:{mech.arxiv}"]
 
     def _header(self) -> list[str]:
         return [t(f"overview.col.{c}") for c in
                 ("chapter", "mechanism", "family", "input", "weights", "params", "paper")]
 
     def _repr_html_(self) -> str:
+        nowrap = ' style="white-space: nowrap"'
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self._header())
-        body = "".join(
-            "<tr>" + "".join(f"<td>{c if i == 6 else html.escape(c)}</td>"
-                             for i, c in enumerate(self._cells(r, links=True))) + "</tr>"
-            for r in self.rows)
-        return f'<table class="attention-overview"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        body = []
+        for r in self.rows:
+            mech = MECHANISMS[r.name]
+            chapter, name, family, shape_in, shape_w, params, _ = (html.escape(c) for c in self._cells(r))
+            shape_w = shape_w.replace(" + ", " +<br>")       # CBAM's two maps on two lines
+            paper = f'<a href="{mech.url}">{html.escape(mech.venue)} {mech.year}</a>'
+            cells = [chapter, name, family, f"<code{nowrap}>{shape_in}</code>",
+                     f"<code{nowrap}>{shape_w}</code>", params, f"<span{nowrap}>{paper}</span>"]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return (f'<table class="attention-overview"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody></table>')
 
     def __repr__(self) -> str:
-        table = [self._header()] + [self._cells(r, links=False) for r in self.rows]
+        table = [self._header()] + [self._cells(r) for r in self.rows]
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table)
 
