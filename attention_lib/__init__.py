@@ -33,7 +33,6 @@ from .train import evaluate, fit, trained_demo
 
 __all__ += ["shapes_dataset", "reversal_dataset", "sample_photo", "TinyCNN", "TinyTransformer", "TinyViT",
             "fit", "evaluate", "trained_demo"]
-from . import widgets
 from .widgets import explorer
 
-__all__ += ["widgets", "explorer"]
+__all__ += ["explorer"]

@@ -28,7 +28,7 @@ import json
 import math
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import ipywidgets
@@ -44,7 +44,7 @@ MAX_HTML_BYTES = 1_000_000             #: size budget of one static viewer
 CSS_CLASS = "attention-explorer-static"
 MAX_WIDTH_PX = 560                     # embedded pictures: at most this wide, at most MAX_DPI
 MAX_DPI = 80
-PNG_COLORS = 96                        # palette size of the embedded PNGs (heat maps need few)
+PNG_COLORS = 256                       # palette PNGs: a quarter of the bytes of full colour
 
 i18n.register({
     "widgets.title": {"en": "Explorer: {name}", "zh": "交互探索：{name}"},
@@ -384,55 +384,12 @@ class Frame:
                 f"{self.table_html}</details>")
 
 
-# Figure layouts already solved, by figure structure: laying out is most of a frame's drawing time,
-# and frames that differ only in their numbers share one layout.
-_LAYOUTS: dict = {}
-_MAX_LAYOUTS = 256
-
-
-def _structure(fig) -> tuple:
-    """What decides a figure's layout: its size, and per Axes the shapes of what it draws."""
-    parts = [tuple(round(float(v), 3) for v in fig.get_size_inches())]
-    for ax in fig.axes:
-        parts.append((ax.get_label(), tuple(tuple(im.get_array().shape) for im in ax.images),
-                      len(ax.patches), len(ax.collections), len(ax.texts), ax.get_title()))
-    return tuple(parts)
-
-
-def _fig_texts(fig) -> list:
-    return [getattr(fig, name, None) for name in ("_suptitle", "_supxlabel", "_supylabel")]
-
-
-def _apply_layout(fig) -> None:
-    """Lay ``fig`` out: reuse a solved layout of the same structure, else solve it once and remember it."""
-    if fig.get_layout_engine() is None:
-        return
-    key = _structure(fig)
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        fig.canvas.draw()     # the layout engine runs here
-        layout = ([ax.get_position(original=False).frozen() for ax in fig.axes],
-                  [text.get_position() if text is not None else None for text in _fig_texts(fig)])
-        if len(_LAYOUTS) >= _MAX_LAYOUTS:
-            _LAYOUTS.clear()
-        _LAYOUTS[key] = layout
-    positions, texts = layout
-    fig.set_layout_engine("none")
-    for ax, pos in zip(fig.axes, positions):
-        ax.set_position(pos)
-    for text, pos in zip(_fig_texts(fig), texts):
-        if text is not None and pos is not None:
-            text.set_position(pos)
-
-
 def _figure_png(fig) -> bytes:
     """The figure as a small palette PNG, at most :data:`MAX_WIDTH_PX` wide; the figure is closed."""
     import matplotlib.pyplot as plt
     from PIL import Image
     try:
         dpi = min(MAX_DPI, MAX_WIDTH_PX / fig.get_figwidth())
-        fig.set_dpi(dpi)
-        _apply_layout(fig)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
         buf.seek(0)
@@ -482,6 +439,8 @@ def _resolve(spec: _Spec, options: Mapping) -> tuple[Control, ...]:
             controls.append(c)
             continue
         value = options[c.name]
+        if c.name == "kernel_sizes" and all(isinstance(k, int) for k in value):
+            value = tuple(value)                  # one setting, e.g. kernel_sizes=[3, 5]
         if isinstance(value, list) or (isinstance(value, tuple) and c.name != "kernel_sizes"):
             values = tuple(value)
             if not values:
@@ -543,6 +502,7 @@ class ExplorerWidget(ipywidgets.VBox):
         self.info_output = ipywidgets.Output()
         self.plot_output = ipywidgets.Output()
         self.frame: Optional[Frame] = None
+        self.error: Optional[str] = None
         self.updates = 0
         title = ipywidgets.HTML(
             f"<b>{html.escape(t('widgets.title', name=t('widgets.name.' + spec.name)))}</b>")
@@ -559,7 +519,13 @@ class ExplorerWidget(ipywidgets.VBox):
     def update(self, change=None) -> None:
         """Recompute the frame for the current settings and redraw (replacing, never stacking)."""
         from IPython.display import HTML, Image
-        frame = render_frame(self.spec.name, self.settings, seed=self.seed)
+        try:
+            frame = render_frame(self.spec.name, self.settings, seed=self.seed)
+        except ValueError as err:     # a combination the module refuses: say why, keep the widget alive
+            self.error = str(err)
+            _show(self.info_output, HTML(f"<b>{html.escape(type(err).__name__)}</b>: {html.escape(str(err))}"))
+            return
+        self.error = None
         self.frame = frame
         self.updates += 1
         _show(self.info_output, HTML(frame.counts_html(self.spec.notes) + frame.trace_html()))

@@ -115,6 +115,15 @@ def test_options_set_the_start_value_or_restrict_the_values():
     assert [v for _, v in box.controls["fusion"].options] == ["product"]
 
 
+def test_a_refused_combination_shows_the_error_and_keeps_the_last_frame():
+    box = widgets.explorer("multi_head_external_attention", static=False, heads=[2, 8], dim=[32, 36])
+    box.controls["dim"].value = 36          # 36 is not divisible by 8 heads
+    assert "divisible" in box.error and "divisible" in _html_of(box.info_output)
+    assert box.frame.settings["dim"] == 32
+    box.controls["heads"].value = 2         # 36 / 2 is fine again
+    assert box.error is None and box.frame.settings == {**box.frame.settings, "dim": 36, "heads": 2}
+
+
 def test_unknown_name_raises_value_error_listing_the_valid_names():
     with pytest.raises(ValueError) as err:
         widgets.explorer("squeeze_and_excitation")
