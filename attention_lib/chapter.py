@@ -9,6 +9,7 @@ import inspect
 from typing import Callable, Optional, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import torch
 
@@ -30,6 +31,17 @@ register({
     "chapter.gate.random": {"en": "random initialisation", "zh": "随机初始化"},
     "chapter.gate.photo_title": {"en": "Gate of the trained SE block on a photograph",
                                  "zh": "训练后的 SE 模块在照片上的门控"},
+    "ch03.counts": {"en": "parameters: {params} (formula {params_formula}); FLOPs: {flops} (formula {flops_formula})",
+                    "zh": "参数量：{params}（公式 {params_formula}）；FLOPs：{flops}（公式 {flops_formula}）"},
+    "ch03.by_operator": {"en": "FLOPs by operator: {ops}", "zh": "按算子统计的 FLOPs：{ops}"},
+    "ch03.share": {"en": "SE / 3×3 convolution FLOPs at C = {C}, {S}×{S}: {share:.2%}",
+                   "zh": "C = {C}、{S}×{S} 时，SE 与 3×3 卷积的 FLOPs 之比：{share:.2%}"},
+    "ch03.accuracy": {"en": "validation accuracy with SE: {acc:.1%}; without attention: {base:.1%}; chance: 25%",
+                      "zh": "验证集准确率：带 SE {acc:.1%}；不带注意力 {base:.1%}；随机猜测 25%"},
+    "ch03.spread": {"en": "mean spread of the gate across classes: trained {trained:.3g}, random {random:.3g}",
+                    "zh": "门控在各类别之间的平均离散程度：训练后 {trained:.3g}，随机初始化 {random:.3g}"},
+    "ch03.block_share": {"en": "output {shape}; SE adds {share:.1%} of the block's parameters",
+                         "zh": "输出形状 {shape}；SE 占该残差块参数量的 {share:.1%}"},
     "chapter.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "FLOPs 随输入边长的变化（C = {C}）"},
     "chapter.cost.params_title": {"en": "Parameters vs channels", "zh": "参数量随通道数的变化"},
     "chapter.cost.side": {"en": "input side H = W (pixels)", "zh": "输入边长 H = W（像素）"},
@@ -103,7 +115,9 @@ def plot_cost_growth(sizes: Sequence[int], channels: Sequence[int], flops: Calla
     right.set_title(t("chapter.cost.params_title"))
     right.set_xlabel(t("chapter.cost.channels"))
     right.set_ylabel(t("chapter.cost.params"))
-    for ax in (left, right):
+    for ax, ticks in ((left, sizes), (right, channels)):
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(list(ticks), [str(v) for v in ticks])
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -243,6 +257,8 @@ def plot_scaling(ns: Sequence[int], seconds: dict, memory: dict, last: int = 3):
         for name, values in data.items():
             n = ns[:len(values)]
             ax.loglog(n, values, "o-", label=t("chapter.scaling.slope", name=name, slope=fit_slope(n, values, last)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(list(ns), [str(v) for v in ns])
         ax.set_xlabel(t("chapter.scaling.tokens"))
         ax.set_ylabel(t(ylabel))
         ax.set_title(t(title))

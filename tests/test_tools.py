@@ -1,0 +1,37 @@
+"""tools/sync_twins.py keeps the twins' code identical and each twin's own `# i18n` line."""
+import importlib.util
+import pathlib
+
+import nbformat
+
+spec = importlib.util.spec_from_file_location(
+    "sync_twins", pathlib.Path(__file__).resolve().parents[1] / "tools" / "sync_twins.py")
+sync_twins = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sync_twins)
+
+
+def test_merge_keeps_the_targets_i18n_line_and_takes_everything_else():
+    en = 'import x\ndevice = setup(lang="en")  # i18n\nprint(1)'
+    zh = 'import y\ndevice = setup(lang="zh")  # i18n\nprint(2)'
+    assert sync_twins.merge_code(en, zh) == 'import x\ndevice = setup(lang="zh")  # i18n\nprint(1)'
+
+
+def test_sync_copies_code_cells_and_refuses_different_structures(tmp_path, monkeypatch):
+    for lang in ("en", "zh"):
+        (tmp_path / lang).mkdir()
+    def write(lang, cells):
+        nb = nbformat.v4.new_notebook(cells=cells)
+        nbformat.write(nb, tmp_path / lang / "01_x.ipynb")
+    write("en", [nbformat.v4.new_markdown_cell("Hello"), nbformat.v4.new_code_cell('a = 1\nt("en")  # i18n')])
+    write("zh", [nbformat.v4.new_markdown_cell("你好"), nbformat.v4.new_code_cell('a = 0\nt("zh")  # i18n')])
+    monkeypatch.setattr(sync_twins, "ROOT", tmp_path)
+    assert sync_twins.sync("01_x") == 1
+    zh = nbformat.read(tmp_path / "zh" / "01_x.ipynb", as_version=4)
+    assert zh.cells[0].source == "你好" and zh.cells[1].source == 'a = 1\nt("zh")  # i18n'
+    write("zh", [nbformat.v4.new_code_cell("a = 1")])
+    try:
+        sync_twins.sync("01_x")
+    except SystemExit as error:
+        assert "cell structure" in str(error)
+    else:
+        raise AssertionError("a different structure must be refused")

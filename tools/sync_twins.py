@@ -1,0 +1,58 @@
+"""Copy the code cells of an English chapter into its Chinese twin (or the reverse).
+
+    python tools/sync_twins.py 03_squeeze_excitation            # en -> zh
+    python tools/sync_twins.py 03_squeeze_excitation --from zh  # zh -> en
+
+The twins must have the same cells in the same order (same types); only markdown may differ. Lines
+ending in ``# i18n`` keep the target's version. Outputs and execution counts are cleared.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def merge_code(source: str, target: str) -> str:
+    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order)."""
+    kept = iter([line for line in target.splitlines() if line.rstrip().endswith("# i18n")])
+    out = []
+    for line in source.splitlines():
+        out.append(next(kept, line) if line.rstrip().endswith("# i18n") else line)
+    return "\n".join(out)
+
+
+def sync(name: str, source_lang: str = "en") -> int:
+    target_lang = "zh" if source_lang == "en" else "en"
+    src_path, dst_path = ROOT / source_lang / f"{name}.ipynb", ROOT / target_lang / f"{name}.ipynb"
+    src, dst = nbformat.read(src_path, as_version=4), nbformat.read(dst_path, as_version=4)
+    kinds = [c.cell_type for c in src.cells], [c.cell_type for c in dst.cells]
+    if kinds[0] != kinds[1]:
+        raise SystemExit(f"{src_path} and {dst_path} differ in their cell structure:\n{kinds[0]}\n{kinds[1]}")
+    changed = 0
+    for a, b in zip(src.cells, dst.cells):
+        if a.cell_type == "code":
+            merged = merge_code(a.source, b.source)
+            changed += merged != b.source or a.metadata.get("tags") != b.metadata.get("tags")
+            b.source = merged
+            b.metadata = dict(a.metadata)
+            b.outputs, b.execution_count = [], None
+    nbformat.write(dst, dst_path)
+    return changed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapter", help="file name without .ipynb, e.g. 03_squeeze_excitation")
+    parser.add_argument("--from", dest="source", choices=("en", "zh"), default="en")
+    args = parser.parse_args(argv)
+    print(f"{sync(args.chapter, args.source)} code cell(s) updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
