@@ -91,7 +91,9 @@ def _model_device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, float]:
-    """``{"loss": mean loss, "acc": accuracy}`` of ``model`` on ``data`` (per position for sequence outputs), in eval mode."""
+    """``{"loss": mean loss, "acc": accuracy}`` of ``model`` on ``data`` in eval mode.
+
+    For sequence outputs ``(B, L, K)`` both are per position."""
     x, y = _tensors(data, "evaluate: data")
     device = _model_device(model)
     was_training = model.training
@@ -109,7 +111,7 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, floa
 
 def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
         device=None, progress: bool = True, val_data=None, weight_decay: float = 0.01,
-        desc: str = "training") -> History:
+        num_threads: Optional[int] = None, desc: str = "training") -> History:
     """Trains ``model`` on ``train_data`` (inputs, targets) with AdamW and a one-cycle learning rate.
 
     The shuffling and any randomness inside the model (dropout) come from ``seed``, so the same model
@@ -117,6 +119,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     Returns a dict of per-epoch lists: ``epoch``, ``loss``, ``acc`` (training accuracy, averaged over the
     epoch), ``val_loss``, ``val_acc`` (when ``val_data`` is given) and ``seconds`` (each epoch's
     wall time). The model ends in eval mode on ``device`` (default: CUDA, then MPS, then CPU).
+    ``num_threads``: CPU threads while training, restored afterwards (None: torch's setting). The tiny
+    models' operations are small: on a busy machine one thread is much faster than two that wait for each other.
     """
     x, y = _tensors(train_data, "fit: train_data")
     for value, what in ((epochs, "epochs"), (batch_size, "batch_size")):
@@ -136,6 +140,9 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
     bar = _progress_bar(epochs * steps, desc, progress)
+    threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
     try:
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
@@ -169,6 +176,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
                 bar.set_postfix(postfix)
     finally:
         bar.close()
+        torch.set_num_threads(threads)
     model.eval()
     return history
 
@@ -186,7 +194,9 @@ def set_cache_dir(path: Union[str, os.PathLike, None]) -> None:
 
 
 def cache_dir() -> Path:
-    """The folder of trained demos: :func:`set_cache_dir`, else ``$ATTENTION_LIB_CACHE``, else ``~/.cache/attention_lib``."""
+    """The folder of trained demos.
+
+    :func:`set_cache_dir`'s folder, else ``$ATTENTION_LIB_CACHE``, else ``~/.cache/attention_lib``."""
     if _CACHE_DIR is not None:
         return _CACHE_DIR
     env = os.environ.get("ATTENTION_LIB_CACHE")
@@ -283,11 +293,13 @@ def _save(path: Path, payload: dict) -> None:
             os.remove(tmp)
 
 
-def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool = False, **config) -> Demo:
+def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool = False,
+                 num_threads: Optional[int] = None, **config) -> Demo:
     """The demo model ``kind`` trained with ``config`` (see ``DEMOS``): loaded from the cache, or trained and saved.
 
     ``trained_demo("shapes_cnn", attention="cbam")``, ``trained_demo("reversal")``. ``retrain=True``
-    ignores a cached copy. The model is returned in eval mode on ``device`` (default: the best available).
+    ignores a cached copy; ``num_threads`` goes to :func:`fit`. The model is returned in eval mode on
+    ``device`` (default: the best available).
     """
     cfg = demo_config(kind, **config)
     spec = DEMOS[kind]
@@ -308,7 +320,8 @@ def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool
             pass
 
     history = fit(model, train_data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                  seed=cfg["seed"], device=device, progress=progress, val_data=val_data, desc=kind)
+                  seed=cfg["seed"], device=device, progress=progress, val_data=val_data, num_threads=num_threads,
+                  desc=kind)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": cfg, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)

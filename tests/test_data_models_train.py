@@ -16,6 +16,7 @@ from attention_lib.data import (SHAPE_CLASSES, box_masks, reversal_dataset, samp
 from attention_lib.models import FEATURE_MAP_MECHANISMS, TinyCNN, TinyTransformer, TinyViT
 
 TINY = dict(n_train=96, n_val=32, epochs=1, batch_size=32)   # a demo config that trains in a fraction of a second
+CPU = dict(device="cpu", progress=False, num_threads=1)       # one thread: fastest for tiny models on a busy machine
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def cache(tmp_path, monkeypatch):
 def cbam_demo(tmp_path_factory):
     train.set_cache_dir(tmp_path_factory.mktemp("cbam_cache"))
     try:
-        return train.trained_demo("shapes_cnn", attention="cbam", device="cpu", progress=False)
+        return train.trained_demo("shapes_cnn", attention="cbam", **CPU)
     finally:
         train.set_cache_dir(None)
 
@@ -39,7 +40,7 @@ def cbam_demo(tmp_path_factory):
 def reversal_demo(tmp_path_factory):
     train.set_cache_dir(tmp_path_factory.mktemp("reversal_cache"))
     try:
-        return train.trained_demo("reversal", device="cpu", progress=False)
+        return train.trained_demo("reversal", **CPU)
     finally:
         train.set_cache_dir(None)
 
@@ -166,7 +167,7 @@ def test_fit_is_deterministic_for_a_seed_and_returns_per_epoch_history():
     def run(seed):
         torch.manual_seed(0)
         model = TinyCNN("squeeze_excitation", width=4)
-        return train.fit(model, data, epochs=2, batch_size=16, seed=seed, device="cpu", progress=False)
+        return train.fit(model, data, epochs=2, batch_size=16, seed=seed, **CPU)
 
     h1, h2, h3 = run(0), run(0), run(1)
     assert h1["epoch"] == [1, 2] and len(h1["seconds"]) == 2
@@ -174,15 +175,16 @@ def test_fit_is_deterministic_for_a_seed_and_returns_per_epoch_history():
     assert h1["loss"] != h3["loss"]                 # another seed shuffles differently
 
 
-def test_fit_leaves_the_global_rng_alone_and_writes_nothing(capfd):
+def test_fit_leaves_the_global_rng_and_thread_count_alone_and_writes_nothing(capfd):
+    threads = torch.get_num_threads()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
     model = TinyCNN(None, width=4)
     torch.manual_seed(123)
     train.fit(model, shapes_dataset(32), epochs=1, batch_size=16,
-              device="cpu", progress=True)          # outside a notebook the bar is disabled
-    assert torch.equal(torch.rand(3), expected)
+              device="cpu", progress=True, num_threads=1)   # outside a notebook the bar is disabled
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 
@@ -197,7 +199,7 @@ def test_fit_and_evaluate_reject_data_without_targets():
 # ----------------------------------------------------------------------------------------------- cache
 
 def test_trained_demo_second_call_loads_from_cache_without_training(cache, monkeypatch):
-    first = train.trained_demo("shapes_cnn", attention="eca", device="cpu", progress=False, **TINY)
+    first = train.trained_demo("shapes_cnn", attention="eca", **CPU, **TINY)
     assert not first.from_cache and first.path.parent == cache and first.path.exists()
 
     def no_training(*args, **kwargs):
@@ -205,7 +207,7 @@ def test_trained_demo_second_call_loads_from_cache_without_training(cache, monke
 
     monkeypatch.setattr(train, "fit", no_training)
     start = time.perf_counter()
-    second = train.trained_demo("shapes_cnn", attention="eca", device="cpu", progress=False, **TINY)
+    second = train.trained_demo("shapes_cnn", attention="eca", **CPU, **TINY)
     assert second.from_cache and second.path == first.path
     assert second.history == first.history
     x = first.val_data.images[:8]
@@ -214,18 +216,18 @@ def test_trained_demo_second_call_loads_from_cache_without_training(cache, monke
 
 
 def test_trained_demo_changed_config_or_version_retrains(cache, monkeypatch):
-    base = train.trained_demo("reversal", device="cpu", progress=False, **TINY)
-    other = train.trained_demo("reversal", device="cpu", progress=False, **{**TINY, "lr": 1e-3})
+    base = train.trained_demo("reversal", **CPU, **TINY)
+    other = train.trained_demo("reversal", **CPU, **{**TINY, "lr": 1e-3})
     assert not other.from_cache and other.path != base.path
     monkeypatch.setattr("attention_lib.__version__", "0.0.0-test")
-    again = train.trained_demo("reversal", device="cpu", progress=False, **TINY)
+    again = train.trained_demo("reversal", **CPU, **TINY)
     assert not again.from_cache and again.path != base.path
     assert len(list(cache.glob("reversal-*.pt"))) == 3
 
 
 def test_trained_demo_is_deterministic_and_saved_for_weights_only_loading(cache):
-    a = train.trained_demo("shapes_cnn", attention="bam", device="cpu", progress=False, **TINY)
-    b = train.trained_demo("shapes_cnn", attention="bam", device="cpu", progress=False, retrain=True, **TINY)
+    a = train.trained_demo("shapes_cnn", attention="bam", **CPU, **TINY)
+    b = train.trained_demo("shapes_cnn", attention="bam", retrain=True, **CPU, **TINY)
     assert a.history["loss"] == b.history["loss"] and a.history["val_acc"] == b.history["val_acc"]
     saved = torch.load(a.path, weights_only=True)
     assert saved["config"]["attention"] == "bam" and "attention.spatial.0.weight" in saved["state_dict"]
