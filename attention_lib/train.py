@@ -6,9 +6,10 @@ write to stderr, which the strict book build treats as an error.
 
 ``trained_demo(kind, **config)`` trains a demo model once and saves it in a cache folder
 (``$ATTENTION_LIB_CACHE``, else ``~/.cache/attention_lib``; :func:`set_cache_dir` overrides both), keyed by
-the demo, its full configuration, ``attention_lib.__version__`` and torch's major.minor version: the Chinese
-twin of a chapter, later chapters and re-runs load the weights (``torch.load(weights_only=True)``) instead
-of training again, and a changed configuration or version trains anew.
+the demo, its full configuration, the model's architecture (its ``repr``), ``attention_lib.__version__``
+and torch's major.minor version: the Chinese twin of a chapter, later chapters and re-runs load the
+weights (``torch.load(weights_only=True)``) instead of training again, and a changed configuration or
+version trains anew.
 """
 from __future__ import annotations
 
@@ -217,19 +218,17 @@ class DemoSpec(NamedTuple):
     """A trainable demo: its default configuration, how to build the model, how to make its data."""
     defaults: dict
     build: Callable[[dict], nn.Module]
-    make_data: Callable[[dict], tuple]          # config -> (train_data, val_data)
+    make_data: Callable[[dict, str], tuple]     # (config, "train" | "val") -> data
 
 
-def _shapes_data(cfg):
-    kw = dict(size=cfg["size"])
-    return (_data.shapes_dataset(cfg["n_train"], seed=cfg["seed"], **kw),
-            _data.shapes_dataset(cfg["n_val"], seed=cfg["seed"] + 10_000, **kw))
+def _shapes_data(cfg, split):
+    n, seed = (cfg["n_train"], cfg["seed"]) if split == "train" else (cfg["n_val"], cfg["seed"] + 10_000)
+    return _data.shapes_dataset(n, size=cfg["size"], seed=seed)
 
 
-def _reversal_data(cfg):
-    kw = dict(length=cfg["length"], vocab=cfg["vocab"])
-    return (_data.reversal_dataset(cfg["n_train"], seed=cfg["seed"], **kw),
-            _data.reversal_dataset(cfg["n_val"], seed=cfg["seed"] + 10_000, **kw))
+def _reversal_data(cfg, split):
+    n, seed = (cfg["n_train"], cfg["seed"]) if split == "train" else (cfg["n_val"], cfg["seed"] + 10_000)
+    return _data.reversal_dataset(n, length=cfg["length"], vocab=cfg["vocab"], seed=seed)
 
 
 _TRAINING = dict(epochs=6, lr=3e-3, batch_size=64, seed=0)
@@ -281,13 +280,14 @@ def demo_config(kind: str, **config) -> dict:
     return {**defaults, **config}
 
 
-def demo_key(kind: str, config: dict) -> str:
-    """The cache key: a hash of the demo, its full configuration, the library and torch versions."""
+def demo_key(kind: str, config: dict, architecture: str = "") -> str:
+    """The cache key: a hash of the demo, its full configuration, the library and torch versions and the
+    model's ``repr`` (so that a changed architecture retrains even before the version changes)."""
     from . import __version__
 
     torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     blob = json.dumps({"kind": kind, "config": config, "attention_lib": __version__, "torch": torch_version,
-                       "format": _FORMAT}, sort_keys=True)
+                       "format": _FORMAT, "architecture": architecture}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -314,12 +314,15 @@ def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool
     cfg = demo_config(kind, **config)
     spec = DEMOS[kind]
     device = _best_device() if device is None else torch.device(device)
-    path = cache_dir() / f"{kind}-{demo_key(kind, cfg)}.pt"
-    train_data, val_data = spec.make_data(cfg)
+    val_data = spec.make_data(cfg, "val")      # the training set is only made when training
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg["seed"])         # the model's initialisation belongs to the configuration
-        model = spec.build(cfg)
+    def build() -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg["seed"])     # the model's initialisation belongs to the configuration
+            return spec.build(cfg)
+
+    model = build()
+    path = cache_dir() / f"{kind}-{demo_key(kind, cfg, repr(model))}.pt"
     if path.exists() and not retrain:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -327,11 +330,11 @@ def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool
                 model.load_state_dict(saved["state_dict"])
                 return Demo(model.to(device).eval(), saved["history"], cfg, True, path, val_data)
         except Exception:                      # unreadable or stale file: train again and overwrite it
-            pass
+            model = build()                    # a failed load may have overwritten some weights
 
-    history = fit(model, train_data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                  seed=cfg["seed"], device=device, progress=progress, val_data=val_data, num_threads=num_threads,
-                  desc=t("train.progress", name=kind))
+    history = fit(model, spec.make_data(cfg, "train"), epochs=cfg["epochs"], lr=cfg["lr"],
+                  batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, progress=progress,
+                  val_data=val_data, num_threads=num_threads, desc=t("train.progress", name=kind))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": cfg, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)
