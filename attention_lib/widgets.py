@@ -223,7 +223,8 @@ def _specs() -> dict[str, _Spec]:
     reduction = Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 16))
     specs = [
         _Spec("self_attention", "tokens",
-              _token_controls() + (Control("heads", "widgets.heads", (1, 2, 4, 8), 8, (2, 8)),
+              # Four heads to start (the registry builds eight): a readable grid and a quick frame.
+              _token_controls() + (Control("heads", "widgets.heads", (1, 2, 4, 8), 4, (1, 4)),
                                    Control("temperature", "widgets.temperature",
                                                   (0.25, 0.5, 1.0, 2.0, 4.0), 1.0, (0.5, 1.0, 2.0),
                                                   fmt=_temperature)),
@@ -249,12 +250,12 @@ def _specs() -> dict[str, _Spec]:
         _Spec("eca", "feature_map",
               _map_controls(static_w=(8,))[:2]
               + (Control("channels", "widgets.channels", (16, 32, 64, 128, 256), 64, (16, 64, 256)),
-                 Control("kernel_size", "widgets.kernel_size", (None, 1, 3, 5, 7, 9), None, (None, 1, 5, 9),
+                 Control("kernel_size", "widgets.kernel_size", (None, 1, 3, 5, 7, 9), None, (None, 1, 9),
                          dropdown=True, fmt=_eca_kernel)),
               lambda s: M["eca"].cls(s["channels"], kernel_size=s["kernel_size"]),
               _plot_channel_gate),
         _Spec("cbam", "feature_map",
-              _map_controls() + (reduction,
+              _map_controls(static_w=(8,)) + (reduction,
                                  Control("spatial_kernel", "widgets.spatial_kernel", (3, 5, 7), 7, (3, 7)),
                                  Control("spatial_norm", "widgets.spatial_norm", (True, False), True, (True,),
                                          dropdown=True, fmt=_yes_no)),
@@ -262,7 +263,7 @@ def _specs() -> dict[str, _Spec]:
                                       spatial_kernel=s["spatial_kernel"], spatial_norm=s["spatial_norm"]),
               _plot_cbam),
         _Spec("bam", "feature_map",
-              _map_controls() + (Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (16,)),
+              _map_controls(static_w=(8,)) + (Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (16,)),
                                  Control("dilation", "widgets.dilation", (1, 2, 4), 4, (1, 2, 4)),
                                  Control("fusion", "widgets.fusion", ("sum", "product"), "sum",
                                          ("sum", "product"), dropdown=True, fmt=_fusion)),
