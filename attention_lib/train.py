@@ -304,12 +304,14 @@ def _save(path: Path, payload: dict) -> None:
 
 
 def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool = False,
-                 num_threads: Optional[int] = None, **config) -> Demo:
+                 num_threads: Optional[int] = 1, **config) -> Demo:
     """The demo model ``kind`` trained with ``config`` (see ``DEMOS``): loaded from the cache, or trained and saved.
 
     ``trained_demo("shapes_cnn", attention="cbam")``, ``trained_demo("reversal")``. ``retrain=True``
-    ignores a cached copy; ``num_threads`` goes to :func:`fit`. The model is returned in eval mode on
-    ``device`` (default: the best available).
+    ignores a cached copy. ``num_threads`` goes to :func:`fit`: one CPU thread by default, because the
+    tiny models' operations gain little from a second thread, and two threads competing with other work
+    were measured ten times slower than one. The model is returned in eval mode on ``device`` (default:
+    the best available).
     """
     cfg = demo_config(kind, **config)
     spec = DEMOS[kind]
