@@ -74,8 +74,8 @@ PAGES = [
     ("notebooks/zh/00_introduction.html", "引言", True, True),
 ]
 # The pilot mechanism chapter, once it is built: it carries the toolkit's static explorer.
-PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", "Squeeze", lang == "zh", True)
-          for lang in ("en", "zh") if _built(f"notebooks/{lang}/03_squeeze_excitation.html")]
+PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", title, lang == "zh", True)
+          for lang, title in (("en", "Squeeze"), ("zh", "挤压")) if _built(f"notebooks/{lang}/03_squeeze_excitation.html")]
 
 
 SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]+)\"")
