@@ -195,7 +195,7 @@ def _plot_channel_gate(m, x, s):
 def _plot_cbam(m, x, s):
     import matplotlib.pyplot as plt
     a = m.attention_map(x)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained",
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained",
                                    gridspec_kw=dict(width_ratios=(3, 2)))
     _viz().plot_channel_gate(a.channel[0].flatten(), ax=ax1)       # (C,)
     _viz().plot_spatial_map(a.spatial[0, 0], ax=ax2)                # (H, W)
