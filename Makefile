@@ -29,6 +29,8 @@ venv: $(STAMP)
 # MathJax, require.js and the widget manager are vendored from npm first: the site loads no CDN.
 book: $(STAMP)
 	$(PY) book/vendor.py
+	@# matplotlib builds its font cache on first import and says so on stderr: do it here, not in a cell.
+	$(PY) -c "import matplotlib.font_manager" 2>/dev/null
 	@all=; if [ "$$(cat $(LIB_STAMP) 2>/dev/null)" != "$(LIB_HASH)" ]; then \
 	    echo "attention_lib changed since the last build: re-executing every notebook"; \
 	    rm -rf _build/.jupyter_cache; all=--all; fi; \
