@@ -180,6 +180,17 @@ register({
                            "zh": "注意力模块的参数量（+1，对数坐标）"},
     "chapter.accuracy.y": {"en": "validation accuracy", "zh": "验证集准确率"},
     "chapter.accuracy.none": {"en": "no attention", "zh": "无注意力"},
+    "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合算子）"},
+    "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
+    "ch08.rate": {"en": "{name:>30}: {mflop:9.1f} MFLOP in {ms:8.3f} ms -> {rate:6.1f} GFLOP/s",
+                  "zh": "{name:>30}：{mflop:9.1f} MFLOP，耗时 {ms:8.3f} ms -> {rate:6.1f} GFLOP/s"},
+    "ch08.slopes": {"en": "{name}: time slope {time:.2f}, memory slope {memory:.2f}",
+                    "zh": "{name}：时间斜率 {time:.2f}，内存斜率 {memory:.2f}"},
+    "ch08.scores": {"en": "{gib:.2f} GiB of float32 scores, and as much again for the softmax",
+                    "zh": "float32 分数矩阵占 {gib:.2f} GiB，softmax 的结果还要再占同样多"},
+    "ch08.accuracy": {"en": "{label:>20}: accuracy {mean:.3f} ± {std:.3f}, block parameters {params:,}",
+                      "zh": "{label:>20}：准确率 {mean:.3f} ± {std:.3f}，模块参数量 {params:,}"},
 })
 
 
