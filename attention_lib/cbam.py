@@ -83,4 +83,7 @@ class CBAM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map(x, self.channels, type(self).__name__)
         f1 = x * self.channel_gate(x)           # F'  (B, C, H, W)
-        return f1 * self.spatial_gate(f1)       # F'' (B, C, H, W)
+        m_s = self.spatial_gate(f1)             # (B, 1, H, W)
+        if torch.is_grad_enabled():
+            return f1 * m_s                     # F'' (B, C, H, W); autograd still needs F'
+        return f1.mul_(m_s)                     # F'' in F's memory: no second full-size tensor

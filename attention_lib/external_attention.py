@@ -28,6 +28,8 @@ from torch import nn
 from ._checks import check_positive, check_tokens
 
 EPS = 1e-9
+# Bytes of one head chunk's logits in MultiHeadExternalAttention.forward: small enough to stay in cache.
+_CHUNK_BYTES = 8 << 20
 
 
 def double_normalization(logits: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -73,6 +75,29 @@ class MultiHeadExternalAttention(nn.Module):
     ``x -> trans_dims`` (D -> coef D, bias) ``-> coef*heads`` heads of width D / heads, each
     doubly normalised against one shared pair of memories (``M_k``: d -> S, ``M_v``: S -> d,
     with bias) ``-> proj`` (coef D -> D, bias). ``memory_size`` 64 is the official 256 // coef.
+
+    Per head h, with :math:`F_h` the head's ``(N, d)`` slice of ``trans_dims(x)``:
+
+    .. math::
+
+        \hat A_h = \mathrm{softmax}_{N}(F_h M_k^\top + b_k), \qquad
+        Y_h = \frac{\hat A_h}{\epsilon + \hat A_h \mathbf 1_S} M_v^\top + b_v
+
+    ``forward_explicit`` computes this as the official code does: all heads at once, ``A`` of
+    shape ``(B, H, N, S)`` built and divided in full. ``forward`` computes the same numbers
+    differently, because at large N that tensor (200 MB at B=8, N=3136) falls out of cache and
+    every pass over it is a trip to memory:
+
+    * it works on chunks of (sample, head) pairs whose ``(S, N)`` blocks fit in cache; the
+      softmax of each head still runs over all N tokens, so the result is exact;
+    * the features are laid out ``(d, N)`` per head, so the softmax over tokens is over the
+      contiguous last dimension;
+    * the L1 division moves after the product with ``M_v`` (a row scale commutes with it):
+      :math:`[M_v; \mathbf 1^\top]\,\hat A_h^\top` gives the numerator and the row sums
+      :math:`\hat A_h \mathbf 1_S` in one product, so ``A`` itself is never divided.
+
+    ``tests/test_fast_paths.py`` proves ``forward`` equal to the equation (values and gradients).
+    With attention dropout in training, ``forward`` takes ``forward_explicit``'s path.
     """
 
     def __init__(self, dim: int, num_heads: int = 8, memory_size: int = 64, coef: int = 4,
@@ -105,12 +130,47 @@ class MultiHeadExternalAttention(nn.Module):
         """The doubly normalised map per head, ``(B, coef*heads, N, S)``; rows sum to 1 over S."""
         return double_normalization(self.M_k(self._heads(x)))       # (B, H, N, S)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_explicit(self, x: torch.Tensor) -> torch.Tensor:
+        """The official layer written out: all heads at once, ``A`` built in full (eval semantics aside
+        from dropout). Slow at large N (see the class docstring); kept as the readable reference."""
         B, N, _ = x.shape if x.dim() == 3 else (0, 0, 0)
         attn = self.attn_drop(self.attention_map(x))                 # (B, H, N, S)
         y = self.M_v(attn)                                           # (B, H, N, d)
         y = y.transpose(1, 2).reshape(B, N, self.coef * self.dim)    # (B, N, coef D)
         return self.proj_drop(self.proj(y))                          # (B, N, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.attn_drop.p > 0:
+            return self.forward_explicit(x)      # dropout acts on alpha itself: take the equation's path
+        check_tokens(x, self.dim, type(self).__name__)
+        B, N, D = x.shape
+        H, d, S = self.num_heads, self.head_dim, self.memory_size
+        # trans_dims straight into a (B, H, d, N) layout: each head's features are rows of length N.
+        w_t = self.trans_dims.weight.expand(B, H * d, D)
+        f = torch.baddbmm(self.trans_dims.bias[:, None], w_t, x.transpose(1, 2))   # (B, H d, N)
+        work = torch.promote_types(f.dtype, torch.float32)             # the normalisation's dtype
+        f = f.view(B * H, d, N)                                         # (B H, d, N): one row block per head
+        # (sample, head) pairs per chunk: one chunk's (g, S, N) logits stay within a cache-sized budget.
+        g = max(1, min(B * H, _CHUNK_BYTES // (S * N * 4)))
+        ys = []
+        with torch.autocast(x.device.type, enabled=False):
+            w_k = self.M_k.weight.to(work)                              # (S, d)
+            b_k = self.M_k.bias.to(work)[:, None]                       # (S, 1)
+            # [M_v; 1]: one product gives both sum_s A_s M_v[:, s] and the row sum sum_s A_s.
+            w_v1 = torch.cat([self.M_v.weight, self.M_v.weight.new_ones(1, S)]).to(work)   # (d + 1, S)
+            b_v = self.M_v.bias.to(work)[:, None]                       # (d, 1)
+            for i in range(0, B * H, g):
+                fc = f[i:i + g].to(work)                                # (g, d, N)
+                n = fc.shape[0]
+                logits = torch.baddbmm(b_k, w_k.expand(n, S, d), fc)    # (g, S, N)
+                a = logits.softmax(dim=-1)                              # (g, S, N): softmax over the N tokens
+                num = torch.bmm(w_v1.expand(n, d + 1, S), a)            # (g, d + 1, N)
+                ys.append(torch.addcdiv(b_v, num[:, :d], num[:, d:] + EPS))   # (g, d, N)
+        y = torch.cat(ys) if len(ys) > 1 else ys[0]                      # (B H, d, N)
+        y = y.view(B, H * d, N).to(f.dtype)                             # (B, coef D, N)
+        w_p = self.proj.weight.expand(B, D, H * d)
+        out = torch.baddbmm(self.proj.bias[:, None], w_p, y)           # (B, D, N)
+        return self.proj_drop(out.transpose(1, 2).contiguous())        # (B, N, D)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, heads={self.num_heads} (coef={self.coef}), "
