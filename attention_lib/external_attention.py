@@ -22,6 +22,8 @@ Cost is O(N S d): linear in the number of tokens N. The double normalisation run
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -30,6 +32,13 @@ from ._checks import check_positive, check_tokens
 EPS = 1e-9
 # Bytes of one head chunk's logits in MultiHeadExternalAttention.forward: small enough to stay in cache.
 _CHUNK_BYTES = 8 << 20
+
+
+def _autocast_off(device: torch.device):
+    """A context that turns autocast off on devices that have it (the normalisation stays float32)."""
+    if device.type in ("cpu", "cuda"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def double_normalization(logits: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -152,8 +161,10 @@ class MultiHeadExternalAttention(nn.Module):
         f = f.view(B * H, d, N)                                         # (B H, d, N): one row block per head
         # (sample, head) pairs per chunk: one chunk's (g, S, N) logits stay within a cache-sized budget.
         g = max(1, min(B * H, _CHUNK_BYTES // (S * N * 4)))
+        # Without autograd the chunks are written straight into one buffer; with it, concatenated.
+        y = None if torch.is_grad_enabled() else torch.empty(B * H, d, N, dtype=work, device=x.device)
         ys = []
-        with torch.autocast(x.device.type, enabled=False):
+        with _autocast_off(x.device):
             w_k = self.M_k.weight.to(work)                              # (S, d)
             b_k = self.M_k.bias.to(work)[:, None]                       # (S, 1)
             # [M_v; 1]: one product gives both sum_s A_s M_v[:, s] and the row sum sum_s A_s.
@@ -165,8 +176,12 @@ class MultiHeadExternalAttention(nn.Module):
                 logits = torch.baddbmm(b_k, w_k.expand(n, S, d), fc)    # (g, S, N)
                 a = logits.softmax(dim=-1)                              # (g, S, N): softmax over the N tokens
                 num = torch.bmm(w_v1.expand(n, d + 1, S), a)            # (g, d + 1, N)
-                ys.append(torch.addcdiv(b_v, num[:, :d], num[:, d:] + EPS))   # (g, d, N)
-        y = torch.cat(ys) if len(ys) > 1 else ys[0]                      # (B H, d, N)
+                if y is None:
+                    ys.append(torch.addcdiv(b_v, num[:, :d], num[:, d:] + EPS))   # (g, d, N)
+                else:
+                    torch.addcdiv(b_v, num[:, :d], num[:, d:] + EPS, out=y[i:i + n])
+        if y is None:
+            y = torch.cat(ys) if len(ys) > 1 else ys[0]                  # (B H, d, N)
         y = y.view(B, H * d, N).to(f.dtype)                             # (B, coef D, N)
         w_p = self.proj.weight.expand(B, D, H * d)
         out = torch.baddbmm(self.proj.bias[:, None], w_p, y)           # (B, D, N)

@@ -30,13 +30,28 @@ def eanet_all_heads(m, x):
     return ref.linear(y, m.proj)
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 3 * 64 * 17 * 4, 1 << 30])   # one head, 3 heads (+ remainder), all
-def test_multi_head_external_attention_chunked_forward_equals_equation(monkeypatch, chunk_bytes):
+@pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no_grad"])
+@pytest.mark.parametrize("chunk_bytes", [1, 5 * 64 * 17 * 4, 1 << 30])   # one pair, 5 pairs (+ remainder), all
+def test_multi_head_external_attention_chunked_forward_equals_equation(monkeypatch, chunk_bytes, grad):
     monkeypatch.setattr(ea, "_CHUNK_BYTES", chunk_bytes)
     m = randomize(al.MultiHeadExternalAttention(24, num_heads=2, memory_size=64, coef=4))   # 8 heads of width 12
     x = torch.randn(3, 17, 24)
-    torch.testing.assert_close(m(x), eanet_all_heads(m, x), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(m(x), m.forward_explicit(x), atol=1e-5, rtol=1e-4)
+    with torch.set_grad_enabled(grad):
+        out = m(x)
+    torch.testing.assert_close(out, eanet_all_heads(m, x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out, m.forward_explicit(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("make", [lambda: (al.MultiHeadExternalAttention(16, 2), torch.randn(2, 9, 16)),
+                                  lambda: (al.SelectiveKernel(16, (3, 5, 7), min_dim=4), torch.randn(2, 16, 7, 5))],
+                         ids=["multi_head_external_attention", "selective_kernel"])
+def test_inference_paths_compile_in_full_graph(make):
+    torch._dynamo.reset()
+    m, x = make()
+    m = randomize(m)
+    compiled = torch.compile(m, backend="aot_eager", fullgraph=True)
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled(x), m.forward_explicit(x), atol=1e-5, rtol=1e-4)
 
 
 def test_multi_head_external_attention_fast_path_is_exact_in_double(monkeypatch):
