@@ -235,6 +235,11 @@ def build_cases(sz: Sizes) -> list[Case]:
                    "straightforward, same convs": sk_straightforward(m)}, _fmap(sz, device)
     cases.append(Case("SelectiveKernel", "k=(3,5,7), depthwise", sk357, {"straightforward, true kxk": 0.5}))
 
+    def sk357_cl(sz, device):     # the same, in a channels_last network: no layout copies for either side
+        m, baselines, x = sk357(sz, device)
+        return m, baselines, x.contiguous(memory_format=torch.channels_last)
+    cases.append(Case("SelectiveKernel", "k=(3,5,7), depthwise, channels_last input", sk357_cl))
+
     def cbam(sz, device):
         m = _randomise_bn(al.CBAM(sz.channels)).to(device).eval()
         return m, {"straightforward": cbam_straightforward(m)}, _fmap(sz, device)
