@@ -158,7 +158,7 @@ class _Tracer:
                                  outputs=outputs, params=0, kind=kind, depth=len(self.stack), leaf=True))
 
 
-def trace_shapes(module: nn.Module, x: Any, *, method: str = "forward", functions: bool = True,
+def trace_shapes(module: nn.Module, x: Any, *, method: str = "auto", functions: bool = True,
                  views: bool = True) -> list[ShapeRecord]:
     """Run ``module`` once on ``x`` (no gradients) and return one :class:`ShapeRecord` per step, in call order.
 
@@ -166,11 +166,15 @@ def trace_shapes(module: nn.Module, x: Any, *, method: str = "forward", function
     post-hooks) and each functional step called directly by a non-leaf module (a
     ``TorchFunctionMode``): ``x.mean((2, 3))``, ``torch.sigmoid``, ``q @ k.transpose(-2, -1)``,
     ``softmax``, ``F.scaled_dot_product_attention``, ``x * s``, and, when ``views``, the reshapes.
-    ``method="attention_map"`` traces that method instead of ``forward``.
+    ``method="auto"`` (the default) traces ``forward_explicit`` where a module has one (the
+    paper's equations written out with the registered layers, which a fast ``forward`` may
+    reorganise) and ``forward`` elsewhere; ``method="forward"`` or ``"attention_map"`` trace those.
     ``x`` may be a tensor or a tuple of positional inputs.
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f"trace_shapes: expected an nn.Module, got {type(module).__name__}")
+    if method == "auto":
+        method = "forward_explicit" if callable(getattr(module, "forward_explicit", None)) else "forward"
     fn = getattr(module, method, None)
     if not callable(fn):
         raise ValueError(f"trace_shapes: {type(module).__name__} has no method {method!r}")

@@ -19,12 +19,6 @@ from torch import nn
 from ._checks import check_feature_map, hidden_width
 
 
-def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    """``x.mean((2, 3))`` of ``(B, C, H, W)`` -> ``(B, C)``; on a contiguous tensor as one reduction
-    over the flattened H W, measurably faster than a reduction over two dimensions."""
-    return x.flatten(2).mean(-1) if x.is_contiguous() else x.mean((2, 3))
-
-
 class SqueezeExcitation(nn.Module):
     """Channel attention: ``x * sigmoid(W2 relu(W1 avgpool(x)))`` on ``(B, C, H, W)``."""
 
@@ -42,7 +36,7 @@ class SqueezeExcitation(nn.Module):
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The excitation ``s``, shape ``(B, C, 1, 1)``, each value in (0, 1)."""
         check_feature_map(x, self.channels, type(self).__name__)
-        z = _spatial_mean(x)                                 # (B, C): squeeze
+        z = x.mean((2, 3))                                   # (B, C): squeeze
         s = self.gate(self.fc2(self.act(self.fc1(z))))       # (B, C): excitation
         return s[:, :, None, None]                           # (B, C, 1, 1)
 

@@ -129,6 +129,7 @@ def test_eca_window_product_equals_conv1d_across_channels(channels):
     y = x.mean((2, 3))[:, None, :]                                                   # (B, 1, C)
     expected = torch.sigmoid(torch.nn.functional.conv1d(y, m.conv.weight, padding=m.kernel_size // 2))
     torch.testing.assert_close(m.attention_map(x), expected.view(2, channels, 1, 1))
+    torch.testing.assert_close(m(x), m.forward_explicit(x))
 
 
 def test_selective_kernel_training_forward_and_gradients_equal_the_equation():

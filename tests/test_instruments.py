@@ -49,10 +49,15 @@ def test_mhsa_trace_reads_qkv_attention_proj_and_views_can_be_hidden():
     B, N, D, h = 2, 7, 32, 4
     mhsa = al.MultiHeadSelfAttention(D, num_heads=h).eval()
     x = torch.randn(B, N, D)
+    # By default the trace follows the equations (forward_explicit): scores, scale, softmax, weighted sum.
     steps = [r.label for r in trace_shapes(mhsa, x) if r.leaf]
+    assert steps == ["qkv", "reshape", "permute", "unbind", "transpose", "matmul", "mul", "softmax", "matmul",
+                     "transpose", "reshape", "proj"]
+    # The fast forward fuses them into one kernel.
+    steps = [r.label for r in trace_shapes(mhsa, x, method="forward") if r.leaf]
     assert steps == ["qkv", "reshape", "permute", "unbind", "scaled_dot_product_attention", "transpose",
                      "reshape", "proj", "proj_drop"]
-    compact = [(r.label, r.outputs) for r in trace_shapes(mhsa, x, views=False) if r.leaf]
+    compact = [(r.label, r.outputs) for r in trace_shapes(mhsa, x, method="forward", views=False) if r.leaf]
     assert compact == [("qkv", ((B, N, 3 * D),)), ("scaled_dot_product_attention", ((B, h, N, D // h),)),
                        ("proj", ((B, N, D),)), ("proj_drop", ((B, N, D),))]
 
