@@ -231,3 +231,25 @@ def test_search_finds_a_chinese_word_on_chinese_pages(visit):
     hits = v.page.locator("#search-results li a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     assert any("/zh/" in h for h in hits), f"searching 注意力 found no Chinese page: {hits}"
     assert not v.outside, f"search: requests to outside hosts: {v.outside}"
+
+
+# ---------------------------------------------------------------- execution time of each notebook
+
+#: Seconds a notebook may take on a 2-core CPU when the book executes it; the comparison chapter
+#: trains its 18 tiny models on its first run and gets three minutes.
+TIME_LIMITS = {"08_comparison": 180.0}
+DEFAULT_LIMIT = 60.0
+
+
+def test_every_notebook_executed_within_its_time_budget():
+    from jupyter_cache import get_cache
+
+    records = get_cache(str(SITE.parent / ".jupyter_cache")).list_cache_records()
+    times = {"/".join(Path(r.uri).with_suffix("").parts[-2:]): r.data["execution_seconds"]
+             for r in records if Path(r.uri).parent.parent.name == "notebooks"}
+    expected = {p.relative_to(ROOT / "notebooks").with_suffix("").as_posix()
+                for p in (ROOT / "notebooks").glob("*/*.ipynb")}
+    assert set(times) == expected, "every notebook is executed (and cached) by the build"
+    slow = {name: round(seconds, 1) for name, seconds in times.items()
+            if seconds > TIME_LIMITS.get(Path(name).name, DEFAULT_LIMIT)}
+    assert not slow, f"notebooks over their time budget (seconds): {slow}"
