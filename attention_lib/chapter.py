@@ -38,6 +38,8 @@ register({
                    "zh": "C = {C}、{S}×{S} 时，SE 与 3×3 卷积的 FLOPs 之比：{share:.2%}"},
     "ch03.accuracy": {"en": "validation accuracy with SE: {acc:.1%}; without attention: {base:.1%}; chance: 25%",
                       "zh": "验证集准确率：带 SE {acc:.1%}；不带注意力 {base:.1%}；随机猜测 25%"},
+    "ch03.gate_range": {"en": "{which}: gate values from {low:.3f} to {high:.3f}; {damped:.1%} of them below 0.9",
+                        "zh": "{which}：门控值从 {low:.3f} 到 {high:.3f}；其中 {damped:.1%} 低于 0.9"},
     "ch03.spread": {"en": "mean spread of the gate across classes: trained {trained:.3g}, random {random:.3g}",
                     "zh": "门控在各类别之间的平均离散程度：训练后 {trained:.3g}，随机初始化 {random:.3g}"},
     "ch03.block_share": {"en": "output {shape}; SE adds {share:.1%} of the block's parameters",
