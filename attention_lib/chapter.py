@@ -196,39 +196,19 @@ register({
 })
 
 
-class Table:
-    """A small table that renders as HTML in a notebook and as aligned text elsewhere."""
-
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]]):
-        self.header = [str(h) for h in header]
-        self.rows = [[str(c) for c in row] for row in rows]
-
-    def __repr__(self) -> str:
-        widths = [max(len(r[i]) for r in [self.header] + self.rows) for i in range(len(self.header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [self.header] + self.rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        from html import escape
-        head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _fmt_int(n: float) -> str:
     return f"{int(n):,}"
 
 
 def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: int = 196, dim: int = 64,
-               min_run_time: float = 0.2, device=None) -> tuple[Table, list[dict]]:
+               min_run_time: float = 0.2, device=None) -> tuple["Table", list[dict]]:
     """Parameters, FLOPs and latency of every registered mechanism at one common input size.
 
     Feature-map mechanisms get ``(batch_size, channels, size, size)``, token mechanisms
     ``(batch_size, tokens, dim)``; every module is the registry's default configuration at that width.
     Returns the table and its rows as dictionaries (numbers unformatted).
     """
-    from .instruments import benchmark, count_flops, count_parameters
+    from .instruments import Table, benchmark, count_flops, count_parameters
     from .registry import MECHANISMS
 
     device = torch.device(device) if device is not None else torch.device("cpu")

@@ -202,18 +202,12 @@ def _fmt_shapes(shapes: Sequence[Shape]) -> str:
     return ", ".join("(" + ", ".join(str(d) for d in s) + ")" for s in shapes)
 
 
-class ShapeTable:
-    """A shape trace as a table: plain text in ``repr``, HTML in a notebook, Markdown on request."""
+class Table:
+    """Rows of text cells under headers: plain text in ``repr``, HTML in a notebook, Markdown on request."""
 
-    def __init__(self, records: Sequence[ShapeRecord], leaves_only: bool = False):
-        self.records = [r for r in records if r.leaf or not leaves_only]
-        self.headers = [t("table.step"), t("table.name"), t("table.type"), t("table.inputs"),
-                        t("table.outputs"), t("table.params")]
-        self.rows = [
-            [str(i), ("  " * r.depth) + (r.name or r.type), r.type, _fmt_shapes(r.inputs),
-             _fmt_shapes(r.outputs), f"{r.params:,}" if r.kind == "module" else ""]
-            for i, r in enumerate(self.records)
-        ]
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]):
+        self.headers = [str(h) for h in headers]
+        self.rows = [[str(c) for c in row] for row in rows]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -238,16 +232,39 @@ class ShapeTable:
         out += ["| " + " | ".join(esc(c.strip()) for c in row) + " |" for row in self.rows]
         return "\n".join(out)
 
+    def _html_cells(self, i: int) -> list[str]:
+        import html
+
+        return [html.escape(c) for c in self.rows[i]]
+
     def _repr_html_(self) -> str:
         import html
 
         head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
-        body = ""
-        for row, rec in zip(self.rows, self.records):
-            cells = [html.escape(c) for c in row]
-            cells[1] = "&nbsp;" * (2 * rec.depth) + html.escape(rec.name or rec.type)
-            body += "<tr>" + "".join(f"<td style='text-align:left'><code>{c}</code></td>" for c in cells) + "</tr>"
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in self._html_cells(i))
+                       + "</tr>" for i in range(len(self.rows)))
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class ShapeTable(Table):
+    """A shape trace as a table (one row per record, nested names indented)."""
+
+    def __init__(self, records: Sequence[ShapeRecord], leaves_only: bool = False):
+        self.records = [r for r in records if r.leaf or not leaves_only]
+        super().__init__(
+            [t("table.step"), t("table.name"), t("table.type"), t("table.inputs"), t("table.outputs"),
+             t("table.params")],
+            [[str(i), ("  " * r.depth) + (r.name or r.type), r.type, _fmt_shapes(r.inputs),
+              _fmt_shapes(r.outputs), f"{r.params:,}" if r.kind == "module" else ""]
+             for i, r in enumerate(self.records)])
+
+    def _html_cells(self, i: int) -> list[str]:
+        import html
+
+        rec = self.records[i]
+        cells = super()._html_cells(i)
+        cells[1] = "&nbsp;" * (2 * rec.depth) + html.escape(rec.name or rec.type)
+        return [f"<code>{c}</code>" for c in cells]
 
 
 def shape_table(records: Sequence[ShapeRecord], leaves_only: bool = False) -> ShapeTable:
