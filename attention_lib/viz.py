@@ -209,8 +209,11 @@ def plot_channel_gate(gate: Any, *, sort: bool = False, compare: Any = None, lab
     else:
         ax.bar(x - 0.2, g[order], width=0.4, color="#3d85c6", label=names[0])
         ax.bar(x + 0.2, other[order], width=0.4, color="#e69138", label=names[1])
-        ax.legend(loc="upper right")
-    ax.set_ylim(0.0, 1.0 if max(g.max(), 0 if other is None else other.max()) <= 1.0 else None)
+        ax.legend(loc="upper center", ncol=2)       # above the bars: the y range leaves room for it
+    in_unit = max(g.max(), 0 if other is None else other.max()) <= 1.0
+    ax.set_ylim(0.0, (1.0 if other is None else 1.22) if in_unit else None)
+    if in_unit:
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
     ax.set_xlim(-0.7, c - 0.3)
     ax.set_xlabel(t("viz.gate.channel_sorted") if sort else t("viz.gate.channel"))
     ax.set_ylabel(t("viz.gate.value"))
