@@ -8,8 +8,13 @@ from __future__ import annotations
 import torch
 
 
+def format_shape(shape) -> str:
+    """``(2, 64, 8, 8)`` for a ``torch.Size`` or a tuple of ints: the one way shapes are written everywhere."""
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
 def _shape(x: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in x.shape) + ")"
+    return format_shape(x.shape)
 
 
 def check_feature_map(x: torch.Tensor, channels: int, name: str) -> None:

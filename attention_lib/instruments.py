@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ._checks import format_shape
 from .i18n import register, t
 
 register({
@@ -199,7 +200,7 @@ def trace_shapes(module: nn.Module, x: Any, *, method: str = "auto", functions: 
 
 
 def _fmt_shapes(shapes: Sequence[Shape]) -> str:
-    return ", ".join("(" + ", ".join(str(d) for d in s) + ")" for s in shapes)
+    return ", ".join(format_shape(s) for s in shapes)
 
 
 class Table:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import format_shape
 from .i18n import register, t
 from .registry import MECHANISMS
 
@@ -102,8 +103,6 @@ class Row:
     parameters: int
 
 
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
 
 
 def measure(name: str) -> Row:
@@ -114,9 +113,9 @@ def measure(name: str) -> Row:
     with torch.no_grad():
         weights = module.attention_map(x)
     if isinstance(weights, torch.Tensor):
-        weights_shape = _shape(weights.shape)
+        weights_shape = format_shape(weights.shape)
     else:    # CBAM: a channel map and a spatial map
-        weights_shape = " + ".join(_shape(w.shape) for w in weights)
+        weights_shape = " + ".join(format_shape(w.shape) for w in weights)
     return Row(name, CHAPTER_OF[name], FAMILY_OF[name], tuple(x.shape), weights_shape,
                sum(p.numel() for p in module.parameters()))
 
@@ -130,7 +129,7 @@ class MechanismTable:
     def _cells(self, row: Row) -> list[str]:
         mech = MECHANISMS[row.name]
         return [f"{row.chapter:02d}", t(f"overview.name.{row.name}"), t(f"overview.family.{row.family}"),
-                _shape(row.input_shape), row.weights_shape, f"{row.parameters:,}",
+                format_shape(row.input_shape), row.weights_shape, f"{row.parameters:,}",
                 f"{mech.venue} {mech.year}, arXiv:{mech.arxiv}"]
 
     def _header(self) -> list[str]:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from . import i18n
+from ._checks import format_shape
 from .i18n import t
 
 STATIC_ENV = "ATTENTION_BOOK_STATIC"   #: environment variable that switches to the static viewer
@@ -334,7 +335,7 @@ def _fmt_shape(shape) -> str:
     if shape is None:
         return ""
     if isinstance(shape, torch.Size) or (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
-        return "(" + ", ".join(str(d) for d in shape) + ")"
+        return format_shape(shape)
     if isinstance(shape, (tuple, list)):
         return ", ".join(_fmt_shape(p) for p in shape)
     return str(shape)
