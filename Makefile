@@ -8,10 +8,6 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
 SITE   := _build/html
-# Executed notebooks are cached by their code cells only; when the library they import changes, the
-# cache and every page are rebuilt (the hash of attention_lib's sources is kept next to the site).
-LIB_HASH  = $(shell cat $(sort $(wildcard attention_lib/*.py)) | sha256sum | cut -c1-16)
-LIB_STAMP := _build/.attention_lib.sha256
 
 .PHONY: book test unit site-test venv clean
 
@@ -27,15 +23,15 @@ venv: $(STAMP)
 # Strict: a failing cell, anything a cell writes to stderr (warnings, missing glyphs) or a broken
 # reference fails the build. ATTENTION_BOOK_STATIC=1 makes the explorers render static HTML/JS viewers.
 # MathJax, require.js and the widget manager are vendored from npm first: the site loads no CDN.
+# Notebooks are cached by their code cells; book/cache.py re-executes a chapter's two notebooks when its
+# module attention_lib/chapters/chNN_*.py changed, and every notebook when the rest of attention_lib did.
 book: $(STAMP)
 	$(PY) book/vendor.py
 	@# matplotlib builds its font cache on first import and says so on stderr: do it here, not in a cell.
 	$(PY) -c "import matplotlib.font_manager" 2>/dev/null
-	@all=; if [ "$$(cat $(LIB_STAMP) 2>/dev/null)" != "$(LIB_HASH)" ]; then \
-	    echo "attention_lib changed since the last build: re-executing every notebook"; \
-	    rm -rf _build/.jupyter_cache; all=--all; fi; \
-	set -x; ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going $$all
-	@echo "$(LIB_HASH)" > $(LIB_STAMP)
+	@extra=$$($(PY) book/cache.py prepare) && set -x && \
+	    ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going $$extra
+	$(PY) book/cache.py record
 	@echo "site: $(SITE)/index.html"
 
 # Unit tests and notebook hygiene, then the strict build, then the site in headless Chromium

@@ -1,4 +1,14 @@
-"""attention_lib: attention mechanisms for vision and sequences, and the book's instruments."""
+"""attention_lib: attention mechanisms for vision and sequences, and the book's instruments.
+
+``import attention_lib`` loads the mechanisms and their registry, which need torch and nothing else.
+The notebooks' toolkit (plots, explorers, shape traces, tiny models, training...) and the chapters'
+own modules load on first use: ``attention_lib.setup``, ``attention_lib.viz``, ``attention_lib.trace_shapes``
+and the other names of :data:`_LAZY` are imported when they are first looked up.
+"""
+from __future__ import annotations
+
+import importlib
+
 from .bam import BAM
 from .cbam import CBAM, CBAMAttention
 from .eca import EfficientChannelAttention, eca_kernel_size
@@ -11,28 +21,40 @@ from .squeeze_excitation import SqueezeExcitation
 
 __version__ = "0.1.0"
 
+#: Toolkit modules, reachable as ``attention_lib.<name>`` (``al.viz``, ``al.train``...).
+_MODULES = ("i18n", "environment", "format", "instruments", "memory", "viz", "figures", "widgets", "viewer",
+            "exercises", "data", "models", "train")
+
+#: Names that resolve to an attribute of a toolkit module: ``al.setup`` is ``al.environment.setup``.
+_LAZY = {
+    "setup": "environment", "best_device": "environment",
+    "trace_shapes": "instruments", "shape_table": "instruments", "count_parameters": "instruments",
+    "count_flops": "instruments", "summary": "instruments", "benchmark": "instruments",
+    "explorer": "widgets",
+    "shapes_dataset": "data", "reversal_dataset": "data", "sample_photo": "data",
+    "TinyCNN": "models", "TinyTransformer": "models", "TinyViT": "models",
+    "fit": "train", "evaluate": "train", "trained_demo": "train",
+}
+
 __all__ = [
     "BAM", "CBAM", "CBAMAttention", "EfficientChannelAttention", "eca_kernel_size",
     "ExternalAttention", "MultiHeadExternalAttention", "PatchEmbedding", "MECHANISMS", "Mechanism",
-    "SelectiveKernel", "MultiHeadSelfAttention", "SqueezeExcitation",
+    "SelectiveKernel", "MultiHeadSelfAttention", "SqueezeExcitation", "chapters", *_MODULES, *_LAZY,
 ]
 
-# The notebook toolkit (issue 4).
-from . import i18n, instruments, viz
-from .environment import best_device, setup
-from .instruments import benchmark, count_flops, count_parameters, shape_table, summary, trace_shapes
 
-__all__ += ["i18n", "instruments", "viz", "setup", "best_device", "trace_shapes", "shape_table",
-            "count_parameters", "count_flops", "summary", "benchmark"]
-from . import chapter, data, exercises, memory, models, train, widgets
+def __getattr__(name: str):
+    if name in _MODULES:
+        module = importlib.import_module(f".toolkit.{name}", __name__)
+    elif name in _LAZY:
+        module = getattr(importlib.import_module(f".toolkit.{_LAZY[name]}", __name__), name)
+    elif name == "chapters":
+        module = importlib.import_module(".chapters", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = module          # looked up once
+    return module
 
-__all__ += ["chapter", "data", "exercises", "memory", "models", "train", "widgets"]
-from .data import reversal_dataset, sample_photo, shapes_dataset
-from .models import TinyCNN, TinyTransformer, TinyViT
-from .train import evaluate, fit, trained_demo
 
-__all__ += ["shapes_dataset", "reversal_dataset", "sample_photo", "TinyCNN", "TinyTransformer", "TinyViT",
-            "fit", "evaluate", "trained_demo"]
-from .widgets import explorer
-
-__all__ += ["explorer"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

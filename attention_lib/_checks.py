@@ -37,9 +37,11 @@ def check_tokens(x: torch.Tensor, dim: int, name: str) -> None:
         raise ValueError(f"{name} expects a floating-point tensor of shape (B, N, {dim}), got dtype {x.dtype}")
 
 
-def check_positive(value, what: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
+def check_positive(value, what: str, name: str, minimum: int = 1) -> int:
+    """The one integer check of the package: ``value`` must be an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        need = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name}: {what} must be {need}, got {value!r}")
     return value
 
 

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attention_lib as al
+from attention_lib.toolkit.format import fit_slope
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
@@ -400,16 +401,6 @@ def memory_cuda(fn, x, device) -> float:
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def log_slope(ns, values):
-    pts = [(math.log(n), math.log(v)) for n, v in zip(ns, values) if v and v > 0]
-    if len(pts) < 2:
-        return float("nan")
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    den = sum((p[0] - mx) ** 2 for p in pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / den if den else float("nan")
-
-
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
@@ -456,7 +447,7 @@ def run_scaling(device, sz, args):
     by_path = {}
     for r in out:
         by_path.setdefault((r["path"], r["device"]), []).append(r)
-    slopes = [{"path": p, "device": d, "slope": log_slope([r["N"] for r in rs], [r["peak_extra_mib"] for r in rs])}
+    slopes = [{"path": p, "device": d, "slope": fit_slope([r["N"] for r in rs], [r["peak_extra_mib"] for r in rs])}
               for (p, d), rs in by_path.items()]
     return out, slopes
 

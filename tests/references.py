@@ -122,3 +122,64 @@ def selective_kernel(m, x):
     logits = (z @ m.select.weight.T).view(x.shape[0], len(U), -1)   # (B, K, C)
     a = torch.exp(logits) / torch.exp(logits).sum(1, keepdim=True)
     return (U_all * a[..., None, None]).sum(1), a
+
+
+# ---------------------------------------------------------------- how each map is applied, and its shape
+
+def _apply_self_attention(m, a, x):
+    _, _, v = m._qkv(x)
+    B, h, N, dk = v.shape
+    return m.proj((a @ v).transpose(1, 2).reshape(B, N, h * dk))
+
+
+def _apply_multi_head_external(m, a, x):
+    y = a @ m.M_v.weight.T + m.M_v.bias                      # (B, H, N, d)
+    B, H, N, d = y.shape
+    return m.proj(y.transpose(1, 2).reshape(B, N, H * d))
+
+
+def _apply_selective_kernel(m, a, x):
+    U = torch.stack([b(x) for b in m.branches], 1)           # (B, K, C, H, W)
+    return (U * a).sum(1)
+
+
+#: ``APPLY[name](module, attention_map(x), x)``: the paper's equation applied to the map; equals forward(x).
+APPLY = {
+    "self_attention": _apply_self_attention,
+    "external_attention": lambda m, a, x: a @ m.M_v.weight.T,
+    "multi_head_external_attention": _apply_multi_head_external,
+    "squeeze_excitation": lambda m, a, x: x * a,
+    "eca": lambda m, a, x: x * a,
+    "cbam": lambda m, a, x: x * a.channel * a.spatial,
+    "bam": lambda m, a, x: (1 + a) * x,
+    "selective_kernel": _apply_selective_kernel,
+}
+
+
+def _gate(a, shape):
+    assert a.shape == shape and ((a > 0) & (a < 1)).all()
+
+
+def _distribution(a, shape, dim):
+    assert a.shape == shape
+    torch.testing.assert_close(a.sum(dim), torch.ones(shape[:dim] + shape[dim + 1:] if dim >= 0 else shape[:dim]))
+
+
+def _cbam_maps(a, B):
+    assert a._fields == ("channel", "spatial")
+    _gate(a.channel, (B, 64, 1, 1))
+    _gate(a.spatial, (B, 1, 8, 8))
+
+
+#: ``MAP_CHECKS[name](map, B)``: the map's shape at the registry's example size, and its normalisation
+#: (gates in (0, 1); distributions sum to 1 over the attended axis).
+MAP_CHECKS = {
+    "self_attention": lambda a, B: _distribution(a, (B, 8, 16, 16), -1),
+    "external_attention": lambda a, B: _distribution(a, (B, 16, 64), -1),
+    "multi_head_external_attention": lambda a, B: _distribution(a, (B, 32, 16, 64), -1),
+    "squeeze_excitation": lambda a, B: _gate(a, (B, 64, 1, 1)),
+    "eca": lambda a, B: _gate(a, (B, 64, 1, 1)),
+    "cbam": _cbam_maps,
+    "bam": lambda a, B: _gate(a, (B, 64, 8, 8)),
+    "selective_kernel": lambda a, B: _distribution(a, (B, 2, 64, 1, 1), 1),
+}

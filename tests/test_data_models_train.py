@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from attention_lib import MECHANISMS, train
-from attention_lib.data import (SHAPE_CLASSES, box_masks, reversal_dataset, sample_photo, shapes_dataset)
-from attention_lib.models import FEATURE_MAP_MECHANISMS, TinyCNN, TinyTransformer, TinyViT
+from attention_lib.toolkit.data import (SHAPE_CLASSES, box_masks, reversal_dataset, sample_photo, shapes_dataset)
+from attention_lib.toolkit.models import FEATURE_MAP_MECHANISMS, TinyCNN, TinyTransformer, TinyViT
 
 TINY = dict(n_train=96, n_val=32, epochs=1, batch_size=32)   # a demo config that trains in a fraction of a second
 CPU = dict(device="cpu", progress=False, num_threads=1)       # one thread: fastest for tiny models on a busy machine
@@ -109,9 +109,9 @@ def test_data_rejects_bad_sizes():
 # ---------------------------------------------------------------------------------------------- models
 
 @pytest.mark.parametrize("name", [None, *FEATURE_MAP_MECHANISMS])
-def test_tiny_cnn_runs_every_feature_map_mechanism_at_batch_one_and_non_square(name):
-    model = TinyCNN(name, num_classes=4, width=8).eval()
-    assert model(torch.rand(1, 3, 32, 24)).shape == (1, 4)
+def test_tiny_cnn_runs_every_feature_map_mechanism_at_batch_one_and_non_square(name, device):
+    model = TinyCNN(name, num_classes=4, width=8).eval().to(device)
+    assert model(torch.rand(1, 3, 32, 24, device=device)).shape == (1, 4)
     if name is not None:
         assert isinstance(model.attention, MECHANISMS[name].cls)
         assert any(p is q for p in model.attention.parameters() for q in model.parameters())
@@ -160,6 +160,13 @@ def test_tiny_vit_classifies_images_and_returns_patch_maps():
 
 
 # ------------------------------------------------------------------------------------------------- fit
+
+def test_fit_trains_and_evaluates_on_the_given_device(device):
+    data = shapes_dataset(32, seed=2)
+    model = TinyCNN("cbam", width=4)
+    history = train.fit(model, data, epochs=1, batch_size=16, device=device, progress=False, num_threads=1)
+    assert next(model.parameters()).device.type == device.type and len(history["loss"]) == 1
+    assert 0.0 <= train.evaluate(model, data)["acc"] <= 1.0
 
 def test_fit_is_deterministic_for_a_seed_and_returns_per_epoch_history():
     data = shapes_dataset(64, seed=1)

@@ -2,7 +2,10 @@
 import pytest
 import torch
 
+import attention_lib as al
 from attention_lib import exercises, i18n
+
+al.chapters.load_all()          # every chapter registers its checks
 
 
 @pytest.fixture(params=["en", "zh"])

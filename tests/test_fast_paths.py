@@ -32,10 +32,10 @@ def eanet_all_heads(m, x):
 
 @pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no_grad"])
 @pytest.mark.parametrize("chunk_bytes", [1, 5 * 64 * 17 * 4, 1 << 30])   # one pair, 5 pairs (+ remainder), all
-def test_multi_head_external_attention_chunked_forward_equals_equation(monkeypatch, chunk_bytes, grad):
+def test_multi_head_external_attention_chunked_forward_equals_equation(monkeypatch, chunk_bytes, grad, device):
     monkeypatch.setattr(ea, "_CHUNK_BYTES", chunk_bytes)
-    m = randomize(al.MultiHeadExternalAttention(24, num_heads=2, memory_size=64, coef=4))   # 8 heads of width 12
-    x = torch.randn(3, 17, 24)
+    m = randomize(al.MultiHeadExternalAttention(24, num_heads=2, memory_size=64, coef=4)).to(device)   # 8 heads
+    x = torch.randn(3, 17, 24, device=device)
     with torch.set_grad_enabled(grad):
         out = m(x)
     torch.testing.assert_close(out, eanet_all_heads(m, x), atol=1e-5, rtol=1e-4)
@@ -85,10 +85,10 @@ def test_multi_head_external_attention_with_attention_dropout_trains_on_the_equa
     torch.testing.assert_close(a, b)
 
 
-def test_multi_head_external_attention_large_logits_stay_finite_under_float16_autocast():
-    m = randomize(al.MultiHeadExternalAttention(16, num_heads=2))
-    x = torch.randn(2, 300, 16) * 30            # softmax over tokens: most entries underflow float16
-    with torch.autocast("cpu", dtype=torch.float16):
+def test_multi_head_external_attention_large_logits_stay_finite_under_float16_autocast(device):
+    m = randomize(al.MultiHeadExternalAttention(16, num_heads=2)).to(device)
+    x = torch.randn(2, 300, 16, device=device) * 30     # softmax over tokens: most entries underflow float16
+    with torch.autocast(device.type, dtype=torch.float16):
         out = m(x)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out.float(), eanet_all_heads(m, x), atol=0.05, rtol=0.05)
@@ -99,9 +99,9 @@ def test_multi_head_external_attention_large_logits_stay_finite_under_float16_au
 @pytest.mark.parametrize("kw", [dict(kernel_sizes=(3, 5)), dict(kernel_sizes=(3, 5, 7), groups=16),
                                 dict(kernel_sizes=(3, 5), dilated=False)])
 @pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no_grad"])
-def test_selective_kernel_fast_forward_equals_stacked_equation(kw, grad):
-    m = randomize(al.SelectiveKernel(16, reduction=4, min_dim=4, **kw))
-    x = torch.randn(2, 16, 9, 7)
+def test_selective_kernel_fast_forward_equals_stacked_equation(kw, grad, device):
+    m = randomize(al.SelectiveKernel(16, reduction=4, min_dim=4, **kw)).to(device)
+    x = torch.randn(2, 16, 9, 7, device=device)
     expected, _ = ref.selective_kernel(m, x)
     with torch.set_grad_enabled(grad):
         out = m(x)
@@ -110,9 +110,9 @@ def test_selective_kernel_fast_forward_equals_stacked_equation(kw, grad):
 
 
 @pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no_grad"])
-def test_selective_kernel_keeps_the_input_memory_format(grad):
-    m = randomize(al.SelectiveKernel(16, kernel_sizes=(3, 5, 7), reduction=4, min_dim=4))
-    x = torch.randn(2, 16, 9, 7)
+def test_selective_kernel_keeps_the_input_memory_format(grad, device):
+    m = randomize(al.SelectiveKernel(16, kernel_sizes=(3, 5, 7), reduction=4, min_dim=4)).to(device)
+    x = torch.randn(2, 16, 9, 7, device=device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     with torch.set_grad_enabled(grad):
         out, out_cl = m(x), m(x_cl)
@@ -122,10 +122,11 @@ def test_selective_kernel_keeps_the_input_memory_format(grad):
 
 
 @pytest.mark.parametrize("channels", [64, 256, 2048])
-def test_eca_window_product_equals_conv1d_across_channels(channels):
+def test_eca_window_product_equals_conv1d_across_channels(channels, device):
     m = al.EfficientChannelAttention(channels)
     nn.init.normal_(m.conv.weight)
-    x = torch.randn(2, channels, 3, 4)
+    m = m.to(device)
+    x = torch.randn(2, channels, 3, 4, device=device)
     y = x.mean((2, 3))[:, None, :]                                                   # (B, 1, C)
     expected = torch.sigmoid(torch.nn.functional.conv1d(y, m.conv.weight, padding=m.kernel_size // 2))
     torch.testing.assert_close(m.attention_map(x), expected.view(2, channels, 1, 1))
@@ -161,9 +162,9 @@ def test_selective_kernel_folded_batchnorm_gradients_match_in_eval_mode():
 
 # ---------------------------------------------------------------- CBAM and self-attention
 
-def test_cbam_in_place_inference_path_equals_the_autograd_path():
-    m = randomize(al.CBAM(16, reduction=4))
-    x = torch.randn(2, 16, 6, 5)
+def test_cbam_in_place_inference_path_equals_the_autograd_path(device):
+    m = randomize(al.CBAM(16, reduction=4)).to(device)
+    x = torch.randn(2, 16, 6, 5, device=device)
     expected, _, _ = ref.cbam(m, x)
     with torch.inference_mode():
         fast = m(x)
@@ -180,9 +181,9 @@ def test_cbam_does_not_modify_its_input():
     assert torch.equal(x, before)
 
 
-def test_self_attention_sdpa_forward_equals_per_head_equation():
-    m = randomize(al.MultiHeadSelfAttention(32, num_heads=4, qkv_bias=True))
-    x = torch.randn(2, 21, 32)
+def test_self_attention_sdpa_forward_equals_per_head_equation(device):
+    m = randomize(al.MultiHeadSelfAttention(32, num_heads=4, qkv_bias=True)).to(device)
+    x = torch.randn(2, 21, 32, device=device)
     expected, _ = ref.self_attention(m, x)
     torch.testing.assert_close(m(x), expected, atol=1e-5, rtol=1e-4)
 

@@ -6,7 +6,7 @@ import torch
 
 import attention_lib as al
 from attention_lib import i18n
-from attention_lib.instruments import (FlopCount, benchmark, count_flops, count_parameters, shape_table,
+from attention_lib.toolkit.instruments import (FlopCount, benchmark, count_flops, count_parameters, shape_table,
                                        summary, trace_shapes)
 
 
@@ -83,10 +83,10 @@ def test_nested_modules_have_qualified_names_and_depths():
 
 
 @pytest.mark.parametrize("name", sorted(al.MECHANISMS))
-def test_trace_parameters_add_up_to_count_parameters(name):
+def test_trace_parameters_add_up_to_count_parameters(name, device):
     entry = al.MECHANISMS[name]
-    module = entry.build().eval()
-    x = entry.example_input(batch_size=1)
+    module = entry.build().eval().to(device)
+    x = entry.example_input(batch_size=1, device=device)
     records = trace_shapes(module, x)
     assert records[0].inputs == (tuple(x.shape),)
     assert records[0].outputs == (tuple(x.shape),)
@@ -137,9 +137,9 @@ def se_flops(B, C, H, W, r):
 
 
 @pytest.mark.parametrize("B, C, H, W, r", [(2, 32, 5, 6, 4), (1, 64, 9, 7, 16)])
-def test_se_flops_equal_analytic_formula(B, C, H, W, r):
-    se = al.SqueezeExcitation(C, reduction=r).eval()
-    flops = count_flops(se, torch.randn(B, C, H, W))
+def test_se_flops_equal_analytic_formula(B, C, H, W, r, device):
+    se = al.SqueezeExcitation(C, reduction=r).eval().to(device)
+    flops = count_flops(se, torch.randn(B, C, H, W, device=device))
     assert isinstance(flops, FlopCount)
     assert flops.total == se_flops(B, C, H, W, r)
     assert flops.by_operator == {"mean": B * C * H * W, "addmm": B * 4 * C * (C // r), "relu": B * (C // r),
@@ -164,9 +164,9 @@ def mhsa_flops(B, N, D, h):
 
 
 @pytest.mark.parametrize("B, N, D, h", [(2, 7, 32, 4), (1, 16, 64, 8)])
-def test_mhsa_flops_equal_analytic_formula(B, N, D, h):
-    mhsa = al.MultiHeadSelfAttention(D, num_heads=h).eval()
-    flops = count_flops(mhsa, torch.randn(B, N, D))
+def test_mhsa_flops_equal_analytic_formula(B, N, D, h, device):
+    mhsa = al.MultiHeadSelfAttention(D, num_heads=h).eval().to(device)
+    flops = count_flops(mhsa, torch.randn(B, N, D, device=device))
     assert flops.total == mhsa_flops(B, N, D, h)
     assert flops.by_operator["bmm"] == B * 4 * N * N * D      # attention itself is counted
     assert flops.by_operator["softmax"] == B * 3 * h * N * N

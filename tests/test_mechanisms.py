@@ -40,27 +40,7 @@ def build(name, **kw):
 
 def apply_map(name, m, x):
     """Applies attention_map(x) as the paper's equation says; must reproduce forward(x) in eval mode."""
-    a = m.attention_map(x)
-    if name == "self_attention":
-        _, _, v = m._qkv(x)
-        B, h, N, dk = v.shape
-        return m.proj((a @ v).transpose(1, 2).reshape(B, N, h * dk))
-    if name == "external_attention":
-        return a @ m.M_v.weight.T
-    if name == "multi_head_external_attention":
-        y = a @ m.M_v.weight.T + m.M_v.bias                      # (B, H, N, d)
-        B, H, N, d = y.shape
-        return m.proj(y.transpose(1, 2).reshape(B, N, H * d))
-    if name in ("squeeze_excitation", "eca"):
-        return x * a
-    if name == "cbam":
-        return x * a.channel * a.spatial
-    if name == "bam":
-        return (1 + a) * x
-    if name == "selective_kernel":
-        U = torch.stack([b(x) for b in m.branches], 1)           # (B, K, C, H, W)
-        return (U * a).sum(1)
-    raise AssertionError(name)
+    return ref.APPLY[name](m, m.attention_map(x), x)
 
 
 # ---------------------------------------------------------------- the registry
@@ -293,9 +273,9 @@ def test_patch_embedding_equals_flattened_patches_times_E():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_attention_map_reproduces_forward(name):
-    m = build(name)
-    x = MECHANISMS[name].example_input(2)
+def test_attention_map_reproduces_forward(name, device):
+    m = build(name).to(device)
+    x = MECHANISMS[name].example_input(2, device=device)
     torch.testing.assert_close(apply_map(name, m, x), m(x), atol=1e-5, rtol=1e-5)
 
 
@@ -303,62 +283,41 @@ def test_attention_map_reproduces_forward(name):
 def test_attention_map_shape_and_normalisation(name):
     m = build(name)
     x = MECHANISMS[name].example_input(2)
-    B = 2
-    a = m.attention_map(x)
-    if name == "self_attention":
-        assert a.shape == (B, 8, 16, 16)
-        torch.testing.assert_close(a.sum(-1), torch.ones(B, 8, 16))
-    elif name == "external_attention":
-        assert a.shape == (B, 16, 64)
-        torch.testing.assert_close(a.sum(-1), torch.ones(B, 16))
-    elif name == "multi_head_external_attention":
-        assert a.shape == (B, 32, 16, 64)
-        torch.testing.assert_close(a.sum(-1), torch.ones(B, 32, 16))
-    elif name == "cbam":
-        assert a.channel.shape == (B, 64, 1, 1) and a.spatial.shape == (B, 1, 8, 8)
-        assert a._fields == ("channel", "spatial")
-        assert ((a.channel > 0) & (a.channel < 1)).all() and ((a.spatial > 0) & (a.spatial < 1)).all()
-    elif name == "bam":
-        assert a.shape == (B, 64, 8, 8) and ((a > 0) & (a < 1)).all()
-    elif name == "selective_kernel":
-        assert a.shape == (B, 2, 64, 1, 1)
-        torch.testing.assert_close(a.sum(1), torch.ones(B, 64, 1, 1))
-    else:
-        assert a.shape == (B, 64, 1, 1) and ((a > 0) & (a < 1)).all()
+    ref.MAP_CHECKS[name](m.attention_map(x), 2)
 
 
 # ---------------------------------------------------------------- behaviour
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_samples_are_independent_in_eval_mode(name):
-    m = build(name)
-    x = MECHANISMS[name].example_input(3)
+def test_samples_are_independent_in_eval_mode(name, device):
+    m = build(name).to(device)
+    x = MECHANISMS[name].example_input(3, device=device)
     together = m(x)
     for i in range(3):
         torch.testing.assert_close(m(x[i:i + 1]), together[i:i + 1], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_odd_sizes_non_square_and_one_by_one(name):
+def test_odd_sizes_non_square_and_one_by_one(name, device):
     entry = MECHANISMS[name]
-    m = build(name)
+    m = build(name).to(device)
     sizes = [dict(num_tokens=1), dict(num_tokens=7)] if entry.layout == "tokens" else \
         [dict(height=1, width=1), dict(height=3, width=11), dict(height=10, width=2)]
     for s in sizes:
-        x = entry.example_input(1, **s)
+        x = entry.example_input(1, **s, device=device)
         y = m(x)
         assert y.shape == x.shape and torch.isfinite(y).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_batch_size_one_in_training_mode_where_batchnorm_allows(name):
-    m = MECHANISMS[name].build().train()
-    x = MECHANISMS[name].example_input(1)
-    if name in ("bam", "selective_kernel"):   # BatchNorm1d on a (1, C) descriptor has one value per channel
+def test_batch_size_one_in_training_mode_where_batchnorm_allows(name, device):
+    m = MECHANISMS[name].build().train().to(device)
+    x = MECHANISMS[name].example_input(1, device=device)
+    if not MECHANISMS[name].batch_one_training:   # BatchNorm1d on a (1, C) descriptor: one value per channel
         with pytest.raises(ValueError, match="more than 1 value per channel"):
             m(x)
-        m(MECHANISMS[name].example_input(2)).sum().backward()
+        m(MECHANISMS[name].example_input(2, device=device)).sum().backward()
     else:
         m(x).sum().backward()
     assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
@@ -367,13 +326,7 @@ def test_batch_size_one_in_training_mode_where_batchnorm_allows(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_gradcheck_in_float64(name):
     entry = MECHANISMS[name]
-    small = dict(dim=8, num_heads=2) if entry.layout == "tokens" else dict(channels=8, reduction=2)
-    if name == "selective_kernel":
-        small["min_dim"] = 4
-    if name == "external_attention":
-        small = dict(dim=8, memory_size=4)
-    if name == "eca":
-        small = dict(channels=8)
+    small = entry.small_kwargs
     m = randomize(entry.cls(**small)).double()
     sizes = dict(num_tokens=5, dim=8) if entry.layout == "tokens" else dict(channels=8, height=3, width=4)
     x = entry.example_input(2, **sizes, dtype=torch.float64).requires_grad_()
@@ -381,11 +334,11 @@ def test_gradcheck_in_float64(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_autocast_bfloat16_is_close_to_float32(name):
-    m = build(name)
-    x = MECHANISMS[name].example_input(2)
+def test_autocast_bfloat16_is_close_to_float32(name, device):
+    m = build(name).to(device)
+    x = MECHANISMS[name].example_input(2, device=device)
     ref_out = m(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         out = m(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
     rel = (out.float() - ref_out).norm() / ref_out.norm()
@@ -393,10 +346,10 @@ def test_autocast_bfloat16_is_close_to_float32(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_float16_autocast_runs_and_stays_finite(name):
-    m = build(name)
-    x = MECHANISMS[name].example_input(2)
-    with torch.autocast("cpu", dtype=torch.float16):
+def test_float16_autocast_runs_and_stays_finite(name, device):
+    m = build(name).to(device)
+    x = MECHANISMS[name].example_input(2, device=device)
+    with torch.autocast(device.type, dtype=torch.float16):
         out = m(x)
     assert torch.isfinite(out).all()
     assert (out.float() - m(x)).norm() / m(x).norm() < 0.05
@@ -416,12 +369,12 @@ def test_double_and_state_dict_round_trip(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_torch_compile_full_graph_twice_without_recompiling_errors(name):
+def test_torch_compile_full_graph_twice_without_recompiling_errors(name, device):
     torch._dynamo.reset()
-    m = build(name)
+    m = build(name).to(device)
     compiled = torch.compile(m, backend="aot_eager", fullgraph=True)
     for B in (2, 3):
-        x = MECHANISMS[name].example_input(B)
+        x = MECHANISMS[name].example_input(B, device=device)
         torch.testing.assert_close(compiled(x), m(x), atol=1e-5, rtol=1e-5)
 
 

@@ -18,9 +18,10 @@ I18N = "# i18n"
 
 #: The first code cell of every notebook; only the ``lang`` differs (its line ends in ``# i18n``).
 SETUP_CELL = '''import subprocess, sys
-if "google.colab" in sys.modules:  # Colab: install the book's package; Colab's own torch is kept
+if "google.colab" in sys.modules:  # Colab keeps its own torch
+    url = "git+https://github.com/attention-book/attention-mechanisms-book"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/attention-book/attention-mechanisms-book"], check=True)
+                    f"attention_lib[book] @ {url}"], check=True)
 import attention_lib
 device = attention_lib.setup(lang="{lang}")  # i18n
 device'''
@@ -99,10 +100,21 @@ def test_first_code_cell_is_the_shared_setup(path):
     lang = path.parent.name
     cells = _code_cells(path)
     assert cells, f"{_rel(path)} has no code cell"
-    expected = SETUP_CELL.format(lang=lang)
+    expected = SETUP_CELL.replace("{lang}", lang)
     assert cells[0].strip() == expected, (
         f"{_rel(path)}: the first code cell must be the shared set-up cell (lang={lang!r}):\n{expected}\n"
         f"--- found\n{cells[0]}")
+
+
+#: The page's text column holds 80 characters of code; longer lines are cut off on the site.
+MAX_LINE = 80
+
+
+@pytest.mark.parametrize("path", ALL, ids=_rel)
+def test_code_lines_fit_the_text_column(path):
+    wide = [(i, line) for i, src in enumerate(_code_cells(path)) for line in src.splitlines()
+            if len(line) > MAX_LINE]
+    assert not wide, f"{_rel(path)}: code lines longer than {MAX_LINE} characters (code cell, line): {wide}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=_rel)

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 import attention_lib as al  # noqa: E402
 from attention_lib import environment, i18n, viz  # noqa: E402
-from attention_lib.instruments import trace_shapes  # noqa: E402
+from attention_lib.toolkit.instruments import trace_shapes  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error")

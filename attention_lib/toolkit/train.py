@@ -4,7 +4,7 @@
 progress bar is ``tqdm.auto``'s widget inside a Jupyter kernel and nothing elsewhere: a text bar would
 write to stderr, which the strict book build treats as an error.
 
-``trained_demo(kind, **config)`` trains a demo model once and saves it in a cache folder
+``trained_demo(config)`` trains a demo model (a typed :class:`DemoConfig`) once and saves it in a cache folder
 (``$ATTENTION_LIB_CACHE``, else ``~/.cache/attention_lib``; :func:`set_cache_dir` overrides both), keyed by
 the demo, its full configuration, the model's architecture (its ``repr``), ``attention_lib.__version__``
 and torch's major.minor version: the Chinese twin of a chapter, later chapters and re-runs load the
@@ -13,6 +13,7 @@ version trains anew.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,13 +21,15 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Dict, NamedTuple, Optional, Union
+from typing import ClassVar, Dict, NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_positive
 from . import data as _data
 from .i18n import register, t
 from .environment import best_device as _best_device
@@ -132,9 +135,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     models' operations are small: on a busy machine one thread is much faster than two that wait for each other.
     """
     x, y = _tensors(train_data, "fit: train_data")
-    for value, what in ((epochs, "epochs"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"fit: {what} must be a positive integer, got {value!r}")
+    check_positive(epochs, "epochs", "fit")
+    check_positive(batch_size, "batch_size", "fit")
     device = _best_device() if device is None else torch.device(device)
     model.to(device)
     n = len(x)
@@ -214,48 +216,124 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "attention_lib"
 
 
-class DemoSpec(NamedTuple):
-    """A trainable demo: its default configuration, how to build the model, how to make its data."""
-    defaults: dict
-    build: Callable[[dict], nn.Module]
-    make_data: Callable[[dict, str], tuple]     # (config, "train" | "val") -> data
+@dataclass(frozen=True)
+class DemoConfig:
+    """A trainable demo: its settings as typed fields; each subclass says how to build its model and data.
+
+    The configuration is the cache key (with the model's architecture and the library and torch
+    versions), so the same configuration trained anywhere in the book is trained once. A chapter defines
+    its own demos by subclassing (``kind`` names the cache files)::
+
+        @dataclass(frozen=True)
+        class MyDemo(DemoConfig):
+            kind: ClassVar[str] = "my_demo"
+            width: int = 16          # what the field means
+            def build(self): ...
+            def data(self, split): ...
+    """
+    kind: ClassVar[str] = ""
+    epochs: int = 6                  # passes over the training set
+    lr: float = 3e-3                 # peak learning rate of the one-cycle schedule
+    batch_size: int = 64             # samples per optimiser step
+    seed: int = 0                    # model initialisation, training data and shuffling
+
+    def build(self) -> nn.Module:
+        """The untrained model (called under ``torch.manual_seed(self.seed)``)."""
+        raise NotImplementedError
+
+    def data(self, split: str):
+        """The ``"train"`` or ``"val"`` data: a ShapesData, ReversalData or (inputs, targets) tuple."""
+        raise NotImplementedError
+
+    def replace(self, **changes) -> "DemoConfig":
+        """A copy with some settings changed (``ValueError`` naming the settings for an unknown one)."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"demo {self.kind!r} has no setting {unknown}; its settings are "
+                             f"{sorted(f.name for f in fields(self))}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def __getitem__(self, key: str):
+        """``config["width"]``: read access by name, as for the plain dictionaries of earlier versions."""
+        return getattr(self, key)
+
+    def _split_seed(self, split: str) -> int:
+        if split not in ("train", "val"):
+            raise ValueError(f"{type(self).__name__}.data: split must be 'train' or 'val', got {split!r}")
+        return self.seed if split == "train" else self.seed + 10_000     # held-out images never seen in training
 
 
-def _shapes_data(cfg, split):
-    n, seed = (cfg["n_train"], cfg["seed"]) if split == "train" else (cfg["n_val"], cfg["seed"] + 10_000)
-    return _data.shapes_dataset(n, size=cfg["size"], seed=seed)
+@dataclass(frozen=True)
+class ShapesCNN(DemoConfig):
+    """TinyCNN on the shapes images; its attention block is a feature-map mechanism or none."""
+    kind: ClassVar[str] = "shapes_cnn"
+    attention: Optional[str] = None  # a feature-map mechanism of the registry, or None for the baseline
+    width: int = 16                  # channels of the first convolution; the attention block sees 2 * width
+    reduction: int = 4               # reduction ratio for the mechanisms that have one
+    size: int = 32                   # image side in pixels
+    n_train: int = 2000              # training images
+    n_val: int = 500                 # held-out images
+
+    def build(self) -> nn.Module:
+        return TinyCNN(self.attention, num_classes=len(_data.SHAPE_CLASSES), width=self.width,
+                       reduction=self.reduction)
+
+    def data(self, split: str):
+        n = self.n_train if split == "train" else self.n_val
+        return _data.shapes_dataset(n, size=self.size, seed=self._split_seed(split))
 
 
-def _reversal_data(cfg, split):
-    n, seed = (cfg["n_train"], cfg["seed"]) if split == "train" else (cfg["n_val"], cfg["seed"] + 10_000)
-    return _data.reversal_dataset(n, length=cfg["length"], vocab=cfg["vocab"], seed=seed)
+@dataclass(frozen=True)
+class Reversal(DemoConfig):
+    """TinyTransformer reversing token sequences: its self-attention learns the anti-diagonal."""
+    kind: ClassVar[str] = "reversal"
+    attention: str = "self_attention"  # the token mixer
+    length: int = 8                  # tokens per sequence
+    vocab: int = 16                  # distinct tokens
+    dim: int = 32                    # token width D
+    depth: int = 1                   # transformer blocks
+    num_heads: int = 2               # heads h
+    n_train: int = 4000
+    n_val: int = 500
+    epochs: int = 8
+
+    def build(self) -> nn.Module:
+        return TinyTransformer(self.vocab, self.length, dim=self.dim, depth=self.depth, num_heads=self.num_heads,
+                               attention=self.attention)
+
+    def data(self, split: str):
+        n = self.n_train if split == "train" else self.n_val
+        return _data.reversal_dataset(n, length=self.length, vocab=self.vocab, seed=self._split_seed(split))
 
 
-_TRAINING = dict(epochs=6, lr=3e-3, batch_size=64, seed=0)
+@dataclass(frozen=True)
+class ShapesViT(DemoConfig):
+    """TinyViT on the shapes images. A ViT needs far more data than the CNN: ~0.5 validation accuracy here."""
+    kind: ClassVar[str] = "shapes_vit"
+    attention: str = "self_attention"  # the token mixer
+    patch_size: int = 4              # patch side P in pixels
+    dim: int = 32                    # token width D
+    depth: int = 2                   # transformer blocks
+    num_heads: int = 2               # heads h
+    size: int = 32                   # image side in pixels
+    n_train: int = 2000
+    n_val: int = 500
+    epochs: int = 8
 
-#: The demos :func:`trained_demo` knows, with their default configuration.
-DEMOS: Dict[str, DemoSpec] = {
-    # TinyCNN on the shapes images; attention: None or a feature-map mechanism name.
-    "shapes_cnn": DemoSpec(
-        dict(attention=None, width=16, reduction=4, size=32, n_train=2000, n_val=500, **_TRAINING),
-        lambda c: TinyCNN(c["attention"], num_classes=len(_data.SHAPE_CLASSES), width=c["width"],
-                          reduction=c["reduction"]),
-        _shapes_data),
-    # TinyTransformer reversing sequences: its self-attention learns the anti-diagonal.
-    "reversal": DemoSpec(
-        dict(attention="self_attention", length=8, vocab=16, dim=32, depth=1, num_heads=2,
-             n_train=4000, n_val=500, **{**_TRAINING, "epochs": 8}),
-        lambda c: TinyTransformer(c["vocab"], c["length"], dim=c["dim"], depth=c["depth"],
-                                  num_heads=c["num_heads"], attention=c["attention"]),
-        _reversal_data),
-    # TinyViT on the shapes images. A ViT needs far more data than the CNN: ~0.5 validation accuracy here.
-    "shapes_vit": DemoSpec(
-        dict(attention="self_attention", patch_size=4, dim=32, depth=2, num_heads=2, size=32,
-             n_train=2000, n_val=500, **{**_TRAINING, "epochs": 8}),
-        lambda c: TinyViT(c["size"], c["patch_size"], num_classes=len(_data.SHAPE_CLASSES), dim=c["dim"],
-                          depth=c["depth"], num_heads=c["num_heads"], attention=c["attention"]),
-        _shapes_data),
-}
+    def build(self) -> nn.Module:
+        return TinyViT(self.size, self.patch_size, num_classes=len(_data.SHAPE_CLASSES), dim=self.dim,
+                       depth=self.depth, num_heads=self.num_heads, attention=self.attention)
+
+    def data(self, split: str):
+        n = self.n_train if split == "train" else self.n_val
+        return _data.shapes_dataset(n, size=self.size, seed=self._split_seed(split))
+
+
+#: The demos of the toolkit, by name: ``trained_demo("shapes_cnn", attention="cbam")``.
+DEMOS: Dict[str, type] = {cls.kind: cls for cls in (ShapesCNN, Reversal, ShapesViT)}
 
 
 class Demo(NamedTuple):
@@ -263,27 +341,26 @@ class Demo(NamedTuple):
     came ``from_cache``, the cache file ``path``, and the held-out ``val_data`` it was checked on."""
     model: nn.Module
     history: History
-    config: dict
+    config: DemoConfig
     from_cache: bool
     path: Path
     val_data: tuple
 
 
-def demo_config(kind: str, **config) -> dict:
-    """The full configuration of demo ``kind``: its defaults updated by ``config`` (unknown keys: ValueError)."""
+def demo_config(kind: Union[str, DemoConfig], **config) -> DemoConfig:
+    """The full configuration: a demo's name and settings (``"shapes_cnn", attention="eca"``), or a
+    configuration with some settings changed. Unknown demos and settings are a ``ValueError``."""
+    if isinstance(kind, DemoConfig):
+        return kind.replace(**config) if config else kind
     if kind not in DEMOS:
-        raise ValueError(f"unknown demo {kind!r}; expected one of {sorted(DEMOS)}")
-    defaults = DEMOS[kind].defaults
-    unknown = sorted(set(config) - set(defaults))
-    if unknown:
-        raise ValueError(f"demo {kind!r} has no setting {unknown}; its settings are {sorted(defaults)}")
-    return {**defaults, **config}
+        raise ValueError(f"unknown demo {kind!r}; expected one of {sorted(DEMOS)} or a DemoConfig")
+    return DEMOS[kind]().replace(**config)
 
 
 def demo_key(kind: str, config: dict, architecture: str = "") -> str:
     """The cache key: a hash of the demo, its full configuration, the library and torch versions and the
     model's ``repr`` (so that a changed architecture retrains even before the version changes)."""
-    from . import __version__
+    from .. import __version__
 
     torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     blob = json.dumps({"kind": kind, "config": config, "attention_lib": __version__, "torch": torch_version,
@@ -303,40 +380,42 @@ def _save(path: Path, payload: dict) -> None:
             os.remove(tmp)
 
 
-def trained_demo(kind: str, *, device=None, progress: bool = True, retrain: bool = False,
+def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = True, retrain: bool = False,
                  num_threads: Optional[int] = 1, **config) -> Demo:
-    """The demo model ``kind`` trained with ``config`` (see ``DEMOS``): loaded from the cache, or trained and saved.
+    """The demo trained with its configuration: loaded from the cache, or trained and saved.
 
-    ``trained_demo("shapes_cnn", attention="cbam")``, ``trained_demo("reversal")``. ``retrain=True``
-    ignores a cached copy. ``num_threads`` goes to :func:`fit`: one CPU thread by default, because the
-    tiny models' operations gain little from a second thread, and two threads competing with other work
-    were measured ten times slower than one. The model is returned in eval mode on ``device`` (default:
-    the best available).
+    ``kind`` is a :class:`DemoConfig` (a chapter's own demo) or the name of a toolkit demo in ``DEMOS``;
+    ``config`` changes settings: ``trained_demo("shapes_cnn", attention="cbam")``,
+    ``trained_demo(MyDemo(), seed=1)``. ``retrain=True`` ignores a cached copy. ``num_threads`` goes to
+    :func:`fit`: one CPU thread by default, because the tiny models' operations gain little from a second
+    thread, and two threads competing with other work were measured ten times slower than one. The
+    model is returned in eval mode on ``device`` (default: the best available).
     """
     cfg = demo_config(kind, **config)
-    spec = DEMOS[kind]
+    kind = cfg.kind
+    settings = cfg.as_dict()
     device = _best_device() if device is None else torch.device(device)
-    val_data = spec.make_data(cfg, "val")      # the training set is only made when training
+    val_data = cfg.data("val")                 # the training set is only made when training
 
     def build() -> nn.Module:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg["seed"])     # the model's initialisation belongs to the configuration
-            return spec.build(cfg)
+            torch.manual_seed(cfg.seed)        # the model's initialisation belongs to the configuration
+            return cfg.build()
 
     model = build()
-    path = cache_dir() / f"{kind}-{demo_key(kind, cfg, repr(model))}.pt"
+    path = cache_dir() / f"{kind}-{demo_key(kind, settings, repr(model))}.pt"
     if path.exists() and not retrain:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-            if saved.get("kind") == kind and saved.get("config") == cfg:
+            if saved.get("kind") == kind and saved.get("config") == settings:
                 model.load_state_dict(saved["state_dict"])
                 return Demo(model.to(device).eval(), saved["history"], cfg, True, path, val_data)
         except Exception:                      # unreadable or stale file: train again and overwrite it
             model = build()                    # a failed load may have overwritten some weights
 
-    history = fit(model, spec.make_data(cfg, "train"), epochs=cfg["epochs"], lr=cfg["lr"],
-                  batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, progress=progress,
-                  val_data=val_data, num_threads=num_threads, desc=t("train.progress", name=kind))
+    history = fit(model, cfg.data("train"), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                  seed=cfg.seed, device=device, progress=progress, val_data=val_data, num_threads=num_threads,
+                  desc=t("train.progress", name=kind))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _save(path, {"kind": kind, "config": cfg, "history": history, "state_dict": state, "format": _FORMAT})
+    _save(path, {"kind": kind, "config": settings, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)

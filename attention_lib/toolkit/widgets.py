@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from . import i18n
-from ._checks import format_shape
+from .format import format_count, format_shapes, format_si
 from .i18n import t
 
 STATIC_ENV = "ATTENTION_BOOK_STATIC"   #: environment variable that switches to the static viewer
@@ -49,49 +49,22 @@ PNG_COLORS = 256                       # palette PNGs: a quarter of the bytes of
 
 i18n.register({
     "widgets.title": {"en": "Explorer: {name}", "zh": "交互探索：{name}"},
-    "widgets.name.self_attention": {"en": "multi-head self-attention", "zh": "多头自注意力"},
-    "widgets.name.external_attention": {"en": "External Attention", "zh": "外部注意力"},
-    "widgets.name.multi_head_external_attention": {"en": "multi-head External Attention",
-                                                   "zh": "多头外部注意力"},
-    "widgets.name.squeeze_excitation": {"en": "Squeeze-and-Excitation (SE)", "zh": "挤压-激励（SE）"},
-    "widgets.name.selective_kernel": {"en": "Selective Kernel (SK)", "zh": "选择性卷积核（SK）"},
-    "widgets.name.cbam": {"en": "CBAM", "zh": "CBAM"},
-    "widgets.name.bam": {"en": "BAM", "zh": "BAM"},
-    "widgets.name.eca": {"en": "Efficient Channel Attention (ECA)", "zh": "高效通道注意力（ECA）"},
-    "widgets.name.patch_embedding": {"en": "patch embedding", "zh": "图块嵌入"},
     "widgets.tokens": {"en": "tokens N", "zh": "词元数 N"},
     "widgets.dim": {"en": "width D", "zh": "维度 D"},
     "widgets.heads": {"en": "heads h", "zh": "头数 h"},
-    "widgets.temperature": {"en": "softmax temperature τ", "zh": "softmax 温度 τ"},
-    "widgets.memory_size": {"en": "memory slots S", "zh": "记忆单元数 S"},
-    "widgets.coef": {"en": "expansion coef", "zh": "扩展系数 coef"},
     "widgets.height": {"en": "height H", "zh": "高 H"},
     "widgets.width": {"en": "width W", "zh": "宽 W"},
     "widgets.channels": {"en": "channels C", "zh": "通道数 C"},
     "widgets.reduction": {"en": "reduction r", "zh": "压缩比 r"},
     "widgets.kernel_size": {"en": "kernel size k", "zh": "卷积核大小 k"},
-    "widgets.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
-    "widgets.spatial_kernel": {"en": "spatial kernel", "zh": "空间卷积核"},
-    "widgets.spatial_norm": {"en": "spatial BatchNorm", "zh": "空间分支 BatchNorm"},
     "widgets.yes": {"en": "yes", "zh": "是"},
     "widgets.no": {"en": "no", "zh": "否"},
-    "widgets.dilation": {"en": "dilation d", "zh": "空洞率 d"},
-    "widgets.fusion": {"en": "fusion", "zh": "融合方式"},
-    "widgets.fusion.sum": {"en": "sum (paper)", "zh": "相加（论文）"},
-    "widgets.fusion.product": {"en": "product (official code)", "zh": "相乘（官方代码）"},
-    "widgets.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
-    "widgets.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时用空洞 3×3"},
-    "widgets.image_size": {"en": "image size H = W", "zh": "图像尺寸 H = W"},
-    "widgets.patch_size": {"en": "patch size P", "zh": "图块大小 P"},
     "widgets.params": {"en": "parameters", "zh": "参数量"},
     "widgets.flops": {"en": "FLOPs", "zh": "浮点运算数（FLOPs）"},
     "widgets.input": {"en": "input", "zh": "输入"},
     "widgets.output": {"en": "output", "zh": "输出"},
     "widgets.top_ops": {"en": "by operator", "zh": "按算子"},
     "widgets.shape_trace": {"en": "Shape trace", "zh": "形状追踪"},
-    "widgets.temperature_note": {"en": "τ only rescales the scores before the softmax in the plot: "
-                                       "shapes and costs do not change.",
-                                 "zh": "τ 只在绘图时缩放 softmax 之前的得分，形状和计算量不变。"},
     "widgets.static_note": {"en": "Precomputed when the book was built ({n} settings); run the notebook "
                                   "to try every setting.",
                             "zh": "以下 {n} 组设置在构建本书时预先计算；运行笔记本可尝试全部设置。"},
@@ -99,7 +72,7 @@ i18n.register({
 
 
 # --------------------------------------------------------------------------------------------
-# Knobs and the mechanisms that use them
+# Knobs, and the explorers the chapters register
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -117,188 +90,75 @@ class Control:
         return self.fmt(value)
 
 
-def _yes_no(value) -> str:
+def yes_no(value) -> str:
+    """``yes``/``no`` in the current language: the label of a boolean knob's values."""
     return t("widgets.yes") if value else t("widgets.no")
 
 
-def _kernels(value) -> str:
-    return ", ".join(str(k) for k in value)
-
-
-def _eca_kernel(value) -> str:
-    return t("widgets.auto") if value is None else str(value)
-
-
-def _fusion(value) -> str:
-    return t(f"widgets.fusion.{value}")
-
-
-def _temperature(value) -> str:
-    return f"{value:g}"
-
-
-def _size(name, label, options, default, static):
-    return Control(name, label, tuple(options), default, tuple(static))
-
-
-def _token_controls(static_tokens=(8, 16)):
-    return (_size("tokens", "widgets.tokens", (4, 8, 16, 32, 64), 16, static_tokens),
+def token_controls(static_tokens=(8, 16)) -> tuple[Control, ...]:
+    """The input knobs of a token explorer: tokens N and width D."""
+    return (Control("tokens", "widgets.tokens", (4, 8, 16, 32, 64), 16, tuple(static_tokens)),
             Control("dim", "widgets.dim", (32, 64, 128), 64, (64,)))
 
 
-def _map_controls(static_h=(8, 16), static_w=(8, 16)):
-    return (_size("height", "widgets.height", (4, 8, 16, 32), 8, static_h),
-            _size("width", "widgets.width", (4, 8, 16, 32), 8, static_w),
-            Control("channels", "widgets.channels", (16, 32, 64, 128), 64, (64,)))
+def map_controls(static_h=(8, 16), static_w=(8, 16), channels=(16, 32, 64, 128),
+                 static_channels=(64,)) -> tuple[Control, ...]:
+    """The input knobs of a feature-map explorer: height H, width W and channels C."""
+    return (Control("height", "widgets.height", (4, 8, 16, 32), 8, tuple(static_h)),
+            Control("width", "widgets.width", (4, 8, 16, 32), 8, tuple(static_w)),
+            Control("channels", "widgets.channels", tuple(channels), 64, tuple(static_channels)))
 
 
 @dataclass(frozen=True)
-class _Spec:
-    name: str
-    layout: str                                       # "tokens", "feature_map" or "image"
-    controls: tuple
-    build: Callable[[dict], nn.Module]
-    plot: Callable[[nn.Module, torch.Tensor, dict], Any]   # -> matplotlib Figure
-    notes: tuple = ()                                 # i18n keys shown under the counts
+class ExplorerSpec:
+    """One explorer: what input it draws, its knobs, how to build the module and draw its map.
+
+    Chapters declare their explorers with :func:`register_explorer`; ``explorer(name)`` finds them.
+    """
+    name: str                                               # a registry key, or another module's name
+    layout: str                                             # example input: "tokens", "feature_map" or "image"
+    controls: tuple[Control, ...]                           # the knobs, in display order
+    build: Callable[[Mapping], nn.Module]                   # settings -> the module (in eval mode after)
+    plot: Callable[[nn.Module, torch.Tensor, Mapping], Any]  # (module, input, settings) -> matplotlib Figure
+    notes: tuple[str, ...] = ()                             # i18n keys of notes shown under the counts
+    title: Optional[Mapping[str, str]] = None               # display name per language (default: the registry's)
 
     def control(self, name: str) -> Control:
         return next(c for c in self.controls if c.name == name)
 
-
-# ---- attention maps, drawn with attention_lib.viz ------------------------------------------
-
-def _viz():
-    from . import viz
-    return viz
-
-
-def _plot_self_attention(m, x, s):
-    attn = m.attention_map(x)[0]                                   # (h, N, N)
-    tau = float(s.get("temperature", 1.0))
-    if tau != 1.0:
-        # softmax(z / τ) = softmax(log softmax(z) / τ): the row constant cancels.
-        attn = (attn.clamp_min(1e-30).log() / tau).softmax(dim=-1)  # (h, N, N)
-    return _viz().plot_heads(attn)
+    def display_name(self) -> str:
+        if self.title is not None:
+            return self.title.get(i18n.get_language(), self.title["en"])
+        from ..registry import MECHANISMS
+        return MECHANISMS[self.name].display_name()
 
 
-def _plot_external(m, x, s):
-    return _viz().plot_memory_map(m.attention_map(x)[0])            # (N, S)
+_EXPLORERS: dict[str, ExplorerSpec] = {}
 
 
-def _plot_mh_external(m, x, s):
-    return _viz().plot_memory_map(m.attention_map(x), head=0)       # (B, heads, N, S): first head
+def register_explorer(spec: ExplorerSpec) -> ExplorerSpec:
+    """Make ``explorer(spec.name)`` available (a chapter module calls this at import time)."""
+    if not isinstance(spec, ExplorerSpec):
+        raise ValueError(f"register_explorer expects an ExplorerSpec, got {type(spec).__name__}")
+    _EXPLORERS[spec.name] = spec
+    return spec
 
 
-def _plot_channel_gate(m, x, s):
-    return _viz().plot_channel_gate(m.attention_map(x)[0].flatten())   # (C,)
-
-
-def _plot_cbam(m, x, s):
-    import matplotlib.pyplot as plt
-    a = m.attention_map(x)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained",
-                                   gridspec_kw=dict(width_ratios=(3, 2)))
-    _viz().plot_channel_gate(a.channel[0].flatten(), ax=ax1)       # (C,)
-    _viz().plot_spatial_map(a.spatial[0, 0], ax=ax2)                # (H, W)
-    return fig
-
-
-def _plot_bam(m, x, s):
-    a = m.attention_map(x)[0]                                       # (C, H, W)
-    return _viz().plot_spatial_map(a.mean(0))                       # (H, W): mean over channels
-
-
-def _plot_sk(m, x, s):
-    return _viz().plot_sk_weights(m.attention_map(x)[0, :, :, 0, 0], kernel_sizes=m.kernel_sizes)   # (K, C)
-
-
-def _plot_patch(m, x, s):
-    from . import instruments
-    return _viz().plot_shape_trace(instruments.trace_shapes(m, x))
-
-
-def _specs() -> dict[str, _Spec]:
-    from . import registry
-    from .patch_embedding import PatchEmbedding
-    M = registry.MECHANISMS
-    reduction = Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 16))
-    specs = [
-        _Spec("self_attention", "tokens",
-              # Four heads to start (the registry builds eight): a readable grid and a quick frame.
-              _token_controls() + (Control("heads", "widgets.heads", (1, 2, 4, 8), 4, (1, 4)),
-                                   Control("temperature", "widgets.temperature",
-                                                  (0.25, 0.5, 1.0, 2.0, 4.0), 1.0, (0.5, 1.0, 2.0),
-                                                  fmt=_temperature)),
-              lambda s: M["self_attention"].cls(s["dim"], num_heads=s["heads"]),
-              _plot_self_attention, ("widgets.temperature_note",)),
-        _Spec("external_attention", "tokens",
-              _token_controls() + (Control("memory_size", "widgets.memory_size", (8, 16, 32, 64, 128), 64,
-                                           (8, 16, 32, 64)),),
-              lambda s: M["external_attention"].cls(s["dim"], memory_size=s["memory_size"]),
-              _plot_external),
-        _Spec("multi_head_external_attention", "tokens",
-              _token_controls() + (
-                  Control("heads", "widgets.heads", (1, 2, 4, 8), 8, (2, 8)),
-                  Control("memory_size", "widgets.memory_size", (8, 16, 32, 64), 64, (16, 64)),
-                  Control("coef", "widgets.coef", (1, 2, 4), 4, (1, 4))),
-              lambda s: M["multi_head_external_attention"].cls(
-                  s["dim"], num_heads=s["heads"], memory_size=s["memory_size"], coef=s["coef"]),
-              _plot_mh_external),
-        _Spec("squeeze_excitation", "feature_map",
-              _map_controls() + (Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 8, 16)),),
-              lambda s: M["squeeze_excitation"].cls(s["channels"], reduction=s["reduction"]),
-              _plot_channel_gate),
-        _Spec("eca", "feature_map",
-              _map_controls(static_w=(8,))[:2]
-              + (Control("channels", "widgets.channels", (16, 32, 64, 128, 256), 64, (16, 64, 256)),
-                 Control("kernel_size", "widgets.kernel_size", (None, 1, 3, 5, 7, 9), None, (None, 1, 9),
-                         dropdown=True, fmt=_eca_kernel)),
-              lambda s: M["eca"].cls(s["channels"], kernel_size=s["kernel_size"]),
-              _plot_channel_gate),
-        _Spec("cbam", "feature_map",
-              _map_controls(static_w=(8,)) + (reduction,
-                                 Control("spatial_kernel", "widgets.spatial_kernel", (3, 5, 7), 7, (3, 7)),
-                                 Control("spatial_norm", "widgets.spatial_norm", (True, False), True, (True,),
-                                         dropdown=True, fmt=_yes_no)),
-              lambda s: M["cbam"].cls(s["channels"], reduction=s["reduction"],
-                                      spatial_kernel=s["spatial_kernel"], spatial_norm=s["spatial_norm"]),
-              _plot_cbam),
-        _Spec("bam", "feature_map",
-              _map_controls(static_w=(8,)) + (Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (16,)),
-                                 Control("dilation", "widgets.dilation", (1, 2, 4), 4, (1, 2, 4)),
-                                 Control("fusion", "widgets.fusion", ("sum", "product"), "sum",
-                                         ("sum", "product"), dropdown=True, fmt=_fusion)),
-              lambda s: M["bam"].cls(s["channels"], reduction=s["reduction"], dilation=s["dilation"],
-                                     fusion=s["fusion"]),
-              _plot_bam),
-        _Spec("selective_kernel", "feature_map",
-              _map_controls(static_w=(8,)) + (
-                  Control("kernel_sizes", "widgets.kernel_sizes", ((3, 5), (3, 5, 7), (1, 3, 5, 7)), (3, 5),
-                          ((3, 5), (3, 5, 7)), dropdown=True, fmt=_kernels),
-                  reduction,
-                  Control("dilated", "widgets.dilated", (True, False), True, (True, False), dropdown=True,
-                          fmt=_yes_no)),
-              lambda s: M["selective_kernel"].cls(s["channels"], kernel_sizes=s["kernel_sizes"],
-                                                  reduction=s["reduction"], dilated=s["dilated"]),
-              _plot_sk),
-        _Spec("patch_embedding", "image",
-              (Control("image_size", "widgets.image_size", (32, 48, 64, 96), 32, (32, 64)),
-               Control("patch_size", "widgets.patch_size", (4, 8, 16), 8, (4, 8, 16)),
-               Control("dim", "widgets.dim", (16, 32, 64, 128), 32, (32, 128))),
-              lambda s: PatchEmbedding(s["patch_size"], in_channels=3, dim=s["dim"]),
-              _plot_patch),
-    ]
-    return {s.name: s for s in specs}
+def _all_specs() -> dict[str, ExplorerSpec]:
+    from .. import chapters
+    chapters.load_all()          # every chapter registers its explorers when imported
+    return _EXPLORERS
 
 
 def names() -> list[str]:
-    """Every name :func:`explorer` accepts: the registry's mechanisms, then ``"patch_embedding"``."""
-    from .registry import MECHANISMS
-    return [*MECHANISMS, "patch_embedding"]
+    """Every name :func:`explorer` accepts: the registry's mechanisms first, then the other modules."""
+    from ..registry import MECHANISMS
+    specs = _all_specs()
+    return [n for n in MECHANISMS if n in specs] + sorted(n for n in specs if n not in MECHANISMS)
 
 
-def _spec(name: str) -> _Spec:
-    specs = _specs()
+def _spec(name: str) -> ExplorerSpec:
+    specs = _EXPLORERS if name in _EXPLORERS else _all_specs()
     if not isinstance(name, str) or name not in specs:
         raise ValueError(f"explorer: unknown mechanism {name!r}; expected one of {names()}")
     return specs[name]
@@ -308,7 +168,7 @@ def _spec(name: str) -> _Spec:
 # One frame: the module at one setting, its trace, costs and picture
 # --------------------------------------------------------------------------------------------
 
-def _example_input(spec: _Spec, s: Mapping, seed: int) -> torch.Tensor:
+def _example_input(spec: ExplorerSpec, s: Mapping, seed: int) -> torch.Tensor:
     """A fixed input for the setting: tokens, or a feature map with an off-centre object."""
     g = torch.Generator().manual_seed(seed)
     if spec.layout == "tokens":
@@ -324,33 +184,11 @@ def _example_input(spec: _Spec, s: Mapping, seed: int) -> torch.Tensor:
     return 0.5 * torch.randn(1, C, H, W, generator=g) + 2.0 * weight * blob       # (1, C, H, W)
 
 
-def _build(spec: _Spec, s: Mapping, seed: int) -> tuple[nn.Module, torch.Tensor]:
+def _build(spec: ExplorerSpec, s: Mapping, seed: int) -> tuple[nn.Module, torch.Tensor]:
     with torch.random.fork_rng(devices=[]):      # fixed initialisation, global RNG left untouched
         torch.manual_seed(seed)
         module = spec.build(dict(s)).eval()
     return module, _example_input(spec, s, seed + 1)
-
-
-def _fmt_shape(shape) -> str:
-    if shape is None:
-        return ""
-    if isinstance(shape, torch.Size) or (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
-        return format_shape(shape)
-    if isinstance(shape, (tuple, list)):
-        return ", ".join(_fmt_shape(p) for p in shape)
-    return str(shape)
-
-
-def _fmt_count(n) -> str:
-    return f"{int(n):,}"
-
-
-def _fmt_flops(n: float) -> str:
-    n = float(n)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f}"
 
 
 def _op_name(op) -> str:
@@ -372,12 +210,12 @@ class Frame:
 
     def counts_html(self, notes: Sequence[str] = ()) -> str:
         ops = sorted(self.by_operator.items(), key=lambda kv: -kv[1])[:4]
-        ops_text = ", ".join(f"{html.escape(_op_name(k))} {_fmt_flops(v)}" for k, v in ops if v)
-        lines = [f"<b>{html.escape(t('widgets.params'))}</b>: {_fmt_count(self.params)} &nbsp;·&nbsp; "
-                 f"<b>{html.escape(t('widgets.flops'))}</b>: {_fmt_flops(self.flops)}"
+        ops_text = ", ".join(f"{html.escape(_op_name(k))} {format_si(v)}" for k, v in ops if v)
+        lines = [f"<b>{html.escape(t('widgets.params'))}</b>: {format_count(self.params)} &nbsp;·&nbsp; "
+                 f"<b>{html.escape(t('widgets.flops'))}</b>: {format_si(self.flops)}"
                  + (f" &nbsp;({html.escape(t('widgets.top_ops'))}: {ops_text})" if ops_text else ""),
-                 f"{html.escape(t('widgets.input'))} {_fmt_shape(self.input_shape)} → "
-                 f"{html.escape(t('widgets.output'))} {_fmt_shape(self.output_shape)}"]
+                 f"{html.escape(t('widgets.input'))} {format_shapes(self.input_shape)} → "
+                 f"{html.escape(t('widgets.output'))} {format_shapes(self.output_shape)}"]
         lines += [f"<i>{html.escape(t(k))}</i>" for k in notes]
         return '<div class="attention-explorer-counts">' + "<br>".join(lines) + "</div>"
 
@@ -429,7 +267,7 @@ def render_frame(name: str, settings: Optional[Mapping] = None, *, seed: int = 0
 # explorer(): live widgets or the static viewer
 # --------------------------------------------------------------------------------------------
 
-def _resolve(spec: _Spec, options: Mapping) -> tuple[Control, ...]:
+def _resolve(spec: ExplorerSpec, options: Mapping) -> tuple[Control, ...]:
     """Apply ``explorer(**options)``: a value fixes a knob's start, a list restricts its values."""
     known = {c.name for c in spec.controls}
     unknown = sorted(set(options) - known)
@@ -489,7 +327,7 @@ class ExplorerWidget(ipywidgets.VBox):
     ``updates`` counts the recomputations (both for tests and curious readers).
     """
 
-    def __init__(self, spec: _Spec, controls: Sequence[Control], seed: int = 0):
+    def __init__(self, spec: ExplorerSpec, controls: Sequence[Control], seed: int = 0):
         self.spec, self.seed = spec, seed
         self.controls = {}
         for c in controls:
@@ -507,7 +345,7 @@ class ExplorerWidget(ipywidgets.VBox):
         self.error: Optional[str] = None
         self.updates = 0
         title = ipywidgets.HTML(
-            f"<b>{html.escape(t('widgets.title', name=t('widgets.name.' + spec.name)))}</b>")
+            f"<b>{html.escape(t('widgets.title', name=spec.display_name()))}</b>")
         row = ipywidgets.HBox(list(self.controls.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
         super().__init__([title, row, self.info_output, self.plot_output])
         for widget in self.controls.values():
@@ -651,7 +489,7 @@ def static_html(name: str, *, seed: int = 0, _defaults: Optional[Mapping] = None
                          f'max="{len(c.static) - 1}" step="1" value="{start}">'
                          f'<output data-for="{i}">{html.escape(c.label_of(c.static[start]))}</output></label>')
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    title = html.escape(t("widgets.title", name=t("widgets.name." + spec.name)))
+    title = html.escape(t("widgets.title", name=spec.display_name()))
     return (
         f'<div class="{CSS_CLASS}" id="{vid}" data-frames="{n}" data-mechanism="{spec.name}">'
         f"<style>{_CSS.format(id=vid)}</style>"

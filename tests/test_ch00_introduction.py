@@ -1,4 +1,4 @@
-"""Chapter 00's overview: measured from the registry, drawn in the chosen language."""
+"""Chapter 00's module: the overview measured from the registry, drawn in the chosen language."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import attention_lib
-from attention_lib import i18n, overview
+from attention_lib import i18n
+from attention_lib.chapters import ch00_introduction as overview
+from attention_lib.registry import FAMILIES
 
 
 @pytest.fixture(params=["en", "zh"])
@@ -17,25 +19,20 @@ def lang(request):
     attention_lib.setup(lang="en")
 
 
-def test_every_mechanism_has_a_chapter_and_a_family():
-    assert set(overview.CHAPTER_OF) == set(attention_lib.MECHANISMS)
-    assert set(overview.FAMILY_OF) == set(attention_lib.MECHANISMS)
-    assert set(overview.FAMILY_OF.values()) <= set(overview.FAMILIES)
+def test_every_family_of_the_browser_lists_its_mechanisms():
+    listed = {name for family in FAMILIES for name in overview.members(family)}
+    assert listed == set(attention_lib.MECHANISMS)
+    assert overview.members("spatial") == overview.members("both") == ["cbam", "bam"]
 
 
 def test_table_measures_the_real_attention_map_shapes():
-    rows = {r.name: r for r in overview.mechanism_table().rows}
-    assert [r.chapter for r in overview.mechanism_table().rows] == sorted(r.chapter for r in rows.values())
+    rows = {r.name: r for r in overview.mechanism_table().records}
+    assert [r.chapter for r in overview.mechanism_table().records] == sorted(r.chapter for r in rows.values())
     assert rows["squeeze_excitation"].weights_shape == "(1, 64, 1, 1)"
     assert rows["self_attention"].weights_shape == "(1, 8, 16, 16)"          # (B, heads, N, N)
     assert rows["cbam"].weights_shape == "(1, 64, 1, 1) + (1, 1, 8, 8)"     # channel, then spatial
     se = attention_lib.MECHANISMS["squeeze_excitation"].build()
     assert rows["squeeze_excitation"].parameters == sum(p.numel() for p in se.parameters())
-
-
-def test_every_overview_string_has_a_chinese_text():
-    missing = [k for k in i18n.missing_translations("zh") if k.startswith("overview.")]
-    assert not missing
 
 
 def test_table_and_figure_speak_the_chosen_language(lang):
@@ -61,6 +58,6 @@ def test_chinese_figure_draws_without_missing_glyphs(recwarn):
 
 def test_browser_has_one_tab_per_family(lang):
     tab = overview.mechanism_browser()
-    assert len(tab.children) == len(overview.FAMILIES)
-    assert tab.titles[0] == i18n.t("overview.family.channels")
+    assert len(tab.children) == len(FAMILIES)
+    assert tab.titles[0] == i18n.t("ch00.family.channels")
     assert "arxiv.org/abs/1709.01507" in tab.children[0].value

@@ -14,14 +14,19 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .external_attention import ExternalAttention, MultiHeadExternalAttention
-from .registry import MECHANISMS
-from .self_attention import MultiHeadSelfAttention
+from .._checks import check_positive
+from ..registry import MECHANISMS
 
 #: The mechanisms a :class:`TinyCNN` accepts (``layout == "feature_map"``), plus ``None``.
 FEATURE_MAP_MECHANISMS = tuple(name for name, m in MECHANISMS.items() if m.layout == "feature_map")
-#: The token mixers a :class:`TinyTransformer` / :class:`TinyViT` accepts.
-TOKEN_MIXERS = ("self_attention", "external_attention", "multi_head_external_attention")
+#: The token mixers a :class:`TinyTransformer` / :class:`TinyViT` accepts (``layout == "tokens"``).
+TOKEN_MIXERS = tuple(name for name, m in MECHANISMS.items() if m.layout == "tokens")
+
+
+def _with_known_arguments(cls, first, **kwargs) -> nn.Module:
+    """``cls(first, **kwargs)``, passing only the keyword arguments ``cls`` accepts."""
+    accepted = inspect.signature(cls).parameters
+    return cls(first, **{k: v for k, v in kwargs.items() if k in accepted})
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -42,8 +47,7 @@ def build_feature_map_attention(name: Optional[str], channels: int, reduction: i
     if mech.layout != "feature_map":
         raise ValueError(f"attention {name!r} works on tokens (B, N, D), not on feature maps (B, C, H, W); "
                          f"expected None or one of {FEATURE_MAP_MECHANISMS}")
-    params = inspect.signature(mech.cls).parameters
-    if "reduction" in params:
+    if "reduction" in inspect.signature(mech.cls).parameters:
         kwargs.setdefault("reduction", reduction)
     return mech.cls(channels, **kwargs)
 
@@ -63,8 +67,7 @@ class TinyCNN(nn.Module):
                  in_channels: int = 3, reduction: int = 4, **attention_kwargs):
         super().__init__()
         for value, what in ((num_classes, "num_classes"), (width, "width"), (in_channels, "in_channels")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TinyCNN: {what} must be a positive integer, got {value!r}")
+            check_positive(value, what, "TinyCNN")
         self.attention_name = attention
         self.in_channels = in_channels
         c = 2 * width
@@ -106,13 +109,9 @@ class TinyCNN(nn.Module):
 
 
 def _token_mixer(kind: str, dim: int, num_heads: int, memory_size: int) -> nn.Module:
-    if kind == "self_attention":
-        return MultiHeadSelfAttention(dim, num_heads=num_heads)
-    if kind == "external_attention":
-        return ExternalAttention(dim, memory_size=memory_size)
-    if kind == "multi_head_external_attention":
-        return MultiHeadExternalAttention(dim, num_heads=num_heads, memory_size=memory_size)
-    raise ValueError(f"unknown token attention {kind!r}; expected one of {TOKEN_MIXERS}")
+    if kind not in TOKEN_MIXERS:
+        raise ValueError(f"unknown token attention {kind!r}; expected one of {TOKEN_MIXERS}")
+    return _with_known_arguments(MECHANISMS[kind].cls, dim, num_heads=num_heads, memory_size=memory_size)
 
 
 class Block(nn.Module):
@@ -135,8 +134,7 @@ class _Encoder(nn.Module):
 
     def _build_blocks(self, dim, depth, num_heads, attention, memory_size, mlp_ratio):
         for value, what in ((dim, "dim"), (depth, "depth"), (num_heads, "num_heads")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {what} must be a positive integer, got {value!r}")
+            check_positive(value, what, type(self).__name__)
         self.attention_name = attention
         self.blocks = nn.ModuleList(Block(dim, _token_mixer(attention, dim, num_heads, memory_size), mlp_ratio)
                                     for _ in range(depth))
@@ -195,7 +193,7 @@ class TinyViT(_Encoder):
                  dim: int = 32, depth: int = 2, num_heads: int = 2, attention: str = "self_attention",
                  memory_size: int = 16, mlp_ratio: int = 2):
         super().__init__()
-        from .patch_embedding import PatchEmbedding
+        from ..patch_embedding import PatchEmbedding
 
         if image_size % patch_size:
             raise ValueError(f"TinyViT: image_size ({image_size}) must be divisible by patch_size ({patch_size})")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ._checks import format_shape
+from .format import Table, format_count, format_shapes, format_si, format_time
 from .i18n import register, t
 
 register({
@@ -199,54 +199,6 @@ def trace_shapes(module: nn.Module, x: Any, *, method: str = "auto", functions: 
     return [ShapeRecord(**entry) for entry in tracer.entries]
 
 
-def _fmt_shapes(shapes: Sequence[Shape]) -> str:
-    return ", ".join(format_shape(s) for s in shapes)
-
-
-class Table:
-    """Rows of text cells under headers: plain text in ``repr``, HTML in a notebook, Markdown on request."""
-
-    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]):
-        self.headers = [str(h) for h in headers]
-        self.rows = [[str(c) for c in row] for row in rows]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-    def __repr__(self) -> str:
-        widths = [max(len(h), *(len(row[j]) for row in self.rows)) if self.rows else len(h)
-                  for j, h in enumerate(self.headers)]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-        return "\n".join([line(self.headers), line(["-" * w for w in widths])] + [line(r) for r in self.rows])
-
-    __str__ = __repr__
-
-    def to_markdown(self) -> str:
-        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-        out = ["| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
-        out += ["| " + " | ".join(esc(c.strip()) for c in row) + " |" for row in self.rows]
-        return "\n".join(out)
-
-    def _html_cells(self, i: int) -> list[str]:
-        import html
-
-        return [html.escape(c) for c in self.rows[i]]
-
-    def _repr_html_(self) -> str:
-        import html
-
-        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in self._html_cells(i))
-                       + "</tr>" for i in range(len(self.rows)))
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 class ShapeTable(Table):
     """A shape trace as a table (one row per record, nested names indented)."""
 
@@ -255,8 +207,8 @@ class ShapeTable(Table):
         super().__init__(
             [t("table.step"), t("table.name"), t("table.type"), t("table.inputs"), t("table.outputs"),
              t("table.params")],
-            [[str(i), ("  " * r.depth) + (r.name or r.type), r.type, _fmt_shapes(r.inputs),
-              _fmt_shapes(r.outputs), f"{r.params:,}" if r.kind == "module" else ""]
+            [[str(i), ("  " * r.depth) + (r.name or r.type), r.type, format_shapes(r.inputs),
+              format_shapes(r.outputs), format_count(r.params) if r.kind == "module" else ""]
              for i, r in enumerate(self.records)])
 
     def _html_cells(self, i: int) -> list[str]:
@@ -382,15 +334,8 @@ class FlopCount:
         return self.total
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{k}={_si(v).strip()}" for k, v in sorted(self.by_operator.items(), key=lambda kv: -kv[1]))
-        return f"FlopCount(total={_si(self.total)}FLOP; {parts})"
-
-
-def _si(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:g} "
+        parts = ", ".join(f"{k}={format_si(v)}" for k, v in sorted(self.by_operator.items(), key=lambda kv: -kv[1]))
+        return f"FlopCount(total={format_si(self.total, 'FLOP')}; {parts})"
 
 
 def count_flops(module: nn.Module | Callable, x: Any, *, method: str = "forward") -> FlopCount:
@@ -451,15 +396,8 @@ class BenchmarkResult:
 
     def __repr__(self) -> str:
         name = f"{self.label}: " if self.label else ""
-        return (f"BenchmarkResult({name}{t('bench.median')} {_time(self.median)}, IQR {_time(self.iqr)}, "
+        return (f"BenchmarkResult({name}{t('bench.median')} {format_time(self.median)}, IQR {format_time(self.iqr)}, "
                 f"{self.runs} runs x {self.calls_per_run} calls)")
-
-
-def _time(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
 
 
 def _devices(fn, inputs) -> set[str]:

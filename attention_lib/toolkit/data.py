@@ -13,8 +13,23 @@ from typing import NamedTuple, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_positive
+from .i18n import register, t
+
 #: The target classes of :func:`shapes_dataset`, in label order.
 SHAPE_CLASSES = ("square", "circle", "cross", "triangle")
+
+register({
+    "data.shape.square": {"en": "square", "zh": "正方形"},
+    "data.shape.circle": {"en": "circle", "zh": "圆形"},
+    "data.shape.cross": {"en": "cross", "zh": "十字"},
+    "data.shape.triangle": {"en": "triangle", "zh": "三角形"},
+})
+
+
+def shape_names() -> list[str]:
+    """The names of ``SHAPE_CLASSES`` in the current language, in label order (for legends and axes)."""
+    return [t(f"data.shape.{name}") for name in SHAPE_CLASSES]
 
 
 class ShapesData(NamedTuple):
@@ -29,12 +44,6 @@ class ReversalData(NamedTuple):
     """``inputs`` (n, L) int64 tokens; ``targets`` (n, L) = ``inputs`` reversed along the sequence."""
     inputs: torch.Tensor
     targets: torch.Tensor
-
-
-def _check_int(value, what: str, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: {what} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _uniform(g: torch.Generator, *shape, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
@@ -73,9 +82,9 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
     Distractors share the target's colours and brightness, so only the shape, at one place, tells the
     class: a model must learn where to look. Same arguments, same tensors (``torch.Generator(seed)``).
     """
-    _check_int(n, "n", "shapes_dataset")
-    _check_int(size, "size", "shapes_dataset", minimum=16)
-    _check_int(num_distractors, "num_distractors", "shapes_dataset", minimum=0)
+    check_positive(n, "n", "shapes_dataset")
+    check_positive(size, "size", "shapes_dataset", minimum=16)
+    check_positive(num_distractors, "num_distractors", "shapes_dataset", minimum=0)
     if not 1 <= min_radius <= max_radius or 2 * max_radius + 2 > size:
         raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
                          f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
@@ -157,9 +166,9 @@ def reversal_dataset(n: int, length: int = 8, vocab: int = 16, seed: int = 0) ->
     Output position i must copy input position ``length - 1 - i``: a model that solves it with one
     self-attention layer attends along the anti-diagonal.
     """
-    _check_int(n, "n", "reversal_dataset")
-    _check_int(length, "length", "reversal_dataset", minimum=2)
-    _check_int(vocab, "vocab", "reversal_dataset", minimum=2)
+    check_positive(n, "n", "reversal_dataset")
+    check_positive(length, "length", "reversal_dataset", minimum=2)
+    check_positive(vocab, "vocab", "reversal_dataset", minimum=2)
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randint(vocab, (n, length), generator=g)       # (n, L)
     return ReversalData(inputs, inputs.flip(1))
@@ -190,7 +199,7 @@ def sample_photo(name: Optional[str] = None, size: Union[None, int, Sequence[int
     if size is None:
         return photo
     if isinstance(size, int):
-        _check_int(size, "size", "sample_photo")
+        check_positive(size, "size", "sample_photo")
         h, w = photo.shape[1:]
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2

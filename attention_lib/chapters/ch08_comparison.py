@@ -1,0 +1,145 @@
+"""Chapter 08 · Comparison: the chapter's strings, cost table and exercises.
+
+The notebook imports it as ``ch``: ``from attention_lib.chapters import ch08_comparison as ch``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..registry import MECHANISMS, by_chapter
+from ..toolkit.exercises import exercise
+from ..toolkit.format import Table, format_count, format_shape
+from ..toolkit.i18n import register, t
+from ..toolkit.instruments import benchmark, count_flops, count_parameters
+
+register({
+    "ch08.table.mechanism": {"en": "mechanism", "zh": "机制"},
+    "ch08.table.input": {"en": "input", "zh": "输入"},
+    "ch08.table.params": {"en": "parameters", "zh": "参数量"},
+    "ch08.table.flops": {"en": "FLOPs", "zh": "FLOPs"},
+    "ch08.table.formula": {"en": "= formula", "zh": "与公式一致"},
+    "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
+    "ch08.table.yes": {"en": "yes", "zh": "是"},
+    "ch08.table.no": {"en": "NO", "zh": "否"},
+    "ch08.none": {"en": "no attention", "zh": "无注意力"},
+    "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合算子）"},
+    "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
+    "ch08.rate": {"en": "{name:>14}: {mflop:7.1f} MFLOP in {ms:7.3f} ms -> {rate:5.1f} GFLOP/s",
+                  "zh": "{name:>14}：{mflop:7.1f} MFLOP，耗时 {ms:7.3f} ms -> {rate:5.1f} GFLOP/s"},
+    "ch08.slopes": {"en": "{name}: time slope {time:.2f}, memory slope {memory:.2f}",
+                    "zh": "{name}：时间斜率 {time:.2f}，内存斜率 {memory:.2f}"},
+    "ch08.scores": {"en": "{gib:.2f} GiB of float32 scores, and as much again for the softmax",
+                    "zh": "float32 分数矩阵占 {gib:.2f} GiB，softmax 的结果还要再占同样多"},
+    "ch08.accuracy": {"en": "{label:>12}: accuracy {mean:.3f} ± {std:.3f}, block parameters {params:,}",
+                      "zh": "{label:>12}：准确率 {mean:.3f} ± {std:.3f}，模块参数量 {params:,}"},
+    "ex.cmp.slope.not_number": {"en": "the answer is one number: the exponent a in time ∝ N^a.",
+                                "zh": "答案是一个数：时间 ∝ N^a 中的指数 a。"},
+    "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
+                                  "Q K^T has N × N entries.",
+                            "zh": "1 是外部注意力和线性投影的斜率；而打分矩阵 Q K^T 有 N × N 个元素。"},
+    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
+                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
+    "ex.cmp.memory.not_number": {"en": "give the size in GiB as a number.", "zh": "请以 GiB 为单位给出一个数。"},
+    "ex.cmp.memory.one_head": {"en": "that is one head; every head has its own N × N matrix.",
+                               "zh": "这只是一个头；每个头都有自己的 N × N 矩阵。"},
+    "ex.cmp.memory.decimal": {"en": "1 GiB is 2^30 bytes, not 10^9.", "zh": "1 GiB 是 2^30 字节，而不是 10^9。"},
+    "ex.cmp.memory.other": {"en": "B × heads × N × N values of 4 bytes each (float32), divided by 2^30.",
+                            "zh": "共 B × 头数 × N × N 个值，每个 4 字节（float32），再除以 2^30。"},
+    "ex.cmp.cheapest.unknown": {"en": "answer with a mechanism's name as the table shows it, or its registry "
+                                      "name, e.g. 'CBAM' or 'cbam'.",
+                                "zh": "请用表中显示的机制名称或它在注册表中的名字作答，例如 'CBAM' 或 'cbam'。"},
+    "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
+                               "zh": "它作用于 token；题目问的是作用于特征图的机制。"},
+    "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
+                              "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
+})
+
+
+def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: int = 196, dim: int = 64,
+               min_run_time: float = 0.2, device=None) -> tuple[Table, list[dict]]:
+    """Parameters, FLOPs and latency of every registered mechanism at one common input size.
+
+    Feature-map mechanisms get ``(batch_size, channels, size, size)``, token mechanisms
+    ``(batch_size, tokens, dim)``; every module is the registry's default configuration at that width.
+    FLOPs are those of the equations (``forward_explicit`` where a module has one) and are compared
+    with the registry's formula; latency is the median of ``forward`` (the fast path) on ``device``.
+    Returns the table (names in the current language) and its rows as dictionaries (numbers unformatted).
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    rows = []
+    for entry in by_chapter():
+        sizes = dict(dim=dim) if entry.layout == "tokens" else dict(channels=channels)
+        shape = dict(num_tokens=tokens, dim=dim) if entry.layout == "tokens" else \
+            dict(channels=channels, height=size, width=size)
+        module = entry.build(**sizes).eval()
+        x = entry.example_input(batch_size, **shape)
+        method = "forward_explicit" if hasattr(module, "forward_explicit") else "forward"
+        flops = count_flops(module, x, method=method).total
+        params = count_parameters(module)
+        args = {**entry.example_kwargs, **sizes}
+        module, x = module.to(device), x.to(device)
+        latency = benchmark(module, x, min_run_time=min_run_time).median
+        rows.append(dict(name=entry.name, input=tuple(x.shape), params=params, flops=flops,
+                         latency_ms=latency * 1e3,
+                         params_match=params == entry.expected_params(**args),
+                         flops_match=flops == entry.expected_flops(x.shape, **args)))
+    yes_no = lambda ok: t("ch08.table.yes") if ok else t("ch08.table.no")  # noqa: E731
+    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"), t("ch08.table.formula"),
+              t("ch08.table.flops"), t("ch08.table.formula"), t("ch08.table.latency")]
+    table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
+                            format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
+                            yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])
+    return table, rows
+
+
+def _mechanism_named(answer) -> Optional[str]:
+    """The registry key that ``answer`` names: a key, or a display name in either language (any case)."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().lower()
+    for name, entry in MECHANISMS.items():
+        spellings = {name, *entry.names.values(), *entry.short.values()}
+        if text in {s.lower() for s in spellings}:
+            return name
+    return None
+
+
+@exercise("cmp.slope")
+def _cmp_slope(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return "ex.cmp.slope.not_number"
+    if abs(value - 2) <= 0.25:
+        return None
+    return "ex.cmp.slope.linear" if abs(value - 1) <= 0.25 else "ex.cmp.slope.other"
+
+
+@exercise("cmp.memory")
+def _cmp_memory(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return "ex.cmp.memory.not_number"
+    B, h, N = 8, 8, 3136
+    exact = B * h * N * N * 4 / 2 ** 30
+    if abs(value - exact) <= 0.02 * exact:
+        return None
+    if abs(value - exact / h) <= 0.02 * exact / h:
+        return "ex.cmp.memory.one_head"
+    if abs(value - B * h * N * N * 4 / 1e9) <= 0.01 * exact:
+        return "ex.cmp.memory.decimal"
+    return "ex.cmp.memory.other"
+
+
+@exercise("cmp.cheapest")
+def _cmp_cheapest(answer):
+    name = _mechanism_named(answer)
+    if name is None:
+        return "ex.cmp.cheapest.unknown"
+    if MECHANISMS[name].layout != "feature_map":
+        return "ex.cmp.cheapest.tokens"
+    return None if name == "eca" else "ex.cmp.cheapest.other"
