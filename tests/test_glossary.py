@@ -7,12 +7,16 @@ the Chinese variants to avoid, plus the American spellings to avoid in English. 
   Chinese string of every key of the library's i18n table for the Chinese variants;
 * the markdown cells of every ``notebooks/en/*.ipynb``, ``book/en/*.md``, ``book/index.md`` and the
   English strings of the i18n table for the American spellings;
+* the bilingual strings of the registry (mechanism names, what they reweight, formula symbols) for both,
+  and every string literal with Chinese characters anywhere in ``attention_lib`` (explorer titles and
+  any other bilingual text that is not in the i18n table) for the Chinese variants;
 
 and check that the glossary pages and the yml list the same pairs. Every failure says where (file and
 cell, or i18n key), what was found, and what to write instead.
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -184,6 +188,42 @@ def i18n_table() -> dict[str, dict[str, str]]:
     return table
 
 
+@lru_cache(maxsize=None)
+def _library_sources() -> tuple[tuple[str, str], ...]:
+    import attention_lib
+
+    package = Path(attention_lib.__path__[0])
+    return tuple((p.relative_to(package.parent).as_posix(), p.read_text(encoding="utf-8"))
+                 for p in sorted(package.rglob("*.py")))
+
+
+def _registered_in(key: str) -> str:
+    """The library file(s) whose source names the i18n key, for the failure message."""
+    files = [name for name, text in _library_sources() if f'"{key}"' in text or f"'{key}'" in text]
+    return ", ".join(files) or "attention_lib"
+
+
+def registry_strings() -> list[tuple[str, dict[str, str]]]:
+    """The bilingual texts the registry holds (display names, short names, what a mechanism reweights, the
+    symbols of the cost formulas): every ``{"en": ..., "zh": ...}`` mapping on an entry or in the module."""
+    from collections.abc import Mapping
+
+    registry = importlib.import_module("attention_lib.registry")
+
+    def bilingual(value) -> bool:
+        return isinstance(value, Mapping) and isinstance(value.get("en"), str) and isinstance(value.get("zh"), str)
+
+    found = []
+    for name, entry in getattr(registry, "MECHANISMS", {}).items():
+        for field, value in sorted(vars(entry).items()):
+            if bilingual(value):
+                found.append((f"registry {name}.{field}", dict(value)))
+    for attr, value in sorted(vars(registry).items()):
+        if isinstance(value, Mapping) and attr != "MECHANISMS":
+            found += [(f"registry {attr}[{key!r}]", dict(texts)) for key, texts in value.items() if bilingual(texts)]
+    return found
+
+
 def _report(what: str, findings: list[tuple[str, list[str]]]) -> str:
     lines = [f"{what}; replace as follows (book/glossary.yml is the list):"]
     for where, messages in findings:
@@ -297,7 +337,7 @@ def test_chinese_pages_use_glossary_terms(path):
 
 
 def test_chinese_i18n_strings_use_glossary_terms():
-    texts = [(f"i18n key {key!r} (zh)", string_prose(texts["zh"]))
+    texts = [(f"i18n key {key!r} (zh, in {_registered_in(key)})", string_prose(texts["zh"]))
              for key, texts in sorted(i18n_table().items()) if "zh" in texts]
     findings = _scan(texts, chinese_variants)
     assert not findings, _report("Chinese strings of the i18n table use terms that the glossary replaces "
@@ -319,7 +359,33 @@ def test_english_pages_use_british_spelling(path):
 
 
 def test_english_i18n_strings_use_british_spelling():
-    texts = [(f"i18n key {key!r} (en)", string_prose(texts["en"])) for key, texts in sorted(i18n_table().items())]
+    texts = [(f"i18n key {key!r} (en, in {_registered_in(key)})", string_prose(texts["en"]))
+             for key, texts in sorted(i18n_table().items())]
     findings = _scan(texts, american_spellings)
     assert not findings, _report("English strings of the i18n table use American spelling "
                                  "(change the 'en' value in the module's register({...}) table)", findings)
+
+
+def test_registry_strings_use_glossary_terms_and_british_spelling():
+    strings = registry_strings()
+    assert strings, "found no bilingual strings in attention_lib.registry"
+    findings = _scan([(f"{where} (zh)", string_prose(texts["zh"])) for where, texts in strings], chinese_variants)
+    findings += _scan([(f"{where} (en)", string_prose(texts["en"])) for where, texts in strings], american_spellings)
+    assert not findings, _report("strings of attention_lib/registry.py break the glossary", findings)
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def test_every_chinese_literal_in_the_library_uses_glossary_terms():
+    """Chinese text outside the i18n table too (explorer titles, registry names): any string literal in
+    ``attention_lib`` that contains Chinese characters."""
+    texts = []
+    for name, source in _library_sources():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CJK.search(node.value):
+                texts.append((f"{name}:{node.lineno}", string_prose(node.value)))
+    assert texts, "found no Chinese string literal in attention_lib"
+    findings = _scan(texts, chinese_variants)
+    assert not findings, _report("Chinese string literals in attention_lib use terms that the glossary replaces",
+                                 findings)
