@@ -51,7 +51,7 @@ register({
     "ch00.col.weights": {"en": "Weights shape", "zh": "权重形状"},
     "ch00.col.params": {"en": "Parameters", "zh": "参数量"},
     "ch00.col.paper": {"en": "Paper", "zh": "论文"},
-    "ch00.chapter": {"en": "Chapter {n:02d}", "zh": "第 {n:02d} 章"},
+    "ch00.chapter": {"en": "Chapter {n}", "zh": "第 {n} 章"},
     "ch00.fig.title": {"en": "What the attention weights rescale (randomly initialised modules)",
                            "zh": "注意力权重作用在哪里（随机初始化的模块）"},
     "ch00.fig.channels": {"en": "Channels: SE gate s", "zh": "通道：SE 门控 s"},
@@ -65,7 +65,7 @@ register({
     "ch00.fig.position": {"en": "position h·W + w", "zh": "位置 h·W + w"},
     "ch00.fig.key": {"en": "key token j", "zh": "键词元 j"},
     "ch00.fig.query": {"en": "query token i", "zh": "查询词元 i"},
-    "ch00.browser.chapter": {"en": "chapter {n:02d}", "zh": "第 {n:02d} 章"},
+    "ch00.browser.chapter": {"en": "chapter {n}", "zh": "第 {n} 章"},
 })
 
 
