@@ -143,7 +143,8 @@ def plot_what_is_reweighted(seed: int = 0):
         with torch.no_grad():
             maps[name] = module.attention_map(mech.example_input(1, generator=gen))
 
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), gridspec_kw=dict(width_ratios=[1.3, 1, 1, 1]))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))     # two by two: readable at the page width
+    axes = axes.ravel()
     se = maps["squeeze_excitation"][0, :, 0, 0]                        # (C,)
     axes[0].bar(range(se.numel()), se.numpy(), color="tab:blue")
     axes[0].set(title=t("ch00.fig.channels"), xlabel=t("ch00.fig.channel"),

@@ -19,7 +19,8 @@ register({
     "ch08.table.input": {"en": "input", "zh": "输入"},
     "ch08.table.params": {"en": "parameters", "zh": "参数量"},
     "ch08.table.flops": {"en": "FLOPs", "zh": "浮点运算次数"},
-    "ch08.table.formula": {"en": "= formula", "zh": "与公式一致"},
+    "ch08.table.params_formula": {"en": "params = formula", "zh": "参数量 = 公式"},
+    "ch08.table.flops_formula": {"en": "FLOPs = formula", "zh": "浮点运算次数 = 公式"},
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
@@ -87,8 +88,9 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
                          params_match=params == entry.expected_params(**args),
                          flops_match=flops == entry.expected_flops(x.shape, **args)))
     yes_no = lambda ok: t("ch08.table.yes") if ok else t("ch08.table.no")  # noqa: E731
-    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"), t("ch08.table.formula"),
-              t("ch08.table.flops"), t("ch08.table.formula"), t("ch08.table.latency")]
+    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"),
+              t("ch08.table.params_formula"), t("ch08.table.flops"), t("ch08.table.flops_formula"),
+              t("ch08.table.latency")]
     table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
                             format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
                             yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])
