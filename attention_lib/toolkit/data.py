@@ -2,6 +2,8 @@
 
 - :func:`shapes_dataset`: RGB images with ONE target shape among distractor lines and dots, labelled by
   the target's shape, with the target's bounding box (so a test can ask where spatial attention looks).
+- :func:`context_dataset`: one coloured bar per image; a light band along one edge (the context) decides
+  whether the label is the bar's colour or its orientation, and no small window sees both band and bar.
 - :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
   must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
 - :func:`sample_photo`: a real photograph from matplotlib's sample data (no download).
@@ -19,7 +21,20 @@ from .i18n import register, t
 #: The target classes of :func:`shapes_dataset`, in label order.
 SHAPE_CLASSES = ("square", "circle", "cross", "triangle")
 
+#: The answers of :func:`context_dataset`: the bar's orientation (no band) or its colour (band), in label order.
+ORIENTATIONS = ("horizontal", "rising", "vertical", "falling")
+COLOURS = ("red", "green", "blue", "yellow")
+
 register({
+    "data.orientation.horizontal": {"en": "horizontal", "zh": "水平"},
+    "data.orientation.rising": {"en": "rising (/)", "zh": "右上斜（/）"},
+    "data.orientation.vertical": {"en": "vertical", "zh": "竖直"},
+    "data.orientation.falling": {"en": "falling (\\)", "zh": "右下斜（\\）"},
+    "data.context.answer": {"en": "{orientation} or {colour}", "zh": "{orientation}或{colour}"},
+    "data.colour.red": {"en": "red", "zh": "红"},
+    "data.colour.green": {"en": "green", "zh": "绿"},
+    "data.colour.blue": {"en": "blue", "zh": "蓝"},
+    "data.colour.yellow": {"en": "yellow", "zh": "黄"},
     "data.shape.square": {"en": "square", "zh": "正方形"},
     "data.shape.circle": {"en": "circle", "zh": "圆形"},
     "data.shape.cross": {"en": "cross", "zh": "十字"},
@@ -38,6 +53,23 @@ class ShapesData(NamedTuple):
     images: torch.Tensor
     labels: torch.Tensor
     boxes: torch.Tensor
+
+
+def context_names() -> list[str]:
+    """The four answers of :func:`context_dataset` in the current language ("horizontal or red", ...)."""
+    return [t("data.context.answer", orientation=t(f"data.orientation.{o}"), colour=t(f"data.colour.{c}"))
+            for o, c in zip(ORIENTATIONS, COLOURS)]
+
+
+class ContextData(NamedTuple):
+    """``images`` (n, 3, H, W) in [0, 1]; ``labels`` (n,) int64: the ``colour`` where ``context`` is 1 (a band),
+    else the ``orientation``; ``context``, ``orientation``, ``colour`` (n,) int64 (indices into
+    ``ORIENTATIONS`` and ``COLOURS``)."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    context: torch.Tensor
+    orientation: torch.Tensor
+    colour: torch.Tensor
 
 
 class ReversalData(NamedTuple):
@@ -142,6 +174,69 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
     x_max = torch.where(cols, idx, -1).amax(1) + 1
     boxes = torch.stack([x_min, y_min, x_max, y_max], dim=1)                                 # (n, 4)
     return ShapesData(images.contiguous(), labels, boxes)
+
+
+#: The colours of :func:`context_dataset`'s bars, RGB in [0, 1], in the order of ``COLOURS``.
+_HUES = torch.tensor([[1.0, 0.2, 0.2], [0.2, 0.9, 0.2], [0.25, 0.4, 1.0], [1.0, 0.9, 0.15]])
+
+
+def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, clear: int = 18,
+                    length: tuple = (7.0, 10.0), thickness: float = 1.0, noise: float = 0.08,
+                    conflict: bool = True) -> ContextData:
+    """``n`` images, each with one coloured bar; a light band along one edge asks for its colour.
+
+    The bar (``length`` pixels long) is horizontal, rising (/), vertical or falling (\\), in red, green,
+    blue or yellow. In half of the images (``context`` 1) a light band ``band`` pixels wide runs along a
+    random edge and the label is the bar's colour; otherwise the label is its orientation. Every bar lies
+    at least ``clear`` pixels from that edge (also where no band is drawn), so no window of fewer than
+    ``clear`` pixels sees both the band and the bar: TinyCNN's last feature map sees 17. With
+    ``conflict`` the colour and the orientation always name different labels, so a model that cannot
+    tell which question is asked is right at most half of the time. Same arguments, same tensors.
+    """
+    name = "context_dataset"
+    check_positive(n, "n", name)
+    check_positive(size, "size", name, minimum=16)
+    check_positive(band, "band", name)
+    check_positive(clear, "clear", name)
+    reach = length[1] / 2 + thickness + 0.5                 # half the bar's extent, from its centre
+    if not 1 <= length[0] <= length[1] or band > clear or clear + 2 * reach > size - 1:
+        raise ValueError(f"{name}: need 1 <= length[0] <= length[1], band <= clear and "
+                         f"clear + length[1] + 2 * thickness + 1 <= size - 1, got length={length}, "
+                         f"band={band}, clear={clear}, thickness={thickness}, size={size}")
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
+                            torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
+    images = _uniform(g, n, 1, 1, 1, high=0.25).expand(n, 3, size, size).clone()     # dark grey + noise
+    images += noise * torch.randn(n, 3, size, size, generator=g)
+
+    orientation = torch.randint(len(ORIENTATIONS), (n,), generator=g)                 # (n,)
+    colour = torch.randint(len(COLOURS), (n,), generator=g)
+    if conflict:                                            # a colour whose label differs from the orientation's
+        colour = (orientation + 1 + torch.randint(len(COLOURS) - 1, (n,), generator=g)) % len(COLOURS)
+    context = torch.randint(2, (n,), generator=g)           # 1: the band is drawn, the question is the colour
+    side = torch.randint(4, (n,), generator=g)              # the band's edge: top, bottom, left, right
+
+    # The bar's centre: anywhere along the band's edge, at least `clear` pixels away from it.
+    along = (reach + _uniform(g, n) * (size - 1 - 2 * reach)).round()
+    across = (clear + reach + _uniform(g, n) * (size - 1 - clear - 2 * reach)).round()
+    cy = torch.where(side == 0, across, torch.where(side == 1, size - 1 - across, along))
+    cx = torch.where(side == 2, across, torch.where(side == 3, size - 1 - across, along))
+    bar_length = _uniform(g, n, low=length[0], high=length[1])
+    angle = orientation * (torch.pi / 4) + 0.08 * (torch.rand(n, generator=g) - 0.5)  # 0, 45, 90, 135 degrees
+    ux, uy = torch.cos(angle), -torch.sin(angle)            # image rows grow downwards: 45 degrees rises
+    bar = _segment_masks(xx, yy, (cx - ux * bar_length / 2)[:, None], (cy - uy * bar_length / 2)[:, None],
+                         ux[:, None], uy[:, None], bar_length[:, None], torch.full((n, 1), thickness))
+    rgb = (_HUES[colour] * (1 + 0.12 * (torch.rand(n, 3, generator=g) - 0.5))).clamp(0.0, 1.0)   # (n, 3)
+    images = torch.where(bar, rgb[..., None, None].expand_as(images), images)
+
+    s = side[:, None, None]
+    strip = torch.where(s == 0, yy < band, torch.where(s == 1, yy >= size - band,
+                        torch.where(s == 2, xx < band, xx >= size - band)))          # (n, H, W)
+    drawn = (strip & (context == 1)[:, None, None])[:, None]                          # (n, 1, H, W)
+    images = torch.where(drawn, torch.full_like(images, 0.9), images)
+    images = (images + 0.5 * noise * torch.randn(n, 3, size, size, generator=g)).clamp(0.0, 1.0)
+    labels = torch.where(context == 1, colour, orientation)
+    return ContextData(images.contiguous(), labels, context, orientation, colour)
 
 
 def box_masks(boxes: torch.Tensor, height: int, width: int, image_size: Union[int, Sequence[int]]) -> torch.Tensor:

@@ -332,8 +332,30 @@ class ShapesViT(DemoConfig):
         return _data.shapes_dataset(n, size=self.size, seed=self._split_seed(split))
 
 
+@dataclass(frozen=True)
+class ContextCNN(DemoConfig):
+    """TinyCNN on :func:`~attention_lib.toolkit.data.context_dataset`: a band far from the bar decides whether
+    the answer is the bar's colour or its orientation, so the choice of channels depends on the whole image."""
+    kind: ClassVar[str] = "context_cnn"
+    attention: Optional[str] = None  # a feature-map mechanism of the registry, or None for the baseline
+    width: int = 8                   # channels of the first convolution; the attention block sees 2 * width
+    reduction: int = 1               # reduction ratio for the mechanisms that have one (1: no bottleneck)
+    n_train: int = 1000              # training images
+    n_val: int = 500                 # held-out images
+    epochs: int = 8
+    lr: float = 0.03                 # a high peak: the switch is learned while the rate is high
+    batch_size: int = 32
+
+    def build(self) -> nn.Module:
+        return TinyCNN(self.attention, num_classes=len(_data.COLOURS), width=self.width, reduction=self.reduction)
+
+    def data(self, split: str):
+        n = self.n_train if split == "train" else self.n_val
+        return _data.context_dataset(n, seed=self._split_seed(split))
+
+
 #: The demos of the toolkit, by name: ``trained_demo("shapes_cnn", attention="cbam")``.
-DEMOS: Dict[str, type] = {cls.kind: cls for cls in (ShapesCNN, Reversal, ShapesViT)}
+DEMOS: Dict[str, type] = {cls.kind: cls for cls in (ShapesCNN, Reversal, ShapesViT, ContextCNN)}
 
 
 class Demo(NamedTuple):
