@@ -24,7 +24,15 @@
       '.attention-viewer .av-cap,.attention-viewer .av-hint{color:#555;font-size:12px}' +
       '.attention-viewer .av-small{font-size:11px;color:#444}' +
       '.attention-viewer .av-cbar{display:flex;align-items:center;gap:6px;font-size:12px;color:#333}' +
-      '.attention-viewer .av-card{display:flex;flex-direction:column;align-items:center;gap:2px;padding:2px;border:1px solid transparent;border-radius:4px;background:none}';
+      '.attention-viewer .av-card{display:flex;flex-direction:column;align-items:center;gap:2px;padding:2px;border:1px solid transparent;border-radius:4px;background:none}' +   /* a static explorer around a viewer: */
+      '.attention-explorer-static{font:13px/1.35 system-ui,sans-serif;border:1px solid #ccc;border-radius:6px;padding:8px 12px;background:#fff;color:#222;max-width:780px;margin:6px 0}' +
+      '.attention-explorer-static .ae-controls{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0}' +
+      '.attention-explorer-static .ae-controls label{display:flex;align-items:center;gap:6px}' +
+      '.attention-explorer-static .ae-controls output{min-width:3em;font-weight:600}' +
+      '.attention-explorer-static table{border-collapse:collapse;font-size:12px;margin-top:4px}' +
+      '.attention-explorer-static th,.attention-explorer-static td{border:1px solid #ddd;padding:1px 6px;text-align:left}' +
+      '.attention-explorer-static .ae-note{color:#666;font-size:12px}' +
+      '.attention-explorer-static .attention-viewer{border:none;padding:0;margin:6px 0 0}';
     (document.head || document.documentElement).appendChild(style);
     var CMAPS = {
       viridis: ["440154", "472c7a", "3b518b", "2c718e", "21908d", "27ad81", "5cc863", "aadc32", "fde725"],
