@@ -1,19 +1,242 @@
-"""Chapter 07 · ECA: what this chapter alone needs.
+"""Chapter 07 · ECA: the chapter's strings, figures, experiment helpers, exercises and explorer.
 
 The notebook imports it as ``ch``: ``from attention_lib.chapters import ch07_eca as ch``.
 """
 from __future__ import annotations
 
+import math
+from typing import Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 from torch import nn
 
+from ..eca import EfficientChannelAttention, eca_kernel_size
 from ..registry import MECHANISMS
+from ..squeeze_excitation import SqueezeExcitation
 from ..toolkit import viewer
+from ..toolkit.exercises import exercise
+from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
+from ..toolkit.train import ContextCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch07.explorer.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
+    # §1, §2
+    "ch07.matrix.title": {"en": "Which channels of the descriptor y each gate logit reads (C = {C})",
+                          "zh": "每个门控 logit 读取描述符 y 的哪些通道（C = {C}）"},
+    "ch07.matrix.se": {"en": "SE, r = {r}: W₂W₁ (rank ≤ {rank})", "zh": "SE，r = {r}：W₂W₁（秩 ≤ {rank}）"},
+    "ch07.matrix.eca": {"en": "ECA, k = {k}: a band", "zh": "ECA，k = {k}：带状矩阵"},
+    "ch07.matrix.x": {"en": "input channel j (of y)", "zh": "输入通道 j（y 的通道）"},
+    "ch07.matrix.y": {"en": "gate of channel i", "zh": "通道 i 的门控"},
+    "ch07.matrix.colorbar": {"en": "weight of y_j in logit i", "zh": "y_j 在 logit i 中的权重"},
+    "ch07.matrix.nonzero": {"en": "{name}: {nonzero} of {total} entries non-zero, {params} parameters",
+                            "zh": "{name}：{total} 个元素中 {nonzero} 个非零，参数量 {params}"},
+    "ch07.table.C": {"en": "C", "zh": "C"},
+    "ch07.table.value": {"en": "log₂(C)/γ + b/γ", "zh": "log₂(C)/γ + b/γ"},
+    "ch07.table.nearest": {"en": "nearest odd", "zh": "最近的奇数"},
+    "ch07.table.code": {"en": "library (t, even → t + 1)", "zh": "本库（t 为偶数则加 1）"},
+    "ch07.table.timm": {"en": "timm (at least 3)", "zh": "timm（至少为 3）"},
+    # §3
+    "ch07.check": {"en": "output equal: {out}; gate equal: {gate}; the window product equals conv1d: {conv}",
+                   "zh": "输出一致：{out}；门控一致：{gate}；窗口乘积与 conv1d 一致：{conv}"},
+    # §5
+    "ch07.cost_row": {"en": "C = {C:>4}: ECA k = {k}: {eca:>2} parameters; SE (r = 16): {se:>7,}; ratio {ratio:,.0f}",
+                      "zh": "C = {C:>4}：ECA k = {k}，参数量 {eca:>2}；SE（r = 16）：{se:>7,}；比值 {ratio:,.0f}"},
+    "ch07.counts": {"en": "parameters: {params} (formula {params_formula}); FLOPs: {flops} (formula {flops_formula})",
+                    "zh": "参数量：{params}（公式 {params_formula}）；浮点运算次数：{flops}（公式 {flops_formula}）"},
+    "ch07.speed": {"en": "gate by the window product: {fast}; by conv1d: {slow}; ratio {ratio:.2f}",
+                   "zh": "窗口乘积计算门控：{fast}；conv1d 计算门控：{slow}；比值 {ratio:.2f}"},
+    # §6
+    "ch07.variant.none": {"en": "no attention", "zh": "无注意力"},
+    "ch07.variant.eca": {"en": "ECA (k = {k})", "zh": "ECA（k = {k}）"},
+    "ch07.variant.se16": {"en": "SE, r = 16 ({h} hidden unit)", "zh": "SE，r = 16（{h} 个隐藏单元）"},
+    "ch07.variant.se1": {"en": "SE, r = 1 ({h} hidden units)", "zh": "SE，r = 1（{h} 个隐藏单元）"},
+    "ch07.accuracy": {"en": "{label:>26}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); block parameters {params}",
+                      "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；模块参数量 {params}"},
+    "ch07.found": {"en": "{label:>26}: {found} of {runs} runs above 90%", "zh": "{label}：{runs} 次训练中有 {found} 次超过 90%"},
+    "ch07.share": {"en": "{label:>26}: the question explains {share:.0%} of the gate's variation across images",
+                   "zh": "{label}：门控在图像之间的变化有 {share:.0%} 可由问题解释"},
+    "ch07.cka": {"en": "similarity (linear CKA) of the gates on the same {n} images: {pairs}",
+                 "zh": "同一批 {n} 张图像上门控的相似度（线性 CKA）：{pairs}"},
+    "ch07.trained_matrix.title": {"en": "What the trained gates compute from y (seed {seed}, mean Jacobian of the "
+                                        "logits)",
+                                  "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，logit 的平均雅可比矩阵）"},
+    "ch07.gallery.title": {"en": "Trained ECA gates on {n} validation images", "zh": "训练后的 ECA 在 {n} 张验证图像上的门控"},
+    "ch07.gallery.band": {"en": "band", "zh": "有条带"},
+    "ch07.gallery.none": {"en": "no band", "zh": "无条带"},
+    "ch07.random_vs_trained": {"en": "{which}: gate values from {low:.3f} to {high:.3f}",
+                               "zh": "{which}：门控值从 {low:.3f} 到 {high:.3f}"},
+    "ch07.trained": {"en": "trained ECA", "zh": "训练后的 ECA"},
+    "ch07.random": {"en": "random initialisation", "zh": "随机初始化"},
+    "ch07.photo_title": {"en": "Gate of the trained ECA block on a photograph", "zh": "训练后的 ECA 模块在照片上的门控"},
+    # §7, §8
+    "ch07.stages": {"en": "ResNet-50 stages C = {C}: ψ(C) = {k}; the released model uses {released}; "
+                          "a fixed k = 3 everywhere differs in {wrong} of 4 stages",
+                    "zh": "ResNet-50 各阶段 C = {C}：ψ(C) = {k}；官方发布的模型用 {released}；处处固定 k = 3 "
+                          "则有 {wrong} 个阶段不同"},
+    "ch07.block_share": {"en": "output {shape}; ECA adds {params} parameters to the block's {total:,}",
+                         "zh": "输出形状 {shape}；ECA 只给这个残差块的 {total:,} 个参数增加 {params} 个"},
+    "ch07.even": {"en": "k = 4, padding {pad}: {C} channels in, {out} out", "zh": "k = 4，填充 {pad}：输入 {C} 个通道，输出 {out} 个"},
+    "ch07.shift": {"en": "k = 4 with padding (1, 2): channel {c} reads channels {window}: not centred on itself",
+                   "zh": "k = 4、填充 (1, 2)：通道 {c} 读取通道 {window}，窗口并不以它自己为中心"},
+    # exercise verdicts
+    "ex.eca.k.not_int": {"en": "the answer is one integer, the kernel size k.", "zh": "答案是一个整数：核大小 k。"},
+    "ex.eca.k.even": {"en": "{k} is even: ψ rounds to an odd number so that the window is centred.",
+                      "zh": "{k} 是偶数：ψ 取奇数，窗口才能以通道自身为中心。"},
+    "ex.eca.k.unrounded": {"en": "that is log₂(C)/γ + b/γ before rounding to an odd integer.",
+                           "zh": "这是 log₂(C)/γ + b/γ 取奇数之前的值。"},
+    "ex.eca.k.fixed": {"en": "3 is the fixed default of common code; ψ grows with C.",
+                       "zh": "3 是常见代码里写死的默认值；ψ 会随 C 增大。"},
+    "ex.eca.k.no_gamma": {"en": "divide by γ = 2: k = |(log₂ C + b) / γ|_odd.",
+                          "zh": "别忘了除以 γ = 2：k = |(log₂ C + b) / γ|_odd。"},
+    "ex.eca.k.other": {"en": "compute (log₂ C + 1) / 2, take the integer part t, and use t + 1 if t is even.",
+                       "zh": "先算 (log₂ C + 1) / 2，取整数部分 t，t 为偶数时用 t + 1。"},
+    "ex.eca.params.released": {"en": "80 is the paper's count, for the released kernels (3, 5, 5, 7); ψ gives "
+                                     "k = 5 in the first stage.",
+                               "zh": "80 是论文给出的数，对应官方发布的核大小 (3, 5, 5, 7)；按 ψ 第一阶段应为 k = 5。"},
+    "ex.eca.params.fixed": {"en": "that is k = 3 in every block; use ψ(C) stage by stage.",
+                            "zh": "这是每个块都用 k = 3；应按阶段用 ψ(C)。"},
+    "ex.eca.params.per_stage": {"en": "that counts one block per stage; ResNet-50 has 3, 4, 6 and 3 blocks.",
+                                "zh": "这只算了每个阶段一个块；ResNet-50 各阶段分别有 3、4、6、3 个块。"},
+    "ex.eca.params.other": {"en": "sum k = ψ(C) over the 16 blocks: 3 with C = 256, 4 with 512, 6 with 1024, "
+                                  "3 with 2048.",
+                            "zh": "对 16 个块的 k = ψ(C) 求和：C = 256 的 3 个、512 的 4 个、1024 的 6 个、2048 的 3 个。"},
+    "ex.eca.gate.not_callable": {"en": "the answer is a function eca_gate(x, weight) returning a (B, C, 1, 1) tensor.",
+                                 "zh": "答案应是函数 eca_gate(x, weight)，返回形状为 (B, C, 1, 1) 的张量。"},
+    "ex.eca.gate.raised": {"en": "your function raised {error} for an input of shape {shape}{extra}",
+                           "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}{extra}"},
+    "ex.eca.gate.batch1": {"en": " (batch size 1: does a .squeeze() remove the batch axis too?).",
+                           "zh": "（批量大小为 1：是不是 .squeeze() 把批量维度也去掉了？）"},
+    "ex.eca.gate.shape": {"en": "the result has shape {got}; expected {expected}.",
+                          "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.eca.gate.no_padding": {"en": "without padding (k − 1) / 2 the convolution loses channels at both ends.",
+                               "zh": "不填充 (k − 1) / 2，卷积会在两端丢掉通道。"},
+    "ex.eca.gate.no_sigmoid": {"en": "the sigmoid at the end is missing: the gate must lie in (0, 1).",
+                               "zh": "末尾缺了 sigmoid：门控值必须落在 (0, 1) 之间。"},
+    "ex.eca.gate.max_pool": {"en": "the descriptor is the global AVERAGE of each channel, not its maximum.",
+                             "zh": "描述符是每个通道的全局平均值，而不是最大值。"},
+    "ex.eca.gate.spatial": {"en": "the 1-D convolution runs across the channel axis of the pooled descriptor, "
+                                  "not across the image.",
+                            "zh": "一维卷积沿池化后描述符的通道轴滑动，而不是沿图像滑动。"},
+    "ex.eca.gate.other": {"en": "the values differ from σ(conv1d(y)) with y the channel means, viewed (B, 1, C).",
+                          "zh": "数值与 σ(conv1d(y)) 不一致（y 为各通道均值，变形为 (B, 1, C)）。"},
 })
+
+#: The context-task models of §6: the same TinyCNN with no attention, ECA, SE with r = 16 and SE with r = 1.
+#: ``None`` and SE with r = 1 are chapter 3's runs (same configurations: loaded from the cache when present).
+VARIANTS = {
+    "none": ContextCNN(attention=None),
+    "eca": ContextCNN(attention="eca"),
+    "se16": ContextCNN(attention="squeeze_excitation", reduction=16),
+    "se1": ContextCNN(attention="squeeze_excitation", reduction=1),
+}
+SEEDS = (0, 1, 2)
+#: The stages of ResNet-50 (channels of the ECA block, blocks per stage) and the kernels of the released model.
+RESNET50 = ((256, 3), (512, 4), (1024, 6), (2048, 3))
+RELEASED_K = (3, 5, 5, 7)
+
+
+def variant_label(name: str, channels: int = 16) -> str:
+    """The legend of a variant of :data:`VARIANTS` for a block of ``channels`` channels."""
+    if name == "eca":
+        return t("ch07.variant.eca", k=eca_kernel_size(channels))
+    if name.startswith("se"):
+        return t(f"ch07.variant.{name}", h=max(channels // VARIANTS[name].reduction, 1))
+    return t(f"ch07.variant.{name}")
+
+
+# ---------------------------------------------------------------- interaction matrices (§1, §2, §6)
+
+def se_matrix(se: SqueezeExcitation, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """How SE's gate logits depend on the descriptor, ``(C, C)``: ``W₂W₁`` (the ReLU ignored) or, given
+    descriptors ``z`` (B, C), the mean Jacobian ``W₂ diag(δ'(W₁z + b₁)) W₁`` over them."""
+    w1, w2 = se.fc1.weight.detach(), se.fc2.weight.detach()            # (C/r, C), (C, C/r)
+    if z is None:
+        return w2 @ w1
+    active = (se.fc1(z.detach()) > 0).float().mean(0)                    # (C/r,): how often each unit is on
+    return w2 @ (active[:, None] * w1)
+
+
+def eca_matrix(eca: EfficientChannelAttention) -> torch.Tensor:
+    """ECA's 1-D convolution as a ``(C, C)`` matrix: row i holds the k weights around column i (a band)."""
+    C, k = eca.channels, eca.kernel_size
+    w = eca.conv.weight.detach().view(k)
+    m = torch.zeros(C, C)
+    for j in range(k):                                                   # offset j - (k - 1) / 2 from the diagonal
+        m += torch.diag(w[j].expand(C - abs(j - (k - 1) // 2)), j - (k - 1) // 2)
+    return m
+
+
+def plot_matrices(matrices: Mapping[str, torch.Tensor], title: str):
+    """Interaction matrices side by side on one symmetric colour scale."""
+    mats = {k: torch.as_tensor(v).detach().cpu().float() for k, v in matrices.items()}
+    vmax = max(float(m.abs().max()) for m in mats.values()) or 1.0
+    fig, axes = plt.subplots(1, len(mats), figsize=(3.7 * len(mats) + 0.9, 3.9), layout="constrained")
+    for ax, (name, m) in zip(np.atleast_1d(axes), mats.items()):
+        im = ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(t("ch07.matrix.x"))
+        ax.set_ylabel(t("ch07.matrix.y"))
+    fig.colorbar(im, ax=list(np.atleast_1d(axes)), label=t("ch07.matrix.colorbar"), shrink=0.85)
+    fig.suptitle(title)
+    return fig
+
+
+# ---------------------------------------------------------------- the kernel-size rule (§2)
+
+def nearest_odd(value: float) -> int:
+    """The odd integer nearest to ``value`` (ties upwards): the paper's |·|_odd."""
+    return int(2 * math.floor(value / 2) + 1)
+
+
+def kernel_size_table(channels: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024, 2048),
+                      gamma: float = 2, b: float = 1) -> Table:
+    """ψ(C) for each C: the real value, the nearest odd number, the library's (official) rule, timm's."""
+    rows = []
+    for C in channels:
+        value = math.log2(C) / gamma + b / gamma
+        k = eca_kernel_size(C, gamma, b)
+        rows.append([C, f"{value:.2f}", nearest_odd(value), k, max(k, 3)])
+    return Table([t("ch07.table.C"), t("ch07.table.value"), t("ch07.table.nearest"), t("ch07.table.code"),
+                  t("ch07.table.timm")], rows)
+
+
+# ---------------------------------------------------------------- gate statistics (§6)
+
+def context_share(gates: torch.Tensor, context: torch.Tensor) -> float:
+    """The share of the gates' variance across images that the question (band or not) explains:
+    between-question variance over total variance, summed over channels."""
+    g = torch.as_tensor(gates).float()
+    c = torch.as_tensor(context).bool()
+    total = ((g - g.mean(0)) ** 2).sum()
+    between = sum(int(m.sum()) * ((g[m].mean(0) - g.mean(0)) ** 2).sum() for m in (c, ~c))
+    return float(between / total) if total > 0 else 0.0
+
+
+def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Linear centred kernel alignment of two sets of features of the same images, ``(G, Ca)`` and ``(G, Cb)``:
+    1 when one is a rotation and scaling of the other, 0 when unrelated; the channels need not match."""
+    a = torch.as_tensor(a).double()
+    b = torch.as_tensor(b).double()
+    a, b = a - a.mean(0), b - b.mean(0)
+    cross = (b.T @ a).norm() ** 2
+    norm = (a.T @ a).norm() * (b.T @ b).norm()
+    return float(cross / norm) if norm > 0 else 0.0
+
+
+def gate_gallery(model: nn.Module, images: torch.Tensor, context: torch.Tensor, per_question: int = 3):
+    """The trained gates of ``per_question`` images with the band and as many without, as a viewer."""
+    band = torch.nonzero(context == 1)[:per_question, 0]
+    none = torch.nonzero(context == 0)[:per_question, 0]
+    pick = torch.cat([band, none])
+    chosen = images[pick]
+    with torch.no_grad():
+        gates = model.cpu().eval().attention_map(chosen)[:, :, 0, 0]          # (G, C)
+    labels = [t("ch07.gallery.band")] * len(band) + [t("ch07.gallery.none")] * len(none)
+    return viewer.channel_gallery(chosen, gates, labels=labels, title=t("ch07.gallery.title", n=len(pick)))
 
 
 # ---------------------------------------------------------------- the explorer
@@ -37,3 +260,85 @@ EXPLORER = register_explorer(ExplorerSpec(
     + (Control("kernel_size", "widgets.kernel_size", (None, 1, 3, 5, 7, 9), None, (None, 1, 9),
                dropdown=True, fmt=_kernel_size),),
     build=_eca, plot=_plot_eca))
+
+
+# ---------------------------------------------------------------- exercises
+
+@exercise("eca.k")
+def _eca_k(answer):
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
+        return "ex.eca.k.not_int"
+    C = 2048
+    if answer == eca_kernel_size(C):
+        return None
+    if float(answer) == 6:
+        return "ex.eca.k.even", dict(k=6)
+    if abs(float(answer) - (math.log2(C) + 1) / 2) < 1e-9:
+        return "ex.eca.k.unrounded"
+    if answer == 3:
+        return "ex.eca.k.fixed"
+    if answer in (11, 12, 13):
+        return "ex.eca.k.no_gamma"
+    if float(answer) % 2 == 0:
+        return "ex.eca.k.even", dict(k=answer)
+    return "ex.eca.k.other"
+
+
+@exercise("eca.params")
+def _eca_params(answer):
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
+        return "ex.eca.params.other"
+    if answer == sum(n * eca_kernel_size(C) for C, n in RESNET50):
+        return None
+    if answer == sum(n * k for (C, n), k in zip(RESNET50, RELEASED_K)):
+        return "ex.eca.params.released"
+    if answer == 3 * sum(n for _, n in RESNET50):
+        return "ex.eca.params.fixed"
+    if answer in (sum(eca_kernel_size(C) for C, _ in RESNET50), sum(RELEASED_K)):
+        return "ex.eca.params.per_stage"
+    return "ex.eca.params.other"
+
+
+def _gate_variants(x, weight):
+    k = weight.shape[-1]
+    y = x.mean((2, 3))[:, None, :]                                       # (B, 1, C)
+    ym = x.amax((2, 3))[:, None, :]
+    conv = nn.functional.conv1d
+    return {
+        "ex.eca.gate.no_sigmoid": conv(y, weight, padding=(k - 1) // 2).transpose(1, 2)[..., None],
+        "ex.eca.gate.max_pool": torch.sigmoid(conv(ym, weight, padding=(k - 1) // 2)).transpose(1, 2)[..., None],
+    }
+
+
+@exercise("eca.gate")
+def _eca_gate(answer):
+    if not callable(answer):
+        return "ex.eca.gate.not_callable"
+    g = torch.Generator().manual_seed(0)
+    C, k = 12, 3
+    weight = torch.randn(1, 1, k, generator=g)
+    for B in (3, 1):
+        x = torch.randn(B, C, 5, 7, generator=g)
+        try:
+            with torch.no_grad():
+                got = answer(x.clone(), weight.clone())
+        except Exception as error:  # the reader's code: report, never raise
+            extra = t("ex.eca.gate.batch1") if B == 1 else "."
+            return "ex.eca.gate.raised", dict(error=type(error).__name__, shape=tuple(x.shape), extra=extra)
+        y = x.mean((2, 3))[:, None, :]                                   # (B, 1, C)
+        expected = torch.sigmoid(nn.functional.conv1d(y, weight, padding=(k - 1) // 2))   # (B, 1, C)
+        expected = expected.transpose(1, 2)[..., None]                   # (B, C, 1, 1)
+        if not isinstance(got, torch.Tensor):
+            return "ex.eca.gate.shape", dict(got=type(got).__name__, expected=tuple(expected.shape))
+        if got.numel() == B * (C - k + 1):
+            return "ex.eca.gate.no_padding"
+        if got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == (5, 7):
+            return "ex.eca.gate.spatial"
+        if got.shape != expected.shape:
+            return "ex.eca.gate.shape", dict(got=tuple(got.shape), expected=tuple(expected.shape))
+        if not torch.allclose(got, expected, atol=1e-5):
+            for key, variant in _gate_variants(x, weight).items():
+                if torch.allclose(got, variant, atol=1e-5):
+                    return key
+            return "ex.eca.gate.other"
+    return None

@@ -2,7 +2,7 @@
 
 - :func:`shapes_dataset`: RGB images with ONE target shape among distractor lines and dots, labelled by
   the target's shape, with the target's bounding box (so a test can ask where spatial attention looks).
-- :func:`context_dataset`: one coloured bar per image; a light band along one edge (the context) decides
+- :func:`context_dataset`: one coloured bar per image; a band of static along one edge (the context) decides
   whether the label is the bar's colour or its orientation, and no small window sees both band and bar.
 - :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
   must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
@@ -181,13 +181,14 @@ _HUES = torch.tensor([[1.0, 0.2, 0.2], [0.2, 0.9, 0.2], [0.25, 0.4, 1.0], [1.0, 
 
 
 def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, clear: int = 18,
-                    length: tuple = (7.0, 10.0), thickness: float = 1.0, noise: float = 0.08,
+                    length: tuple = (8.0, 10.0), thickness: float = 1.25, noise: float = 0.08,
                     conflict: bool = True) -> ContextData:
-    """``n`` images, each with one coloured bar; a light band along one edge asks for its colour.
+    """``n`` images, each with one coloured bar; a band of static along one edge asks for its colour.
 
     The bar (``length`` pixels long) is horizontal, rising (/), vertical or falling (\\), in red, green,
-    blue or yellow. In half of the images (``context`` 1) a light band ``band`` pixels wide runs along a
-    random edge and the label is the bar's colour; otherwise the label is its orientation. Every bar lies
+    blue or yellow. In half of the images (``context`` 1) a band ``band`` pixels wide of light and dark
+    pixels at random (static) runs along a random edge and the label is the bar's colour; otherwise the
+    label is its orientation. Every bar lies
     at least ``clear`` pixels from that edge (also where no band is drawn), so no window of fewer than
     ``clear`` pixels sees both the band and the bar: TinyCNN's last feature map sees 17. With
     ``conflict`` the colour and the orientation always name different labels, so a model that cannot
@@ -198,10 +199,10 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     check_positive(size, "size", name, minimum=16)
     check_positive(band, "band", name)
     check_positive(clear, "clear", name)
-    reach = length[1] / 2 + thickness + 0.5                 # half the bar's extent, from its centre
+    reach = length[1] / 2 + thickness                       # half the bar's extent, from its centre
     if not 1 <= length[0] <= length[1] or band > clear or clear + 2 * reach > size - 1:
         raise ValueError(f"{name}: need 1 <= length[0] <= length[1], band <= clear and "
-                         f"clear + length[1] + 2 * thickness + 1 <= size - 1, got length={length}, "
+                         f"clear + length[1] + 2 * thickness <= size - 1, got length={length}, "
                          f"band={band}, clear={clear}, thickness={thickness}, size={size}")
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
@@ -217,8 +218,8 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     side = torch.randint(4, (n,), generator=g)              # the band's edge: top, bottom, left, right
 
     # The bar's centre: anywhere along the band's edge, at least `clear` pixels away from it.
-    along = (reach + _uniform(g, n) * (size - 1 - 2 * reach)).round()
-    across = (clear + reach + _uniform(g, n) * (size - 1 - clear - 2 * reach)).round()
+    along = (reach + _uniform(g, n) * (size - 1 - 2 * reach)).round()                 # whole pixels: with
+    across = (clear + reach + _uniform(g, n) * (size - 1 - clear - 2 * reach)).round()   # reach > 0.5 still clear
     cy = torch.where(side == 0, across, torch.where(side == 1, size - 1 - across, along))
     cx = torch.where(side == 2, across, torch.where(side == 3, size - 1 - across, along))
     bar_length = _uniform(g, n, low=length[0], high=length[1])
@@ -233,7 +234,8 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     strip = torch.where(s == 0, yy < band, torch.where(s == 1, yy >= size - band,
                         torch.where(s == 2, xx < band, xx >= size - band)))          # (n, H, W)
     drawn = (strip & (context == 1)[:, None, None])[:, None]                          # (n, 1, H, W)
-    images = torch.where(drawn, torch.full_like(images, 0.9), images)
+    static = 0.1 + 0.8 * (torch.rand(n, 1, size, size, generator=g) < 0.5)             # light and dark pixels
+    images = torch.where(drawn, static.expand_as(images), images)
     images = (images + 0.5 * noise * torch.randn(n, 3, size, size, generator=g)).clamp(0.0, 1.0)
     labels = torch.where(context == 1, colour, orientation)
     return ContextData(images.contiguous(), labels, context, orientation, colour)

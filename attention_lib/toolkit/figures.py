@@ -1,8 +1,9 @@
 """Figures that several chapters draw, beyond the attention-map plots of :mod:`attention_lib.viz`.
 
 ``show_source`` shows the library's real source in a notebook (never a second copy). The plots draw
-how a cost grows (§5 of every chapter), the outcome of a small experiment over seeds (§6), and how
-time and memory scale with the number of tokens; every label comes from the i18n table.
+how a cost grows (§5 of every chapter), the outcome of a small experiment over seeds (§6), how
+time and memory scale with the number of tokens, and the context task of the channel-attention
+chapters (its images, and gates averaged per question); every label comes from the i18n table.
 """
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ register({
     "figures.accuracy.x": {"en": "parameters of the attention block (+1, log scale)",
                            "zh": "注意力模块的参数量（+1，对数坐标）"},
     "figures.accuracy.y": {"en": "validation accuracy", "zh": "验证集准确率"},
+    "figures.context.title": {"en": "The context task: with a band, name the colour; without, the orientation",
+                              "zh": "情境任务：有条带时说出颜色，没有条带时说出方向"},
+    "figures.context.band": {"en": "band: {answer}", "zh": "有条带：{answer}"},
+    "figures.context.none": {"en": "no band: {answer}", "zh": "无条带：{answer}"},
+    "figures.gate_context.title": {"en": "Gate per channel, averaged over the images of each question",
+                                   "zh": "各通道的门控值（按问题分别对图像求平均）"},
+    "figures.gate_context.band": {"en": "band (colour asked)", "zh": "有条带（问颜色）"},
+    "figures.gate_context.none": {"en": "no band (orientation asked)", "zh": "无条带（问方向）"},
+    "figures.gate_context.x": {"en": "channel, sorted by the difference between the two questions",
+                               "zh": "通道（按两种问题下门控值之差排序）"},
+    "figures.gate_context.y": {"en": "mean gate value", "zh": "门控均值"},
 })
 
 
@@ -110,4 +122,50 @@ def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] =
     ax.set_ylabel(t("figures.accuracy.y"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_context_examples(data, n: int = 8):
+    """The first ``n`` images of a :func:`~attention_lib.toolkit.data.context_dataset`, each titled with its
+    question and answer."""
+    from .data import COLOURS, ORIENTATIONS
+
+    fig, axes = plt.subplots(2, (n + 1) // 2, figsize=(1.9 * ((n + 1) // 2), 4.5), layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(data.images[i].permute(1, 2, 0).cpu().numpy())
+        if int(data.context[i]):
+            title = t("figures.context.band", answer=t(f"data.colour.{COLOURS[int(data.colour[i])]}"))
+        else:
+            title = t("figures.context.none", answer=t(f"data.orientation.{ORIENTATIONS[int(data.orientation[i])]}"))
+        ax.set_title(title, fontsize=8)
+    fig.suptitle(t("figures.context.title"))
+    return fig
+
+
+def plot_gate_by_context(gates: Mapping[str, object], context, title: Optional[str] = None):
+    """One panel per model: its gate ``(G, C)`` averaged over the images with the band and over those
+    without, channels sorted by the difference. A gate that ignores the question draws two equal rows."""
+    panels = list(gates.items())
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.6 * len(panels) + 0.6), layout="constrained",
+                             squeeze=False)
+    band = np.asarray(context).astype(bool)
+    for ax, (label, g) in zip(axes[:, 0], panels):
+        g = np.asarray(g, dtype=float)
+        with_band, without = g[band].mean(0), g[~band].mean(0)
+        order = np.argsort(with_band - without, kind="stable")
+        x = np.arange(g.shape[1])
+        ax.bar(x - 0.2, without[order], width=0.4, color="#3d85c6", label=t("figures.gate_context.none"))
+        ax.bar(x + 0.2, with_band[order], width=0.4, color="#e69138", label=t("figures.gate_context.band"))
+        ax.set_ylim(0.0, 1.3)
+        ax.set_yticks(np.linspace(0.0, 1.0, 5))
+        ax.set_xticks(x, [str(i) for i in order], fontsize=7)
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(t("figures.gate_context.y"))
+        ax.legend(loc="upper center", ncol=2, fontsize=8)
+    axes[-1, 0].set_xlabel(t("figures.gate_context.x"))
+    fig.suptitle(title or t("figures.gate_context.title"))
     return fig
