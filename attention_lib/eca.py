@@ -10,8 +10,10 @@ Neural Networks", CVPR 2020, arXiv:1910.03151.
 
 A 1-D convolution of size k slides across the channel descriptor y, so each channel's weight
 depends on its k neighbours: local cross-channel interaction with k parameters, no reduction.
-The kernel rule is the official code's: ``t = int(abs((log2(C) + b) / gamma))``, ``k = t`` if t
-is odd else ``t + 1`` (C = 64 -> 3, 256 -> 5, 512 -> 5, 2048 -> 7).
+ψ(C) is computed as commonly implemented (timm, without its floor of 3): ``t = int(abs((log2(C) + b) / gamma))``,
+``k = t`` if t is odd else ``t + 1``, i.e. the nearest odd number with ties rounded up (C = 64 -> 3, 256 -> 5,
+512 -> 5, 2048 -> 7). The official repository takes k per stage as an argument instead (its released
+ECA-ResNet-50 uses 3, 5, 5, 7).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ._checks import check_feature_map, check_odd_kernel, check_positive
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
-    """The adaptive kernel size ψ(C) of the official code (always odd, at least 1)."""
+    """The adaptive kernel size ψ(C): the odd number nearest to (log2 C + b) / γ, ties rounded up (at least 1)."""
     check_positive(channels, "channels", "eca_kernel_size")
     if gamma <= 0:
         raise ValueError(f"eca_kernel_size: gamma must be positive, got {gamma!r}")

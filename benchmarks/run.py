@@ -162,6 +162,17 @@ def cbam_straightforward(m: al.CBAM):
     return run
 
 
+def eca_conv1d(m: al.EfficientChannelAttention):
+    """The official ECA layer's forward: avg-pool, squeeze(-1).transpose, conv1d, sigmoid, expand."""
+    pool = nn.AdaptiveAvgPool2d(1)
+
+    def run(x):
+        y = pool(x)                                                            # (B, C, 1, 1)
+        y = m.conv(y.squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * torch.sigmoid(y).expand_as(x)
+    return run
+
+
 def multiply_floor(x, channels):
     s = torch.rand(x.shape[0], channels, 1, 1, device=x.device, dtype=x.dtype)
     return lambda x: x * s
@@ -259,7 +270,7 @@ def build_cases(sz: Sizes) -> list[Case]:
     def eca(sz, device):
         m = al.EfficientChannelAttention(sz.channels).to(device).eval()
         x = _fmap(sz, device)
-        return m, {"x * s": multiply_floor(x, sz.channels)}, x
+        return m, {"x * s": multiply_floor(x, sz.channels), "conv1d (official layout)": eca_conv1d(m)}, x
     cases.append(Case("EfficientChannelAttention", "k=psi(C)", eca, {"x * s": 2.5}))
 
     def bam(sz, device):

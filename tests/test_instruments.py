@@ -204,3 +204,12 @@ def test_benchmark_times_a_module_and_ranks_sizes():
     small = benchmark(se, torch.randn(1, 32, 4, 4), min_run_time=0.05)
     large = benchmark(se, torch.randn(8, 32, 64, 64), min_run_time=0.05)
     assert 0 < small.median < 1 and large.median > small.median
+
+
+def test_count_flops_counts_matrix_vector_products():
+    # aten.mv (ECA's window product) has no formula in torch's counter: 2 FLOPs per multiply-add, as mm.
+    m, v = torch.randn(6, 5), torch.randn(5)
+    assert count_flops(lambda a: a @ v, m).total == 2 * 6 * 5
+    eca = al.EfficientChannelAttention(32).eval()
+    x = torch.randn(2, 32, 4, 5)
+    assert count_flops(eca, x).total == count_flops(eca, x, method="forward_explicit").total

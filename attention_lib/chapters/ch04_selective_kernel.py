@@ -64,7 +64,7 @@ register({
     "ch04.trained": {"en": "trained", "zh": "训练后"},
     "ch04.random": {"en": "random initialisation", "zh": "随机初始化"},
     "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，选择）"},
-    "ch04.block.sum": {"en": "3×3 + 5×5, averaged", "zh": "3×3 + 5×5，取平均"},
+    "ch04.block.mean": {"en": "3×3 and 5×5, averaged", "zh": "3×3 与 5×5，取平均"},
     "ch04.block.single": {"en": "one 3×3 branch", "zh": "单个 3×3 分支"},
     "ch04.accuracy": {"en": "{label:>26}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); block parameters {params:,}",
                       "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；模块参数量 {params:,}"},
@@ -176,7 +176,7 @@ class ScalesCNN(DemoConfig):
     width: int = 8                   # channels of the first convolution; the block sees 2 * width
     min_radius: float = 2.0          # smallest half-size of the target shape, in pixels
     max_radius: float = 10.0         # largest (the images are 32 x 32)
-    n_train: int = 1200              # training images
+    n_train: int = 800               # training images
     n_val: int = 500                 # held-out images
     epochs: int = 8
     lr: float = 0.01
@@ -236,7 +236,7 @@ def plot_windows(photo: torch.Tensor, stride: int = 8, centre=(0.5, 0.36)):
     h, w = photo.shape[1:]
     zoomed = nn.functional.interpolate(photo[None, :, h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2],
                                        size=(h, w), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.8), layout="constrained")
     for ax, img, zoom, (cx, cy) in zip(axes, (photo, zoomed), (1, 2),
                                        ((centre[0] * w, centre[1] * h),
                                         ((centre[0] - 0.25) * 2 * w, (centre[1] - 0.25) * 2 * h))):
@@ -246,7 +246,7 @@ def plot_windows(photo: torch.Tensor, stride: int = 8, centre=(0.5, 0.36)):
         ax.set_title(t("ch04.windows.zoom", zoom=zoom, stride=stride), fontsize=10)
         ax.set_xlabel(t("ch04.pixels"))
         ax.set_ylabel(t("ch04.pixels"))
-    axes[0].legend(loc="lower left", fontsize=8, framealpha=0.9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=9)
     fig.suptitle(t("ch04.windows.title"))
     return fig
 
@@ -273,10 +273,12 @@ def plot_receptive_fields(fields: Sequence[torch.Tensor], names: Sequence[str], 
     axes = np.atleast_1d(axes)
     for ax, f, name, n in zip(axes, fields, names, taps):
         im = ax.imshow(torch.as_tensor(f).numpy(), cmap="magma", vmin=0, vmax=1)
-        span = int((torch.as_tensor(f) > 0).any(0).sum())
+        cols = torch.nonzero((torch.as_tensor(f) > 0).any(0))[:, 0]
+        span = int(cols.max() - cols.min() + 1) if len(cols) else 0          # extent, holes included
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(t("ch04.rf.x") + "\n" + t("ch04.rf.caption", taps=n, span=span), fontsize=9)
         ax.set_ylabel(t("ch04.rf.y"))
+        ax.set_xticks(range(0, f.shape[1], 2)), ax.set_yticks(range(0, f.shape[0], 2))
     fig.colorbar(im, ax=list(axes), label=t("ch04.rf.colorbar"), shrink=0.85)
     fig.suptitle(t("ch04.rf.title"))
     return fig
@@ -296,7 +298,7 @@ def plot_scale_examples(sets: dict, index: int = 0):
 def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor, seeds: Sequence[int] = SEEDS):
     """``diffs`` (seeds, scales): a(5×5) − a(3×3) against the target's size, one thin line per seed."""
     d = torch.as_tensor(diffs).detach().cpu().float()
-    fig, ax = plt.subplots(figsize=(6.6, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.6, 4.2), layout="constrained")
     for row, seed in zip(d, seeds):
         ax.plot(radii, row.numpy(), "o-", lw=1, alpha=0.5, label=t("ch04.response.seed", seed=seed))
     ax.errorbar(radii, d.mean(0).numpy(), yerr=d.std(0).numpy() if len(d) > 1 else None, fmt="s-", color="black",
@@ -307,7 +309,7 @@ def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor, seeds: Sequ
     ax.set_ylabel(t("ch04.response.y"))
     ax.set_title(t("ch04.response.title"), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(d) + 1, fontsize=8)
     return fig
 
 

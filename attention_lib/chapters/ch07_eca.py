@@ -59,8 +59,18 @@ register({
     "ch07.found": {"en": "{label:>26}: {found} of {runs} runs above 90%", "zh": "{label}：{runs} 次训练中有 {found} 次超过 90%"},
     "ch07.share": {"en": "{label:>26}: the question explains {share:.0%} of the gate's variation across images",
                    "zh": "{label}：门控在图像之间的变化有 {share:.0%} 可由问题解释"},
-    "ch07.cka": {"en": "similarity (linear CKA) of the gates on the same {n} images: {pairs}",
-                 "zh": "同一批 {n} 张图像上门控的相似度（线性 CKA）：{pairs}"},
+    "ch07.cka.title": {"en": "Similarity of the trained gates on the same {n} images (linear CKA)",
+                       "zh": "同一批 {n} 张图像上训练后门控的相似度（线性 CKA）"},
+    "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale)",
+                          "zh": "线性 CKA（1：只差一个旋转和缩放）"},
+    "ch07.cka.run": {"en": "{name}, seed {seed}", "zh": "{name}，随机种子 {seed}"},
+    "ch07.short.eca": {"en": "ECA", "zh": "ECA"},
+    "ch07.short.se16": {"en": "SE r=16", "zh": "SE r=16"},
+    "ch07.short.se1": {"en": "SE r=1", "zh": "SE r=1"},
+    "ch07.hidden": {"en": "SE, r = 16, seed {seed}: its one hidden unit is active on {share:.0%} of the images; "
+                          "accuracy {acc:.3f}",
+                    "zh": "SE，r = 16，随机种子 {seed}：唯一的隐藏单元在 {share:.0%} 的图像上处于激活状态；"
+                          "准确率 {acc:.3f}"},
     "ch07.trained_matrix.title": {"en": "What the trained gates compute from y (seed {seed}, mean Jacobian of the "
                                         "logits)",
                                   "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，logit 的平均雅可比矩阵）"},
@@ -180,6 +190,7 @@ def plot_matrices(matrices: Mapping[str, torch.Tensor], title: str):
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(t("ch07.matrix.x"))
         ax.set_ylabel(t("ch07.matrix.y"))
+        _integer_ticks(ax, m.shape[0])
     fig.colorbar(im, ax=list(np.atleast_1d(axes)), label=t("ch07.matrix.colorbar"), shrink=0.85)
     fig.suptitle(title)
     return fig
@@ -192,7 +203,7 @@ def nearest_odd(value: float) -> int:
     return int(2 * math.floor(value / 2) + 1)
 
 
-def kernel_size_table(channels: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024, 2048),
+def kernel_size_table(channels: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
                       gamma: float = 2, b: float = 1) -> Table:
     """ψ(C) for each C: the real value, the nearest odd number, the library's (official) rule, timm's."""
     rows = []
@@ -225,6 +236,29 @@ def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
     cross = (b.T @ a).norm() ** 2
     norm = (a.T @ a).norm() * (b.T @ b).norm()
     return float(cross / norm) if norm > 0 else 0.0
+
+
+def plot_similarity(gates: Mapping[str, Sequence[torch.Tensor]], n: int):
+    """Linear CKA between every pair of trained gates ``{variant: [(G, C) per seed]}``, as an annotated heat map."""
+    runs = [(name, seed, g) for name, per_seed in gates.items() for seed, g in enumerate(per_seed)]
+    m = np.array([[linear_cka(a, b) for _, _, b in runs] for _, _, a in runs])
+    labels = [t("ch07.cka.run", name=t(f"ch07.short.{name}"), seed=seed) for name, seed, _ in runs]
+    fig, ax = plt.subplots(figsize=(7.4, 6.2), layout="constrained")
+    im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1)
+    for i in range(len(runs)):
+        for j in range(len(runs)):
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if m[i, j] > 0.6 else "white")
+    ax.set_xticks(range(len(runs)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(runs)), labels, fontsize=8)
+    ax.set_title(t("ch07.cka.title", n=n), fontsize=11)
+    fig.colorbar(im, ax=ax, label=t("ch07.cka.colorbar"), shrink=0.8)
+    return fig
+
+
+def _integer_ticks(ax, n: int) -> None:
+    step = max(1, n // 8)
+    ax.set_xticks(range(0, n, step)), ax.set_yticks(range(0, n, step))
 
 
 def gate_gallery(model: nn.Module, images: torch.Tensor, context: torch.Tensor, per_question: int = 3):

@@ -291,6 +291,11 @@ def _window_pool(*args, out_shape=None, **kwargs):
     return _out_numel(out_shape) * window
 
 
+def _matrix_vector(matrix, vector, *args, out_shape=None, **kwargs):
+    """``aten.mv`` (n, m) @ (m,): n dot products of length m, 2nm (torch's counter has no formula for it)."""
+    return 2 * _numel(matrix)
+
+
 def _flop_mapping() -> dict:
     aten = torch.ops.aten
     mapping = {}
@@ -308,6 +313,7 @@ def _flop_mapping() -> dict:
     add(["mean", "sum", "amax", "amin", "max", "min", "_adaptive_avg_pool2d", "adaptive_max_pool2d",
          "_adaptive_avg_pool3d", "linalg_vector_norm"], _reduction)
     add(["avg_pool2d", "max_pool2d_with_indices", "max_pool2d"], _window_pool)
+    add(["mv"], _matrix_vector)
     add(["_softmax", "_safe_softmax", "_log_softmax"], _elementwise(3))
     add(["_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
          "cudnn_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update"], _elementwise(2))
