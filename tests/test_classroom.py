@@ -110,3 +110,46 @@ def test_the_archive_holds_every_chapter_without_solutions_and_is_reproducible()
             for name in expected:
                 nb = nbformat.reads(zf.read(name).decode("utf-8"), as_version=4)
                 assert not any(editions.is_solution(c) or editions.looks_like_a_solution(c) for c in nb.cells), name
+
+
+# ---------------------------------------------------------------- the cheat sheet, from the registry
+
+classroom = _load("classroom_ext", ROOT / "book" / "_ext" / "classroom.py")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_cheat_sheet_has_a_row_per_mechanism_with_the_registrys_facts(lang):
+    from attention_lib.registry import MECHANISMS
+
+    text = classroom.cheatsheet_markdown(lang)
+    for m in MECHANISMS.values():
+        assert m.equation, f"{m.name}: the registry entry has no one-line equation for the cheat sheet"
+        row = next(line for line in text.splitlines() if f"**{m.display_name(lang)}**" in line)
+        assert f"${m.equation}$" in row and m.reweights[lang] in row
+        cost = next(line for line in text.splitlines() if f"**{m.display_name(lang, short=True)}**" in line
+                    and m.params.latex in line)
+        assert f"${m.flops.latex}$" in cost and m.url in cost
+    # one header and separator per table, one row per mechanism in each
+    assert sum(line.startswith("| **") for line in text.splitlines()) == 2 * len(MECHANISMS)
+
+
+def test_the_cheat_sheet_derives_shapes_and_growth_from_the_modules():
+    from attention_lib.registry import MECHANISMS
+
+    shapes = {m.name: classroom._shapes(m) for m in MECHANISMS.values()}
+    assert shapes["self_attention"] == ("(B, N, D)", "(B, N, D)", "(B, h, N, N)")
+    assert shapes["squeeze_excitation"][2] == "(B, C, 1, 1)"
+    assert shapes["cbam"][2] == "(B, C, 1, 1), (B, 1, H, W)"
+    assert all(not re.search(r"\d\d", s[2]) for s in shapes.values()), f"unnamed sizes: {shapes}"
+    growth = {m.name: classroom._growth(m) for m in MECHANISMS.values()}
+    assert growth["self_attention"] == "$O(N^{2})$" and growth["external_attention"] == "$O(N)$"
+    assert {growth[n] for n, m in MECHANISMS.items() if m.layout == "feature_map"} == {"$O(HW)$"}
+
+
+def test_the_guides_table_lists_every_check_with_the_slips_it_names():
+    from attention_lib import exercises
+
+    text = classroom.exercise_slips_markdown("en")
+    for key in exercises.EXERCISES:
+        assert f"`{key}`" in text
+    assert "softmax" in text and "PReLU" in text and "2^30" in text
