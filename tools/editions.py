@@ -52,18 +52,18 @@ book's repository:
 
 The full notebooks, with the solutions (collapsed), are on the book's website and in its repository.
 """,
-    "zh": """# 注意力机制：学生版笔记本（{lang}）
+    "zh": """# 注意力机制：学生版 Jupyter 笔记本（{lang}）
 
-本书每一章的 Jupyter 笔记本，去掉了练习的参考答案：每道练习都有一个作答单元格（`answer_1 = ...`），
+本书每一章的 Jupyter 笔记本，去掉了练习的参考答案：每道练习都有一个作答的代码单元（`answer_1 = ...`），
 后面是它的检查；在你把 `...` 换成自己的答案之前，检查会显示“尚未作答”，之后会告诉你答案是否正确，
 不正确时指出错在哪里。
 
-可以在 Colab 上运行（上传一个笔记本，它的第一个单元格会安装本书的软件包），也可以在本书的代码仓库中本地运行：
+可以在 Colab 上运行（上传一个 Jupyter 笔记本，它的第一个代码单元会安装本书的软件包），也可以在本书的代码仓库中本地运行：
 
     pip install -r requirements.txt && pip install -e .
     jupyter lab notebooks/{lang}/
 
-含参考答案（已折叠）的完整笔记本在本书网站和代码仓库中。
+含参考答案（已折叠）的完整版在本书网站和代码仓库中。
 """,
 }
 

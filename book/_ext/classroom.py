@@ -47,18 +47,18 @@ TEXT = {
         "menu": "Student notebooks (.zip)", "menu_tip": "Every chapter without the exercise solutions",
         "downloads": [
             ("notebooks-en.zip", "Student notebooks, English: every chapter without the exercise solutions"),
-            ("notebooks-zh.zip", "Student notebooks, Chinese (学生版笔记本，中文)"),
+            ("notebooks-zh.zip", "Student notebooks, Chinese (学生版 Jupyter 笔记本，中文)"),
             ("cheatsheet-en.pdf", "Cheat sheet, English (one A4 page, PDF)"),
             ("cheatsheet-zh.pdf", "Cheat sheet, Chinese (速查表，PDF)"),
         ],
     },
     "zh": {
-        "banner": "课堂使用：各章的学生版笔记本，不含参考答案",
+        "banner": "课堂使用：各章的学生版 Jupyter 笔记本，不含参考答案",
         "cheatsheet": "速查表", "guide": "教师指南", "pdf": "PDF",
-        "menu": "学生版笔记本（.zip）", "menu_tip": "各章笔记本，不含练习的参考答案",
+        "menu": "学生版（.zip）", "menu_tip": "各章 Jupyter 笔记本，不含练习的参考答案",
         "downloads": [
-            ("notebooks-zh.zip", "学生版笔记本（中文）：各章笔记本，不含练习的参考答案"),
-            ("notebooks-en.zip", "学生版笔记本（英文，Student notebooks in English）"),
+            ("notebooks-zh.zip", "学生版（中文）：各章 Jupyter 笔记本，不含练习的参考答案"),
+            ("notebooks-en.zip", "学生版（英文，Student notebooks in English）"),
             ("cheatsheet-zh.pdf", "速查表（中文，一页 A4，PDF）"),
             ("cheatsheet-en.pdf", "速查表（英文，Cheat sheet in English，PDF）"),
         ],
@@ -307,7 +307,7 @@ def exercise_slips_markdown(lang: str) -> str:
         said = [s[0].upper() + s[1:] if lang == "en" and s else s for s in said]
         number = re.match(r"ch(\d\d)", ex.chapter)
         chapter = str(int(number.group(1))) if number else ex.chapter
-        rows.append("| " + " | ".join(_cell(c) for c in (chapter, f"`{ex.key}`", "<br>".join(said))) + " |")
+        rows.append("| " + " | ".join(_cell(c) for c in (chapter, f"`{ex.key}`", "<br>".join("• " + x for x in said))) + " |")
     return "\n".join(rows) + "\n"
 
 
