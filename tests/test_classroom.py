@@ -87,8 +87,8 @@ def test_the_student_edition_drops_the_solutions_and_nothing_else(path):
 def test_collapse_is_idempotent_and_titles_the_cell_in_its_language():
     cell = nbformat.v4.new_code_cell('answer_1 = 3\nal.exercises.check("x.y", answer_1)',
                                      metadata={"tags": ["hide-input"]})
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('answer_1 = ...\nal.exercises.check("x.y", answer_1)'),
-                                         cell])
+    answer = nbformat.v4.new_code_cell('answer_1 = ...\nal.exercises.check("x.y", answer_1)')
+    nb = nbformat.v4.new_notebook(cells=[answer, cell])
     assert editions.problems(nb, "zh")
     once = editions.collapse(nb, "zh")
     assert not editions.problems(once, "zh")

@@ -1,4 +1,4 @@
-"""The classroom kit in the built site: student archives that run, their links, the cheat sheet's PDFs, pages that print.
+"""The classroom kit in the built site: student archives that run, links, the cheat sheet's PDFs, pages that print.
 
 Needs the site in ``_build/html`` (``make book``); ``make site-test`` sets ``ATTENTION_BOOK_REQUIRE_SITE=1`` so that
 a missing site, archive or browser fails instead of skipping. The archive test executes every student notebook of

@@ -63,7 +63,8 @@ register({
     "ex.se.params.prelu": {"en": "that counts a PReLU's slope parameters; the paper's activation is a ReLU, "
                                  "which has none.",
                            "zh": "这把 PReLU 的斜率参数也算进去了；论文用的激活函数是 ReLU，它没有参数。"},
-    "ex.se.params.other": {"en": "count the weights and the bias of each of the two FC layers, with C = 256 and r = 16.",
+    "ex.se.params.other": {"en": "count the weights and the bias of each of the two FC layers, with C = 256 and "
+                                 "r = 16.",
                            "zh": "分别数出两个全连接层的权重和偏置，其中 C = 256，r = 16。"},
     "ex.se.shape.flat": {"en": "(B, C) is the excitation s before reshaping; the gate keeps two singleton axes so that "
                                "x * gate broadcasts over H and W.",

@@ -63,7 +63,8 @@ register({
     "ex.answer.not_number": {"en": "the answer is one number; you gave {what}.",
                              "zh": "答案是一个数，而你给出的是 {what}。"},
     "ex.answer.not_finite": {"en": "{answer} is not a finite number.", "zh": "{answer} 不是有限的数。"},
-    "ex.answer.not_whole": {"en": "a count is a whole number; {answer} is not.", "zh": "个数应是整数，{answer} 不是。"},
+    "ex.answer.not_whole": {"en": "a count is a whole number; {answer} is not.",
+                            "zh": "个数应是整数，{answer} 不是。"},
     "ex.answer.many": {"en": "give one number, not {n} values.", "zh": "请给出一个数，而不是 {n} 个值。"},
     "ex.answer.shape.not_shape": {"en": "give the shape as a tuple of integers, e.g. (2, 3); you gave {what}.",
                                   "zh": "请把形状写成整数元组，例如 (2, 3)；你给出的是 {what}。"},
@@ -96,7 +97,8 @@ register({
                          "zh": "你的函数返回的是 {what}，而不是张量。"},
     "ex.fn.bool": {"en": "the result is a tensor of True/False values: a comparison, not numbers.",
                    "zh": "结果是由 True/False 组成的张量：那是比较的结果，而不是数值。"},
-    "ex.fn.shape": {"en": "the result has shape {got}; expected {expected}.", "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.fn.shape": {"en": "the result has shape {got}; expected {expected}.",
+                    "zh": "结果的形状是 {got}，应为 {expected}。"},
     "ex.fn.device": {"en": "the result is on the device {got}; the input is on {expected}.",
                      "zh": "结果位于设备 {got} 上，而输入位于 {expected} 上。"},
     "ex.fn.dtype": {"en": "the result has dtype {got} but the input is {expected}: keep the input's dtype "
@@ -199,7 +201,7 @@ _MAX = 80
 
 
 def describe(value: Any) -> str:
-    """A short description of any value, for a verdict: ``'8'``, ``a list of 3 values``, ``a tensor of shape (2, 3)``."""
+    """A short description of any value, for a verdict: ``'8'``, ``[1, 2]``, ``tensor(2, 3)``, ``ndarray(4,)``."""
     if isinstance(value, torch.Tensor):
         return f"tensor{tuple(value.shape)}"
     if _is_numpy(value):
@@ -348,8 +350,8 @@ def _same(a, b) -> bool:
 def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> Any:
     """``function(*args, **kwargs)`` on copies of the inputs, without gradients; Slip if it raises or edits an input.
 
-    ``names`` names the positional inputs for the verdict (default ``x``, then ``arg2``, ...). Compute the
-    reference *before* calling: the originals are never handed to the student's code.
+    ``names`` names the positional inputs for the verdict (``("x", "fc1", "fc2")``; unnamed ones are ``arg1``,
+    ``arg2``...). Compute the reference *before* calling: the originals are never handed to the student's code.
     """
     copies = [_copy(a) for a in args]
     kw_copies = {k: _copy(v) for k, v in kwargs.items()}

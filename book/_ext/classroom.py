@@ -307,7 +307,8 @@ def exercise_slips_markdown(lang: str) -> str:
         said = [s[0].upper() + s[1:] if lang == "en" and s else s for s in said]
         number = re.match(r"ch(\d\d)", ex.chapter)
         chapter = str(int(number.group(1))) if number else ex.chapter
-        rows.append("| " + " | ".join(_cell(c) for c in (chapter, f"`{ex.key}`", "<br>".join("• " + x for x in said))) + " |")
+        said = "<br>".join("• " + x for x in said)
+        rows.append("| " + " | ".join(_cell(c) for c in (chapter, f"`{ex.key}`", said)) + " |")
     return "\n".join(rows) + "\n"
 
 
