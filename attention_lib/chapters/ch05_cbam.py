@@ -14,7 +14,7 @@ from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_expl
 
 register({
     "ch05.explorer.spatial_kernel": {"en": "spatial kernel", "zh": "空间卷积核"},
-    "ch05.explorer.spatial_norm": {"en": "spatial BatchNorm", "zh": "空间分支 BatchNorm"},
+    "ch05.explorer.spatial_norm": {"en": "spatial BatchNorm", "zh": "空间分支的批量归一化"},
 })
 
 

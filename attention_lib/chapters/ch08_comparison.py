@@ -18,14 +18,15 @@ register({
     "ch08.table.mechanism": {"en": "mechanism", "zh": "机制"},
     "ch08.table.input": {"en": "input", "zh": "输入"},
     "ch08.table.params": {"en": "parameters", "zh": "参数量"},
-    "ch08.table.flops": {"en": "FLOPs", "zh": "FLOPs"},
-    "ch08.table.formula": {"en": "= formula", "zh": "与公式一致"},
+    "ch08.table.flops": {"en": "FLOPs", "zh": "浮点运算次数"},
+    "ch08.table.params_formula": {"en": "params = formula", "zh": "参数量 = 公式"},
+    "ch08.table.flops_formula": {"en": "FLOPs = formula", "zh": "浮点运算次数 = 公式"},
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
     "ch08.none": {"en": "no attention", "zh": "无注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
-    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合算子）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
     "ch08.rate": {"en": "{name:>14}: {mflop:7.1f} MFLOP in {ms:7.3f} ms -> {rate:5.1f} GFLOP/s",
                   "zh": "{name:>14}：{mflop:7.1f} MFLOP，耗时 {ms:7.3f} ms -> {rate:5.1f} GFLOP/s"},
@@ -98,8 +99,9 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
                          params_match=params == entry.expected_params(**args),
                          flops_match=flops == entry.expected_flops(x.shape, **args)))
     yes_no = lambda ok: t("ch08.table.yes") if ok else t("ch08.table.no")  # noqa: E731
-    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"), t("ch08.table.formula"),
-              t("ch08.table.flops"), t("ch08.table.formula"), t("ch08.table.latency")]
+    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"),
+              t("ch08.table.params_formula"), t("ch08.table.flops"), t("ch08.table.flops_formula"),
+              t("ch08.table.latency")]
     table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
                             format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
                             yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])
