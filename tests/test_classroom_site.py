@@ -333,8 +333,10 @@ _MEASURE = """() => {
     wide: [...document.querySelectorAll('main *')]
           .filter(e => !e.closest('mjx-assistive-mml') && e.getBoundingClientRect().right > width + 2)
           .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className),
-    explorers: [...document.querySelectorAll('.attention-explorer-static')].map(e => {
-        const img = e.querySelector('img.ae-plot'); return img && img.getBoundingClientRect().height > 50; }),
+    explorers: [...document.querySelectorAll('.attention-explorer-static')].map(e =>
+        [...e.querySelectorAll('img, canvas, svg')].some(p => {
+            const r = p.getBoundingClientRect(), s = getComputedStyle(p);
+            return r.height > 50 && r.width > 50 && s.display !== 'none' && s.visibility !== 'hidden'; })),
     figures: [...document.querySelectorAll('figure, .figure')].map(f => getComputedStyle(f).breakInside),
   };
 }"""
