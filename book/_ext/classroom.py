@@ -13,12 +13,15 @@
   slips it names, by chapter, from the exercise engine's registry.
 - **Print.** ``print.css`` (in ``book/_static``) is added to every page.
 
-Pages that use a directive are re-read on every build (they read the library, not their source).
+Pages that use a directive are re-read whenever ``attention_lib`` changed (they read the library, not only their
+source).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
+import json
 import math
 import os
 import posixpath
@@ -332,7 +335,19 @@ def _track(env):
     env.classroom_generated.add(env.docname)
 
 
-def _always_reread(app, env, added, changed, removed):
+def _library_digest(app) -> str:
+    """A hash of ``attention_lib``'s sources: the generated pages change only when the library does."""
+    h = hashlib.sha256()
+    for path in sorted((Path(app.srcdir) / "attention_lib").rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _reread_when_the_library_changed(app, env, added, changed, removed):
+    digest = _library_digest(app)
+    if getattr(env, "classroom_library", None) == digest:
+        return []
+    env.classroom_library = digest
     return sorted(getattr(env, "classroom_generated", set()) - set(removed))
 
 
@@ -416,6 +431,20 @@ def _finish(app, exception):
                        "chromium (.ci/run does) or set ATTENTION_BOOK_PDF=0", CHROMIUM,
                        type="classroom", subtype="pdf")
         return
+    # print again only what changed: the page (it embeds the registry's facts) or the print styles
+    stamp = outdir.parent / ".classroom-pdf.json"
+    try:
+        printed = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        printed = {}
+    css = (outdir / "_static" / "print.css").read_bytes() if (outdir / "_static" / "print.css").exists() else b""
+    digests = {lang: hashlib.sha256((outdir / "book" / lang / "cheatsheet.html").read_bytes() + css).hexdigest()
+               for lang in langs}
+    langs = [lang for lang in langs if printed.get(lang) != digests[lang]
+             or not (outdir / STATIC / f"cheatsheet-{lang}.pdf").exists()]
+    if not langs:
+        logger.info("classroom: the cheat sheets' PDFs are up to date")
+        return
     for lang, path in print_cheatsheets(outdir, langs).items():
         pages = pdf_pages(path.read_bytes())
         logger.info("classroom: %s (%d kB, %d page%s)", path.relative_to(outdir), path.stat().st_size // 1024,
@@ -423,6 +452,9 @@ def _finish(app, exception):
         if pages != 1:
             logger.warning("classroom: the %s cheat sheet prints on %d pages, not one", lang, pages,
                            type="classroom", subtype="pdf")
+        else:
+            printed[lang] = digests[lang]
+    stamp.write_text(json.dumps(printed))
 
 
 def setup(app):
@@ -432,7 +464,7 @@ def setup(app):
     app.add_directive("exercise-slips", ExerciseSlips)
     app.connect("doctree-resolved", _add_chapter_banner)
     app.connect("html-page-context", _add_menu_entry, priority=600)   # after the theme's buttons (501)
-    app.connect("env-get-outdated", _always_reread)
+    app.connect("env-get-outdated", _reread_when_the_library_changed)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("build-finished", _finish)
