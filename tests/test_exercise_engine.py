@@ -131,6 +131,9 @@ if torch.cuda.is_available():
     ANY_VERDICT["cuda scalar"] = torch.tensor(3, device="cuda")
 
 FAILED = i18n.t("ex.check_failed", error="\0").split("\0")[0]
+HELPERS = ("The judge met an answer it did not foresee. Read the answer with the engine's helpers "
+           "(attention_lib/toolkit/exercises.py: as_count, as_number, as_shape, as_name, as_function) and run "
+           "a student's function with call() and expect_tensor(): each names the slip instead of crashing.")
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_!r]*\}")
 
 
@@ -138,7 +141,8 @@ def _assert_a_verdict(key, answer, capsys):
     result, message = exercises.verdict(key, answer)
     assert result in (True, False, None), f"{key}: verdict {result!r}"
     assert isinstance(message, str) and message.strip(), f"{key}: empty message"
-    assert FAILED[:20] not in message, f"{key}: the check could not judge {answer!r}: {message}"
+    assert FAILED[:20] not in message, (
+        f"{key}: the check could not judge {answer!r}: {message}\n{HELPERS}")
     assert not PLACEHOLDER.search(message), f"{key}: unformatted field in {message!r}"
     assert exercises.check(key, answer) is None
     assert capsys.readouterr().out == message + "\n"
@@ -153,7 +157,7 @@ def test_every_chapter_registers_its_checks():
 @pytest.mark.parametrize("name", sorted(NEVER_RIGHT))
 def test_odd_answers_get_a_verdict_and_never_pass(key, name, lang, capsys):
     result, message = _assert_a_verdict(key, NEVER_RIGHT[name], capsys)
-    assert result is False, f"{key}: {name} was judged {result!r}: {message}"
+    assert result is False, f"{key}: {name} was judged {result!r}: {message}\n{HELPERS}"
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -243,7 +247,9 @@ def test_the_notebooks_solutions_are_accepted(notebook, key, answer, lang):
 @pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
 def test_a_spoiled_solution_never_passes(notebook, key, answer, how, capsys):
     result, message = _assert_a_verdict(key, _spoil(answer, how), capsys)
-    assert result is False, f"{notebook}: {key!r} accepted a solution that {how}: {message}"
+    assert result is False, (f"{notebook}: {key!r} accepted a solution that {how}: {message}\n"
+                             "Compute the reference first and run the student's function with call(): it works on "
+                             "copies of the inputs and names an input changed in place.")
     if how.startswith("edits"):
         assert _stem("ex.fn.mutated") in message, f"{key}: the edited input is not named: {message}"
     if how == "raises after":
