@@ -153,3 +153,16 @@ def test_the_guides_table_lists_every_check_with_the_slips_it_names():
     for key in exercises.EXERCISES:
         assert f"`{key}`" in text
     assert "softmax" in text and "PReLU" in text and "2^30" in text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_guide_names_only_checks_that_exist(lang):
+    import attention_lib
+    from attention_lib import exercises
+
+    attention_lib.chapters.load_all()
+    text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([a-z]+\.[a-z_]+)`", text))
+    assert named, "the guide's table of mistakes names no check"
+    unknown = named - set(exercises.EXERCISES)
+    assert not unknown, f"checks the guide names but no chapter registers: {sorted(unknown)}"
