@@ -46,6 +46,23 @@ def se_gate_squeeze(x, fc1, fc2):                          # the seed's .squeeze
 SOLUTIONS = {"se.params": 8464, "se.shape": (8, 256, 1, 1), "se.gate": se_gate_solution,
              "cmp.slope": 2, "cmp.memory": 8 * 8 * 3136 * 3136 * 4 / 2 ** 30, "cmp.cheapest": "eca"}
 
+
+def sk_select_solution(feats, logits):                    # chapter 4
+    B, C = feats[0].shape[:2]
+    a = logits.view(B, len(feats), C).softmax(dim=1)      # (B, M, C)
+    return sum(a[:, m, :, None, None] * u for m, u in enumerate(feats))
+
+
+def eca_gate_solution(x, weight):                          # chapter 7
+    k = weight.shape[-1]
+    y = x.mean((2, 3))[:, None, :]                         # (B, 1, C)
+    w = torch.nn.functional.conv1d(y, weight, padding=(k - 1) // 2)
+    return torch.sigmoid(w).transpose(1, 2)[..., None]     # (B, C, 1, 1)
+
+
+SOLUTIONS.update({"sk.shape": (8, 3, 64, 1, 1), "sk.params": 80192, "sk.select": sk_select_solution,
+                  "eca.k": 7, "eca.params": 86, "eca.gate": eca_gate_solution})
+
 WRONG = [
     ("se.params", 8192, "ex.se.params.no_bias"),
     ("se.params", 4096, "ex.se.params.one_fc"),

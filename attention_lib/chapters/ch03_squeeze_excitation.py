@@ -16,7 +16,7 @@ from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor,
                                  which)
 from ..toolkit.i18n import register, t
-from ..toolkit.train import ShapesCNN
+from ..toolkit.train import ContextCNN, ShapesCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -271,3 +271,21 @@ def _se_gate(answer):
     return None
 
 
+# ---------------------------------------------------------------- §6: the context task (shared with chapter 7)
+
+register({
+    "ch03.context.accuracy": {"en": "{label:>16}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); "
+                                    "{found} of {n} runs above 90%",
+                              "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；"
+                                    "{n} 次训练中有 {found} 次超过 90%"},
+    "ch03.context.none": {"en": "no attention", "zh": "无注意力"},
+    "ch03.context.se": {"en": "SE (r = 1)", "zh": "SE（r = 1）"},
+    "ch03.context.share": {"en": "SE, seed {seed}: the question explains {share:.0%} of the gate's variation across "
+                                 "the {n} validation images",
+                           "zh": "SE，随机种子 {seed}：在 {n} 张验证图像上，门控的变化有 {share:.0%} 可由问题解释"},
+})
+
+#: The context task of §6: the same TinyCNN without attention and with SE (16 channels, r = 1, so the
+#: bottleneck does not starve the gate; chapter 7 compares r = 16, ECA and these same runs).
+CONTEXT_DEMOS = {"none": ContextCNN(attention=None), "se": ContextCNN(attention="squeeze_excitation", reduction=1)}
+CONTEXT_SEEDS = (0, 1, 2, 3, 4)

@@ -16,7 +16,7 @@ from torch import nn
 from ..registry import MECHANISMS
 from ..selective_kernel import SelectiveKernel
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import DemoConfig
@@ -102,8 +102,6 @@ register({
                       "zh": "融合时去掉 BatchNorm 和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
                             "logits 相同：{same}"},
     # exercise verdicts
-    "ex.sk.shape.not_shape": {"en": "give the shape as a tuple of integers, e.g. (1, 2, 3, 4, 5).",
-                              "zh": "请把形状写成整数元组，例如 (1, 2, 3, 4, 5)。"},
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
                          "zh": "attention_map 保留了两个长度为 1 的轴，权重才能在 H 和 W 上广播。"},
     "ex.sk.shape.order": {"en": "the branch axis comes before the channel axis: (B, M, C, 1, 1).",
@@ -122,12 +120,6 @@ register({
                                 "zh": "融合层的 BatchNorm1d 还有 2d 个参数。"},
     "ex.sk.params.other": {"en": "branches 2·(9C² + 2C), fuse C·d + 2d, select d·2C, with C = 64, d = 32.",
                            "zh": "分支 2·(9C² + 2C)，融合 C·d + 2d，选择 d·2C，其中 C = 64，d = 32。"},
-    "ex.sk.select.not_callable": {"en": "the answer is a function select(feats, logits) returning V (B, C, H, W).",
-                                  "zh": "答案应是函数 select(feats, logits)，返回形状为 (B, C, H, W) 的 V。"},
-    "ex.sk.select.raised": {"en": "your function raised {error} for M = {M} branches.",
-                            "zh": "分支数 M = {M} 时，你的函数抛出了 {error}。"},
-    "ex.sk.select.shape": {"en": "the result has shape {got}; expected {expected}.",
-                           "zh": "结果的形状是 {got}，应为 {expected}。"},
     "ex.sk.select.channel_axis": {"en": "the softmax must run across the M branches (dim=1 of (B, M, C)), not across "
                                         "the channels.",
                                   "zh": "softmax 应在 M 个分支之间进行（(B, M, C) 的 dim=1），而不是在通道之间。"},
@@ -377,10 +369,7 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 @exercise("sk.shape")
 def _sk_shape(answer):
-    try:
-        shape = tuple(int(s) for s in answer)
-    except (TypeError, ValueError):
-        return "ex.sk.shape.not_shape"
+    shape = as_shape(answer)
     if shape == (8, 3, 64, 1, 1):
         return None
     if shape == (8, 3, 64):
@@ -399,56 +388,50 @@ def _sk_params(C: int = 64, d: int = 32, taps=(9, 9), bn: bool = True, fuse_bn: 
 
 @exercise("sk.params")
 def _sk_params_check(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
-        return "ex.sk.params.other"
-    if answer == _sk_params():
+    n = as_count(answer)
+    if n == _sk_params():
         return None
-    if answer == _sk_params(taps=(9, 25)):
+    if n == _sk_params(taps=(9, 25)):
         return "ex.sk.params.dense"
-    if answer == _sk_params(bn=False):
+    if n == _sk_params(bn=False):
         return "ex.sk.params.no_bn"
-    if answer == _sk_params(d=4):
+    if n == _sk_params(d=4):
         return "ex.sk.params.small_d"
-    if answer == _sk_params(fuse_bn=False):
+    if n == _sk_params(fuse_bn=False):
         return "ex.sk.params.no_fuse_bn"
     return "ex.sk.params.other"
 
 
 def _select_variants(feats, logits):
-    """What the usual mistakes compute, to name the mistake a wrong answer made."""
+    """What the usual slips compute, to name the slip a wrong answer made (each as (B, C, H, W))."""
     B, M, C = feats[0].shape[0], len(feats), feats[0].shape[1]
     stacked = torch.stack(feats, 1)                                        # (B, M, C, H, W)
+
     def mix(a):                                                            # a: (B, M, C)
         return (stacked * a[..., None, None]).sum(1)
-    return {
-        "ex.sk.select.channel_axis": mix(logits.view(B, M, C).softmax(dim=2)),
-        "ex.sk.select.sigmoid": mix(logits.view(B, M, C).sigmoid()),
-        "ex.sk.select.order": mix(logits.view(B, C, M).softmax(dim=2).transpose(1, 2)),
-        "ex.sk.select.mean": stacked.mean(1),
-    }
+    return [
+        ("ex.sk.select.channel_axis", mix(logits.view(B, M, C).softmax(dim=2))),
+        ("ex.sk.select.sigmoid", mix(logits.view(B, M, C).sigmoid())),
+        ("ex.sk.select.order", mix(logits.view(B, C, M).softmax(dim=2).transpose(1, 2))),
+        ("ex.sk.select.mean", stacked.mean(1)),
+    ]
 
 
 @exercise("sk.select")
 def _sk_select(answer):
-    if not callable(answer):
-        return "ex.sk.select.not_callable"
+    select = as_function(answer, usage="select(feats, logits)")
     g = torch.Generator().manual_seed(0)
     for B, M, C in ((3, 2, 6), (1, 3, 4)):
         feats = [torch.randn(B, C, 5, 7, generator=g) for _ in range(M)]
         logits = 2 * torch.randn(B, M * C, generator=g)
-        try:
-            with torch.no_grad():
-                got = answer([f.clone() for f in feats], logits.clone())
-        except Exception as error:  # the reader's code: report, never raise
-            return "ex.sk.select.raised", dict(error=type(error).__name__, M=M)
         a = logits.view(B, M, C).softmax(dim=1)
-        expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W)
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return "ex.sk.select.shape", dict(got=shape, expected=tuple(expected.shape))
-        if not torch.allclose(got, expected, atol=1e-5):
-            for key, variant in _select_variants(feats, logits).items():
-                if torch.allclose(got, variant, atol=1e-5):
-                    return key
+        expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
+        variants = _select_variants(feats, logits)
+        got = call(select, feats, logits, names=("feats", "logits"))
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        expect_tensor(got, expected)
+        if not close(got, expected):
             return "ex.sk.select.other"
     return None

@@ -16,7 +16,7 @@ from ..eca import EfficientChannelAttention, eca_kernel_size
 from ..registry import MECHANISMS
 from ..squeeze_excitation import SqueezeExcitation
 from ..toolkit import viewer
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ContextCNN
@@ -93,7 +93,6 @@ register({
     "ch07.shift": {"en": "k = 4 with padding (1, 2): channel {c} reads channels {window}: not centred on itself",
                    "zh": "k = 4、填充 (1, 2)：通道 {c} 读取通道 {window}，窗口并不以它自己为中心"},
     # exercise verdicts
-    "ex.eca.k.not_int": {"en": "the answer is one integer, the kernel size k.", "zh": "答案是一个整数：核大小 k。"},
     "ex.eca.k.even": {"en": "{k} is even: ψ rounds to an odd number so that the window is centred.",
                       "zh": "{k} 是偶数：ψ 取奇数，窗口才能以通道自身为中心。"},
     "ex.eca.k.unrounded": {"en": "that is log₂(C)/γ + b/γ before rounding to an odd integer.",
@@ -114,14 +113,8 @@ register({
     "ex.eca.params.other": {"en": "sum k = ψ(C) over the 16 blocks: 3 with C = 256, 4 with 512, 6 with 1024, "
                                   "3 with 2048.",
                             "zh": "对 16 个块的 k = ψ(C) 求和：C = 256 的 3 个、512 的 4 个、1024 的 6 个、2048 的 3 个。"},
-    "ex.eca.gate.not_callable": {"en": "the answer is a function eca_gate(x, weight) returning a (B, C, 1, 1) tensor.",
-                                 "zh": "答案应是函数 eca_gate(x, weight)，返回形状为 (B, C, 1, 1) 的张量。"},
-    "ex.eca.gate.raised": {"en": "your function raised {error} for an input of shape {shape}{extra}",
-                           "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}{extra}"},
-    "ex.eca.gate.batch1": {"en": " (batch size 1: does a .squeeze() remove the batch axis too?).",
-                           "zh": "（批量大小为 1：是不是 .squeeze() 把批量维度也去掉了？）"},
-    "ex.eca.gate.shape": {"en": "the result has shape {got}; expected {expected}.",
-                          "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.eca.gate.batch1": {"en": "At batch size 1, does a .squeeze() remove the batch axis too?",
+                           "zh": "批量大小为 1 时，是不是 .squeeze() 把批量维度也去掉了？"},
     "ex.eca.gate.no_padding": {"en": "without padding (k − 1) / 2 the convolution loses channels at both ends.",
                                "zh": "不填充 (k − 1) / 2，卷积会在两端丢掉通道。"},
     "ex.eca.gate.no_sigmoid": {"en": "the sigmoid at the end is missing: the gate must lie in (0, 1).",
@@ -217,16 +210,6 @@ def kernel_size_table(channels: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512
 
 # ---------------------------------------------------------------- gate statistics (§6)
 
-def context_share(gates: torch.Tensor, context: torch.Tensor) -> float:
-    """The share of the gates' variance across images that the question (band or not) explains:
-    between-question variance over total variance, summed over channels."""
-    g = torch.as_tensor(gates).float()
-    c = torch.as_tensor(context).bool()
-    total = ((g - g.mean(0)) ** 2).sum()
-    between = sum(int(m.sum()) * ((g[m].mean(0) - g.mean(0)) ** 2).sum() for m in (c, ~c))
-    return float(between / total) if total > 0 else 0.0
-
-
 def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
     """Linear centred kernel alignment of two sets of features of the same images, ``(G, Ca)`` and ``(G, Cb)``:
     1 when one is a rotation and scaling of the other, 0 when unrelated; the channels need not match."""
@@ -300,79 +283,70 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 @exercise("eca.k")
 def _eca_k(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
-        return "ex.eca.k.not_int"
+    value = as_number(answer)
     C = 2048
-    if answer == eca_kernel_size(C):
+    if value == eca_kernel_size(C):
         return None
-    if float(answer) == 6:
-        return "ex.eca.k.even", dict(k=6)
-    if abs(float(answer) - (math.log2(C) + 1) / 2) < 1e-9:
+    if abs(value - (math.log2(C) + 1) / 2) < 1e-9:
         return "ex.eca.k.unrounded"
-    if answer == 3:
+    if value == 3:
         return "ex.eca.k.fixed"
-    if answer in (11, 12, 13):
+    if value in (11, 12, 13):
         return "ex.eca.k.no_gamma"
-    if float(answer) % 2 == 0:
-        return "ex.eca.k.even", dict(k=answer)
+    if value == int(value) and int(value) % 2 == 0:
+        return "ex.eca.k.even", dict(k=int(value))
     return "ex.eca.k.other"
 
 
 @exercise("eca.params")
 def _eca_params(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
-        return "ex.eca.params.other"
-    if answer == sum(n * eca_kernel_size(C) for C, n in RESNET50):
+    n = as_count(answer)
+    if n == sum(blocks * eca_kernel_size(C) for C, blocks in RESNET50):
         return None
-    if answer == sum(n * k for (C, n), k in zip(RESNET50, RELEASED_K)):
+    if n == sum(blocks * k for (C, blocks), k in zip(RESNET50, RELEASED_K)):
         return "ex.eca.params.released"
-    if answer == 3 * sum(n for _, n in RESNET50):
+    if n == 3 * sum(blocks for _, blocks in RESNET50):
         return "ex.eca.params.fixed"
-    if answer in (sum(eca_kernel_size(C) for C, _ in RESNET50), sum(RELEASED_K)):
+    if n in (sum(eca_kernel_size(C) for C, _ in RESNET50), sum(RELEASED_K)):
         return "ex.eca.params.per_stage"
     return "ex.eca.params.other"
 
 
 def _gate_variants(x, weight):
+    """What the usual slips compute, to name the slip a wrong answer made (each as (B, C, 1, 1))."""
     k = weight.shape[-1]
-    y = x.mean((2, 3))[:, None, :]                                       # (B, 1, C)
-    ym = x.amax((2, 3))[:, None, :]
     conv = nn.functional.conv1d
-    return {
-        "ex.eca.gate.no_sigmoid": conv(y, weight, padding=(k - 1) // 2).transpose(1, 2)[..., None],
-        "ex.eca.gate.max_pool": torch.sigmoid(conv(ym, weight, padding=(k - 1) // 2)).transpose(1, 2)[..., None],
-    }
+    y, y_max = x.mean((2, 3))[:, None, :], x.amax((2, 3))[:, None, :]       # (B, 1, C)
+    return [
+        ("ex.eca.gate.no_sigmoid", conv(y, weight, padding=(k - 1) // 2).transpose(1, 2)[..., None]),
+        ("ex.eca.gate.max_pool", torch.sigmoid(conv(y_max, weight, padding=(k - 1) // 2)).transpose(1, 2)[..., None]),
+    ]
 
 
 @exercise("eca.gate")
 def _eca_gate(answer):
-    if not callable(answer):
-        return "ex.eca.gate.not_callable"
+    eca_gate = as_function(answer, usage="eca_gate(x, weight)")
     g = torch.Generator().manual_seed(0)
     C, k = 12, 3
     weight = torch.randn(1, 1, k, generator=g)
     for B in (3, 1):
         x = torch.randn(B, C, 5, 7, generator=g)
-        try:
-            with torch.no_grad():
-                got = answer(x.clone(), weight.clone())
-        except Exception as error:  # the reader's code: report, never raise
-            extra = t("ex.eca.gate.batch1") if B == 1 else "."
-            return "ex.eca.gate.raised", dict(error=type(error).__name__, shape=tuple(x.shape), extra=extra)
         y = x.mean((2, 3))[:, None, :]                                   # (B, 1, C)
-        expected = torch.sigmoid(nn.functional.conv1d(y, weight, padding=(k - 1) // 2))   # (B, 1, C)
+        expected = torch.sigmoid(nn.functional.conv1d(y, weight, padding=(k - 1) // 2))
         expected = expected.transpose(1, 2)[..., None]                   # (B, C, 1, 1)
-        if not isinstance(got, torch.Tensor):
-            return "ex.eca.gate.shape", dict(got=type(got).__name__, expected=tuple(expected.shape))
-        if got.numel() == B * (C - k + 1):
+        variants = _gate_variants(x, weight)
+        try:
+            got = call(eca_gate, x, weight, names=("x", "weight"))
+        except Slip as slip:
+            raise slip.also("ex.eca.gate.batch1") if B == 1 and slip.key == "ex.fn.raised" else slip
+        if isinstance(got, torch.Tensor) and got.numel() == B * (C - k + 1):
             return "ex.eca.gate.no_padding"
-        if got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == (5, 7):
+        if isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == (5, 7):
             return "ex.eca.gate.spatial"
-        if got.shape != expected.shape:
-            return "ex.eca.gate.shape", dict(got=tuple(got.shape), expected=tuple(expected.shape))
-        if not torch.allclose(got, expected, atol=1e-5):
-            for key, variant in _gate_variants(x, weight).items():
-                if torch.allclose(got, variant, atol=1e-5):
-                    return key
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        expect_tensor(got, expected)
+        if not close(got, expected):
             return "ex.eca.gate.other"
     return None

@@ -3,7 +3,8 @@
 - :func:`shapes_dataset`: RGB images with ONE target shape among distractor lines and dots, labelled by
   the target's shape, with the target's bounding box (so a test can ask where spatial attention looks).
 - :func:`context_dataset`: one coloured bar per image; a band of static along one edge (the context) decides
-  whether the label is the bar's colour or its orientation, and no small window sees both band and bar.
+  whether the label is the bar's colour or its orientation, and no small window sees both band and bar;
+  :func:`context_share` measures how much of a model's gate follows that question.
 - :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
   must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
 - :func:`sample_photo`: a real photograph from matplotlib's sample data (no download).
@@ -239,6 +240,20 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     images = (images + 0.5 * noise * torch.randn(n, 3, size, size, generator=g)).clamp(0.0, 1.0)
     labels = torch.where(context == 1, colour, orientation)
     return ContextData(images.contiguous(), labels, context, orientation, colour)
+
+
+def context_share(values: torch.Tensor, context: torch.Tensor) -> float:
+    """How much of the variation of ``values`` (n, C) across the n images of a :func:`context_dataset` the
+    question explains: the variance between the two questions' means over the total variance, summed over C
+    (1: the values depend on the question alone; 0: not at all)."""
+    v, c = torch.as_tensor(values).double(), torch.as_tensor(context).bool()
+    if v.dim() != 2 or c.shape != v.shape[:1]:
+        raise ValueError(f"context_share: expected values (n, C) and context (n,), got {tuple(v.shape)} and "
+                         f"{tuple(c.shape)}")
+    centred = v - v.mean(0)
+    total = (centred ** 2).sum()
+    between = sum(int(m.sum()) * (centred[m].mean(0) ** 2).sum() for m in (c, ~c) if m.any())
+    return float(between / total) if total > 0 else 0.0
 
 
 def box_masks(boxes: torch.Tensor, height: int, width: int, image_size: Union[int, Sequence[int]]) -> torch.Tensor:
