@@ -285,3 +285,67 @@ def test_trained_reversal_attention_follows_the_anti_diagonal(reversal_demo):
     # Measured: accuracy 1.00; weight on the expected key 0.73 trained vs 0.125 = 1/L random.
     assert reversal_demo.history["val_acc"][-1] > 0.95
     assert trained > 0.5 and abs(random - 1 / L) < 0.05, (trained, random)
+
+
+# ------------------------------------------------------------------------------ the context task (chapters 3, 7)
+
+def test_context_dataset_is_deterministic_and_labels_follow_the_question():
+    from attention_lib.toolkit.data import COLOURS, ORIENTATIONS, context_dataset
+    a, b = context_dataset(64, seed=5), context_dataset(64, seed=5)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a.images, context_dataset(64, seed=6).images)
+    assert a.images.shape == (64, 3, 32, 32) and 0.0 <= a.images.min() and a.images.max() <= 1.0
+    band = a.context == 1
+    assert torch.equal(a.labels[band], a.colour[band]) and torch.equal(a.labels[~band], a.orientation[~band])
+    assert (a.colour != a.orientation).all()                       # conflict: the two answers always differ
+    assert len(ORIENTATIONS) == len(COLOURS) == 4
+    mixed = context_dataset(400, seed=0, conflict=False)
+    assert (mixed.colour == mixed.orientation).any()
+    assert 150 < int(context_dataset(400, seed=0).context.sum()) < 250
+
+
+def test_context_band_is_drawn_only_with_the_question_and_far_from_the_bar():
+    from attention_lib.toolkit.data import context_dataset
+    d = context_dataset(200, seed=2, noise=0.0)
+    x = d.images
+    bar = (x.amax(1) - x.amin(1)) > 0.3                            # saturated pixels: the bar (the band is grey)
+    static = x.amin(1) > 0.85                                      # light pixels of the band
+    rows, cols = torch.arange(32)[:, None].expand(32, 32), torch.arange(32)[None, :].expand(32, 32)
+    for i in range(len(x)):
+        if d.context[i] == 0:
+            assert not static[i].any()
+            continue
+        edges = [static[i, :5].float().mean(), static[i, -5:].float().mean(),
+                 static[i, :, :5].float().mean(), static[i, :, -5:].float().mean()]
+        side = int(torch.stack(edges).argmax())
+        distance = [rows, 31 - rows, cols, 31 - cols][side][bar[i]]
+        assert edges[side] > 0.3 and distance.min() >= 18         # no 17-pixel window sees both
+
+
+def test_context_dataset_rejects_impossible_geometry():
+    from attention_lib.toolkit.data import context_dataset
+    with pytest.raises(ValueError, match="clear"):
+        context_dataset(4, clear=24)
+    with pytest.raises(ValueError, match="n"):
+        context_dataset(0)
+
+
+def test_context_share_is_one_for_the_question_alone_and_zero_without_it():
+    from attention_lib.toolkit.data import context_share
+    context = torch.tensor([0, 1] * 10)
+    only_question = torch.stack([context.float(), 2 * context.float()], 1)          # (20, 2)
+    assert context_share(only_question, context) == pytest.approx(1.0)
+    unrelated = torch.tensor([[1.0], [3.0], [3.0], [1.0]] * 5)                     # same mean in both groups
+    assert context_share(unrelated, torch.tensor([0, 0, 1, 1] * 5)) == pytest.approx(0.0)
+    assert context_share(torch.ones(20, 3), context) == 0.0
+    with pytest.raises(ValueError, match=r"\(n, C\)"):
+        context_share(torch.ones(20), context)
+
+
+def test_context_cnn_demo_builds_the_configured_network():
+    cfg = train.ContextCNN(attention="squeeze_excitation", n_train=8, n_val=4)
+    model = cfg.build()
+    assert isinstance(model.attention, MECHANISMS["squeeze_excitation"].cls) and model.attention.fc1.out_features == 16
+    assert train.ContextCNN(attention="squeeze_excitation", reduction=16).build().attention.fc1.out_features == 1
+    assert len(cfg.data("train").images) == 8 and len(cfg.data("val").images) == 4
+    assert train.DEMOS["context_cnn"] is train.ContextCNN

@@ -1,0 +1,208 @@
+"""Chapter 07's module: figures draw in both languages, the helpers compute what they claim, the checks judge."""
+import math
+import re
+import warnings
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import attention_lib as al  # noqa: E402
+from attention_lib import exercises, i18n  # noqa: E402
+from attention_lib.chapters import ch03_squeeze_excitation as ch03  # noqa: E402
+from attention_lib.chapters import ch07_eca as ch  # noqa: E402
+from attention_lib.toolkit import data, figures  # noqa: E402
+
+
+@pytest.fixture(params=["en", "zh"])
+def lang(request):
+    al.setup(lang=request.param)
+    yield request.param
+    al.setup(lang="en")
+    plt.close("all")
+
+
+def draws_cleanly(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a missing glyph warns: it must fail here
+        fig = make()
+        fig.canvas.draw()
+    return fig
+
+
+def texts(fig):
+    out = [fig._suptitle.get_text()] if fig._suptitle else []
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+    return [s for s in out if s]
+
+
+# ---------------------------------------------------------------- figures (the chapter's and the context task's)
+
+def test_every_figure_draws_with_its_labels(lang):
+    mats = {"a": torch.randn(8, 8), "b": ch.eca_matrix(al.EfficientChannelAttention(8))}
+    fig = draws_cleanly(lambda: ch.plot_matrices(mats, "title"))
+    assert i18n.t("ch07.matrix.colorbar") in texts(fig) and len(fig.axes) == 3
+    gates = {"eca": [torch.rand(20, 6), torch.rand(20, 6)], "se1": [torch.rand(20, 6)]}
+    fig = draws_cleanly(lambda: ch.plot_similarity(gates, n=20))
+    assert i18n.t("ch07.cka.title", n=20) in texts(fig) and len(fig.axes) == 2
+    d = data.context_dataset(8, seed=1)
+    fig = draws_cleanly(lambda: figures.plot_context_examples(d))
+    assert i18n.t("figures.context.title") in texts(fig)
+    fig = draws_cleanly(lambda: figures.plot_gate_by_context({"SE": torch.rand(8, 5), "ECA": torch.rand(8, 5)},
+                                                             d.context))
+    assert i18n.t("figures.gate_context.x") in texts(fig) and i18n.t("figures.gate_context.y") in texts(fig)
+
+
+# ---------------------------------------------------------------- interaction matrices
+
+def _conv_reference(y, w):
+    """C1D_k with zero padding written as a loop: logit_i = sum_j w_j y_{i + j - (k - 1) / 2}."""
+    C, k = y.shape[-1], len(w)
+    out = torch.zeros_like(y)
+    for i in range(C):
+        for j in range(k):
+            c = i + j - (k - 1) // 2
+            if 0 <= c < C:
+                out[..., i] += w[j] * y[..., c]
+    return out
+
+
+@pytest.mark.parametrize("C,k", [(16, 3), (10, 5), (7, 1), (12, 9)])
+def test_eca_matrix_is_the_band_of_the_1d_convolution(C, k):
+    eca = al.EfficientChannelAttention(C, kernel_size=k)
+    y = torch.randn(4, C)
+    m = ch.eca_matrix(eca)
+    torch.testing.assert_close(y @ m.T, _conv_reference(y, eca.conv.weight.detach().view(k)))
+    assert int((m != 0).sum()) <= C * k and torch.equal(m.triu(k // 2 + 1), torch.zeros(C, C))
+
+
+def test_se_matrix_is_w2w1_or_the_mean_jacobian_of_the_logits():
+    torch.manual_seed(0)
+    se = al.SqueezeExcitation(12, reduction=3)
+    torch.testing.assert_close(ch.se_matrix(se), se.fc2.weight.detach() @ se.fc1.weight.detach())
+    z = torch.randn(5, 12)
+
+    def logits(v):                                           # the pre-sigmoid logits of one descriptor
+        return se.fc2(se.act(se.fc1(v)))
+    jac = torch.stack([torch.autograd.functional.jacobian(logits, v) for v in z]).mean(0)   # (C, C)
+    torch.testing.assert_close(ch.se_matrix(se, z), jac)
+
+
+# ---------------------------------------------------------------- the kernel-size rule
+
+def test_psi_is_the_nearest_odd_number_with_ties_upwards():
+    assert [ch.nearest_odd(v) for v in (0.2, 1.0, 1.9, 2.0, 2.1, 3.99, 4.0, 5.5, 6.0)] == [1, 1, 1, 3, 3, 3, 5, 5, 7]
+    for C in range(1, 5000, 7):
+        assert al.eca_kernel_size(C) == ch.nearest_odd((math.log2(C) + 1) / 2)
+
+
+def test_kernel_size_table_lists_the_three_rules():
+    table = ch.kernel_size_table((4, 64, 2048))
+    text = str(table)
+    rows = [line.split() for line in text.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["4", "64", "2048"]
+    assert [r[2:] for r in rows] == [["1", "1", "3"], ["3", "3", "3"], ["7", "7", "7"]]
+
+
+# ---------------------------------------------------------------- gate statistics
+
+def test_linear_cka_ignores_channel_order_rotation_and_scale():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200, 6, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g))
+    assert ch.linear_cka(a, 3 * a @ q) == pytest.approx(1.0)
+    assert ch.linear_cka(a, a[:, torch.randperm(6, generator=g)]) == pytest.approx(1.0)
+    b = torch.randn(200, 4, generator=g)
+    assert ch.linear_cka(a, b) < 0.1 and ch.linear_cka(a, b) == pytest.approx(ch.linear_cka(b, a))
+    assert ch.linear_cka(a, torch.ones(200, 3)) == 0.0                 # a constant gate shares nothing
+
+
+def test_variants_are_chapter_3s_runs_where_they_overlap():
+    assert ch.VARIANTS["none"] == ch03.CONTEXT_DEMOS["none"]
+    assert ch.VARIANTS["se1"] == ch03.CONTEXT_DEMOS["se"]
+    assert set(ch.SEEDS) <= set(ch03.CONTEXT_SEEDS)
+    assert ch.VARIANTS["se16"].reduction == 16 and ch.VARIANTS["eca"].attention == "eca"
+    assert ch.variant_label("se16") == i18n.t("ch07.variant.se16", h=1)
+    assert ch.variant_label("eca") == i18n.t("ch07.variant.eca", k=3)
+
+
+def test_gate_gallery_shows_band_and_no_band_images():
+    torch.manual_seed(0)
+    model = ch.VARIANTS["eca"].build().eval()
+    d = data.context_dataset(20, seed=3)
+    view = ch.gate_gallery(model, d.images, d.context, per_question=2)
+    assert view.kind == "channel_gallery" and view.data["G"] == 4 and view.data["C"] == 16
+    assert view.data["labels"] == [i18n.t("ch07.gallery.band")] * 2 + [i18n.t("ch07.gallery.none")] * 2
+
+
+# ---------------------------------------------------------------- exercises
+
+def _gate(x, weight):
+    k = weight.shape[-1]
+    y = x.mean((2, 3))[:, None, :]
+    return torch.sigmoid(torch.nn.functional.conv1d(y, weight, padding=(k - 1) // 2)).transpose(1, 2)[..., None]
+
+
+def _gate_squeeze(x, weight):                               # the .squeeze() slip: fails at batch size 1
+    y = torch.nn.functional.adaptive_avg_pool2d(x, 1).squeeze()[:, None, :]
+    return torch.sigmoid(torch.nn.functional.conv1d(y, weight, padding=1)).transpose(1, 2)[..., None]
+
+
+def _gate_no_padding(x, weight):
+    y = x.mean((2, 3))[:, None, :]
+    return torch.sigmoid(torch.nn.functional.conv1d(y, weight)).transpose(1, 2)[..., None]
+
+
+def _gate_no_sigmoid(x, weight):
+    y = x.mean((2, 3))[:, None, :]
+    return torch.nn.functional.conv1d(y, weight, padding=1).transpose(1, 2)[..., None]
+
+
+def _gate_spatial(x, weight):                               # a 1-D convolution along the image rows
+    B, C, H, W = x.shape
+    rows = x.mean(1).reshape(B * H, 1, W)
+    out = torch.nn.functional.conv1d(rows, weight, padding=1).reshape(B, 1, H, W)
+    return torch.sigmoid(out)
+
+
+@pytest.mark.parametrize("key,answer", [("eca.k", 7), ("eca.params", 86), ("eca.gate", _gate)])
+def test_solutions_are_accepted(key, answer, lang):
+    assert exercises.verdict(key, answer) == (True, i18n.t("ex.correct"))
+
+
+def stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    fields = re.findall(r"{(\w+)", i18n._strings[key]["en"])
+    return i18n.t(key, **{f: "\0" for f in fields}).split("\0")[0][:40]
+
+
+@pytest.mark.parametrize("key,answer,hint", [
+    ("eca.k", 6, "ex.eca.k.even"),
+    ("eca.k", 5.5, "ex.eca.k.other"),
+    ("eca.k", 6.0, "ex.eca.k.even"),
+    ("eca.k", 3, "ex.eca.k.fixed"),
+    ("eca.k", 13, "ex.eca.k.no_gamma"),
+    ("eca.k", 9, "ex.eca.k.other"),
+    ("eca.params", 80, "ex.eca.params.released"),
+    ("eca.params", 48, "ex.eca.params.fixed"),
+    ("eca.params", 22, "ex.eca.params.per_stage"),
+    ("eca.params", 100, "ex.eca.params.other"),
+    ("eca.gate", _gate_squeeze, "ex.eca.gate.batch1"),
+    ("eca.gate", _gate_no_padding, "ex.eca.gate.no_padding"),
+    ("eca.gate", _gate_no_sigmoid, "ex.eca.gate.no_sigmoid"),
+    ("eca.gate", lambda x, w: _gate(x.amax((2, 3), keepdim=True), w), "ex.eca.gate.max_pool"),
+    ("eca.gate", _gate_spatial, "ex.eca.gate.spatial"),
+    ("eca.gate", lambda x, w: _gate(x, w)[..., 0, 0], "ex.fn.shape"),
+    ("eca.gate", lambda x, w: _gate(x, w.flip(-1)), "ex.eca.gate.other"),
+])
+def test_typical_wrong_answers_are_named(key, answer, hint, lang):
+    ok, message = exercises.verdict(key, answer)
+    assert ok is False and stem(hint) in message
+
+
+def test_explorer_is_declared_by_the_chapter():
+    assert ch.EXPLORER.name == "eca"
