@@ -169,7 +169,7 @@ class ScalesCNN(DemoConfig):
     min_radius: float = 2.0          # smallest half-size of the target shape, in pixels
     max_radius: float = 10.0         # largest (the images are 32 x 32)
     n_train: int = 800               # training images
-    n_val: int = 500                 # held-out images
+    n_val: int = 400                 # held-out images
     epochs: int = 8
     lr: float = 0.01
     batch_size: int = 32
@@ -196,7 +196,7 @@ def block_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.attention.parameters())
 
 
-def scale_sets(radii: Sequence[float] = RADII, n: int = 400, seed: int = 20_000) -> dict:
+def scale_sets(radii: Sequence[float] = RADII, n: int = 300, seed: int = 20_000) -> dict:
     """The same ``n`` scenes for every half-size in ``radii``: only the target's size changes."""
     return {r: data.shapes_dataset(n, seed=seed, min_radius=float(r), max_radius=float(r)) for r in radii}
 
