@@ -304,22 +304,22 @@ def test_context_dataset_is_deterministic_and_labels_follow_the_question():
     assert 150 < int(context_dataset(400, seed=0).context.sum()) < 250
 
 
-def test_context_band_is_drawn_only_with_the_question_and_far_from_the_bar():
+def test_context_band_is_drawn_only_with_the_question_and_no_cell_of_tiny_cnn_sees_band_and_bar():
     from attention_lib.toolkit.data import context_dataset
-    d = context_dataset(200, seed=2, noise=0.0)
+    d = context_dataset(600, seed=2, noise=0.0)
     x = d.images
     bar = (x.amax(1) - x.amin(1)) > 0.3                            # saturated pixels: the bar (the band is grey)
-    static = x.amin(1) > 0.85                                      # light pixels of the band
-    rows, cols = torch.arange(32)[:, None].expand(32, 32), torch.arange(32)[None, :].expand(32, 32)
-    for i in range(len(x)):
-        if d.context[i] == 0:
-            assert not static[i].any()
-            continue
-        edges = [static[i, :5].float().mean(), static[i, -5:].float().mean(),
-                 static[i, :, :5].float().mean(), static[i, :, -5:].float().mean()]
-        side = int(torch.stack(edges).argmax())
-        distance = [rows, 31 - rows, cols, 31 - cols][side][bar[i]]
-        assert edges[side] > 0.3 and distance.min() >= 18         # no 17-pixel window sees both
+    static = x.amin(1) > 0.85                                      # the light pixels of the band
+    assert not static[d.context == 0].any() and static[d.context == 1].flatten(1).any(1).all()
+    # TinyCNN's last feature map: cell q sees input rows (and columns) 4q - 7 .. 4q + 9.
+    window = torch.zeros(8, 32, dtype=torch.bool)
+    for q in range(8):
+        window[q, max(0, 4 * q - 7):4 * q + 10] = True
+    cells = (window[:, None, :, None] & window[None, :, None, :]).reshape(64, 32, 32)
+    sees_bar = (cells[None] & bar[:, None]).flatten(2).any(2)         # (n, 64)
+    sees_band = (cells[None] & static[:, None]).flatten(2).any(2)
+    assert sees_bar.any(1).all() and sees_band[d.context == 1].any(1).all()
+    assert not (sees_bar & sees_band).any()
 
 
 def test_context_dataset_rejects_impossible_geometry():

@@ -181,8 +181,8 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
 _HUES = torch.tensor([[1.0, 0.2, 0.2], [0.2, 0.9, 0.2], [0.25, 0.4, 1.0], [1.0, 0.9, 0.15]])
 
 
-def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, clear: int = 18,
-                    length: tuple = (8.0, 10.0), thickness: float = 1.25, noise: float = 0.08,
+def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, clear: int = 19,
+                    length: tuple = (7.0, 9.0), thickness: float = 1.25, noise: float = 0.08,
                     conflict: bool = True) -> ContextData:
     """``n`` images, each with one coloured bar; a band of static along one edge asks for its colour.
 
@@ -190,8 +190,10 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     blue or yellow. In half of the images (``context`` 1) a band ``band`` pixels wide of light and dark
     pixels at random (static) runs along a random edge and the label is the bar's colour; otherwise the
     label is its orientation. Every bar lies
-    at least ``clear`` pixels from that edge (also where no band is drawn), so no window of fewer than
-    ``clear`` pixels sees both the band and the bar: TinyCNN's last feature map sees 17. With
+    at least ``clear`` pixels from that edge (also where no band is drawn), so that no cell of TinyCNN's last
+    feature map sees both the band and the bar: cell q sees input rows 4q - 7 to 4q + 9 (17 pixels at a
+    stride of 4), and with the defaults the cells that reach into a band along any edge stop short of
+    the bar. With
     ``conflict`` the colour and the orientation always name different labels, so a model that cannot
     tell which question is asked is right at most half of the time. Same arguments, same tensors.
     """
