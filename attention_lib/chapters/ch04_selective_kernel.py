@@ -4,6 +4,7 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch04_sel
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -184,8 +185,13 @@ class ScalesCNN(DemoConfig):
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
-        return data.shapes_dataset(n, seed=self._split_seed(split), min_radius=self.min_radius,
-                                   max_radius=self.max_radius)
+        return _shapes(n, self._split_seed(split), self.min_radius, self.max_radius)
+
+
+@functools.lru_cache(maxsize=8)
+def _shapes(n: int, seed: int, min_radius: float, max_radius: float):
+    """The three blocks of one seed train on the same images: made once (the tensors are only read)."""
+    return data.shapes_dataset(n, seed=seed, min_radius=min_radius, max_radius=max_radius)
 
 
 SK_DEMO = ScalesCNN()
@@ -196,7 +202,7 @@ def block_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.attention.parameters())
 
 
-def scale_sets(radii: Sequence[float] = RADII, n: int = 300, seed: int = 20_000) -> dict:
+def scale_sets(radii: Sequence[float] = RADII, n: int = 200, seed: int = 20_000) -> dict:
     """The same ``n`` scenes for every half-size in ``radii``: only the target's size changes."""
     return {r: data.shapes_dataset(n, seed=seed, min_radius=float(r), max_radius=float(r)) for r in radii}
 

@@ -14,6 +14,7 @@ version trains anew.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -351,7 +352,13 @@ class ContextCNN(DemoConfig):
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
-        return _data.context_dataset(n, seed=self._split_seed(split))
+        return _context_data(n, self._split_seed(split))
+
+
+@functools.lru_cache(maxsize=10)
+def _context_data(n: int, seed: int):
+    """The blocks compared on one seed train on the same images: made once per process (only read)."""
+    return _data.context_dataset(n, seed=seed)
 
 
 #: The demos of the toolkit, by name: ``trained_demo("shapes_cnn", attention="cbam")``.
