@@ -31,7 +31,7 @@ register({
     "ch07.matrix.eca": {"en": "ECA, k = {k}: a band", "zh": "ECA，k = {k}：带状矩阵"},
     "ch07.matrix.x": {"en": "input channel j (of y)", "zh": "输入通道 j（y 的通道）"},
     "ch07.matrix.y": {"en": "gate of channel i", "zh": "通道 i 的门控"},
-    "ch07.matrix.colorbar": {"en": "weight of $y_j$ in logit $i$", "zh": "$y_j$ 在 logit $i$ 中的权重"},
+    "ch07.matrix.colorbar": {"en": "weight of $y_j$ in logit $i$", "zh": "描述符第 j 个通道在第 i 个 logit 中的权重"},
     "ch07.matrix.nonzero": {"en": "{name}: {nonzero} of {total} entries non-zero, {params} parameters",
                             "zh": "{name}：{total} 个元素中 {nonzero} 个非零，参数量 {params}"},
     "ch07.table.C": {"en": "C", "zh": "C"},
