@@ -43,6 +43,17 @@ def se_gate_squeeze(x, fc1, fc2):                          # the seed's .squeeze
 SOLUTIONS = {"se.params": 8464, "se.shape": (8, 256, 1, 1), "se.gate": se_gate_solution,
              "cmp.slope": 2, "cmp.memory": 8 * 8 * 3136 * 3136 * 4 / 2 ** 30, "cmp.cheapest": "eca"}
 
+
+def sa_sdpa_solution(q, k, v, mask=None):                  # chapter 01, exercise 3
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+SOLUTIONS.update({"sa.shape": (4, 6, 50, 50), "sa.params": 4 * 96 * 96 + 96, "sa.sdpa": sa_sdpa_solution,
+                  "sa.causal": lambda n: torch.ones(n, n, dtype=torch.bool).tril()})
+
 WRONG = [
     ("se.params", 8192, "ex.se.params.no_bias"),
     ("se.params", 4096, "ex.se.params.one_fc"),
