@@ -41,7 +41,7 @@ SYMBOLS: Mapping[str, Mapping[str, str]] = MappingProxyType({
           "zh": "瓶颈的缩减率（C → C/r → C；C/r 向下取整）"},
     "k": {"en": "ECA's kernel size across channels, ψ(C)", "zh": "ECA 跨通道卷积的核大小 ψ(C)"},
     "k_s": {"en": "CBAM's spatial kernel size (7)", "zh": "CBAM 空间卷积核的大小（7）"},
-    "K": {"en": "number of Selective Kernel branches", "zh": "选择性卷积核的分支数"},
+    "M": {"en": "number of Selective Kernel branches (paths)", "zh": "选择性卷积核的分支（路径）数"},
     "G": {"en": "groups of each Selective Kernel branch", "zh": "选择性卷积核每个分支的分组数"},
     "d_z": {"en": "width of Selective Kernel's fused descriptor, max(C/r, L) with L = 32",
             "zh": "选择性卷积核融合描述符的宽度 max(C/r, L)，其中 L = 32"},
@@ -204,8 +204,8 @@ _EXTERNAL_ATTENTION = Mechanism(
 _MULTI_HEAD_EXTERNAL = Mechanism(
     "multi_head_external_attention", MultiHeadExternalAttention,
     names=_lang("Multi-head External Attention", "多头外部注意力"), short=_lang("MH External", "多头外部注意力"),
-    reweights=_lang("tokens: each token of each head averages S memory slots of that head",
-                    "词元：每个头中的每个词元对该头的 S 个记忆槽位加权平均"),
+    reweights=_lang("tokens: in each head, each token averages the S slots of one memory shared by all heads",
+                    "词元：每个头里的每个词元，对所有头共用的同一块外部记忆的 S 个槽位加权平均"),
     # D -> eD and eD -> D projections 2eND^2 each; M_k and M_v over eh heads of width d = D/h:
     # 2eNSD each; M_k's bias, the softmax, the L1 sum and division: 6 per logit, plus one epsilon per row.
     params=Formula(r"2eD^2 + eD + D + 2dS + S + d",
@@ -236,7 +236,7 @@ _SQUEEZE_EXCITATION = Mechanism(
 
 
 def _sk_symbols(a, s) -> dict:
-    return dict(_map_sizes(a, s), K=len(tuple(a["kernel_sizes"])), G=a["groups"],
+    return dict(_map_sizes(a, s), M=len(tuple(a["kernel_sizes"])), G=a["groups"],
                 d_z=max(a["channels"] // a["reduction"], a["min_dim"]))
 
 
@@ -244,16 +244,16 @@ _SELECTIVE_KERNEL = Mechanism(
     "selective_kernel", SelectiveKernel, "Selective Kernel Networks", "Li, Wang, Hu, Yang", "CVPR", 2019,
     "1903.06586", "feature_map", _lang("Selective Kernel (SK)", "选择性卷积核（SK）"), _lang("SK", "SK"),
     chapter=4, family="channels",
-    reweights=_lang("receptive field: per channel, a softmax over K branches of different kernel sizes",
-                    "感受野：每个通道在 K 个不同卷积核大小的分支之间做 softmax"),
-    # Formulas of the default dilated 3x3 branches. K branches: conv 18C^2HW/G, BN 2CHW, ReLU CHW;
-    # U = sum of branches KCHW, the squeeze CHW, the select product KCHW and its sum KCHW;
-    # fuse FC 2Cd_z, BN 2d_z, ReLU d_z; K select FCs 2Kd_zC; softmax over branches 3KC.
-    params=Formula(r"9KC^2/G + 2KC + Cd_z + 2d_z + d_zKC",
-                   lambda K, C, G, d_z: 9 * K * C * C // G + 2 * K * C + C * d_z + 2 * d_z + d_z * K * C),
-    flops=Formula(r"18KC^2HW/G + (6K + 1)CHW + 2(K + 1)Cd_z + 3d_z + 3KC",
-                  lambda K, C, H, W, G, d_z: 18 * K * C * C * H * W // G + (6 * K + 1) * C * H * W
-                  + 2 * (K + 1) * C * d_z + 3 * d_z + 3 * K * C),
+    reweights=_lang("receptive field: per channel, a softmax over M branches of different kernel sizes",
+                    "感受野：每个通道在 M 个不同卷积核大小的分支之间做 softmax"),
+    # Formulas of the default dilated 3x3 branches. M branches: conv 18C^2HW/G, BN 2CHW, ReLU CHW;
+    # U = sum of branches MCHW, the squeeze CHW, the select product MCHW and its sum MCHW;
+    # fuse FC 2Cd_z, BN 2d_z, ReLU d_z; M select FCs 2Md_zC; softmax over branches 3MC.
+    params=Formula(r"9MC^2/G + 2MC + Cd_z + 2d_z + d_zMC",
+                   lambda M, C, G, d_z: 9 * M * C * C // G + 2 * M * C + C * d_z + 2 * d_z + d_z * M * C),
+    flops=Formula(r"18MC^2HW/G + (6M + 1)CHW + 2(M + 1)Cd_z + 3d_z + 3MC",
+                  lambda M, C, H, W, G, d_z: 18 * M * C * C * H * W // G + (6 * M + 1) * C * H * W
+                  + 2 * (M + 1) * C * d_z + 3 * d_z + 3 * M * C),
     symbols_of=_sk_symbols,
     official_code="https://github.com/implus/SKNet",
     example_kwargs=MappingProxyType(dict(channels=_C)),

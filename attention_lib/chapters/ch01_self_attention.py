@@ -36,7 +36,7 @@ register({
     "ch01.explorer.temperature": {"en": "softmax temperature τ", "zh": "softmax 温度 τ"},
     "ch01.explorer.temperature_note": {"en": "τ only rescales the scores before the softmax in the plot: "
                                              "shapes and costs do not change.",
-                                       "zh": "τ 只在绘图时缩放 softmax 之前的得分，形状和计算量不变。"},
+                                       "zh": "τ 只在绘图时缩放 softmax 之前的分数，形状和计算量不变。"},
     "ch01.explorer.image_size": {"en": "image size H = W", "zh": "图像尺寸 H = W"},
     "ch01.explorer.patch_size": {"en": "patch size P", "zh": "图像块大小 P"},
 })

@@ -18,14 +18,15 @@ register({
     "ch08.table.mechanism": {"en": "mechanism", "zh": "机制"},
     "ch08.table.input": {"en": "input", "zh": "输入"},
     "ch08.table.params": {"en": "parameters", "zh": "参数量"},
-    "ch08.table.flops": {"en": "FLOPs", "zh": "FLOPs"},
-    "ch08.table.formula": {"en": "= formula", "zh": "与公式一致"},
+    "ch08.table.flops": {"en": "FLOPs", "zh": "浮点运算次数"},
+    "ch08.table.params_formula": {"en": "params = formula", "zh": "参数量 = 公式"},
+    "ch08.table.flops_formula": {"en": "FLOPs = formula", "zh": "浮点运算次数 = 公式"},
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
     "ch08.none": {"en": "no attention", "zh": "无注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
-    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合算子）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
     "ch08.rate": {"en": "{name:>14}: {mflop:7.1f} MFLOP in {ms:7.3f} ms -> {rate:5.1f} GFLOP/s",
                   "zh": "{name:>14}：{mflop:7.1f} MFLOP，耗时 {ms:7.3f} ms -> {rate:5.1f} GFLOP/s"},
@@ -39,7 +40,7 @@ register({
                                 "zh": "答案是一个数：时间 ∝ N^a 中的指数 a。"},
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
-                            "zh": "1 是外部注意力和线性投影的斜率；而打分矩阵 Q K^T 有 N × N 个元素。"},
+                            "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
     "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
                            "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
     "ex.cmp.memory.not_number": {"en": "give the size in GiB as a number.", "zh": "请以 GiB 为单位给出一个数。"},
@@ -52,7 +53,7 @@ register({
                                       "name, e.g. 'CBAM' or 'cbam'.",
                                 "zh": "请用表中显示的机制名称或它在注册表中的名字作答，例如 'CBAM' 或 'cbam'。"},
     "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
-                               "zh": "它作用于 token；题目问的是作用于特征图的机制。"},
+                               "zh": "它作用于词元；题目问的是作用于特征图的机制。"},
     "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
                               "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
 })
@@ -87,8 +88,9 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
                          params_match=params == entry.expected_params(**args),
                          flops_match=flops == entry.expected_flops(x.shape, **args)))
     yes_no = lambda ok: t("ch08.table.yes") if ok else t("ch08.table.no")  # noqa: E731
-    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"), t("ch08.table.formula"),
-              t("ch08.table.flops"), t("ch08.table.formula"), t("ch08.table.latency")]
+    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"),
+              t("ch08.table.params_formula"), t("ch08.table.flops"), t("ch08.table.flops_formula"),
+              t("ch08.table.latency")]
     table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
                             format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
                             yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])

@@ -14,7 +14,7 @@ from .i18n import register, t
 
 register({
     "ex.unanswered": {"en": "Not answered yet: replace the ... with your answer and run the cell again.",
-                      "zh": "尚未作答：把 ... 换成你的答案，再运行本单元格。"},
+                      "zh": "尚未作答：把 ... 换成你的答案，再运行这个代码单元。"},
     "ex.correct": {"en": "Correct!", "zh": "正确！"},
     "ex.wrong": {"en": "Not quite: {hint}", "zh": "还不对：{hint}"},
     "ex.unknown": {"en": "No exercise is called {name!r}; known: {known}.",
