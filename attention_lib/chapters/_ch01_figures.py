@@ -57,7 +57,7 @@ register({
     "ch01.patches.sequence": {"en": "the N = {N} patches in token order, each {d} numbers before E",
                               "zh": "按词元顺序排列的 N = {N} 个图像块，每块在乘 E 之前有 {d} 个数"},
     # §5
-    "ch01.cost.title": {"en": "FLOPs of one self-attention layer, D = {D}", "zh": "一层自注意力的 FLOPs（D = {D}）"},
+    "ch01.cost.title": {"en": "FLOPs of one self-attention layer, D = {D}", "zh": "一层自注意力的浮点运算次数（D = {D}）"},
     "ch01.cost.projections": {"en": "projections W^Q, W^K, W^V, W^O: 8ND²", "zh": "投影 W^Q、W^K、W^V、W^O：8ND²"},
     "ch01.cost.products": {"en": "QKᵀ and AV: 4N²D", "zh": "QKᵀ 与 AV：4N²D"},
     "ch01.cost.crossover": {"en": "N = 2D = {n}: the two are equal", "zh": "N = 2D = {n}：两者相等"},

@@ -36,7 +36,7 @@ register({
     "ch01.explorer.temperature": {"en": "softmax temperature τ", "zh": "softmax 温度 τ"},
     "ch01.explorer.temperature_note": {"en": "τ only rescales the scores before the softmax in the plot: "
                                              "shapes and costs do not change.",
-                                       "zh": "τ 只在绘图时缩放 softmax 之前的分数，形状和计算量不变。"},
+                                       "zh": "τ 只在绘图时缩放 softmax 之前的得分，形状和计算量不变。"},
     "ch01.explorer.image_size": {"en": "image size H = W", "zh": "图像尺寸 H = W"},
     "ch01.explorer.patch_size": {"en": "patch size P", "zh": "图像块大小 P"},
 })
@@ -55,7 +55,7 @@ register({
                          "zh": "加因果掩码后各行之和：{causal}；填充键上的最大权重：{padded}"},
     "ch01.counts": {"en": "N={N}, D={D}, h={h}: {params} parameters; FLOPs explicit {explicit:,} = formula "
                           "{formula:,}; fused forward {fused:,}; 8ND² + 4N²D alone {main:,}",
-                    "zh": "N={N}，D={D}，h={h}：参数量 {params}；显式路径的 FLOPs {explicit:,} = 公式 {formula:,}；"
+                    "zh": "N={N}，D={D}，h={h}：参数量 {params}；显式路径的浮点运算次数 {explicit:,} = 公式 {formula:,}；"
                           "融合的 forward {fused:,}；仅 8ND² + 4N²D 为 {main:,}"},
     "ch01.memory": {"en": "N = {n}: peak extra memory {fused:,} bytes fused, {explicit:,} bytes explicit "
                           "({ratio:.0f}×); the scores and weights alone: 2·h·N²·4 = {scores:,} bytes",
@@ -108,7 +108,7 @@ register({
     "ch01.table.patch": {"en": "patch size P", "zh": "图像块大小 P"},
     "ch01.table.tokens": {"en": "tokens N", "zh": "词元数 N"},
     "ch01.table.entries": {"en": "entries of one N × N map", "zh": "一张 N × N 注意力图的元素数"},
-    "ch01.table.share": {"en": "share of QKᵀ and AV in the FLOPs", "zh": "QKᵀ 与 AV 占 FLOPs 的比例"},
+    "ch01.table.share": {"en": "share of QKᵀ and AV in the FLOPs", "zh": "QKᵀ 与 AV 占浮点运算次数的比例"},
 })
 
 
