@@ -67,8 +67,9 @@ register({
                             "随机初始化 {random}（均匀分配时为 0.125）"},
     "ch01.reversal.random": {"en": "Random initialisation: attention per head", "zh": "随机初始化：各头的注意力"},
     "ch01.reversal.trained": {"en": "Trained to reverse: attention per head", "zh": "训练反转之后：各头的注意力"},
-    "ch01.vit.accuracy": {"en": "validation accuracy of the tiny ViT: {acc:.1%} (chance: 25%)",
-                          "zh": "小型 ViT 的验证集准确率：{acc:.1%}（随机猜测为 25%）"},
+    "ch01.vit.accuracy": {"en": "tiny ViT trained on {n:,} images for {epochs} epochs: validation accuracy {acc:.1%} "
+                                "(chance: 25%)",
+                          "zh": "小型 ViT 用 {n:,} 张图像训练 {epochs} 轮：验证集准确率 {acc:.1%}（随机猜测为 25%）"},
     "ch01.share.cls": {"en": "class token, layer {layer}: {share:.1%} of its attention on the target's box",
                        "zh": "类别词元，第 {layer} 层：{share:.1%} 的注意力落在目标框上"},
     "ch01.share.queries": {"en": "all patch queries averaged, layer {layer}: {share:.1%}",
@@ -86,7 +87,9 @@ register({
                                 "{far:.2f} between patches 3 or more apart",
                           "zh": "{which}：相邻图像块之间的平均余弦相似度 {near:.2f}，相距 3 格及以上的图像块之间 {far:.2f}"},
     "ch01.viewer.title": {"en": "Tiny ViT, layer 1: where each patch looks", "zh": "小型 ViT 第 1 层：每个图像块看向哪里"},
-    "ch01.pairs.params": {"en": "parameters: global {global} , local {local}", "zh": "参数量：全局 {global}，局部 {local}"},
+    "ch01.pairs.params": {"en": "parameters: global {global:,}, local {local:,}; each trained on {n:,} sequences for "
+                                "{epochs} epochs, {seeds} seeds",
+                          "zh": "参数量：全局 {global:,}，局部 {local:,}；各用 {n:,} 个序列训练 {epochs} 轮，{seeds} 个随机种子"},
     "ch01.pairs.global_row": {"en": "global: accuracy {near:.3f} ± {near_std:.3f} within the reach, "
                                     "{far:.3f} ± {far_std:.3f} beyond it (mean ± std over seeds)",
                               "zh": "全局：可及范围以内准确率 {near:.3f} ± {near_std:.3f}，以外 {far:.3f} ± {far_std:.3f}"
