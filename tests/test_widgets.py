@@ -123,7 +123,7 @@ def test_flops_are_counted_once_per_setting(monkeypatch):
 
 def test_a_heavy_setting_draws_fewer_example_inputs():
     light = widgets.render_frame("selective_kernel", {"channels": 16, "height": 4, "width": 4})
-    heavy = widgets.render_frame("selective_kernel", {"channels": 128, "height": 16, "width": 16,
+    heavy = widgets.render_frame("selective_kernel", {"channels": 64, "height": 16, "width": 16,
                                                       "kernel_sizes": (1, 3, 5, 7), "dilated": False})
     assert light.picture.data["G"] == widgets.GALLERY
     assert heavy.counts.flops > widgets.PICTURE_FLOPS / widgets.GALLERY
@@ -145,7 +145,7 @@ def test_rendering_leaves_the_global_random_state_and_thread_count_alone():
     expected = torch.rand(3)
     torch.manual_seed(123)
     widgets.render_frame("eca")
-    widgets.render_frame("selective_kernel", {"channels": 128, "height": 16, "width": 16})
+    widgets.render_frame("selective_kernel", {"channels": 64, "height": 16, "width": 16})
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
 

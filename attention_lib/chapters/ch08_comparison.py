@@ -4,6 +4,7 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch08_com
 """
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import torch
@@ -91,10 +92,11 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
     header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"),
               t("ch08.table.params_formula"), t("ch08.table.flops"), t("ch08.table.flops_formula"),
               t("ch08.table.latency")]
-    table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
-                            format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
-                            yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])
-    return table, rows
+    cells = [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]), format_count(r["params"]),
+              yes_no(r["params_match"]), format_count(r["flops"]), yes_no(r["flops_match"]),
+              f"{r['latency_ms']:.3f}"] for r in rows]
+    nowrap = [[f'<span style="white-space: nowrap">{html.escape(c)}</span>' for c in row] for row in cells]
+    return Table(header, cells, html_rows=nowrap), rows
 
 
 def _mechanism_named(answer) -> Optional[str]:
