@@ -103,6 +103,7 @@ class Mechanism:
     example_kwargs: Mapping[str, object] = field(default_factory=dict)   # constructor arguments of the example
     small_kwargs: Mapping[str, object] = field(default_factory=dict)     # the smallest sensible configuration
     batch_one_training: bool = True                 # False: BatchNorm on a (B, C) descriptor needs B > 1
+    equation: str = ""                              # the mechanism in one line of LaTeX (the cheat sheet's)
 
     @property
     def example_input(self) -> Callable[..., torch.Tensor]:
@@ -177,6 +178,8 @@ _SELF_ATTENTION = Mechanism(
     flops=Formula(r"8ND^2 + 4N^2D + 4hN^2", lambda N, D, h: 8 * N * D * D + 4 * N * N * D + 4 * h * N * N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), h=a["num_heads"]),
     official_code="https://github.com/tensorflow/tensor2tensor",
+    equation=r"Y = [\mathrm{softmax}(Q_iK_i^\top/\sqrt{d})\,V_i]_{i=1}^{h}\,W_o,\ "
+             r"(Q, K, V) = X(W_q, W_k, W_v)",
     example_kwargs=MappingProxyType(dict(dim=_D, num_heads=8)),
     small_kwargs=MappingProxyType(dict(dim=8, num_heads=2)),
 )
@@ -196,6 +199,7 @@ _EXTERNAL_ATTENTION = Mechanism(
     params=Formula(r"2SD", lambda S, D: 2 * S * D),
     flops=Formula(r"4NSD + 5NS + N", lambda N, S, D: 4 * N * S * D + 5 * N * S + N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), S=a["memory_size"]),
+    equation=r"Y = \mathrm{norm}_{\ell_1, S}\big(\mathrm{softmax}_N(X M_k^\top)\big)\, M_v",
     example_kwargs=MappingProxyType(dict(dim=_D, memory_size=64)),
     small_kwargs=MappingProxyType(dict(dim=8, memory_size=4)),
     **_EXTERNAL,
@@ -214,6 +218,8 @@ _MULTI_HEAD_EXTERNAL = Mechanism(
                   lambda N, D, e, h, S: 4 * e * N * D * D + 4 * e * N * S * D + 6 * e * h * N * S + e * h * N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), h=a["num_heads"], e=a["coef"], S=a["memory_size"],
                                  d=a["dim"] // a["num_heads"]),
+    equation=r"Y = [\mathrm{norm}_{\ell_1, S}(\mathrm{softmax}_N(X_i M_k^\top))\, M_v]_{i=1}^{eh}\, W_o,\ "
+             r"X = \mathrm{heads}(X_{in} W_e)",
     example_kwargs=MappingProxyType(dict(dim=_D, num_heads=8)),
     small_kwargs=MappingProxyType(dict(dim=8, num_heads=2, memory_size=4, coef=2)),
     **_EXTERNAL,
@@ -230,6 +236,7 @@ _SQUEEZE_EXCITATION = Mechanism(
                   lambda C, H, W, r: 2 * C * H * W + 4 * C * (C // r) + C // r + C),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"]),
     official_code="https://github.com/hujie-frank/SENet",
+    equation=r"\tilde X = \sigma\big(W_2\,\delta(W_1\,\mathrm{GAP}(X))\big) \odot X",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
 )
@@ -256,6 +263,8 @@ _SELECTIVE_KERNEL = Mechanism(
                   + 2 * (M + 1) * C * d_z + 3 * d_z + 3 * M * C),
     symbols_of=_sk_symbols,
     official_code="https://github.com/implus/SKNet",
+    equation=r"V = \textstyle\sum_k a_k \odot U_k,\ a = \mathrm{softmax}_k(A_k z),\ "
+             r"z = \delta(\mathcal{B}(W\,\mathrm{GAP}(\sum_k U_k)))",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2, min_dim=4)),
     batch_one_training=False,
@@ -276,6 +285,7 @@ _CBAM = Mechanism(
                   + (4 * k_s * k_s + 3) * H * W),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"], k_s=a["spatial_kernel"]),
     official_code="https://github.com/Jongchan/attention-module",
+    equation=r"F' = M_c(F) \odot F,\ F'' = M_s(F') \odot F'",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
 )
@@ -296,6 +306,7 @@ _BAM = Mechanism(
                   + 11 * (C // r) * H * W + 4 * C * (C // r) + 3 * (C // r)),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"]),
     official_code="https://github.com/Jongchan/attention-module",
+    equation=r"F' = F + F \odot \sigma\big(M_c(F) + M_s(F)\big)",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
     batch_one_training=False,
@@ -313,6 +324,7 @@ _ECA = Mechanism(
     symbols_of=lambda a, s: dict(_map_sizes(a, s), k=a["kernel_size"] or eca_kernel_size(a["channels"], a["gamma"],
                                                                                          a["b"])),
     official_code="https://github.com/BangguWu/ECANet",
+    equation=r"\tilde X = \sigma\big(\mathrm{conv1d}_k(\mathrm{GAP}(X))\big) \odot X,\ k = \psi(C)",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8)),
 )
