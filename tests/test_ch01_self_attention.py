@@ -277,23 +277,31 @@ def verdict_is(key, answer, expected_hint):
     return result is False and message == hint(expected_hint)
 
 
+def rejects(key, answer):
+    result, message = exercises.verdict(key, answer)
+    return result is False and isinstance(message, str) and message
+
+
 def test_shape_exercise(lang):
     assert verdict_is("sa.shape", (4, 6, 50, 50), None)
     assert verdict_is("sa.shape", torch.Size([4, 6, 50, 50]), None)
     for answer, key in [((4, 50, 50), "ex.sa.shape.no_heads"), ((6, 50, 50), "ex.sa.shape.no_batch"),
                         ((4, 6, 50, 16), "ex.sa.shape.per_head"), ((4, 50, 96), "ex.sa.shape.output"),
-                        ((4, 50, 6, 50), "ex.sa.shape.order"), ((1, 2), "ex.sa.shape.other"),
-                        ("shape", "ex.sa.shape.not_shape"), (3.5, "ex.sa.shape.not_shape")]:
+                        ((4, 50, 6, 50), "ex.sa.shape.order"), ((1, 2), "ex.sa.shape.other")]:
         assert verdict_is("sa.shape", answer, key), answer
+    for answer in ("shape", 3.5, (4, 6, 50, 50.5)):            # the engine names these type slips
+        assert rejects("sa.shape", answer), answer
 
 
 def test_params_exercise(lang):
     D = 96
     assert verdict_is("sa.params", 3 * D * D + D * D + D, None)
+    assert verdict_is("sa.params", float(4 * D * D + D), None)
     for answer, key in [(4 * D * D, "ex.sa.params.no_proj_bias"), (4 * D * D + 4 * D, "ex.sa.params.qkv_bias"),
-                        (3 * D * D, "ex.sa.params.no_proj"), (123, "ex.sa.params.other"),
-                        (True, "ex.sa.params.not_int"), ("36960", "ex.sa.params.not_int")]:
+                        (3 * D * D, "ex.sa.params.no_proj"), (123, "ex.sa.params.other")]:
         assert verdict_is("sa.params", answer, key), answer
+    for answer in (True, "36960", float("nan"), 36960.5):
+        assert rejects("sa.params", answer), answer
 
 
 def sdpa_solution(q, k, v, mask=None):
@@ -328,32 +336,49 @@ def test_sdpa_exercise_accepts_the_solution_and_names_the_slips(lang):
              "ex.sa.sdpa.mask_inverted": _variant(invert=True),
              "ex.sa.sdpa.mask_zero": _variant(fill=0.0),
              "ex.sa.sdpa.mask_after": _variant(after=True),
-             "ex.sa.sdpa.weights": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).softmax(-1),
-             "ex.sa.sdpa.tuple": lambda q, k, v, mask=None: (sdpa_solution(q, k, v, mask), None),
-             "ex.sa.sdpa.not_callable": 42}
+             "ex.sa.sdpa.weights": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).softmax(-1),
+             "ex.sa.sdpa.batch1": _variant(squeeze=True)}                  # loses the batch axis at B = 1
     for key, answer in slips.items():
         assert verdict_is("sa.sdpa", answer, key), key
-    assert verdict_is("sa.sdpa", _variant(squeeze=True), "ex.sa.sdpa.batch1")     # loses the batch axis at B = 1
     result, message = exercises.verdict("sa.sdpa", lambda q, k, v, mask=None: 1 / 0)
     assert result is False and "ZeroDivisionError" in message
+    result, message = exercises.verdict("sa.sdpa", lambda q, k, v: sdpa_solution(q, k, v))   # no mask argument
+    assert result is False and "TypeError" in message
+    for answer in (42, lambda q, k, v, mask=None: (sdpa_solution(q, k, v, mask), None),
+                   lambda q, k, v, mask=None: sdpa_solution(q, k, v, mask).double()):
+        assert rejects("sa.sdpa", answer)
+
+
+def _causal(mask_of):
+    def causal_attention(q, k, v):
+        n = q.shape[-2]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask_of(torch.ones(n, n, dtype=torch.bool)))
+    return causal_attention
+
+
+def _causal_explicit(q, k, v):                       # the mask applied to the scores by hand
+    n = q.shape[-2]
+    mask = torch.ones(n, n, dtype=torch.bool).tril(-1)          # the diagonal forgotten: row 0 is NaN
+    return sdpa_solution(q, k, v, mask)
 
 
 def test_causal_exercise_accepts_boolean_and_float_masks_and_names_the_slips(lang):
-    assert verdict_is("sa.causal", lambda n: torch.ones(n, n, dtype=torch.bool).tril(), None)
-    assert verdict_is("sa.causal", lambda n: torch.zeros(n, n).masked_fill(
-        torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf")), None)
-    slips = {"ex.sa.causal.transposed": lambda n: torch.ones(n, n, dtype=torch.bool).triu(),
-             "ex.sa.causal.inverted": lambda n: torch.ones(n, n, dtype=torch.bool).triu(1),
-             "ex.sa.causal.no_diagonal": lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1),
-             "ex.sa.causal.float_ones": lambda n: torch.ones(n, n).tril(),
-             "ex.sa.causal.dtype": lambda n: torch.ones(n, n, dtype=torch.long).tril(),
-             "ex.sa.causal.not_callable": "tril"}
+    assert verdict_is("sa.causal", _causal(lambda ones: ones.tril()), None)
+    assert verdict_is("sa.causal", _causal(lambda ones: torch.zeros(ones.shape).masked_fill(ones.triu(1),
+                                                                                               float("-inf"))), None)
+    assert verdict_is("sa.causal", lambda q, k, v: sdpa_solution(q, k, v, torch.ones(
+        q.shape[-2], q.shape[-2], dtype=torch.bool).tril()), None)
+    slips = {"ex.sa.causal.transposed": _causal(lambda ones: ones.triu()),
+             "ex.sa.causal.inverted": _causal(lambda ones: ones.triu(1)),
+             "ex.sa.causal.no_diagonal": _causal(lambda ones: ones.tril(-1)),
+             "ex.sa.causal.float_ones": _causal(lambda ones: ones.tril().float()),
+             "ex.sa.causal.no_mask": lambda q, k, v: F.scaled_dot_product_attention(q, k, v)}
     for key, answer in slips.items():
         assert verdict_is("sa.causal", answer, key), key
-    result, message = exercises.verdict("sa.causal", lambda n: torch.ones(n, n + 1, dtype=torch.bool))
-    assert result is False and message == hint("ex.sa.causal.shape", got=(5, 6), n=5)
-    result, message = exercises.verdict("sa.causal", lambda n: [[True]])
-    assert result is False
+    assert verdict_is("sa.causal", _causal_explicit, "ex.sa.causal.no_diagonal")      # NaN rows named too
+    result, message = exercises.verdict("sa.causal", _causal(lambda ones: ones.tril().long()))
+    assert result is False and "RuntimeError" in message                              # SDPA refuses an int mask
+    assert rejects("sa.causal", "tril")
 
 
 def test_checks_never_raise_on_odd_answers():

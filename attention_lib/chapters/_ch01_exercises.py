@@ -1,23 +1,19 @@
 """Chapter 01's exercise checks and their verdicts (registered on import by ``ch01_self_attention``).
 
-Each check tries the reader's answer on the cases the exercise names, never raises whatever it is
-handed, and names the usual slip when the answer is wrong without giving the answer away.
+Each check reads the answer with the engine's helpers (``as_shape``, ``as_count``, ``as_function``), runs a
+student's function with ``call`` on copies of the inputs, compares with the library or with PyTorch's
+``F.scaled_dot_product_attention`` computed first, and names the usual slip without giving the answer away.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 
 from ..self_attention import MultiHeadSelfAttention
-from ..toolkit.exercises import exercise
-from ..toolkit.i18n import register, t
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.i18n import register
 
 register({
-    # exercise verdicts
-    "ex.sa.shape.not_shape": {"en": "give the shape as a tuple of integers, e.g. (1, 2, 3, 4).",
-                              "zh": "请把形状写成整数元组，例如 (1, 2, 3, 4)。"},
     "ex.sa.shape.no_heads": {"en": "each head has its own map: the head axis is missing.",
                              "zh": "每个头都有自己的注意力图：缺了头这一维。"},
     "ex.sa.shape.no_batch": {"en": "every sample of the batch has its own maps: the batch axis is missing.",
@@ -31,7 +27,6 @@ register({
                           "zh": "数字对了，顺序不对：批量、头、查询、键。"},
     "ex.sa.shape.other": {"en": "one weight per sample, per head, per query and per key.",
                           "zh": "每个样本、每个头、每个查询、每个键各一个权重。"},
-    "ex.sa.params.not_int": {"en": "the answer is a whole number of parameters.", "zh": "答案应是参数个数，一个整数。"},
     "ex.sa.params.no_proj_bias": {"en": "the output projection W^O has a bias (D values).",
                                   "zh": "输出投影 W^O 带偏置（D 个值）。"},
     "ex.sa.params.qkv_bias": {"en": "the library's qkv projection has no bias by default (qkv_bias=False).",
@@ -42,16 +37,8 @@ register({
                                  "the number of heads does not change the count.",
                            "zh": "数一数 qkv 线性层（D → 3D，无偏置）和 proj（D → D，有偏置），D = 96；"
                                  "头数不影响参数量。"},
-    "ex.sa.raised": {"en": "your function raised {error} for q of shape {shape}{extra}",
-                     "zh": "q 的形状为 {shape} 时，你的函数抛出了 {error}{extra}"},
-    "ex.sa.batch1": {"en": " (batch size 1: does a .squeeze() remove the batch axis too?).",
-                     "zh": "（批量大小为 1：是不是 .squeeze() 把批量维度也去掉了？）"},
-    "ex.sa.sdpa.not_callable": {"en": "the answer is a function attention(q, k, v, mask=None).",
-                                "zh": "答案应是函数 attention(q, k, v, mask=None)。"},
-    "ex.sa.sdpa.tuple": {"en": "return only the output softmax(QKᵀ/√d_k) V, not a tuple.",
-                         "zh": "只返回输出 softmax(QKᵀ/√d_k) V，不要返回元组。"},
-    "ex.sa.sdpa.shape": {"en": "the result is {got}; expected a tensor of shape {expected}.",
-                         "zh": "结果是 {got}，应为形状 {expected} 的张量。"},
+    "ex.sa.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
+                     "zh": "批量大小为 1 时：是不是 .squeeze() 把批量维度也去掉了？"},
     "ex.sa.sdpa.batch1": {"en": "at batch size 1 the batch axis is lost: does a .squeeze() remove it?",
                           "zh": "批量大小为 1 时批量维度丢了：是不是 .squeeze() 把它去掉了？"},
     "ex.sa.sdpa.weights": {"en": "that is the weight matrix; multiply it by V.", "zh": "这是权重矩阵，还要再乘以 V。"},
@@ -73,17 +60,12 @@ register({
     "ex.sa.sdpa.mask_other": {"en": "right without a mask, wrong with one: blocked scores must become -inf "
                                     "before the softmax.",
                               "zh": "不加掩码时正确，加了掩码就错：被屏蔽的分数应在 softmax 之前变成 -inf。"},
-    "ex.sa.causal.not_callable": {"en": "the answer is a function causal_mask(n) returning an (n, n) tensor.",
-                                  "zh": "答案应是函数 causal_mask(n)，返回形状为 (n, n) 的张量。"},
-    "ex.sa.causal.raised": {"en": "your function raised {error} for n = {n}.", "zh": "n = {n} 时，你的函数抛出了 {error}。"},
-    "ex.sa.causal.shape": {"en": "for n = {n} the result is {got}; expected an (n, n) tensor.",
-                           "zh": "n = {n} 时结果是 {got}，应为 (n, n) 的张量。"},
-    "ex.sa.causal.dtype": {"en": "F.scaled_dot_product_attention takes a boolean mask or a float mask "
-                                 "(0 and -inf).",
-                           "zh": "F.scaled_dot_product_attention 接受布尔掩码或浮点掩码（0 与 -inf）。"},
+    "ex.sa.causal.no_mask": {"en": "that is attention without a mask: every query still sees the future keys.",
+                             "zh": "这是不加掩码的注意力：每个查询仍能看到后面的键。"},
     "ex.sa.causal.transposed": {"en": "transposed: query i may see keys 0..i, not i..n-1.",
                                 "zh": "转置了：查询 i 能看到的是键 0..i，而不是 i..n-1。"},
-    "ex.sa.causal.inverted": {"en": "inverted: True must mean may attend.", "zh": "反了：True 应表示可以关注。"},
+    "ex.sa.causal.inverted": {"en": "inverted: in a boolean attn_mask, True must mean may attend.",
+                              "zh": "反了：在布尔型 attn_mask 中，True 应表示可以关注。"},
     "ex.sa.causal.no_diagonal": {"en": "each token may also attend to itself: keep the diagonal.",
                                  "zh": "每个词元也可以关注自己：要保留对角线。"},
     "ex.sa.causal.float_ones": {"en": "a float mask is ADDED to the scores: use 0 where allowed and -inf where "
@@ -100,10 +82,7 @@ PARAMS_DIM, PARAMS_HEADS = 96, 6
 
 @exercise("sa.shape")
 def _sa_shape(answer):
-    try:
-        shape = tuple(int(s) for s in answer)
-    except Exception:
-        return "ex.sa.shape.not_shape"
+    shape = as_shape(answer)
     B, N, D = SHAPE_INPUT
     h = SHAPE_HEADS
     slips = {(B, h, N, N): None, (B, N, N): "ex.sa.shape.no_heads", (h, N, N): "ex.sa.shape.no_batch",
@@ -117,18 +96,16 @@ def _sa_shape(answer):
 
 @exercise("sa.params")
 def _sa_params(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer) \
-            or answer != int(answer):
-        return "ex.sa.params.not_int"
+    n = as_count(answer)
     D = PARAMS_DIM
     slips = {4 * D * D + D: None, 4 * D * D: "ex.sa.params.no_proj_bias",
              4 * D * D + 4 * D: "ex.sa.params.qkv_bias", 3 * D * D: "ex.sa.params.no_proj",
              3 * D * D + D: "ex.sa.params.no_proj"}
-    return slips.get(int(answer), "ex.sa.params.other")
+    return slips.get(n, "ex.sa.params.other")
 
 
-def _scores_softmax(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"), invert=False, after=False):
-    """Scaled dot-product attention and the common ways of getting it wrong (to name a reader's slip)."""
+def _attention(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"), invert=False, after=False):
+    """Scaled dot-product attention and the usual ways of getting it wrong (to name a reader's slip)."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     s = (q @ k.transpose(-2, -1)) * scale
     if mask is not None and not after:
@@ -139,97 +116,79 @@ def _scores_softmax(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"
     return a @ v
 
 
-def _call(answer, *args):
-    """The reader's function on ``args``; (output, None) or (None, hint) when it raised or returned a non-tensor."""
+def _run(function, *args, names, batch: int):
+    """The student's ``function(*args)``; at batch size 1 a crash also suggests the usual cause."""
     try:
-        with torch.no_grad():
-            out = answer(*args)
-    except Exception as error:  # the reader's code: report, never raise
-        extra = t("ex.sa.batch1") if args[0].shape[0] == 1 else "."
-        return None, ("ex.sa.raised", dict(error=type(error).__name__, shape=tuple(args[0].shape), extra=extra))
-    if isinstance(out, tuple):
-        return None, "ex.sa.sdpa.tuple"
-    if not isinstance(out, torch.Tensor):
-        return None, ("ex.sa.sdpa.shape", dict(got=type(out).__name__, expected=tuple(args[2].shape)))
-    return out, None
+        return call(function, *args, names=names)
+    except Slip as slip:
+        raise slip.also("ex.sa.batch1") if batch == 1 and slip.key == "ex.fn.raised" else slip
 
 
 @exercise("sa.sdpa")
 def _sa_sdpa(answer):
-    if not callable(answer):
-        return "ex.sa.sdpa.not_callable"
+    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
     g = torch.Generator().manual_seed(0)
     module = MultiHeadSelfAttention(16, num_heads=2).eval()
+    N = 5
+    mask = torch.rand(N, N, generator=g) < 0.5
+    mask |= torch.eye(N, dtype=torch.bool)                       # every query keeps a key...
+    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)       # ...and loses one (an inverted mask stays finite)
     for B in (3, 1):
-        x = torch.randn(B, 5, 16, generator=g)
+        x = torch.randn(B, N, 16, generator=g)
+        with torch.no_grad():                                    # the references first, on the originals
+            q, k, v = module._qkv(x)                             # (B, h, N, d_k) from the library
+            expected = F.scaled_dot_product_attention(q, k, v)
+            library = module(x)                                  # the library's output
+            variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
+                        ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / q.shape[-1])),
+                        ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
+                        ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1))]
+        got = _run(attention, q, k, v, names=("q", "k", "v"), batch=B)
+        if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
+            return "ex.sa.sdpa.batch1"
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        got = expect_tensor(got, expected)
         with torch.no_grad():
-            q, k, v = module._qkv(x)                                  # (B, h, N, d_k) from the library
-            expected = module(x)                                      # the library's output
-        got, problem = _call(answer, q, k, v)
-        if problem:
-            return problem
-        if got.shape != q.shape:
-            if got.shape == q.shape[:-1] + (q.shape[-2],):
-                return "ex.sa.sdpa.weights"
-            if B == 1 and got.shape == q.shape[1:]:
-                return "ex.sa.sdpa.batch1"
-            return "ex.sa.sdpa.shape", dict(got=tuple(got.shape), expected=tuple(q.shape))
-        y = module.proj(got.transpose(1, 2).reshape(B, 5, 16))
-        if not torch.allclose(y, expected, atol=1e-5):
-            for key, kw in (("ex.sa.sdpa.no_scale", dict(scale=1.0)),
-                            ("ex.sa.sdpa.scale_dk", dict(scale=1.0 / q.shape[-1])),
-                            ("ex.sa.sdpa.dim", dict(dim=-2))):
-                if torch.allclose(got, _scores_softmax(q, k, v, **kw), atol=1e-5):
-                    return key
+            through_library = module.proj(got.transpose(1, 2).reshape(B, N, 16))
+        if not close(through_library, library):
             return "ex.sa.sdpa.other"
-        mask = torch.rand(5, 5, generator=g) < 0.6
-        mask |= torch.eye(5, dtype=torch.bool)                        # every query keeps one key
-        got, problem = _call(answer, q, k, v, mask)
-        if problem:
-            return problem
-        reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        if got.shape != reference.shape or not torch.allclose(got, reference, atol=1e-5):
-            if got.shape == reference.shape:
-                for key, kw in (("ex.sa.sdpa.mask_ignored", dict(mask=None)),
-                                ("ex.sa.sdpa.mask_inverted", dict(invert=True)),
-                                ("ex.sa.sdpa.mask_zero", dict(fill=0.0)),
-                                ("ex.sa.sdpa.mask_after", dict(after=True))):
-                    kw = {"mask": mask, **kw}
-                    if torch.allclose(got, _scores_softmax(q, k, v, **kw), atol=1e-5, equal_nan=True):
-                        return key               # (an inverted mask leaves some rows with no key: NaN)
+
+        with torch.no_grad():
+            expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
+                        ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
+                        ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
+                        ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
+        got = _run(attention, q, k, v, mask, names=("q", "k", "v", "mask"), batch=B)
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        if not close(expect_tensor(got, expected), expected):
             return "ex.sa.sdpa.mask_other"
     return None
 
 
 @exercise("sa.causal")
 def _sa_causal(answer):
-    if not callable(answer):
-        return "ex.sa.causal.not_callable"
-    g = torch.Generator().manual_seed(0)
-    for n in (5, 1):
-        try:
-            mask = answer(n)
-        except Exception as error:  # the reader's code: report, never raise
-            return "ex.sa.causal.raised", dict(error=type(error).__name__, n=n)
-        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (n, n):
-            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-            return "ex.sa.causal.shape", dict(got=got, n=n)
-        q, k, v = (torch.randn(1, 1, n, 4, generator=g) for _ in range(3))
-        expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        try:
-            got = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        except Exception:
-            return "ex.sa.causal.dtype"
-        if torch.allclose(got, expected, atol=1e-5):
-            continue
-        lower = torch.ones(n, n, dtype=torch.bool).tril()
-        if mask.dtype == torch.bool:
-            slips = {"ex.sa.causal.transposed": lower.T, "ex.sa.causal.inverted": ~lower,
-                     "ex.sa.causal.no_diagonal": lower.tril(-1)}
-            for key, slip in slips.items():
-                if torch.equal(mask, slip):
-                    return key
-        elif torch.equal(mask, lower.float()):
-            return "ex.sa.causal.float_ones"
-        return "ex.sa.causal.other"
+    causal_attention = as_function(answer, usage="causal_attention(q, k, v)")
+    g = torch.Generator().manual_seed(1)
+    for B, h, N, d in ((2, 2, 6, 8), (1, 2, 5, 4)):
+        q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
+        lower = torch.ones(N, N, dtype=torch.bool).tril()
+        with torch.no_grad():                                    # the references first, on the originals
+            expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
+            variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
+                        ("ex.sa.causal.inverted", sdpa(~lower)), ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
+                        ("ex.sa.causal.float_ones", sdpa(lower.float()))]
+        got = _run(causal_attention, q, k, v, names=("q", "k", "v"), batch=B)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
+            # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
+            slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
+            if slip is not None:
+                return slip
+        if not close(expect_tensor(got, expected), expected):
+            return "ex.sa.causal.other"
     return None
