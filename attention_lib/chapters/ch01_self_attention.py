@@ -1,17 +1,17 @@
 """Chapter 01 · Self-attention, multi-head attention and the patch embedding: what this chapter alone needs.
 
 The notebook imports it as ``ch``: ``from attention_lib.chapters import ch01_self_attention as ch``.
-Here: the strings the notebook prints, the demos of §6 (a class-token ViT, the far-pair experiment with a
-local-attention twin), the measurements the chapter prints (rollout, share on the target's box, attention
-distance, position-embedding similarity, the scaling statistics of §2), the exercises and the explorers.
-The figures live in ``_ch01_figures`` (re-exported here: ``ch.plot_masks`` and so on), the exercise checks in
-``_ch01_exercises``; both are kept apart only so that each file reads in one sitting.
+Here: the strings the notebook prints, the demo configurations of §6 (a class-token ViT, the far-pair
+experiment with a local-attention twin), the measurements the chapter prints (rollout, share on the target's
+box, attention distance, position-embedding similarity, the scaling statistics of §2), the explorers and the
+exercise checks. The figures live in ``_ch01_figures`` and the demos' models and data in ``_ch01_demos``
+(both re-exported here: ``ch.plot_masks``, ``ch.PairDemo``...), kept apart only so that each file reads in one
+sitting.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Optional, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +22,13 @@ from ..registry import MECHANISMS
 from ..self_attention import MultiHeadSelfAttention
 from ..toolkit import data as _data
 from ..toolkit import viewer
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table, format_count
 from ..toolkit.i18n import register, t
-from ..toolkit.models import TinyTransformer, TinyViT
-from ..toolkit.train import DemoConfig, Reversal
+from ..toolkit.train import Reversal
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
-from . import _ch01_exercises  # noqa: F401  (registers the checks sa.shape, sa.params, sa.sdpa, sa.causal)
+from ._ch01_demos import (ClassTokenViT, LocalSelfAttention, PairClassifier, PairData, PairDemo,  # noqa: F401
+                          ShapesClassTokenViT, pair_dataset)
 from ._ch01_figures import (patch_tokens, plot_cls_heads, plot_flop_terms, plot_head_split,  # noqa: F401
                             plot_masks, plot_memory, plot_pair_accuracy, plot_patch_grid, plot_patch_lookup,
                             plot_position_similarity, plot_scaling_statistics, plot_vit_attention)
@@ -115,165 +116,8 @@ register({
 })
 
 
-# ---------------------------------------------------------------- models and demos of §6
+# ---------------------------------------------------------------- the demos of §6
 
-class ClassTokenViT(TinyViT):
-    """``TinyViT`` with ViT's class token: a learned token before the patches; the class is read from it."""
-
-    def __init__(self, image_size: int = 24, patch_size: int = 4, num_classes: int = 4, dim: int = 32,
-                 depth: int = 2, num_heads: int = 4, mlp_ratio: int = 2):
-        super().__init__(image_size, patch_size, num_classes=num_classes, dim=dim, depth=depth,
-                         num_heads=num_heads, mlp_ratio=mlp_ratio)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))            # zeros, as in the official code
-        self.pos = nn.Parameter(0.02 * torch.randn(1, 1 + self.grid ** 2, dim))   # class token + patches
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(f"ClassTokenViT expects images of shape (B, {self.patch_embed.in_channels}, "
-                             f"{self.image_size}, {self.image_size}), got {tuple(x.shape)}")
-        patches = self.patch_embed(x)                                      # (B, N, D)
-        cls = self.cls_token.expand(len(x), -1, -1)                       # (B, 1, D)
-        return torch.cat([cls, patches], dim=1) + self.pos                 # (B, 1 + N, D)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._embed(x)                         # (B, 1 + N, D)
-        for block in self.blocks:
-            h = block(h)
-        return self.head(self.norm(h)[:, 0])       # the class token's output -> (B, classes)
-
-
-@dataclass(frozen=True)
-class ShapesClassTokenViT(DemoConfig):
-    """``ClassTokenViT`` on small shapes images: larger targets and fewer distractors than the CNN's images."""
-    kind: ClassVar[str] = "ch01_shapes_vit"
-    patch_size: int = 4              # patch side P: a 6 x 6 grid of patches
-    dim: int = 32                    # token width D
-    depth: int = 2                   # transformer blocks
-    num_heads: int = 4               # heads h (d_k = 8)
-    size: int = 24                   # image side in pixels
-    num_distractors: int = 4         # lines and dots around the target
-    min_radius: float = 4.5          # half-size of the target in pixels, drawn from [min, max]
-    max_radius: float = 6.5
-    n_train: int = 5000
-    n_val: int = 500
-    epochs: int = 8
-    lr: float = 4e-3
-
-    def build(self) -> nn.Module:
-        return ClassTokenViT(self.size, self.patch_size, len(_data.SHAPE_CLASSES), self.dim, self.depth,
-                             self.num_heads)
-
-    def data(self, split: str):
-        n = self.n_train if split == "train" else self.n_val
-        return _data.shapes_dataset(n, size=self.size, seed=self._split_seed(split),
-                                    num_distractors=self.num_distractors, min_radius=self.min_radius,
-                                    max_radius=self.max_radius)
-
-
-class LocalSelfAttention(MultiHeadSelfAttention):
-    """Self-attention in which each token sees only the tokens at most ``window`` positions away."""
-
-    def __init__(self, dim: int, num_heads: int = 2, window: int = 2):
-        super().__init__(dim, num_heads)
-        self.window = window
-
-    def mask(self, n: int, device=None) -> torch.Tensor:
-        """``(n, n)`` booleans, True where query i may attend key j: ``|i - j| <= window``."""
-        i = torch.arange(n, device=device)
-        return (i[:, None] - i[None, :]).abs() <= self.window
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._qkv(x)                                     # (B, h, N, d_k) each
-        B, h, N, dk = q.shape
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask(N, x.device))
-        return self.proj(y.transpose(1, 2).reshape(B, N, h * dk))  # (B, N, D)
-
-    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, _ = self._qkv(x)
-        scores = (q @ k.transpose(-2, -1)) * self.scale            # (B, h, N, N)
-        blocked = ~self.mask(q.shape[-2], x.device)
-        return scores.masked_fill(blocked, float("-inf")).softmax(dim=-1)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, window={self.window}"
-
-
-class PairData(NamedTuple):
-    """``inputs`` (n, L): bits 0/1, marked bits 2/3; ``targets`` (n,): 1 if the two marked bits are equal;
-    ``distance`` (n,): how far apart the two marked positions are."""
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    distance: torch.Tensor
-
-
-def pair_dataset(n: int, length: int = 16, seed: int = 0) -> PairData:
-    """Random bit strings with two marked positions at a random distance 1..length-1; are the marked bits equal?"""
-    g = torch.Generator().manual_seed(seed)
-    bits = torch.randint(2, (n, length), generator=g)                       # (n, L)
-    distance = torch.randint(1, length, (n,), generator=g)                  # (n,)
-    i = (torch.rand(n, generator=g) * (length - distance)).long()           # first marked position
-    j = i + distance
-    same = torch.rand(n, generator=g) < 0.5                                 # balanced labels
-    rows = torch.arange(n)
-    bits[rows, j] = torch.where(same, bits[rows, i], 1 - bits[rows, i])
-    tokens = bits.clone()
-    tokens[rows, i] += 2
-    tokens[rows, j] += 2                                                    # marked: 2 or 3
-    return PairData(tokens, same.long(), distance)
-
-
-class PairClassifier(TinyTransformer):
-    """``TinyTransformer`` that answers once per sequence (mean of the tokens, then a linear layer).
-
-    ``window=None``: global self-attention; an integer: ``LocalSelfAttention`` with the *same* initial
-    weights, so the two models differ only in what each token may see.
-    """
-
-    def __init__(self, length: int = 16, dim: int = 32, depth: int = 2, num_heads: int = 2,
-                 window: Optional[int] = None):
-        super().__init__(vocab=4, max_len=length, dim=dim, depth=depth, num_heads=num_heads)
-        self.head = nn.Linear(dim, 2)
-        self.window = window
-        if window is not None:
-            for block in self.blocks:
-                local = LocalSelfAttention(dim, num_heads, window)
-                local.load_state_dict(block.attn.state_dict())
-                block.attn = local
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self._embed(tokens)                    # (B, L, D)
-        for block in self.blocks:
-            h = block(h)
-        return self.head(self.norm(h).mean(1))     # (B, 2)
-
-
-@dataclass(frozen=True)
-class PairDemo(DemoConfig):
-    """The experiment of §6: are two marked bits, far apart in a sequence, equal?"""
-    kind: ClassVar[str] = "ch01_pairs"
-    window: Optional[int] = None     # None: global self-attention; w: each layer sees w tokens either side
-    length: int = 16                 # tokens per sequence
-    dim: int = 32                    # token width D
-    depth: int = 2                   # transformer blocks
-    num_heads: int = 2               # heads h
-    n_train: int = 2000
-    n_val: int = 2000                # many held-out sequences: accuracy per distance needs them
-    epochs: int = 4
-
-    def build(self) -> nn.Module:
-        return PairClassifier(self.length, self.dim, self.depth, self.num_heads, self.window)
-
-    def data(self, split: str):
-        n = self.n_train if split == "train" else self.n_val
-        return pair_dataset(n, self.length, seed=self._split_seed(split))
-
-    @property
-    def reach(self) -> Optional[int]:
-        """The farthest pair one token can see after all layers: ``2 * depth * window`` (None: global)."""
-        return None if self.window is None else 2 * self.depth * self.window
-
-
-#: The demos of §6: reversal (toolkit), the class-token ViT, the two pair models over three seeds.
 REVERSAL_DEMO = Reversal()
 VIT_DEMO = ShapesClassTokenViT()
 PAIR_SEEDS = (0, 1, 2)
@@ -421,3 +265,186 @@ PATCH_EMBEDDING_EXPLORER = register_explorer(ExplorerSpec(
      Control("dim", "widgets.dim", (16, 32, 64, 128), 32, (32, 128))),
     build=_patch_embedding, plot=_plot_patch_embedding,
     title={"en": "patch embedding", "zh": "图像块嵌入"}))
+
+
+# ---------------------------------------------------------------- exercises
+
+register({
+    "ex.sa.shape.no_heads": {"en": "each head has its own map: the head axis is missing.",
+                             "zh": "每个头都有自己的注意力图：缺了头这一维。"},
+    "ex.sa.shape.no_batch": {"en": "every sample of the batch has its own maps: the batch axis is missing.",
+                             "zh": "批量中的每个样本都有自己的注意力图：缺了批量这一维。"},
+    "ex.sa.shape.per_head": {"en": "that is the shape of Q (or of the output) per head; the map holds one weight "
+                                   "per query and per key.",
+                             "zh": "这是每个头的 Q（或输出）的形状；注意力图是每个查询对每个键各一个权重。"},
+    "ex.sa.shape.output": {"en": "that is the shape of the module's output, not of its map.",
+                           "zh": "这是模块输出的形状，不是注意力图的形状。"},
+    "ex.sa.shape.order": {"en": "the right numbers in the wrong order: batch, heads, queries, keys.",
+                          "zh": "数字对了，顺序不对：批量、头、查询、键。"},
+    "ex.sa.shape.other": {"en": "one weight per sample, per head, per query and per key.",
+                          "zh": "每个样本、每个头、每个查询、每个键各一个权重。"},
+    "ex.sa.params.no_proj_bias": {"en": "the output projection W^O has a bias (D values).",
+                                  "zh": "输出投影 W^O 带偏置（D 个值）。"},
+    "ex.sa.params.qkv_bias": {"en": "the library's qkv projection has no bias by default (qkv_bias=False).",
+                              "zh": "库中的 qkv 投影默认不带偏置（qkv_bias=False）。"},
+    "ex.sa.params.no_proj": {"en": "besides W^Q, W^K, W^V there is the output projection W^O (D × D and a bias).",
+                             "zh": "除了 W^Q、W^K、W^V，还有输出投影 W^O（D × D，外加偏置）。"},
+    "ex.sa.params.other": {"en": "count the qkv Linear (D → 3D, no bias) and proj (D → D, with bias), D = 96; "
+                                 "the number of heads does not change the count.",
+                           "zh": "数一数 qkv 线性层（D → 3D，无偏置）和 proj（D → D，有偏置），D = 96；"
+                                 "头数不影响参数量。"},
+    "ex.sa.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
+                     "zh": "批量大小为 1 时：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sa.sdpa.batch1": {"en": "at batch size 1 the batch axis is lost: does a .squeeze() remove it?",
+                          "zh": "批量大小为 1 时批量维度丢了：是不是 .squeeze() 把它去掉了？"},
+    "ex.sa.sdpa.weights": {"en": "that is the weight matrix; multiply it by V.", "zh": "这是权重矩阵，还要再乘以 V。"},
+    "ex.sa.sdpa.no_scale": {"en": "the scores are not divided by √d_k.", "zh": "分数没有除以 √d_k。"},
+    "ex.sa.sdpa.scale_dk": {"en": "divide by the square root of d_k, not by d_k.", "zh": "应除以 d_k 的平方根，而不是 d_k。"},
+    "ex.sa.sdpa.dim": {"en": "the softmax runs over the keys (the last axis): each query's row must sum to 1.",
+                       "zh": "softmax 应沿键的方向（最后一维）计算：每个查询的那一行之和为 1。"},
+    "ex.sa.sdpa.other": {"en": "the values differ from softmax(QKᵀ/√d_k) V.", "zh": "数值与 softmax(QKᵀ/√d_k) V 不一致。"},
+    "ex.sa.sdpa.mask_ignored": {"en": "right without a mask, but the mask is ignored.",
+                                "zh": "不加掩码时正确，但掩码被忽略了。"},
+    "ex.sa.sdpa.mask_inverted": {"en": "the mask is inverted: True means the query MAY attend the key "
+                                       "(as in F.scaled_dot_product_attention).",
+                                 "zh": "掩码反了：True 表示查询可以关注该键（与 F.scaled_dot_product_attention 相同）。"},
+    "ex.sa.sdpa.mask_zero": {"en": "a blocked score set to 0 still gets weight; set it to -inf before the softmax.",
+                             "zh": "被屏蔽的分数设为 0 仍会分到权重；应在 softmax 之前设为 -inf。"},
+    "ex.sa.sdpa.mask_after": {"en": "masking after the softmax leaves rows that no longer sum to 1; "
+                                    "mask the scores before it.",
+                              "zh": "在 softmax 之后再屏蔽，各行之和就不再是 1；应在 softmax 之前屏蔽分数。"},
+    "ex.sa.sdpa.mask_other": {"en": "right without a mask, wrong with one: blocked scores must become -inf "
+                                    "before the softmax.",
+                              "zh": "不加掩码时正确，加了掩码就错：被屏蔽的分数应在 softmax 之前变成 -inf。"},
+    "ex.sa.causal.no_mask": {"en": "that is attention without a mask: every query still sees the future keys.",
+                             "zh": "这是不加掩码的注意力：每个查询仍能看到后面的键。"},
+    "ex.sa.causal.transposed": {"en": "transposed: query i may see keys 0..i, not i..n-1.",
+                                "zh": "转置了：查询 i 能看到的是键 0..i，而不是 i..n-1。"},
+    "ex.sa.causal.inverted": {"en": "inverted: in a boolean attn_mask, True must mean may attend.",
+                              "zh": "反了：在布尔型 attn_mask 中，True 应表示可以关注。"},
+    "ex.sa.causal.no_diagonal": {"en": "each token may also attend to itself: keep the diagonal.",
+                                 "zh": "每个词元也可以关注自己：要保留对角线。"},
+    "ex.sa.causal.float_ones": {"en": "a float mask is ADDED to the scores: use 0 where allowed and -inf where "
+                                      "blocked (or a boolean mask).",
+                                "zh": "浮点掩码是加到分数上的：允许处为 0，屏蔽处为 -inf（或者用布尔掩码）。"},
+    "ex.sa.causal.other": {"en": "query i may attend key j exactly when j <= i.", "zh": "当且仅当 j <= i 时，查询 i 可以关注键 j。"},
+})
+
+#: Exercise 1: the input and the head count whose attention-map shape the reader gives.
+SHAPE_INPUT, SHAPE_HEADS = (4, 50, 96), 6
+#: Exercise 2: the module whose parameters the reader counts.
+PARAMS_DIM, PARAMS_HEADS = 96, 6
+
+
+@exercise("sa.shape")
+def _sa_shape(answer):
+    shape = as_shape(answer)
+    B, N, D = SHAPE_INPUT
+    h = SHAPE_HEADS
+    slips = {(B, h, N, N): None, (B, N, N): "ex.sa.shape.no_heads", (h, N, N): "ex.sa.shape.no_batch",
+             (B, h, N, D // h): "ex.sa.shape.per_head", (B, N, D): "ex.sa.shape.output"}
+    if shape in slips:
+        return slips[shape]
+    if sorted(shape) == sorted((B, h, N, N)):
+        return "ex.sa.shape.order"
+    return "ex.sa.shape.other"
+
+
+@exercise("sa.params")
+def _sa_params(answer):
+    n = as_count(answer)
+    D = PARAMS_DIM
+    slips = {4 * D * D + D: None, 4 * D * D: "ex.sa.params.no_proj_bias",
+             4 * D * D + 4 * D: "ex.sa.params.qkv_bias", 3 * D * D: "ex.sa.params.no_proj",
+             3 * D * D + D: "ex.sa.params.no_proj"}
+    return slips.get(n, "ex.sa.params.other")
+
+
+def _attention(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"), invert=False, after=False):
+    """Scaled dot-product attention and the usual ways of getting it wrong (to name a reader's slip)."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    s = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None and not after:
+        s = s.masked_fill(mask if invert else ~mask, fill)
+    a = s.softmax(dim=dim)
+    if mask is not None and after:
+        a = a * mask
+    return a @ v
+
+
+def _run(function, *args, names, batch: int):
+    """The student's ``function(*args)``; at batch size 1 a crash also suggests the usual cause."""
+    try:
+        return call(function, *args, names=names)
+    except Slip as slip:
+        raise slip.also("ex.sa.batch1") if batch == 1 and slip.key == "ex.fn.raised" else slip
+
+
+@exercise("sa.sdpa")
+def _sa_sdpa(answer):
+    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
+    g = torch.Generator().manual_seed(0)
+    module = MultiHeadSelfAttention(16, num_heads=2).eval()
+    N = 5
+    mask = torch.rand(N, N, generator=g) < 0.5
+    mask |= torch.eye(N, dtype=torch.bool)                       # every query keeps a key...
+    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)       # ...and loses one (an inverted mask stays finite)
+    for B in (3, 1):
+        x = torch.randn(B, N, 16, generator=g)
+        with torch.no_grad():                                    # the references first, on the originals
+            q, k, v = module._qkv(x)                             # (B, h, N, d_k) from the library
+            expected = F.scaled_dot_product_attention(q, k, v)
+            library = module(x)                                  # the library's output
+            variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
+                        ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / q.shape[-1])),
+                        ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
+                        ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1))]
+        got = _run(attention, q, k, v, names=("q", "k", "v"), batch=B)
+        if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
+            return "ex.sa.sdpa.batch1"
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        got = expect_tensor(got, expected)
+        with torch.no_grad():
+            through_library = module.proj(got.transpose(1, 2).reshape(B, N, 16))
+        if not close(through_library, library):
+            return "ex.sa.sdpa.other"
+
+        with torch.no_grad():
+            expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
+                        ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
+                        ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
+                        ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
+        got = _run(attention, q, k, v, mask, names=("q", "k", "v", "mask"), batch=B)
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        if not close(expect_tensor(got, expected), expected):
+            return "ex.sa.sdpa.mask_other"
+    return None
+
+
+@exercise("sa.causal")
+def _sa_causal(answer):
+    causal_attention = as_function(answer, usage="causal_attention(q, k, v)")
+    g = torch.Generator().manual_seed(1)
+    for B, h, N, d in ((2, 2, 6, 8), (1, 2, 5, 4)):
+        q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
+        lower = torch.ones(N, N, dtype=torch.bool).tril()
+        with torch.no_grad():                                    # the references first, on the originals
+            expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
+            variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
+                        ("ex.sa.causal.inverted", sdpa(~lower)), ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
+                        ("ex.sa.causal.float_ones", sdpa(lower.float()))]
+        got = _run(causal_attention, q, k, v, names=("q", "k", "v"), batch=B)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
+            # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
+            slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
+            if slip is not None:
+                return slip
+        if not close(expect_tensor(got, expected), expected):
+            return "ex.sa.causal.other"
+    return None
