@@ -285,3 +285,18 @@ def test_trained_reversal_attention_follows_the_anti_diagonal(reversal_demo):
     # Measured: accuracy 1.00; weight on the expected key 0.73 trained vs 0.125 = 1/L random.
     assert reversal_demo.history["val_acc"][-1] > 0.95
     assert trained > 0.5 and abs(random - 1 / L) < 0.05, (trained, random)
+
+
+def test_box_scores_peak_mass_and_area_by_hand():
+    from attention_lib.toolkit.data import box_scores
+    boxes = torch.tensor([[4, 8, 12, 16], [0, 0, 4, 4]])               # cells (2..3, 1..2) and (0, 0) on 8 x 8
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 2, 1], maps[0, 7, 7] = 3.0, 1.0                            # peak inside, a quarter of the mass outside
+    maps[1, 5, 5] = 1.0                                                # peak outside, all mass outside
+    s = box_scores(maps, boxes, 32)
+    assert s.peak_in_box == 0.5 and s.mass_in_box == pytest.approx((0.75 + 0.0) / 2)
+    assert s.box_area == pytest.approx((4 + 1) / 128)
+    flat = box_scores(torch.ones(2, 8, 8), boxes, 32)
+    assert flat.mass_in_box == pytest.approx(flat.box_area)            # a flat map scores the box's area
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        box_scores(torch.ones(8, 8), boxes, 32)

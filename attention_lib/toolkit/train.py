@@ -141,7 +141,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     model.to(device)
     n = len(x)
     steps = (n + batch_size - 1) // batch_size
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # foreach: one batched update for all parameters; bitwise the same result, fewer small CPU kernels.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
     order = torch.Generator().manual_seed(seed)
     history: History = {"epoch": [], "loss": [], "acc": [], "seconds": []}
