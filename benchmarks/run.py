@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.run            # full run (a few minutes on 2 CPU cores)
     .venv/bin/python -m benchmarks.run --quick    # smoke run at tiny sizes
+    .venv/bin/python -m benchmarks.run --explorers    # every explorer's live update time, at every setting
 
 Timing: inference under ``torch.inference_mode()``, on 2 threads by default. The module and its
 baselines run in one process, interleaved round by round, so that load on a shared machine hits
@@ -528,6 +529,9 @@ def parse_args(argv=None):
                    help="auto: CPU, and CUDA too when present")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"output file (default {DEFAULT_JSON.relative_to(ROOT)})")
     p.add_argument("--import-time", action="store_true", help="only measure the import time of the package")
+    p.add_argument("--explorers", action="store_true",
+                   help="only time the explorers' live updates at every setting (medians and worst against 100/200 ms)")
+    p.add_argument("--explorer-runs", type=int, default=1, help="with --explorers: runs per explorer, the best kept")
     p.add_argument("--memory-child", nargs=2, metavar=("KIND", "INDEX"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads is None:
@@ -565,6 +569,15 @@ def main(argv=None) -> dict:
         result = import_times(args.rounds)
         print(format_import(result).strip())
         return {"import": result}
+    if args.explorers:
+        from benchmarks import explorers
+        rows = explorers.run(repeats=3 if args.quick else 10, only=args.only, runs=args.explorer_runs)
+        out = args.json.with_name(args.json.stem + "-explorers.json")
+        out.write_text(json.dumps({"threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                   "rows": rows}, indent=2, default=str))
+        print(explorers.format_table(rows))
+        print(f"written to {out}", file=sys.stderr)
+        return {"explorers": rows}
     sz = QUICK if args.quick else FULL
     steady = _steady_allocator() if args.steady_allocator else False
     devices = [torch.device("cpu")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 
@@ -24,7 +24,7 @@ def _external(s) -> nn.Module:
 
 
 def _plot_external(module, x, s):
-    return viz.plot_memory_map(module.attention_map(x)[0])                  # (N, S)
+    return viewer.slot_map(module.attention_map(x[:1])[0])                  # (N, S)
 
 
 EXTERNAL_EXPLORER = register_explorer(ExplorerSpec(
@@ -40,7 +40,7 @@ def _multi_head_external(s) -> nn.Module:
 
 
 def _plot_multi_head_external(module, x, s):
-    return viz.plot_memory_map(module.attention_map(x), head=0)            # (B, heads, N, S): first head
+    return viewer.slot_map(module.attention_map(x[:1])[0])                  # (heads, N, S)
 
 
 MULTI_HEAD_EXTERNAL_EXPLORER = register_explorer(ExplorerSpec(

@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import exercise
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ShapesCNN
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch03.squeeze.title": {"en": "Squeeze: each channel becomes one number (its mean)",
@@ -34,6 +34,7 @@ register({
     "ch03.gate.random": {"en": "random initialisation", "zh": "随机初始化"},
     "ch03.gate.photo_title": {"en": "Gate of the trained SE block on a photograph",
                               "zh": "训练后的 SE 模块在照片上的门控"},
+    "ch03.gallery.title": {"en": "Trained SE gates of {n} validation images", "zh": "{n} 张验证图像上训练后的 SE 门控"},
     "ch03.gate_by_class.title": {"en": "Learned gate, averaged per class", "zh": "学到的门控（按类别平均）"},
     "ch03.gate_by_class.x": {"en": "channel", "zh": "通道"},
     "ch03.gate_by_class.y": {"en": "class of the target shape", "zh": "目标形状的类别"},
@@ -141,6 +142,24 @@ def plot_gate_by_class(per_class: torch.Tensor, class_names: Optional[Sequence[s
     return fig
 
 
+def gallery_indices(labels: torch.Tensor, per_class: int = 2) -> torch.Tensor:
+    """The first ``per_class`` images of each class, class by class: the images of :func:`gate_gallery`."""
+    labels = torch.as_tensor(labels).cpu()
+    return torch.cat([torch.nonzero(labels == k)[:per_class, 0] for k in range(int(labels.max()) + 1)])
+
+
+def gate_gallery(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, per_class: int = 2):
+    """The gates a trained SE network computes for ``per_class`` validation images of each class, as a
+    viewer: point at a channel to see its weight in every image (``model.attention_map``: (G, C, 1, 1))."""
+    pick = gallery_indices(labels, per_class)
+    chosen = images[pick.to(images.device)]
+    with torch.no_grad():
+        gates = model.attention_map(chosen)[:, :, 0, 0]                      # (G, C)
+    names = data.shape_names()
+    return viewer.channel_gallery(chosen, gates, labels=[names[int(labels[i])] for i in pick],
+                                  title=t("ch03.gallery.title", n=len(pick)))
+
+
 
 # ---------------------------------------------------------------- the explorer
 
@@ -149,7 +168,8 @@ def _explorer_module(s) -> nn.Module:
 
 
 def _explorer_plot(module, x, s):
-    return viz.plot_channel_gate(module.attention_map(x)[0].flatten())        # (C,)
+    return viewer.channel_gallery(x.mean(1, keepdim=True), module.attention_map(x)[:, :, 0, 0],
+                                  labels=input_labels(len(x)))                   # (G, C)
 
 
 EXPLORER = register_explorer(ExplorerSpec(

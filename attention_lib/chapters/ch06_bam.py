@@ -14,13 +14,13 @@ from torch import nn
 
 from ..bam import BAM
 from ..registry import MECHANISMS
-from ..toolkit import data, viz
+from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import exercise
 from ..toolkit.format import Table, format_count, format_si
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import DemoConfig, ShapesCNN, evaluate, trained_demo
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch06.explorer.dilation": {"en": "dilation d", "zh": "空洞率 d"},
@@ -377,8 +377,9 @@ def _bam(s) -> nn.Module:
 
 
 def _plot_bam(module, x, s):
-    a = module.attention_map(x)[0]                                          # (C, H, W)
-    return viz.plot_spatial_map(a.mean(0))                                  # (H, W): mean over channels
+    a = module.attention_map(x)                                             # (G, C, H, W)
+    return viewer.spatial_gallery(x.mean(1, keepdim=True), a.mean(1),       # (G, H, W): mean over channels
+                                  labels=input_labels(len(x)))
 
 
 EXPLORER = register_explorer(ExplorerSpec(
