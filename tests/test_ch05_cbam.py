@@ -165,7 +165,7 @@ def test_centre_and_brightness_maps_peak_where_they_say():
 def _fake_run(seed=0):
     cfg = ShapesCNN(attention="cbam", n_val=24, seed=seed)
     torch.manual_seed(seed)
-    return Demo(cfg.build().eval(), {}, cfg, True, None, cfg.data("val"))
+    return Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val"))
 
 
 def test_where_it_looks_tabulates_four_maps_and_the_box_area():

@@ -130,7 +130,7 @@ def test_score_table_gives_one_row_per_map():
     def demo(cfg, seed):
         cfg = cfg.replace(n_val=16, seed=seed)
         torch.manual_seed(seed)
-        return Demo(cfg.build().eval(), {}, cfg, True, None, cfg.data("val"))
+        return Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val"))
     table = ch.score_table({"a": [demo(ch.BAM_DEMO, 0), demo(ch.BAM_DEMO, 1)]})
     assert len(table) == 1 and table.rows[0][0] == "a" and "±" in table.rows[0][2]
     staged = ch.score_table({"": [demo(ch.STAGES_DEMO, 0), demo(ch.STAGES_DEMO, 1)]}, stages=True)

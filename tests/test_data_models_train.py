@@ -300,3 +300,11 @@ def test_box_scores_peak_mass_and_area_by_hand():
     assert flat.mass_in_box == pytest.approx(flat.box_area)            # a flat map scores the box's area
     with pytest.raises(ValueError, match=r"\(n, h, w\)"):
         box_scores(torch.ones(8, 8), boxes, 32)
+
+
+def test_shapes_dataset_hands_out_copies_of_recent_draws():
+    a = shapes_dataset(20, seed=5)
+    a.images.zero_()                                                    # the caller's copy only
+    b = shapes_dataset(20, seed=5)
+    assert b.images.abs().sum() > 0 and not torch.equal(a.images, b.images)
+    assert all(torch.equal(x, y) for x, y in zip(b, shapes_dataset(20, seed=5)))

@@ -19,7 +19,7 @@ from ..toolkit.exercises import exercise
 from ..toolkit.format import Table, format_count, format_si
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import DemoConfig, ShapesCNN, evaluate, trained_demo
+from ..toolkit.train import DemoConfig, ShapesCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -230,8 +230,11 @@ def spatial_maps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def _mean_std(values: Sequence[float]) -> str:
+    """``mean ± std (min–max)`` over seeds: with three seeds the range says as much as the spread."""
     v = torch.tensor(values, dtype=torch.float64)
-    return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+    if len(v) < 2:
+        return f"{v.mean():.3f}"
+    return f"{v.mean():.3f} ± {v.std():.3f} ({v.min():.2f}–{v.max():.2f})"
 
 
 def score_table(runs: dict, stages: bool = False) -> Table:
@@ -248,7 +251,7 @@ def score_table(runs: dict, stages: bool = False) -> Table:
                 maps = {t("ch06.stages.early"): early.mean(1), t("ch06.stages.late"): late.mean(1)}
             else:
                 maps = {label: spatial_maps(demo.model, images)}
-            acc = evaluate(demo.model, val)["acc"]
+            acc = demo.history["val_acc"][-1]                           # the trained model on val
             for name, m in maps.items():
                 s = data.box_scores(m, val.boxes, images.shape[-1])
                 per_row.setdefault(name, []).append((acc, s.peak_in_box, s.mass_in_box, s.box_area))

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -89,6 +90,21 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
     if not 1 <= min_radius <= max_radius or 2 * max_radius + 2 > size:
         raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
                          f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
+    key = (n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
+    if key not in _RECENT:
+        _RECENT[key] = _draw_shapes(*key)
+        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
+            _RECENT.popitem(last=False)
+    _RECENT.move_to_end(key)
+    return ShapesData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+
+
+#: The data sets drawn last, up to 64 MB of images: a chapter's demos ask for the same images again and again.
+_RECENT: "OrderedDict[tuple, ShapesData]" = OrderedDict()
+_RECENT_BYTES = 64 * 2 ** 20
+
+
+def _draw_shapes(n, size, seed, num_distractors, min_radius, max_radius, noise) -> ShapesData:
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
                             torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
