@@ -308,3 +308,16 @@ def test_shapes_dataset_hands_out_copies_of_recent_draws():
     b = shapes_dataset(20, seed=5)
     assert b.images.abs().sum() > 0 and not torch.equal(a.images, b.images)
     assert all(torch.equal(x, y) for x, y in zip(b, shapes_dataset(20, seed=5)))
+
+
+def test_fit_validates_every_nth_epoch_and_after_the_last():
+    data = shapes_dataset(64, seed=1)
+    val = shapes_dataset(32, seed=2)
+    torch.manual_seed(0)
+    model = TinyCNN(None, width=4)
+    history = train.fit(model, data, epochs=5, batch_size=32, val_data=val, val_every=2, progress=False,
+                        device="cpu")
+    assert len(history["loss"]) == 5 and len(history["val_acc"]) == 3          # epochs 2, 4 and 5
+    assert history["val_acc"][-1] == train.evaluate(model, val)["acc"]
+    with pytest.raises(ValueError, match="val_every"):
+        train.fit(model, data, epochs=1, val_every=0, progress=False, device="cpu")
