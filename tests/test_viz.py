@@ -223,4 +223,4 @@ def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
     left = fig.axes[0]
     dots = [line for line in left.get_lines() if line.get_marker() == "o"]
     assert len(dots) == 2 and all(len(d.get_ydata()) == 3 for d in dots)
-    assert left.get_ylabel() == "acc" and left.get_legend() is not None and fig.axes[1].get_legend() is None
+    assert left.get_ylabel() == "acc" and [t.get_text() for t in fig.legends[0].get_texts()] == ["base"]

@@ -52,6 +52,7 @@ register({
     "ch06.fusion.product": {"en": "σ(M_c · M_s)", "zh": "σ(M_c · M_s)"},
     "ch06.fusion.channel": {"en": "channel {c}: M_c = {v:+.2f}", "zh": "通道 {c}：M_c = {v:+.2f}"},
     "ch06.fusion.value": {"en": "map value", "zh": "图的取值"},
+    "ch06.fusion.x": {"en": "position on the feature map", "zh": "特征图上的位置"},
     "ch06.accuracy": {"en": "validation accuracy, seed 0: BAM {acc:.1%}, CBAM {cbam:.1%} (chance 25%)",
                       "zh": "验证集准确率（随机种子 0）：BAM {acc:.1%}，CBAM {cbam:.1%}（随机猜测 25%）"},
     "ch06.random": {"en": "random BAM", "zh": "随机初始化的 BAM"},
@@ -335,6 +336,8 @@ def plot_fusion(parts: Branches, index: int = 0):
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(t("ch06.fusion.channel", c=c, v=m_c[c].item()), fontsize=10)
+            else:
+                ax.set_xlabel(t("ch06.fusion.x"), fontsize=9)
             if j == 0:
                 ax.set_ylabel(t(key))
     fig.colorbar(im, ax=axes.ravel().tolist(), label=t("ch06.fusion.value"), shrink=0.85)

@@ -133,10 +133,11 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
         if measure in references:
             ref_label, value = references[measure]
             ax.axhline(value, ls="--", color="gray", label=ref_label)
-            ax.legend(fontsize=8, loc="best")
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         ax.set_xlim(-0.5, len(labels) - 0.2)
         ax.set_ylabel(measure)
         ax.grid(True, axis="y", alpha=0.3)
+    if references:                        # outside the panels: a legend must not hide a seed's dot
+        fig.legend(fontsize=8, loc="outside upper right")
     fig.suptitle(title or t("figures.seeds.title"))
     return fig
