@@ -303,3 +303,10 @@ def test_the_spatial_check_tries_batch_size_one():
         return spatial_solution(x, conv)
     result, message = verdict("cbam.spatial", breaks_at_one)
     assert result is False and "(1, 16, 5, 9)" in message
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_checks_never_raise_on_odd_answers(key):
+    for odd in (torch.randn(3, 3), "x", object(), [1, 2], {}, 3.5, (8,), ((8,), "a")):
+        result, message = verdict(key, odd)
+        assert result is False and message

@@ -214,3 +214,10 @@ def test_typical_wrong_answers_are_named(key, answer, hint, lang):
     result, message = verdict(key, answer)
     assert result is False
     assert i18n.t(hint, error="RuntimeError", got=(2, 1, 4, 5), expected=(2, 6, 4, 5)) in message
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_checks_never_raise_on_odd_answers(key):
+    for odd in (torch.randn(3, 3), "x", object(), [1, 2], {}, 3.5, (8,)):
+        result, message = verdict(key, odd)
+        assert result is False and message

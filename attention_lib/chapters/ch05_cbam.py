@@ -101,8 +101,7 @@ register({
                                "zh": "两个形状写反了：通道图在前。"},
     "ex.cbam.shapes.squeezed": {"en": "keep the singleton axes: each map must broadcast against (B, C, H, W).",
                                 "zh": "请保留长度为 1 的轴：两张图都要能与 (B, C, H, W) 广播。"},
-    "ex.cbam.shapes.channel": {"en": "M_c holds one weight per sample and per channel.",
-                               "zh": "M_c 每个样本、每个通道一个权重。"},
+    "ex.cbam.shapes.channel": {"en": "M_c holds one weight per sample and per channel.", "zh": "M_c 每个样本、每个通道一个权重。"},
     "ex.cbam.shapes.spatial": {"en": "M_s holds one weight per sample and per position, shared by all channels.",
                                "zh": "M_s 每个样本、每个位置一个权重，所有通道共用。"},
     "ex.cbam.params.no_bias": {"en": "the two FC layers of the MLP have biases (C/r and C values).",
@@ -214,10 +213,6 @@ class CBAMAblation(ShapesCNN):
     attention: Optional[str] = "cbam"
     order: str = "channel_first"     # the order of the two gates, one of ORDERS
     pooling: str = "both"            # the channel gate's descriptors, one of POOLINGS
-    n_train: int = QUICK["n_train"]
-    epochs: int = QUICK["epochs"]
-    batch_size: int = QUICK["batch_size"]
-    lr: float = QUICK["lr"]
 
     def build(self) -> nn.Module:
         model = super().build()
@@ -229,20 +224,16 @@ def ablation_config(order: str = "channel_first", pooling: str = "both", seed: i
     """One run of the ablation; CBAM itself (channel first, both descriptors) is the §6 demo's run."""
     if (order, pooling) == ("channel_first", "both"):
         return CBAM_DEMO.replace(seed=seed)
-    return CBAMAblation(order=order, pooling=pooling, seed=seed)
-
-
-def variant_name(order: str, pooling: str) -> str:
-    return f"{t(f'ch05.order.{order}')}, {t(f'ch05.pooling.{pooling}')}"
+    return CBAMAblation(order=order, pooling=pooling, seed=seed, **QUICK)
 
 
 # ---------------------------------------------------------------- where the map looks
 
 @torch.no_grad()
 def spatial_maps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """``M_s`` of a tiny CNN's CBAM (or CBAM variant) on ``images``: ``(n, H/4, W/4)``, on the CPU."""
-    model = model.cpu().eval()
-    return model.attention.attention_map(model.features(images.cpu())).spatial[:, 0]
+    """``M_s`` of a tiny CNN's CBAM (or CBAM variant) on ``images`` (eval mode): ``(n, H/4, W/4)``, on the CPU."""
+    x = images.to(next(model.parameters()).device)
+    return model.attention.attention_map(model.features(x)).spatial[:, 0].cpu()
 
 
 def centre_maps(n: int, h: int, w: int) -> torch.Tensor:
@@ -316,7 +307,7 @@ def run_ablation(seeds: Sequence[int] = SEEDS, progress: bool = False) -> Ablati
     Each run is validated once, after its last epoch (``val_every``): the per-epoch curve is not shown here."""
     result = Ablation({}, {}, {}, [])
     for order, pooling in VARIANTS:
-        name = variant_name(order, pooling)
+        name = f"{t(f'ch05.order.{order}')}, {t(f'ch05.pooling.{pooling}')}"
         for key in ("accuracy", "peak", "mass"):
             getattr(result, key)[name] = []
         for seed in seeds:
@@ -452,7 +443,14 @@ EXPLORER = register_explorer(ExplorerSpec(
 def _as_shape(value) -> Optional[tuple]:
     try:
         return tuple(int(s) for s in value)
-    except (TypeError, ValueError):
+    except Exception:                      # whatever the reader hands in: never raise
+        return None
+
+
+def _as_number(value) -> Optional[float]:
+    try:
+        return float(value)
+    except Exception:
         return None
 
 
@@ -474,6 +472,7 @@ def _cbam_shapes(answer):
 
 @exercise("cbam.params")
 def _cbam_params(answer):
+    answer = _as_number(answer)
     C, h, k = 256, 256 // 16, 7
     mlp, spatial = 2 * C * h + h + C, 2 * k * k + 2
     if answer == mlp + spatial:
