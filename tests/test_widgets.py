@@ -248,5 +248,5 @@ def test_static_explorer_labels_follow_the_language():
     with matplotlib.rc_context():
         attention_lib.setup(lang="zh")            # Chinese labels and a CJK font for the figures
         page = widgets.static_html("squeeze_excitation", height=[8], width=[8, 16])
-    assert "参数量" in page and "形状追踪" in page and "通道" in page
+    assert "缩减率" in page and "参数量" in page and "形状追踪" in page and "通道" in page
     assert "reduction r" not in page and "Channel weights" not in page

@@ -12,7 +12,7 @@ from ..toolkit.i18n import register
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 
 register({
-    "ch02.explorer.memory_size": {"en": "memory slots S", "zh": "记忆单元数 S"},
+    "ch02.explorer.memory_size": {"en": "memory slots S", "zh": "槽位数 S"},
     "ch02.explorer.coef": {"en": "expansion coef", "zh": "扩展系数 coef"},
 })
 

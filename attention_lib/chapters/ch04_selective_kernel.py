@@ -13,7 +13,7 @@ from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls,
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
-    "ch04.explorer.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时用空洞 3×3"},
+    "ch04.explorer.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时改用 3×3 空洞卷积"},
 })
 
 

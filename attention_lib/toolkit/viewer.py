@@ -93,7 +93,7 @@ register({
     "viewer.max": {"en": "largest weight {v}", "zh": "最大权重 {v}"},
     "viewer.needs_js": {"en": "Interactive viewer: it needs JavaScript (in JupyterLab, run the cell or trust "
                               "the notebook).",
-                        "zh": "交互式查看器需要 JavaScript（在 JupyterLab 中请运行该单元格，或信任该 Jupyter 笔记本）。"},
+                        "zh": "交互式查看器需要 JavaScript（在 JupyterLab 中请运行该代码单元，或信任该 Jupyter 笔记本）。"},
 })
 
 
