@@ -1,5 +1,6 @@
 """Chapter 05 (CBAM): the ablation's variants follow their equations, the chapter's helpers compute what they
 claim, every figure draws in both languages, every exercise check names the typical slips."""
+import re
 import warnings
 
 import matplotlib
@@ -266,7 +267,7 @@ WRONG = [
     ("cbam.params", 8464 + 49 + 2, "ex.cbam.params.conv_in"),
     ("cbam.params", 8464 + 98 + 1, "ex.cbam.params.norm"),
     ("cbam.params", 12345, "ex.cbam.params.other"),
-    ("cbam.spatial", "sigmoid", "ex.cbam.spatial.not_callable"),
+    ("cbam.spatial", "sigmoid", "ex.answer.function.not_callable"),
     ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.amax(1, keepdim=True),
                                                                     x.mean(1, keepdim=True)], 1))),
      "ex.cbam.spatial.order"),
@@ -275,10 +276,10 @@ WRONG = [
     ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True)] * 2, 1))),
      "ex.cbam.spatial.one_pool"),
     ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1), x.amax(1)], 1))),
-     "ex.cbam.spatial.raised"),
+     "ex.cbam.spatial.axis"),
     ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True),
                                                                     x.amax(1, keepdim=True)], 1)))[:, 0],
-     "ex.cbam.spatial.shape"),
+     "ex.fn.shape"),
     ("cbam.spatial", lambda x, conv: spatial_solution(x, conv) * 0.9, "ex.cbam.spatial.other"),
 ]
 
@@ -288,12 +289,17 @@ def test_solutions_are_accepted(key, lang):
     assert verdict(key, SOLUTIONS[key]) == (True, i18n.t("ex.correct"))
 
 
+def stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    fields = re.findall(r"{(\w+)", i18n._strings[key]["en"])
+    return i18n.t(key, **{f: "@" for f in fields}).split("@")[0]
+
+
 @pytest.mark.parametrize("key,answer,hint", WRONG)
 def test_typical_wrong_answers_are_named(key, answer, hint, lang):
     result, message = verdict(key, answer)
     assert result is False
-    assert i18n.t(hint, error="RuntimeError", shape=(3, 16, 5, 9), got=(3, 5, 9),
-                  expected=(3, 1, 5, 9)) in message
+    assert stem(hint) in message
 
 
 def test_the_spatial_check_tries_batch_size_one():

@@ -1,5 +1,6 @@
 """Chapter 06 (BAM): the two-stage network and the chapter's helpers compute what they claim, every figure draws
 in both languages, every exercise check names the typical slips."""
+import re
 import warnings
 
 import matplotlib
@@ -185,12 +186,12 @@ WRONG = [
     ("bam.shape", (8, 512, 1, 1), "ex.bam.shape.channel"),
     ("bam.shape", torch.Size([8, 1, 28, 28]), "ex.bam.shape.spatial"),
     ("bam.shape", (512, 28, 28), "ex.bam.shape.other"),
-    ("bam.shape", "B, C, H, W", "ex.bam.shape.not_shape"),
+    ("bam.shape", "B, C, H, W", "ex.answer.shape.not_shape"),
     ("bam.params", 17361 - 8 * 16, "ex.bam.params.no_bn"),
     ("bam.params", 17361 + 16 * 16 + 16 + 32, "ex.bam.params.three_fc"),
     ("bam.params", ch.bam_params(256, 16, bias=False), "ex.bam.params.no_bias"),
     ("bam.params", 8564, "ex.bam.params.other"),
-    ("bam.combine", 3, "ex.bam.combine.not_callable"),
+    ("bam.combine", 3, "ex.answer.function.not_callable"),
     ("bam.combine", lambda F, m_c, m_s: F * (1 + torch.sigmoid(m_c * m_s)), "ex.bam.combine.product"),
     ("bam.combine", lambda F, m_c, m_s: F * torch.sigmoid(m_c + m_s), "ex.bam.combine.no_residual"),
     ("bam.combine", lambda F, m_c, m_s: F * (1 + torch.sigmoid(m_c) * torch.sigmoid(m_s)),
@@ -198,8 +199,8 @@ WRONG = [
     ("bam.combine", lambda F, m_c, m_s: F * (1 + torch.sigmoid(m_c) + torch.sigmoid(m_s)),
      "ex.bam.combine.two_sigmoids"),
     ("bam.combine", lambda F, m_c, m_s: F + torch.sigmoid(m_c + m_s), "ex.bam.combine.added"),
-    ("bam.combine", lambda F, m_c, m_s: F @ m_s, "ex.bam.combine.raised"),
-    ("bam.combine", lambda F, m_c, m_s: torch.sigmoid(m_c + m_s)[:, :1], "ex.bam.combine.shape"),
+    ("bam.combine", lambda F, m_c, m_s: F @ m_s, "ex.fn.raised"),
+    ("bam.combine", lambda F, m_c, m_s: torch.sigmoid(m_c + m_s)[:, :1], "ex.fn.shape"),
     ("bam.combine", lambda F, m_c, m_s: 2 * F * (1 + torch.sigmoid(m_c + m_s)), "ex.bam.combine.other"),
 ]
 
@@ -209,11 +210,17 @@ def test_solutions_are_accepted(key, lang):
     assert verdict(key, SOLUTIONS[key]) == (True, i18n.t("ex.correct"))
 
 
+def stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    fields = re.findall(r"{(\w+)", i18n._strings[key]["en"])
+    return i18n.t(key, **{f: "@" for f in fields}).split("@")[0]
+
+
 @pytest.mark.parametrize("key,answer,hint", WRONG)
 def test_typical_wrong_answers_are_named(key, answer, hint, lang):
     result, message = verdict(key, answer)
     assert result is False
-    assert i18n.t(hint, error="RuntimeError", got=(2, 1, 4, 5), expected=(2, 6, 4, 5)) in message
+    assert stem(hint) in message
 
 
 @pytest.mark.parametrize("key", sorted(SOLUTIONS))

@@ -15,7 +15,8 @@ from torch import nn
 from ..cbam import CBAM, CBAMAttention, ChannelGate, SpatialGate
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, describe, exercise, expect_tensor,
+                                 which)
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
@@ -95,8 +96,9 @@ register({
     "ch05.unshared": {"en": "channel gate, shared MLP: {shared} parameters; one MLP per descriptor: {unshared}",
                       "zh": "通道门控：共享 MLP 时 {shared} 个参数；每个描述符各用一个 MLP 时 {unshared} 个"},
     # exercises
-    "ex.cbam.shapes.not_pair": {"en": "give a pair of shapes: (channel shape, spatial shape), each a tuple of integers.",
-                                "zh": "请给出一对形状：(通道图的形状, 空间图的形状)，每个都是整数元组。"},
+    "ex.cbam.shapes.not_pair": {"en": "give a pair of shapes, (channel shape, spatial shape), each a tuple of "
+                                      "integers; you gave {what}.",
+                                "zh": "请给出一对形状，即（通道图的形状，空间图的形状），每个都是整数元组；你给出的是 {what}。"},
     "ex.cbam.shapes.swapped": {"en": "the two shapes are swapped: the channel map comes first.",
                                "zh": "两个形状写反了：通道图在前。"},
     "ex.cbam.shapes.squeezed": {"en": "keep the singleton axes: each map must broadcast against (B, C, H, W).",
@@ -118,23 +120,17 @@ register({
                                    "and the BatchNorm's γ and β.",
                              "zh": "数一数共享 MLP 的 W0、b0、W1、b1（C = 256，r = 16），2 × 7 × 7 的卷积，"
                                    "以及 BatchNorm 的 γ 和 β。"},
-    "ex.cbam.spatial.not_callable": {"en": "the answer is a function spatial_map(x, conv) returning (B, 1, H, W).",
-                                     "zh": "答案应是函数 spatial_map(x, conv)，返回形状为 (B, 1, H, W) 的张量。"},
-    "ex.cbam.spatial.raised": {"en": "your function raised {error} for an input of shape {shape}: pool over the "
-                                     "channel axis (dim 1) and keep it (keepdim=True).",
-                               "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}：应沿通道轴（dim 1）池化，"
-                                     "并保留这个轴（keepdim=True）。"},
-    "ex.cbam.spatial.shape": {"en": "the result has shape {got}; expected {expected}.",
-                              "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.cbam.spatial.axis": {"en": "Pool over the channel axis (dim 1) and keep it (keepdim=True).",
+                             "zh": "应沿通道轴（dim 1）池化，并保留这个轴（keepdim=True）。"},
     "ex.cbam.spatial.order": {"en": "the paper's order is [average; max] (the official code concatenates [max; mean]: "
                                     "with these weights the order matters).",
-                              "zh": "论文的顺序是 [平均; 最大]（官方代码拼接的是 [最大; 平均]；权重固定时，顺序不能调换）。"},
+                              "zh": "论文的顺序是先平均、后最大（官方代码先拼接最大、再拼接平均；权重固定时，顺序不能调换）。"},
     "ex.cbam.spatial.one_pool": {"en": "the conv needs both maps, the channel average and the channel max.",
                                  "zh": "卷积需要两张图：沿通道的平均和沿通道的最大。"},
     "ex.cbam.spatial.no_sigmoid": {"en": "the sigmoid at the end is missing: M_s must lie in (0, 1).",
                                    "zh": "末尾缺了 sigmoid：M_s 必须落在 (0, 1) 之间。"},
     "ex.cbam.spatial.other": {"en": "the values differ from σ(conv([mean over C; max over C])).",
-                              "zh": "数值与 σ(conv([沿通道平均; 沿通道最大])) 不一致。"},
+                              "zh": "数值与 σ(conv(cat([沿通道平均，沿通道最大]))) 不一致。"},
 })
 
 
@@ -440,27 +436,12 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 # ---------------------------------------------------------------- exercises
 
-def _as_shape(value) -> Optional[tuple]:
-    try:
-        return tuple(int(s) for s in value)
-    except Exception:                      # whatever the reader hands in: never raise
-        return None
-
-
-def _as_number(value) -> Optional[float]:
-    try:
-        return float(value)
-    except Exception:
-        return None
-
-
 @exercise("cbam.shapes")
 def _cbam_shapes(answer):
-    pair = _as_shape(answer) is None and isinstance(answer, (tuple, list)) and len(answer) == 2
-    shapes = [_as_shape(a) for a in answer] if pair else None
-    if not shapes or None in shapes:
-        return "ex.cbam.shapes.not_pair"
-    channel, spatial = shapes
+    shapes = (tuple, list, torch.Size)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not all(isinstance(a, shapes) for a in answer):
+        return "ex.cbam.shapes.not_pair", dict(what=describe(answer))
+    channel, spatial = as_shape(answer[0]), as_shape(answer[1])
     if (channel, spatial) == ((8, 256, 1, 1), (8, 1, 14, 14)):
         return None
     if (spatial, channel) == ((8, 256, 1, 1), (8, 1, 14, 14)):
@@ -472,38 +453,38 @@ def _cbam_shapes(answer):
 
 @exercise("cbam.params")
 def _cbam_params(answer):
-    answer = _as_number(answer)
+    n = as_count(answer)
     C, h, k = 256, 256 // 16, 7
     mlp, spatial = 2 * C * h + h + C, 2 * k * k + 2
-    if answer == mlp + spatial:
+    if n == mlp + spatial:
         return None
-    if answer in (2 * C * h + spatial, 2 * C * h + 2 * k * k):
+    if n in (2 * C * h + spatial, 2 * C * h + 2 * k * k):
         return "ex.cbam.params.no_bias"
-    if answer in (2 * mlp + spatial, 2 * mlp + 2 * k * k, 2 * mlp + 2 * k * k + 1):
+    if n in (2 * mlp + spatial, 2 * mlp + 2 * k * k, 2 * mlp + 2 * k * k + 1):
         return "ex.cbam.params.unshared"
-    if answer in (mlp, 2 * C * h):
+    if n in (mlp, 2 * C * h):
         return "ex.cbam.params.no_spatial"
-    if answer in (mlp + k * k + 2, mlp + k * k + 1, mlp + k * k, mlp + C * k * k + 2, mlp + 2 * C * k * k + 2):
+    if n in (mlp + k * k + 2, mlp + k * k + 1, mlp + k * k, mlp + C * k * k + 2, mlp + 2 * C * k * k + 2):
         return "ex.cbam.params.conv_in"
-    if answer in (mlp + 2 * k * k, mlp + 2 * k * k + 1, mlp + 2 * k * k + 3):
+    if n in (mlp + 2 * k * k, mlp + 2 * k * k + 1, mlp + 2 * k * k + 3):
         return "ex.cbam.params.norm"
     return "ex.cbam.params.other"
 
 
 def _spatial_variants(x, conv):
+    """What the common slips compute, to name the slip a wrong answer made (each (B, 1, H, W))."""
     avg, mx = x.mean(1, keepdim=True), x.amax(1, keepdim=True)
-    return {
-        "ex.cbam.spatial.order": torch.sigmoid(conv(torch.cat([mx, avg], 1))),
-        "ex.cbam.spatial.no_sigmoid": conv(torch.cat([avg, mx], 1)),
-        "ex.cbam.spatial.one_pool": torch.sigmoid(conv(torch.cat([avg, avg], 1))),
-        "ex.cbam.spatial.one_pool_max": torch.sigmoid(conv(torch.cat([mx, mx], 1))),
-    }
+    return [
+        ("ex.cbam.spatial.order", torch.sigmoid(conv(torch.cat([mx, avg], 1)))),
+        ("ex.cbam.spatial.no_sigmoid", conv(torch.cat([avg, mx], 1))),
+        ("ex.cbam.spatial.one_pool", torch.sigmoid(conv(torch.cat([avg, avg], 1)))),
+        ("ex.cbam.spatial.one_pool", torch.sigmoid(conv(torch.cat([mx, mx], 1)))),
+    ]
 
 
 @exercise("cbam.spatial")
 def _cbam_spatial(answer):
-    if not callable(answer):
-        return "ex.cbam.spatial.not_callable"
+    spatial_map = as_function(answer, usage="spatial_map(x, conv)")
     g = torch.Generator().manual_seed(0)
     conv = nn.Conv2d(2, 1, 7, padding=3)
     with torch.no_grad():
@@ -511,18 +492,17 @@ def _cbam_spatial(answer):
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
     for B in (3, 1):
         x = torch.randn(B, 16, 5, 9, generator=g)
+        with torch.no_grad():                       # the reference first, on the originals
+            expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+            variants = _spatial_variants(x, conv)
         try:
-            with torch.no_grad():
-                got = answer(x, conv)
-        except Exception as error:  # the reader's code: report, never raise
-            return "ex.cbam.spatial.raised", dict(error=type(error).__name__, shape=tuple(x.shape))
-        expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return "ex.cbam.spatial.shape", dict(got=shape, expected=tuple(expected.shape))
-        if not torch.allclose(got, expected, atol=1e-5):
-            for key, variant in _spatial_variants(x, conv).items():
-                if torch.allclose(got, variant, atol=1e-5):
-                    return key.replace("_max", "")
+            got = call(spatial_map, x, conv, names=("x", "conv"))
+        except Slip as slip:
+            raise slip.also("ex.cbam.spatial.axis") if slip.key == "ex.fn.raised" else slip
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        expect_tensor(got, expected)
+        if not close(got, expected):
             return "ex.cbam.spatial.other"
     return None

@@ -15,7 +15,7 @@ from torch import nn
 from ..bam import BAM
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table, format_count, format_si
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
@@ -89,7 +89,6 @@ register({
     "ch06.three_fc": {"en": "channel branch with {fc} FC layers: {params} parameters",
                       "zh": "通道分支有 {fc} 个全连接层：{params} 个参数"},
     # exercises
-    "ex.bam.shape.not_shape": {"en": "give the shape as a tuple of four integers.", "zh": "请把形状写成四个整数的元组。"},
     "ex.bam.shape.channel": {"en": "(B, C, 1, 1) is M_c alone; the sum broadcasts it with M_s (B, 1, H, W).",
                              "zh": "(B, C, 1, 1) 只是 M_c；相加时它会与 M_s (B, 1, H, W) 广播。"},
     "ex.bam.shape.spatial": {"en": "(B, 1, H, W) is M_s alone; the sum broadcasts it with M_c (B, C, 1, 1).",
@@ -106,11 +105,6 @@ register({
                                   "on C/r channels, three BNs and the final 1×1 conv; C = 256, r = 16.",
                             "zh": "分别数出通道分支（全连接层、BN、全连接层）、1×1 降维卷积、两个作用在 C/r 个通道上的"
                                   "3×3 空洞卷积、三个 BN 和最后的 1×1 卷积；C = 256，r = 16。"},
-    "ex.bam.combine.not_callable": {"en": "the answer is a function bam_output(F, m_c, m_s) returning (B, C, H, W).",
-                                    "zh": "答案应是函数 bam_output(F, m_c, m_s)，返回形状为 (B, C, H, W) 的张量。"},
-    "ex.bam.combine.raised": {"en": "your function raised {error}.", "zh": "你的函数抛出了 {error}。"},
-    "ex.bam.combine.shape": {"en": "the result has shape {got}; expected {expected}.",
-                             "zh": "结果的形状是 {got}，应为 {expected}。"},
     "ex.bam.combine.product": {"en": "that is the official code's product σ(M_c · M_s); the paper sums the branches.",
                                "zh": "这是官方代码的相乘 σ(M_c · M_s)；论文是把两个分支相加。"},
     "ex.bam.combine.no_residual": {"en": "the residual is missing: F' = F + F ⊗ σ(M), i.e. F ⊗ (1 + σ(M)).",
@@ -399,10 +393,7 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 @exercise("bam.shape")
 def _bam_shape(answer):
-    try:
-        shape = tuple(int(s) for s in answer)
-    except Exception:                      # whatever the reader hands in: never raise
-        return "ex.bam.shape.not_shape"
+    shape = as_shape(answer)
     if shape == (8, 512, 28, 28):
         return None
     if shape == (8, 512, 1, 1):
@@ -423,48 +414,36 @@ def bam_params(C: int, r: int, hidden_layers: int = 1, norm: bool = True, bias: 
 
 @exercise("bam.params")
 def _bam_params(answer):
-    try:
-        answer = float(answer)
-    except Exception:
-        return "ex.bam.params.other"
+    n = as_count(answer)
     C, r = 256, 16
-    if answer == bam_params(C, r):
+    if n == bam_params(C, r):
         return None
-    if answer == bam_params(C, r, norm=False):
+    if n == bam_params(C, r, norm=False):
         return "ex.bam.params.no_bn"
-    if answer in (bam_params(C, r, hidden_layers=2), bam_params(C, r, hidden_layers=2, norm=False)):
+    if n in (bam_params(C, r, hidden_layers=2), bam_params(C, r, hidden_layers=2, norm=False)):
         return "ex.bam.params.three_fc"
-    if answer in (bam_params(C, r, bias=False), bam_params(C, r, bias=False, norm=False)):
+    if n in (bam_params(C, r, bias=False), bam_params(C, r, bias=False, norm=False)):
         return "ex.bam.params.no_bias"
     return "ex.bam.params.other"
 
 
 @exercise("bam.combine")
 def _bam_combine(answer):
-    if not callable(answer):
-        return "ex.bam.combine.not_callable"
+    bam_output = as_function(answer, usage="bam_output(F, m_c, m_s)")
     g = torch.Generator().manual_seed(0)
     f = torch.randn(2, 6, 4, 5, generator=g)
     m_c, m_s = torch.randn(2, 6, 1, 1, generator=g), torch.randn(2, 1, 4, 5, generator=g)
-    try:
-        with torch.no_grad():
-            got = answer(f, m_c, m_s)
-    except Exception as error:  # the reader's code: report, never raise
-        return "ex.bam.combine.raised", dict(error=type(error).__name__)
-    expected = f * (1 + torch.sigmoid(m_c + m_s))
-    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return "ex.bam.combine.shape", dict(got=shape, expected=tuple(expected.shape))
-    if torch.allclose(got, expected, atol=1e-5):
-        return None
-    variants = {
-        "ex.bam.combine.product": f * (1 + torch.sigmoid(m_c * m_s)),
-        "ex.bam.combine.no_residual": f * torch.sigmoid(m_c + m_s),
-        "ex.bam.combine.two_sigmoids": f * (1 + torch.sigmoid(m_c) * torch.sigmoid(m_s)),
-        "ex.bam.combine.two_sigmoids_sum": f * (1 + torch.sigmoid(m_c) + torch.sigmoid(m_s)),
-        "ex.bam.combine.added": f + torch.sigmoid(m_c + m_s),
-    }
-    for key, variant in variants.items():
-        if torch.allclose(got, variant, atol=1e-5):
-            return key.replace("_sum", "")
-    return "ex.bam.combine.other"
+    expected = f * (1 + torch.sigmoid(m_c + m_s))       # the reference first, on the originals
+    variants = [
+        ("ex.bam.combine.product", f * (1 + torch.sigmoid(m_c * m_s))),
+        ("ex.bam.combine.no_residual", f * torch.sigmoid(m_c + m_s)),
+        ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) * torch.sigmoid(m_s))),
+        ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) + torch.sigmoid(m_s))),
+        ("ex.bam.combine.added", f + torch.sigmoid(m_c + m_s)),
+    ]
+    got = call(bam_output, f, m_c, m_s, names=("F", "m_c", "m_s"))
+    slip = which(got, variants)
+    if slip is not None:
+        return slip
+    expect_tensor(got, expected)
+    return None if close(got, expected) else "ex.bam.combine.other"
