@@ -316,3 +316,11 @@ def test_checks_never_raise_on_odd_answers(key):
     for odd in (torch.randn(3, 3), "x", object(), [1, 2], {}, 3.5, (8,), ((8,), "a")):
         result, message = verdict(key, odd)
         assert result is False and message
+
+
+def test_where_it_looks_scores_the_random_module_in_eval_mode():
+    run = _fake_run(0)
+    torch.manual_seed(run.config.seed)
+    random_model = al.TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction).eval()
+    peak = al.data.box_scores(ch.spatial_maps(random_model, run.val_data.images), run.val_data.boxes, 32)
+    assert ch.where_it_looks([run]).rows[1][1] == f"{peak.peak_in_box:.3f}"

@@ -258,7 +258,7 @@ def where_it_looks(runs) -> Table:
         size = images.shape[-1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(run.config.seed)
-            random_model = TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction)
+            random_model = TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction).eval()
         trained = spatial_maps(run.model, images)
         n, h, w = trained.shape
         maps = {"trained": trained, "random": spatial_maps(random_model, images),
