@@ -285,3 +285,39 @@ def test_trained_reversal_attention_follows_the_anti_diagonal(reversal_demo):
     # Measured: accuracy 1.00; weight on the expected key 0.73 trained vs 0.125 = 1/L random.
     assert reversal_demo.history["val_acc"][-1] > 0.95
     assert trained > 0.5 and abs(random - 1 / L) < 0.05, (trained, random)
+
+
+def test_box_scores_peak_mass_and_area_by_hand():
+    from attention_lib.toolkit.data import box_scores
+    boxes = torch.tensor([[4, 8, 12, 16], [0, 0, 4, 4]])               # cells (2..3, 1..2) and (0, 0) on 8 x 8
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 2, 1], maps[0, 7, 7] = 3.0, 1.0                            # peak inside, a quarter of the mass outside
+    maps[1, 5, 5] = 1.0                                                # peak outside, all mass outside
+    s = box_scores(maps, boxes, 32)
+    assert s.peak_in_box == 0.5 and s.mass_in_box == pytest.approx((0.75 + 0.0) / 2)
+    assert s.box_area == pytest.approx((4 + 1) / 128)
+    flat = box_scores(torch.ones(2, 8, 8), boxes, 32)
+    assert flat.mass_in_box == pytest.approx(flat.box_area)            # a flat map scores the box's area
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        box_scores(torch.ones(8, 8), boxes, 32)
+
+
+def test_shapes_dataset_hands_out_copies_of_recent_draws():
+    a = shapes_dataset(20, seed=5)
+    a.images.zero_()                                                    # the caller's copy only
+    b = shapes_dataset(20, seed=5)
+    assert b.images.abs().sum() > 0 and not torch.equal(a.images, b.images)
+    assert all(torch.equal(x, y) for x, y in zip(b, shapes_dataset(20, seed=5)))
+
+
+def test_fit_validates_every_nth_epoch_and_after_the_last():
+    data = shapes_dataset(64, seed=1)
+    val = shapes_dataset(32, seed=2)
+    torch.manual_seed(0)
+    model = TinyCNN(None, width=4)
+    history = train.fit(model, data, epochs=5, batch_size=32, val_data=val, val_every=2, progress=False,
+                        device="cpu")
+    assert len(history["loss"]) == 5 and len(history["val_acc"]) == 3          # epochs 2, 4 and 5
+    assert history["val_acc"][-1] == train.evaluate(model, val)["acc"]
+    with pytest.raises(ValueError, match="val_every"):
+        train.fit(model, data, epochs=1, val_every=0, progress=False, device="cpu")
