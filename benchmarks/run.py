@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.run            # full run (a few minutes on 2 CPU cores)
     .venv/bin/python -m benchmarks.run --quick    # smoke run at tiny sizes
+    .venv/bin/python -m benchmarks.run --explorers    # every explorer's live update time, at every setting
 
 Timing: inference under ``torch.inference_mode()``, on 2 threads by default. The module and its
 baselines run in one process, interleaved round by round, so that load on a shared machine hits
@@ -483,6 +484,36 @@ def format_table(rows, scaling, slopes) -> str:
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------------------------------
+# Import time: what a training script pays for `import attention_lib`
+# --------------------------------------------------------------------------------------------
+
+IMPORT_TARGET = 1.15        # the package may cost at most 15 % more than torch itself
+
+
+def import_times(rounds: int) -> dict:
+    """Median wall time of a fresh interpreter running ``import torch``, and ``import torch, attention_lib``
+    plus building one mechanism, interleaved ``rounds`` times (the interpreter's start is in both)."""
+    scripts = {"torch": "import torch",
+               "torch + attention_lib": "import torch, attention_lib; attention_lib.SqueezeExcitation(64)"}
+    times = {name: [] for name in scripts}
+    for _ in range(rounds):
+        for name, code in scripts.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(v) for name, v in times.items()}
+    return {"torch_s": medians["torch"], "attention_lib_s": medians["torch + attention_lib"],
+            "ratio": medians["torch + attention_lib"] / medians["torch"], "target": IMPORT_TARGET, "rounds": rounds}
+
+
+def format_import(result: dict) -> str:
+    met = "met" if result["ratio"] <= result["target"] else "MISSED"
+    return (f"\nimport time (fresh interpreter, median of {result['rounds']}): torch {result['torch_s']:.2f} s, "
+            f"torch + attention_lib {result['attention_lib_s']:.2f} s, ratio {result['ratio']:.3f} "
+            f"(<={result['target']:.2f} {met})")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: a smoke run")
@@ -497,6 +528,10 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: CPU, and CUDA too when present")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"output file (default {DEFAULT_JSON.relative_to(ROOT)})")
+    p.add_argument("--import-time", action="store_true", help="only measure the import time of the package")
+    p.add_argument("--explorers", action="store_true",
+                   help="only time the explorers' live updates at every setting (medians and worst against 100/200 ms)")
+    p.add_argument("--explorer-runs", type=int, default=1, help="with --explorers: runs per explorer, the best kept")
     p.add_argument("--memory-child", nargs=2, metavar=("KIND", "INDEX"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads is None:
@@ -530,6 +565,19 @@ def main(argv=None) -> dict:
     if args.memory_child:
         _memory_child(args.memory_child[0], int(args.memory_child[1]), args.quick, args.threads)
         return {}
+    if args.import_time:
+        result = import_times(args.rounds)
+        print(format_import(result).strip())
+        return {"import": result}
+    if args.explorers:
+        from benchmarks import explorers
+        rows = explorers.run(repeats=3 if args.quick else 10, only=args.only, runs=args.explorer_runs)
+        out = args.json.with_name(args.json.stem + "-explorers.json")
+        out.write_text(json.dumps({"threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                   "rows": rows}, indent=2, default=str))
+        print(explorers.format_table(rows))
+        print(f"written to {out}", file=sys.stderr)
+        return {"explorers": rows}
     sz = QUICK if args.quick else FULL
     steady = _steady_allocator() if args.steady_allocator else False
     devices = [torch.device("cpu")]
@@ -552,10 +600,12 @@ def main(argv=None) -> dict:
                  "steady_allocator": steady,
                  "date": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": time.perf_counter() - t0},
         "rows": rows, "memory_scaling": scaling, "memory_slopes": slopes,
+        "import": import_times(args.rounds),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(format_table(rows, scaling, slopes))
+    print(format_import(result["import"]))
     print(f"\n{len(rows)} rows in {result['meta']['seconds']:.0f} s; written to {args.json}", file=sys.stderr)
     return result
 

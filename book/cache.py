@@ -40,7 +40,7 @@ def _digest(paths) -> str:
 
 def current() -> dict:
     """``{"library": hash of everything but the chapter modules, "chapters": {"03_squeeze_excitation": hash}}``."""
-    sources = sorted(LIBRARY.rglob("*.py"))
+    sources = sorted(p for p in LIBRARY.rglob("*") if p.suffix in (".py", ".js"))   # the viewer's script too
     chapters = {m.group(1): p for p in sources if p.parent.name == "chapters" and (m := CHAPTER.fullmatch(p.name))}
     shared = [p for p in sources if p not in chapters.values()]
     return {"library": _digest(shared), "chapters": {name: _digest([p]) for name, p in chapters.items()}}

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..patch_embedding import PatchEmbedding
 from ..registry import MECHANISMS
-from ..toolkit import instruments, viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 
@@ -33,12 +33,12 @@ def _self_attention(s) -> nn.Module:
 
 
 def _plot_self_attention(module, x, s):
-    attn = module.attention_map(x)[0]                               # (h, N, N)
+    attn = module.attention_map(x[:1])[0]                           # (h, N, N)
     tau = float(s.get("temperature", 1.0))
     if tau != 1.0:
         # softmax(z / τ) = softmax(log softmax(z) / τ): the row constant cancels.
         attn = (attn.clamp_min(1e-30).log() / tau).softmax(dim=-1)  # (h, N, N)
-    return viz.plot_heads(attn)
+    return viewer.query_map(attn)
 
 
 SELF_ATTENTION_EXPLORER = register_explorer(ExplorerSpec(
@@ -46,7 +46,7 @@ SELF_ATTENTION_EXPLORER = register_explorer(ExplorerSpec(
     # Four heads to start (the registry builds eight): a readable grid and a quick frame.
     token_controls() + (Control("heads", "widgets.heads", (1, 2, 4, 8), 4, (1, 4)),
                         Control("temperature", "ch01.explorer.temperature", (0.25, 0.5, 1.0, 2.0, 4.0), 1.0,
-                                (0.5, 1.0, 2.0), fmt=_temperature)),
+                                (0.5, 1.0, 2.0), fmt=_temperature, picture_only=True)),
     build=_self_attention, plot=_plot_self_attention, notes=("ch01.explorer.temperature_note",)))
 
 
@@ -55,7 +55,8 @@ def _patch_embedding(s) -> nn.Module:
 
 
 def _plot_patch_embedding(module, x, s):
-    return viz.plot_shape_trace(instruments.trace_shapes(module, x))
+    side = s["image_size"] // s["patch_size"]
+    return viewer.patch_tokens(x[0], module(x[:1])[0], grid=(side, side))     # (N, D) tokens
 
 
 PATCH_EMBEDDING_EXPLORER = register_explorer(ExplorerSpec(

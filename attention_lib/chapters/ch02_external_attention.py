@@ -18,7 +18,7 @@ from torch import nn
 from .._checks import check_tokens
 from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttention, double_normalization
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer, viz
 from ..toolkit.data import SHAPE_CLASSES, box_masks
 from ..toolkit.exercises import exercise
 from ..toolkit.format import Table
@@ -429,7 +429,7 @@ def _external(s) -> nn.Module:
 
 
 def _plot_external(module, x, s):
-    return viz.plot_memory_map(module.attention_map(x)[0])                  # (N, S)
+    return viewer.slot_map(module.attention_map(x[:1])[0])                  # (N, S)
 
 
 EXTERNAL_EXPLORER = register_explorer(ExplorerSpec(
@@ -445,7 +445,7 @@ def _multi_head_external(s) -> nn.Module:
 
 
 def _plot_multi_head_external(module, x, s):
-    return viz.plot_memory_map(module.attention_map(x), head=0)            # (B, heads, N, S): first head
+    return viewer.slot_map(module.attention_map(x[:1])[0])                  # (heads, N, S)
 
 
 MULTI_HEAD_EXTERNAL_EXPLORER = register_explorer(ExplorerSpec(

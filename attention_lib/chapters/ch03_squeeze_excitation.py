@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer, viz
 from ..toolkit.exercises import exercise
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ShapesCNN
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch03.squeeze.title": {"en": "Squeeze: each channel becomes one number (its mean)",
@@ -149,7 +149,8 @@ def _explorer_module(s) -> nn.Module:
 
 
 def _explorer_plot(module, x, s):
-    return viz.plot_channel_gate(module.attention_map(x)[0].flatten())        # (C,)
+    return viewer.channel_gallery(x.mean(1, keepdim=True), module.attention_map(x)[:, :, 0, 0],
+                                  labels=input_labels(len(x)))                   # (G, C)
 
 
 EXPLORER = register_explorer(ExplorerSpec(

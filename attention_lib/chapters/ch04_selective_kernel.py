@@ -7,9 +7,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer, yes_no
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
@@ -29,13 +29,15 @@ def _selective_kernel(s) -> nn.Module:
 
 
 def _plot_selective_kernel(module, x, s):
-    weights = module.attention_map(x)[0, :, :, 0, 0]                       # (K, C)
-    return viz.plot_sk_weights(weights, kernel_sizes=module.kernel_sizes)
+    weights = module.attention_map(x)[:, :, :, 0, 0]                       # (G, K, C)
+    return viewer.channel_gallery(x.mean(1, keepdim=True), weights, labels=input_labels(len(x)),
+                                  branch_labels=[f"{k}×{k}" for k in module.kernel_sizes])
 
 
 EXPLORER = register_explorer(ExplorerSpec(
     "selective_kernel", "feature_map",
-    map_controls(static_w=(8,)) + (
+    # Up to 16 x 16: a true 7 x 7 branch on 128 channels at 32 x 32 costs 2.8 GFLOPs, too slow to redraw at once.
+    map_controls(static_w=(8,), sizes=(4, 8, 16)) + (
         Control("kernel_sizes", "ch04.explorer.kernel_sizes", ((3, 5), (3, 5, 7), (1, 3, 5, 7)), (3, 5),
                 ((3, 5), (3, 5, 7)), dropdown=True, fmt=_kernels),
         Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 16)),

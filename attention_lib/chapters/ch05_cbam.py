@@ -4,13 +4,12 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch05_cba
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer, yes_no
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
     "ch05.explorer.spatial_kernel": {"en": "spatial kernel", "zh": "空间卷积核"},
@@ -27,11 +26,10 @@ def _cbam(s) -> nn.Module:
 
 def _plot_cbam(module, x, s):
     a = module.attention_map(x)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained",
-                                   gridspec_kw=dict(width_ratios=(3, 2)))
-    viz.plot_channel_gate(a.channel[0].flatten(), ax=ax1)                  # (C,)
-    viz.plot_spatial_map(a.spatial[0, 0], ax=ax2)                           # (H, W)
-    return fig
+    pictures = x.mean(1, keepdim=True)                                      # (G, 1, H, W)
+    labels = input_labels(len(x))
+    return (viewer.channel_gallery(pictures, a.channel[:, :, 0, 0], labels=labels),   # (G, C)
+            viewer.spatial_gallery(pictures, a.spatial[:, 0], labels=labels))         # (G, H, W)
 
 
 EXPLORER = register_explorer(ExplorerSpec(

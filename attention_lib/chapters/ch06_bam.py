@@ -7,9 +7,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register, t
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch06.explorer.dilation": {"en": "dilation d", "zh": "空洞率 d"},
@@ -31,8 +31,9 @@ def _bam(s) -> nn.Module:
 
 
 def _plot_bam(module, x, s):
-    a = module.attention_map(x)[0]                                          # (C, H, W)
-    return viz.plot_spatial_map(a.mean(0))                                  # (H, W): mean over channels
+    a = module.attention_map(x)                                             # (G, C, H, W)
+    return viewer.spatial_gallery(x.mean(1, keepdim=True), a.mean(1),       # (G, H, W): mean over channels
+                                  labels=input_labels(len(x)))
 
 
 EXPLORER = register_explorer(ExplorerSpec(

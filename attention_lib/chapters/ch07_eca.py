@@ -7,9 +7,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viz
+from ..toolkit import viewer
 from ..toolkit.i18n import register, t
-from ..toolkit.widgets import Control, ExplorerSpec, map_controls, register_explorer
+from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
     "ch07.explorer.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
@@ -27,7 +27,8 @@ def _eca(s) -> nn.Module:
 
 
 def _plot_eca(module, x, s):
-    return viz.plot_channel_gate(module.attention_map(x)[0].flatten())      # (C,)
+    return viewer.channel_gallery(x.mean(1, keepdim=True), module.attention_map(x)[:, :, 0, 0],
+                                  labels=input_labels(len(x)))                   # (G, C)
 
 
 EXPLORER = register_explorer(ExplorerSpec(

@@ -1,33 +1,33 @@
 """Interactive explorers: turn a mechanism's knobs and watch its shapes, costs and attention map change.
 
-``explorer(name, **options)`` gives, for every mechanism in :data:`attention_lib.MECHANISMS` (and for
-``"patch_embedding"``), sliders and drop-downs for the input size and the mechanism's knobs. Every
-change recomputes three things from the library itself: the shape trace
-(:func:`attention_lib.instruments.trace_shapes`), the parameter and FLOP counts
-(:func:`~attention_lib.instruments.count_parameters`, :func:`~attention_lib.instruments.count_flops`)
-and the attention map (drawn by :mod:`attention_lib.viz`).
+``explorer(name, **options)`` gives, for every explorer a chapter registers (:func:`register_explorer`),
+sliders and drop-downs for the input size and the mechanism's knobs. A change shows three things
+computed from the library itself: the shape trace (:func:`attention_lib.toolkit.instruments.trace_shapes`),
+the parameter and FLOP counts, and the attention map, drawn by a map viewer of
+:mod:`attention_lib.toolkit.viewer` that the reader can point at.
 
 Two modes, one call:
 
-* in a live kernel, an ``ipywidgets`` container built on :class:`ipywidgets.Output` and
-  ``clear_output(wait=True)`` (``interact`` would stack a new plot under the old one on Colab);
+* in a live kernel, an ``ipywidgets`` box. An update rebuilds only what the changed knob touches:
+  modules, inputs, traces and FLOP counts are cached per setting (a picture-only knob such as a
+  softmax temperature reuses them), and the picture is a viewer (HTML, drawn by the browser), so no
+  matplotlib figure and no PNG is made per change: an update takes milliseconds
+  (``python -m benchmarks.run --explorers`` measures every explorer at every setting);
 * when ``ATTENTION_BOOK_STATIC=1`` (set by ``make book``), the static site has no kernel, so the same
-  call returns a self-contained HTML/JavaScript viewer with frames precomputed for a small grid of
-  settings (at most :data:`MAX_FRAMES`): no external script, no URL, only inline code and data.
+  call returns a self-contained HTML/JavaScript explorer with the viewer data of a small grid of
+  settings (at most :data:`MAX_FRAMES`), precomputed: no external script, no URL.
 
 Settings are deterministic: the module is initialised and the input drawn from a fixed seed, so the
 same settings always give the same picture, in the notebook and on the published page.
 """
 from __future__ import annotations
 
-import base64
+import dataclasses
 import html
-import io
-import itertools
-import json
 import math
 import os
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -35,7 +35,7 @@ import ipywidgets
 import torch
 from torch import nn
 
-from . import i18n
+from . import i18n, viewer
 from .format import format_count, format_shapes, format_si
 from .i18n import t
 
@@ -43,9 +43,9 @@ STATIC_ENV = "ATTENTION_BOOK_STATIC"   #: environment variable that switches to 
 MAX_FRAMES = 30                        #: most precomputed frames in one static viewer
 MAX_HTML_BYTES = 1_000_000             #: size budget of one static viewer
 CSS_CLASS = "attention-explorer-static"
-MAX_WIDTH_PX = 560                     # embedded pictures: at most this wide, at most MAX_DPI
-MAX_DPI = 80
-PNG_COLORS = 256                       # palette PNGs: a quarter of the bytes of full colour
+GALLERY = 4                            #: example inputs per setting (a gallery for channel and spatial maps)
+CACHE_SIZE = 64                        #: settings whose module, input, trace and counts stay cached
+PICTURE_FLOPS = 400e6                  #: the gallery of a picture shrinks to stay within these FLOPs
 
 i18n.register({
     "widgets.title": {"en": "Explorer: {name}", "zh": "交互探索：{name}"},
@@ -85,6 +85,8 @@ class Control:
     static: tuple                   # values precomputed for the static viewer (includes the default)
     dropdown: bool = False          # a drop-down instead of a slider
     fmt: Callable[[Any], str] = str  # how a value is shown (called at render time: i18n-aware)
+    picture_only: bool = False      # changes only the picture (a softmax temperature): module and counts are reused
+    continuous: bool = True         # a live slider redraws while it is dragged
 
     def label_of(self, value) -> str:
         return self.fmt(value)
@@ -95,6 +97,11 @@ def yes_no(value) -> str:
     return t("widgets.yes") if value else t("widgets.no")
 
 
+def input_labels(n: int) -> list[str]:
+    """"input 0", "input 1"...: names for the example inputs of a gallery picture, in the current language."""
+    return [f"{t('widgets.input')} {i}" for i in range(n)]
+
+
 def token_controls(static_tokens=(8, 16)) -> tuple[Control, ...]:
     """The input knobs of a token explorer: tokens N and width D."""
     return (Control("tokens", "widgets.tokens", (4, 8, 16, 32, 64), 16, tuple(static_tokens)),
@@ -102,10 +109,10 @@ def token_controls(static_tokens=(8, 16)) -> tuple[Control, ...]:
 
 
 def map_controls(static_h=(8, 16), static_w=(8, 16), channels=(16, 32, 64, 128),
-                 static_channels=(64,)) -> tuple[Control, ...]:
-    """The input knobs of a feature-map explorer: height H, width W and channels C."""
-    return (Control("height", "widgets.height", (4, 8, 16, 32), 8, tuple(static_h)),
-            Control("width", "widgets.width", (4, 8, 16, 32), 8, tuple(static_w)),
+                 static_channels=(64,), sizes=(4, 8, 16, 32)) -> tuple[Control, ...]:
+    """The input knobs of a feature-map explorer: height H, width W (each one of ``sizes``) and channels C."""
+    return (Control("height", "widgets.height", tuple(sizes), 8, tuple(static_h)),
+            Control("width", "widgets.width", tuple(sizes), 8, tuple(static_w)),
             Control("channels", "widgets.channels", tuple(channels), 64, tuple(static_channels)))
 
 
@@ -119,7 +126,10 @@ class ExplorerSpec:
     layout: str                                             # example input: "tokens", "feature_map" or "image"
     controls: tuple[Control, ...]                           # the knobs, in display order
     build: Callable[[Mapping], nn.Module]                   # settings -> the module (in eval mode after)
-    plot: Callable[[nn.Module, torch.Tensor, Mapping], Any]  # (module, input, settings) -> matplotlib Figure
+    # (module, input, settings) -> the picture: an attention_lib.viewer viewer (or a tuple of them), drawn
+    # by the browser; a matplotlib Figure also works but costs a PNG per change (100-500 ms).
+    # ``input`` holds GALLERY example inputs (B = GALLERY); the counts and the trace use the first one.
+    plot: Callable[[nn.Module, torch.Tensor, Mapping], Any]
     notes: tuple[str, ...] = ()                             # i18n keys of notes shown under the counts
     title: Optional[Mapping[str, str]] = None               # display name per language (default: the registry's)
 
@@ -165,30 +175,55 @@ def _spec(name: str) -> ExplorerSpec:
 
 
 # --------------------------------------------------------------------------------------------
-# One frame: the module at one setting, its trace, costs and picture
+# One frame: the module at one setting, its trace, costs and picture (cached per setting)
 # --------------------------------------------------------------------------------------------
 
-def _example_input(spec: ExplorerSpec, s: Mapping, seed: int) -> torch.Tensor:
-    """A fixed input for the setting: tokens, or a feature map with an off-centre object."""
+def _example_input(spec: ExplorerSpec, s: Mapping, seed: int, batch: int = GALLERY) -> torch.Tensor:
+    """Fixed inputs for the setting: tokens, a photograph, or feature maps with an object (a blob)
+    at a different place in each of the ``batch`` inputs."""
     g = torch.Generator().manual_seed(seed)
     if spec.layout == "tokens":
-        return torch.randn(1, s["tokens"], s["dim"], generator=g)                 # (1, N, D)
+        return torch.randn(batch, s["tokens"], s["dim"], generator=g)              # (B, N, D)
     if spec.layout == "image":
-        C, H, W = 3, s["image_size"], s["image_size"]
-    else:
-        C, H, W = s["channels"], s["height"], s["width"]
-    yy = torch.linspace(-1, 1, H)[:, None]                                         # (H, 1)
-    xx = torch.linspace(-1, 1, W)[None, :]                                         # (1, W)
-    blob = torch.exp(-((yy - 0.35) ** 2 + (xx + 0.3) ** 2) / 0.12)                 # (H, W)
-    weight = torch.randn(1, C, 1, 1, generator=g).abs()                           # (1, C, 1, 1)
-    return 0.5 * torch.randn(1, C, H, W, generator=g) + 2.0 * weight * blob       # (1, C, H, W)
+        from .data import sample_photo
+        photo = sample_photo(size=s["image_size"])                                 # (3, H, W)
+        return torch.stack([photo if i % 2 == 0 else photo.flip(-1) for i in range(batch)])
+    C, H, W = s["channels"], s["height"], s["width"]
+    yy = torch.linspace(-1, 1, H)[None, :, None]                                   # (1, H, 1)
+    xx = torch.linspace(-1, 1, W)[None, None, :]                                   # (1, 1, W)
+    angle = 2.4 + 2 * math.pi * torch.arange(batch)[:, None, None] / batch       # one place per input
+    blob = torch.exp(-((yy - 0.45 * angle.sin()) ** 2 + (xx - 0.45 * angle.cos()) ** 2) / 0.12)   # (B, H, W)
+    weight = torch.randn(batch, C, 1, 1, generator=g).abs()                       # (B, C, 1, 1)
+    return 0.5 * torch.randn(batch, C, H, W, generator=g) + 2.0 * weight * blob[:, None]   # (B, C, H, W)
+
+
+def _setting_key(spec: ExplorerSpec, s: Mapping, seed: int, picture: bool) -> tuple:
+    return (spec.name, seed) + tuple((c.name, s[c.name]) for c in spec.controls if picture or not c.picture_only)
+
+
+class _LRU(OrderedDict):
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+        return value
+
+
+_MODULES: _LRU = _LRU()      # setting -> (module, input)
+_COUNTS: _LRU = _LRU()       # setting -> Counts: traced and counted once per module and shape
+_PICTURES: _LRU = _LRU()     # setting (picture-only knobs included) and language -> viewer
 
 
 def _build(spec: ExplorerSpec, s: Mapping, seed: int) -> tuple[nn.Module, torch.Tensor]:
-    with torch.random.fork_rng(devices=[]):      # fixed initialisation, global RNG left untouched
-        torch.manual_seed(seed)
-        module = spec.build(dict(s)).eval()
-    return module, _example_input(spec, s, seed + 1)
+    def make():
+        with torch.random.fork_rng(devices=[]):      # fixed initialisation, global RNG left untouched
+            torch.manual_seed(seed)
+            module = spec.build(dict(s)).eval()
+        return module, _example_input(spec, s, seed + 1)
+    return _MODULES.get_or(_setting_key(spec, s, seed, picture=False), make)
 
 
 def _op_name(op) -> str:
@@ -196,26 +231,59 @@ def _op_name(op) -> str:
     return text.replace("aten.", "").split(".default")[0]
 
 
-@dataclass
-class Frame:
-    """Everything shown for one setting."""
-    settings: dict
+@dataclass(frozen=True)
+class Counts:
+    """What a setting costs, for one example input: parameters, FLOPs (total and by operator), shapes."""
     params: int
     flops: float
     by_operator: dict
     input_shape: tuple
     output_shape: tuple
-    table_html: str
-    png: bytes = b""
+    records: tuple                  # the shape trace (attention_lib.toolkit.instruments.ShapeRecord)
+
+
+def _counts(spec: ExplorerSpec, s: Mapping, seed: int, module: nn.Module, x: torch.Tensor) -> Counts:
+    from . import instruments
+
+    def make():
+        one = x[:1]
+        records = instruments.trace_shapes(module, one, views=False)
+        flops = instruments.count_flops(module, one)
+        return Counts(int(instruments.count_parameters(module)), float(flops.total),
+                      {_op_name(k): float(v) for k, v in dict(flops.by_operator).items()},
+                      tuple(one.shape), tuple(records[0].outputs[0]), tuple(records))
+    return _COUNTS.get_or(_setting_key(spec, s, seed, picture=False), make)
+
+
+@dataclass
+class Frame:
+    """Everything shown for one setting: its counts and its picture (a viewer, or PNG bytes)."""
+    settings: dict
+    counts: Counts
+    picture: Any = None
+
+    @property
+    def params(self) -> int:
+        return self.counts.params
+
+    @property
+    def flops(self) -> float:
+        return self.counts.flops
+
+    @property
+    def table_html(self) -> str:
+        from . import instruments
+        return instruments.shape_table(list(self.counts.records))._repr_html_()
 
     def counts_html(self, notes: Sequence[str] = ()) -> str:
-        ops = sorted(self.by_operator.items(), key=lambda kv: -kv[1])[:4]
-        ops_text = ", ".join(f"{html.escape(_op_name(k))} {format_si(v)}" for k, v in ops if v)
-        lines = [f"<b>{html.escape(t('widgets.params'))}</b>: {format_count(self.params)} &nbsp;·&nbsp; "
-                 f"<b>{html.escape(t('widgets.flops'))}</b>: {format_si(self.flops)}"
+        c = self.counts
+        ops = sorted(c.by_operator.items(), key=lambda kv: -kv[1])[:4]
+        ops_text = ", ".join(f"{html.escape(k)} {format_si(v)}" for k, v in ops if v)
+        lines = [f"<b>{html.escape(t('widgets.params'))}</b>: {format_count(c.params)} &nbsp;·&nbsp; "
+                 f"<b>{html.escape(t('widgets.flops'))}</b>: {format_si(c.flops)}"
                  + (f" &nbsp;({html.escape(t('widgets.top_ops'))}: {ops_text})" if ops_text else ""),
-                 f"{html.escape(t('widgets.input'))} {format_shapes(self.input_shape)} → "
-                 f"{html.escape(t('widgets.output'))} {format_shapes(self.output_shape)}"]
+                 f"{html.escape(t('widgets.input'))} {format_shapes(c.input_shape)} → "
+                 f"{html.escape(t('widgets.output'))} {format_shapes(c.output_shape)}"]
         lines += [f"<i>{html.escape(t(k))}</i>" for k in notes]
         return '<div class="attention-explorer-counts">' + "<br>".join(lines) + "</div>"
 
@@ -224,47 +292,47 @@ class Frame:
                 f"{self.table_html}</details>")
 
 
-def _figure_png(fig) -> bytes:
-    """The figure as a small palette PNG, at most :data:`MAX_WIDTH_PX` wide; the figure is closed."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    try:
-        dpi = min(MAX_DPI, MAX_WIDTH_PX / fig.get_figwidth())
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-        buf.seek(0)
-        image = Image.open(buf).convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.MEDIANCUT)
-        out = io.BytesIO()
-        image.save(out, format="PNG", optimize=True)
-        return out.getvalue()
-    finally:
-        plt.close(fig)
+def _picture(obj, title: str) -> Any:
+    """A plot's result as a viewer: viewers pass, a tuple becomes a stack, a Figure a PNG picture."""
+    if isinstance(obj, viewer.Viewer):
+        return obj
+    if isinstance(obj, (tuple, list)) and obj and all(isinstance(v, viewer.Viewer) for v in obj):
+        return viewer.stack(*obj, title=title)
+    if hasattr(obj, "savefig"):
+        return viewer.figure(obj, title=title)
+    raise ValueError(f"explorer plot: expected an attention_lib.viewer viewer, a tuple of them or a matplotlib "
+                     f"Figure, got {type(obj).__name__}")
 
 
 def render_frame(name: str, settings: Optional[Mapping] = None, *, seed: int = 0, picture: bool = True) -> Frame:
-    """Build the module at ``settings`` (defaults filled in), trace it, count it and draw its map."""
-    from . import instruments
+    """The module at ``settings`` (defaults filled in): its counts and trace, and its picture (all cached).
+
+    The picture shows up to :data:`GALLERY` example inputs, fewer where one input costs more than a
+    share of :data:`PICTURE_FLOPS`, so that a heavy setting still answers at once.
+    """
     spec = _spec(name)
     s = {c.name: c.default for c in spec.controls}
     s.update(settings or {})
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)    # tiny tensors: one thread is ~10x faster than two on a busy machine
+    # One thread: on a busy machine two threads wait for each other, 10-50x slower for these small tensors.
+    torch.set_num_threads(1)
     try:
         module, x = _build(spec, s, seed)
         with torch.no_grad():
-            records = instruments.trace_shapes(module, x, views=False)
-            flops = instruments.count_flops(module, x)
-            png = _figure_png(spec.plot(module, x, s)) if picture else b""
+            counts = _counts(spec, s, seed, module, x)
+            shown = None
+            if picture:
+                g = int(max(1, min(GALLERY, PICTURE_FLOPS // max(counts.flops, 1.0))))
+                lang = i18n.get_language()
+                shown = _PICTURES.get_or(_setting_key(spec, s, seed, picture=True) + (lang,),
+                                         lambda: _picture(spec.plot(module, x[:g], s), spec.display_name()))
     finally:
         torch.set_num_threads(threads)
-    return Frame(dict(s), int(instruments.count_parameters(module)), float(flops.total),
-                 {_op_name(k): float(v) for k, v in dict(flops.by_operator).items()},
-                 tuple(x.shape), tuple(records[0].outputs[0]),
-                 instruments.shape_table(records)._repr_html_(), png)
+    return Frame(dict(s), counts, shown)
 
 
 # --------------------------------------------------------------------------------------------
-# explorer(): live widgets or the static viewer
+# explorer(): live widgets or the static explorer
 # --------------------------------------------------------------------------------------------
 
 def _resolve(spec: ExplorerSpec, options: Mapping) -> tuple[Control, ...]:
@@ -279,22 +347,21 @@ def _resolve(spec: ExplorerSpec, options: Mapping) -> tuple[Control, ...]:
             controls.append(c)
             continue
         value = options[c.name]
-        if c.name == "kernel_sizes" and all(isinstance(k, int) for k in value):
-            value = tuple(value)                  # one setting, e.g. kernel_sizes=[3, 5]
-        if isinstance(value, list) or (isinstance(value, tuple) and c.name != "kernel_sizes"):
-            values = tuple(value)
+        tuple_valued = isinstance(c.default, tuple)       # e.g. kernel_sizes=(3, 5): a tuple is one value
+        if tuple_valued and all(isinstance(k, int) for k in value):
+            value = tuple(value)                          # one setting, e.g. kernel_sizes=[3, 5]
+        if isinstance(value, list) or (isinstance(value, tuple) and not tuple_valued):
+            values = tuple(tuple(v) if tuple_valued else v for v in value)
             if not values:
                 raise ValueError(f"explorer({spec.name!r}): {c.name} needs at least one value, got {value!r}")
             default = c.default if c.default in values else values[0]
-            controls.append(Control(c.name, c.label, values, default, values, c.dropdown, c.fmt))
+            controls.append(dataclasses.replace(c, options=values, default=default, static=values))
         else:
-            if c.name == "kernel_sizes":
-                value = tuple(value)
             if value not in c.options:
                 raise ValueError(f"explorer({spec.name!r}): {c.name}={value!r} is not offered; "
                                  f"expected one of {list(c.options)} (or pass a list of values)")
             static = c.static if value in c.static else tuple(sorted({*c.static, value}, key=c.options.index))
-            controls.append(Control(c.name, c.label, c.options, value, static, c.dropdown, c.fmt))
+            controls.append(dataclasses.replace(c, default=value, static=static))
     return tuple(controls)
 
 
@@ -308,7 +375,7 @@ def explorer(name: str, *, static: Optional[bool] = None, seed: int = 0, **optio
 
     ``options`` set a knob's starting value (``reduction=4``) or restrict its values
     (``reduction=[4, 16]``). ``static`` forces the mode; by default it follows ``ATTENTION_BOOK_STATIC``.
-    Returns the ipywidgets container (live) or an ``IPython.display.HTML`` viewer (static).
+    Returns the ipywidgets box (live) or an ``IPython.display.HTML`` explorer (static).
     """
     spec = _spec(name)
     controls = _resolve(spec, options)
@@ -321,14 +388,16 @@ def explorer(name: str, *, static: Optional[bool] = None, seed: int = 0, **optio
 
 
 class ExplorerWidget(ipywidgets.VBox):
-    """The live explorer: controls on top, then the counts and the shape trace, then the map.
+    """The live explorer: controls on top, then the counts and the shape trace, then the map viewer.
 
-    ``controls`` maps each knob to its widget; ``frame`` is the :class:`Frame` shown now and
-    ``updates`` counts the recomputations (both for tests and curious readers).
+    ``controls`` maps each knob to its widget; ``frame`` is the :class:`Frame` shown now, ``updates``
+    counts the redraws and ``last_update_s`` times the last one (for tests and curious readers).
+    The viewer keeps the query the reader points at when a knob changes (one state key per explorer).
     """
 
     def __init__(self, spec: ExplorerSpec, controls: Sequence[Control], seed: int = 0):
         self.spec, self.seed = spec, seed
+        self.key = f"ae-{uuid.uuid4().hex[:10]}"
         self.controls = {}
         for c in controls:
             options = [(c.label_of(v), v) for v in c.options]
@@ -337,17 +406,17 @@ class ExplorerWidget(ipywidgets.VBox):
             if c.dropdown or len(c.options) == 1:
                 widget = ipywidgets.Dropdown(**kwargs)
             else:
-                widget = ipywidgets.SelectionSlider(continuous_update=False, **kwargs)
+                widget = ipywidgets.SelectionSlider(continuous_update=c.continuous, **kwargs)
             self.controls[c.name] = widget
-        self.info_output = ipywidgets.Output()
+        self.info = ipywidgets.HTML()
         self.plot_output = ipywidgets.Output()
         self.frame: Optional[Frame] = None
         self.error: Optional[str] = None
         self.updates = 0
-        title = ipywidgets.HTML(
-            f"<b>{html.escape(t('widgets.title', name=spec.display_name()))}</b>")
+        self.last_update_s = 0.0
+        title = ipywidgets.HTML(f"<b>{html.escape(t('widgets.title', name=spec.display_name()))}</b>")
         row = ipywidgets.HBox(list(self.controls.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
-        super().__init__([title, row, self.info_output, self.plot_output])
+        super().__init__([title, row, self.info, self.plot_output])
         for widget in self.controls.values():
             widget.observe(self.update, names="value")
         self.update()
@@ -356,20 +425,41 @@ class ExplorerWidget(ipywidgets.VBox):
     def settings(self) -> dict:
         return {name: widget.value for name, widget in self.controls.items()}
 
+    def set(self, **settings) -> None:
+        """Move several knobs at once, then redraw once."""
+        unknown = sorted(set(settings) - set(self.controls))
+        if unknown:
+            raise ValueError(f"explorer({self.spec.name!r}).set: unknown knob(s) {unknown}; "
+                             f"expected some of {sorted(self.controls)}")
+        self._quiet = True
+        try:
+            for name, value in settings.items():
+                self.controls[name].value = value
+        finally:
+            self._quiet = False
+        self.update()
+
     def update(self, change=None) -> None:
-        """Recompute the frame for the current settings and redraw (replacing, never stacking)."""
-        from IPython.display import HTML, Image
+        """Show the frame of the current settings (replacing the last one, never stacking)."""
+        import time
+
+        from IPython.display import HTML
+        if getattr(self, "_quiet", False):
+            return
+        start = time.perf_counter()
         try:
             frame = render_frame(self.spec.name, self.settings, seed=self.seed)
         except ValueError as err:     # a combination the module refuses: say why, keep the widget alive
             self.error = str(err)
-            _show(self.info_output, HTML(f"<b>{html.escape(type(err).__name__)}</b>: {html.escape(str(err))}"))
+            self.info.value = f"<b>{html.escape(type(err).__name__)}</b>: {html.escape(str(err))}"
             return
         self.error = None
         self.frame = frame
         self.updates += 1
-        _show(self.info_output, HTML(frame.counts_html(self.spec.notes) + frame.trace_html()))
-        _show(self.plot_output, Image(data=frame.png, format="png"))
+        self.info.value = frame.counts_html(self.spec.notes) + frame.trace_html()
+        frame.picture.state_key = self.key
+        _show(self.plot_output, HTML(frame.picture.html()))
+        self.last_update_s = time.perf_counter() - start
 
 
 def _show(out, obj) -> None:
@@ -388,55 +478,11 @@ def _show(out, obj) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The static viewer
+# The static explorer (attention_lib.toolkit.static_explorer)
 # --------------------------------------------------------------------------------------------
 
-_CSS = """
-#{id} {{ font-family: system-ui, sans-serif; font-size: 13px; border: 1px solid #ccc; border-radius: 6px;
-  padding: 8px 12px; background: #fff; color: #222; max-width: 760px; }}
-#{id} .ae-controls {{ display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 6px 0; }}
-#{id} .ae-controls label {{ display: flex; align-items: center; gap: 6px; }}
-#{id} .ae-controls output {{ min-width: 3em; font-weight: 600; }}
-#{id} img {{ max-width: 100%; height: auto; display: block; margin-top: 6px; }}
-#{id} table {{ border-collapse: collapse; font-size: 12px; margin-top: 4px; }}
-#{id} th, #{id} td {{ border: 1px solid #ddd; padding: 1px 6px; text-align: left; }}
-#{id} .ae-note {{ color: #666; font-size: 12px; }}
-"""
-
-_JS = """
-(function () {
-  var root = document.getElementById("%(id)s");
-  if (!root) { return; }
-  var data = JSON.parse(document.getElementById("%(id)s-data").textContent);
-  var inputs = root.querySelectorAll("[data-control]");
-  var img = root.querySelector(".ae-plot"), counts = root.querySelector(".ae-counts"),
-      trace = root.querySelector(".ae-trace");
-  function show() {
-    var key = [];
-    for (var i = 0; i < inputs.length; i++) {
-      var el = inputs[i], c = data.controls[+el.getAttribute("data-control")], v = +el.value;
-      key.push(v);
-      var out = root.querySelector('output[data-for="' + el.getAttribute("data-control") + '"]');
-      if (out) { out.textContent = c.labels[v]; }
-    }
-    var f = data.frames[key.join(",")];
-    if (!f) { return; }
-    img.src = "data:image/png;base64," + f.png;
-    counts.innerHTML = data.counts[f.c];
-    trace.innerHTML = data.tables[f.t];
-    root.setAttribute("data-current", key.join(","));
-  }
-  for (var i = 0; i < inputs.length; i++) {
-    inputs[i].addEventListener("input", show);
-    inputs[i].addEventListener("change", show);
-  }
-  show();
-})();
-"""
-
-
 def static_viewer(name: str, *, seed: int = 0, _defaults: Optional[Mapping] = None, **grid):
-    """The self-contained HTML/JavaScript viewer: frames precomputed for every combination of ``grid``.
+    """The self-contained HTML/JavaScript explorer: viewer data precomputed for every combination of ``grid``.
 
     ``grid`` maps a knob to the values to precompute (defaults: the knob's static values); at most
     :data:`MAX_FRAMES` combinations. Returns ``IPython.display.HTML``.
@@ -447,60 +493,5 @@ def static_viewer(name: str, *, seed: int = 0, _defaults: Optional[Mapping] = No
 
 def static_html(name: str, *, seed: int = 0, _defaults: Optional[Mapping] = None, **grid) -> str:
     """The HTML string of :func:`static_viewer`."""
-    spec = _spec(name)
-    controls = _resolve(spec, {k: list(v) for k, v in grid.items()})
-    defaults = {c.name: c.default for c in controls}
-    defaults.update(_defaults or {})
-    values = [c.static for c in controls]
-    n = math.prod(len(v) for v in values)
-    if n > MAX_FRAMES:
-        raise ValueError(f"explorer({name!r}): the static grid has {n} settings, more than MAX_FRAMES="
-                         f"{MAX_FRAMES}; pass shorter lists of values")
-    vid = f"ae-{spec.name.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
-    tables, counts, frames = [], [], {}
-    for combo in itertools.product(*[range(len(v)) for v in values]):
-        settings = {c.name: c.static[i] for c, i in zip(controls, combo)}
-        frame = render_frame(name, settings, seed=seed)
-        table = frame.table_html
-        count = frame.counts_html(spec.notes)
-        if table not in tables:
-            tables.append(table)
-        if count not in counts:
-            counts.append(count)
-        frames[",".join(map(str, combo))] = {"png": base64.b64encode(frame.png).decode("ascii"),
-                                             "t": tables.index(table), "c": counts.index(count)}
-    data = {"controls": [{"name": c.name, "labels": [c.label_of(v) for v in c.static]} for c in controls],
-            "frames": frames, "tables": tables, "counts": counts}
-
-    starts = [c.static.index(defaults[c.name]) if defaults[c.name] in c.static else 0 for c in controls]
-    first = frames[",".join(map(str, starts))]
-    parts = []
-    for i, (c, start) in enumerate(zip(controls, starts)):
-        label = html.escape(t(c.label))
-        if len(c.static) == 1:   # a fixed knob: shown, not movable
-            parts.append(f'<label>{label} <select data-control="{i}" disabled>'
-                         f'<option value="0">{html.escape(c.label_of(c.static[0]))}</option></select></label>')
-        elif c.dropdown:
-            opts = "".join(f'<option value="{j}"{" selected" if j == start else ""}>'
-                           f"{html.escape(c.label_of(v))}</option>" for j, v in enumerate(c.static))
-            parts.append(f'<label>{label} <select data-control="{i}" name="{c.name}">{opts}</select></label>')
-        else:
-            parts.append(f'<label>{label} <input type="range" data-control="{i}" name="{c.name}" min="0" '
-                         f'max="{len(c.static) - 1}" step="1" value="{start}">'
-                         f'<output data-for="{i}">{html.escape(c.label_of(c.static[start]))}</output></label>')
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    title = html.escape(t("widgets.title", name=spec.display_name()))
-    return (
-        f'<div class="{CSS_CLASS}" id="{vid}" data-frames="{n}" data-mechanism="{spec.name}">'
-        f"<style>{_CSS.format(id=vid)}</style>"
-        f"<div><b>{title}</b></div>"
-        f'<div class="ae-controls">{"".join(parts)}</div>'
-        f'<div class="ae-counts">{counts[first["c"]]}</div>'
-        f'<details><summary>{html.escape(t("widgets.shape_trace"))}</summary>'
-        f'<div class="ae-trace">{tables[first["t"]]}</div></details>'
-        f'<img class="ae-plot" alt="{title}" src="data:image/png;base64,{first["png"]}">'
-        f'<div class="ae-note">{html.escape(t("widgets.static_note", n=n))}</div>'
-        f'<script type="application/json" id="{vid}-data">{payload}</script>'
-        f"<script>{_JS % {'id': vid}}</script>"
-        "</div>"
-    )
+    from .static_explorer import page
+    return page(name, seed=seed, defaults=_defaults, **grid)

@@ -1,0 +1,54 @@
+"""Drive the map viewers of a page open in a browser (playwright): used by the viewer and site tests.
+
+Generic: every ``.attention-viewer`` on the page, whatever chapter added it, is found by its class and its
+pointable elements by ``[data-query]``; nothing here names a chapter or a viewer kind.
+"""
+from __future__ import annotations
+
+#: Two pointable elements of one viewer that share a parent (two patches, two tokens, two slots, two
+#: channels, two images) and point at different queries: [index of the first, index of the second].
+_PICK = """root => {
+  const els = [...root.querySelectorAll('[data-query]')];
+  for (let i = 0; i < els.length; i++) {
+    for (let j = i + 1; j < els.length; j++) {
+      if (els[j].parentElement === els[i].parentElement
+          && els[j].getAttribute('data-query') !== els[i].getAttribute('data-query')) { return [i, j]; }
+    }
+  }
+  return null;
+}"""
+
+#: What the viewer draws: every canvas's pixels and the colours of its pointable elements.
+_DRAWN = """root => [...root.querySelectorAll('canvas')].map(c => c.toDataURL()).join('|')
+  + [...root.querySelectorAll('[data-query]')].map(e => e.style.background).join('|')"""
+
+_READY = "() => [...document.querySelectorAll('.attention-viewer')].every(v => v.getAttribute('data-ready'))"
+
+
+def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
+    """Point at two different queries of every viewer on ``page``; assert that its drawn map changes each time.
+
+    Returns the number of viewers driven (0 when the page has none).
+    """
+    viewers = page.locator(".attention-viewer")
+    n = viewers.count()
+    if n:
+        page.wait_for_function(_READY, timeout=timeout_ms)
+    for i in range(n):
+        v = viewers.nth(i)
+        kind = v.get_attribute("data-kind")
+        pair = v.evaluate(_PICK)
+        assert pair, f"{where}: viewer {i} ({kind}) has no two elements with different data-query to point at"
+        points = v.locator("[data-query]")
+        before = v.evaluate(_DRAWN)
+        points.nth(pair[1]).hover()
+        second = v.evaluate(_DRAWN)
+        points.nth(pair[0]).hover()
+        first = v.evaluate(_DRAWN)
+        assert second != before or first != before, f"{where}: viewer {i} ({kind}) draws nothing new when pointed at"
+        assert first != second, (f"{where}: viewer {i} ({kind}) draws the same map for data-query="
+                                 f"{points.nth(pair[0]).get_attribute('data-query')} and "
+                                 f"{points.nth(pair[1]).get_attribute('data-query')}")
+        assert v.get_attribute("data-query") == points.nth(pair[0]).get_attribute("data-query"), \
+            f"{where}: viewer {i} ({kind}) does not report the query pointed at"
+    return n
