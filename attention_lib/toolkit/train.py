@@ -353,7 +353,7 @@ class ShapesTokens(DemoConfig):
     num_heads: int = 2               # heads h, for the mechanisms that have heads
     memory_size: int = 16            # memory slots S, for External Attention
     size: int = 32                   # image side in pixels; the token grid is size/4 x size/4
-    n_train: int = 2000              # training images
+    n_train: int = 1500              # training images (four mixers x three seeds fit in half a minute)
     n_val: int = 500                 # held-out images
     data_seed: int = 0               # seed of the images (held-out ones: data_seed + 10000)
     epochs: int = 8                  # passes over the training set
