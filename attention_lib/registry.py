@@ -204,8 +204,8 @@ _EXTERNAL_ATTENTION = Mechanism(
 _MULTI_HEAD_EXTERNAL = Mechanism(
     "multi_head_external_attention", MultiHeadExternalAttention,
     names=_lang("Multi-head External Attention", "多头外部注意力"), short=_lang("MH External", "多头外部注意力"),
-    reweights=_lang("tokens: each token of each head averages S memory slots of that head",
-                    "词元：每个头中的每个词元对该头的 S 个记忆槽位加权平均"),
+    reweights=_lang("tokens: each token of each head averages the S memory slots all heads share",
+                    "词元：每个头中的每个词元对所有头共享的 S 个记忆槽位加权平均"),
     # D -> eD and eD -> D projections 2eND^2 each; M_k and M_v over eh heads of width d = D/h:
     # 2eNSD each; M_k's bias, the softmax, the L1 sum and division: 6 per logit, plus one epsilon per row.
     params=Formula(r"2eD^2 + eD + D + 2dS + S + d",

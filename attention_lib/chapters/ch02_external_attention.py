@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.cm import ScalarMappable
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -353,6 +354,7 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             vmax = attn[:, :, j].max().item() if not one else attn[0, :, j].max().item()
             ax.imshow(images[g].permute(1, 2, 0).numpy())
             im = ax.imshow(_heat(attn[g, :, j], grid, size), cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
+            solid = ScalarMappable(norm=im.norm, cmap=im.get_cmap())     # the colour bar at full opacity
             ax.set_xticks([]), ax.set_yticks([])
             label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f" ({shares[j]:.0%})")
             if one:
@@ -362,9 +364,9 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             if r == rows - 1 and not one:
                 ax.set_xlabel(f"{t('ch02.gallery.image')} {g}", fontsize=8)
         if not one:
-            fig.colorbar(im, ax=axes[r, :], shrink=0.9, label=t("ch02.gallery.weight") if r == rows // 2 else None)
+            fig.colorbar(solid, ax=axes[r, :], shrink=0.9, label=t("ch02.gallery.weight") if r == rows // 2 else None)
     if one:
-        fig.colorbar(im, ax=axes[0, :], shrink=0.9, label=t("ch02.gallery.weight"))
+        fig.colorbar(solid, ax=axes[0, :], shrink=0.9, label=t("ch02.gallery.weight"))
     fig.suptitle(title or t("ch02.gallery.title"))
     return fig
 
@@ -577,6 +579,8 @@ def _ea_double_norm(answer):
             return "ex.ea.norm.raised", dict(error=type(error).__name__, shape=tuple(logits.shape),
                                              dtype=str(logits.dtype).replace("torch.", ""))
         if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+            if batch_one and isinstance(got, torch.Tensor) and got.numel() == logits.numel():
+                return "ex.ea.norm.batch1"
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             return "ex.ea.norm.shape", dict(got=shape, expected=tuple(logits.shape))
         if got.dtype != logits.dtype:
