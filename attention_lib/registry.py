@@ -41,7 +41,7 @@ SYMBOLS: Mapping[str, Mapping[str, str]] = MappingProxyType({
           "zh": "瓶颈的缩减率（C → C/r → C；C/r 向下取整）"},
     "k": {"en": "ECA's kernel size across channels, ψ(C)", "zh": "ECA 跨通道卷积的核大小 ψ(C)"},
     "k_s": {"en": "CBAM's spatial kernel size (7)", "zh": "CBAM 空间卷积核的大小（7）"},
-    "K": {"en": "number of Selective Kernel branches", "zh": "选择性卷积核的分支数"},
+    "M": {"en": "number of Selective Kernel branches (paths)", "zh": "选择性卷积核的分支（路径）数"},
     "G": {"en": "groups of each Selective Kernel branch", "zh": "选择性卷积核每个分支的分组数"},
     "d_z": {"en": "width of Selective Kernel's fused descriptor, max(C/r, L) with L = 32",
             "zh": "选择性卷积核融合描述符的宽度 max(C/r, L)，其中 L = 32"},
@@ -103,6 +103,7 @@ class Mechanism:
     example_kwargs: Mapping[str, object] = field(default_factory=dict)   # constructor arguments of the example
     small_kwargs: Mapping[str, object] = field(default_factory=dict)     # the smallest sensible configuration
     batch_one_training: bool = True                 # False: BatchNorm on a (B, C) descriptor needs B > 1
+    equation: str = ""                              # the mechanism in one line of LaTeX (the cheat sheet's)
 
     @property
     def example_input(self) -> Callable[..., torch.Tensor]:
@@ -177,6 +178,8 @@ _SELF_ATTENTION = Mechanism(
     flops=Formula(r"8ND^2 + 4N^2D + 4hN^2", lambda N, D, h: 8 * N * D * D + 4 * N * N * D + 4 * h * N * N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), h=a["num_heads"]),
     official_code="https://github.com/tensorflow/tensor2tensor",
+    equation=r"Y = [\mathrm{softmax}(Q_iK_i^\top/\sqrt{d})\,V_i]_{i=1}^{h}\,W_o,\ "
+             r"(Q, K, V) = X(W_q, W_k, W_v)",
     example_kwargs=MappingProxyType(dict(dim=_D, num_heads=8)),
     small_kwargs=MappingProxyType(dict(dim=8, num_heads=2)),
 )
@@ -196,6 +199,7 @@ _EXTERNAL_ATTENTION = Mechanism(
     params=Formula(r"2SD", lambda S, D: 2 * S * D),
     flops=Formula(r"4NSD + 5NS + N", lambda N, S, D: 4 * N * S * D + 5 * N * S + N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), S=a["memory_size"]),
+    equation=r"Y = \mathrm{norm}_{\ell_1, S}\big(\mathrm{softmax}_N(X M_k^\top)\big)\, M_v",
     example_kwargs=MappingProxyType(dict(dim=_D, memory_size=64)),
     small_kwargs=MappingProxyType(dict(dim=8, memory_size=4)),
     **_EXTERNAL,
@@ -204,8 +208,8 @@ _EXTERNAL_ATTENTION = Mechanism(
 _MULTI_HEAD_EXTERNAL = Mechanism(
     "multi_head_external_attention", MultiHeadExternalAttention,
     names=_lang("Multi-head External Attention", "多头外部注意力"), short=_lang("MH External", "多头外部注意力"),
-    reweights=_lang("tokens: each token of each head averages the S memory slots all heads share",
-                    "词元：每个头中的每个词元对所有头共享的 S 个记忆槽位加权平均"),
+    reweights=_lang("tokens: in each head, each token averages the S slots of one memory shared by all heads",
+                    "词元：每个头里的每个词元，对所有头共用的同一块外部记忆的 S 个槽位加权平均"),
     # D -> eD and eD -> D projections 2eND^2 each; M_k and M_v over eh heads of width d = D/h:
     # 2eNSD each; M_k's bias, the softmax, the L1 sum and division: 6 per logit, plus one epsilon per row.
     params=Formula(r"2eD^2 + eD + D + 2dS + S + d",
@@ -214,6 +218,8 @@ _MULTI_HEAD_EXTERNAL = Mechanism(
                   lambda N, D, e, h, S: 4 * e * N * D * D + 4 * e * N * S * D + 6 * e * h * N * S + e * h * N),
     symbols_of=lambda a, s: dict(_token_sizes(a, s), h=a["num_heads"], e=a["coef"], S=a["memory_size"],
                                  d=a["dim"] // a["num_heads"]),
+    equation=r"Y = [\mathrm{norm}_{\ell_1, S}(\mathrm{softmax}_N(X_i M_k^\top))\, M_v]_{i=1}^{eh}\, W_o,\ "
+             r"X = \mathrm{heads}(X_{in} W_e)",
     example_kwargs=MappingProxyType(dict(dim=_D, num_heads=8)),
     small_kwargs=MappingProxyType(dict(dim=8, num_heads=2, memory_size=4, coef=2)),
     **_EXTERNAL,
@@ -230,13 +236,14 @@ _SQUEEZE_EXCITATION = Mechanism(
                   lambda C, H, W, r: 2 * C * H * W + 4 * C * (C // r) + C // r + C),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"]),
     official_code="https://github.com/hujie-frank/SENet",
+    equation=r"\tilde X = \sigma\big(W_2\,\delta(W_1\,\mathrm{GAP}(X))\big) \odot X",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
 )
 
 
 def _sk_symbols(a, s) -> dict:
-    return dict(_map_sizes(a, s), K=len(tuple(a["kernel_sizes"])), G=a["groups"],
+    return dict(_map_sizes(a, s), M=len(tuple(a["kernel_sizes"])), G=a["groups"],
                 d_z=max(a["channels"] // a["reduction"], a["min_dim"]))
 
 
@@ -244,18 +251,20 @@ _SELECTIVE_KERNEL = Mechanism(
     "selective_kernel", SelectiveKernel, "Selective Kernel Networks", "Li, Wang, Hu, Yang", "CVPR", 2019,
     "1903.06586", "feature_map", _lang("Selective Kernel (SK)", "选择性卷积核（SK）"), _lang("SK", "SK"),
     chapter=4, family="channels",
-    reweights=_lang("receptive field: per channel, a softmax over K branches of different kernel sizes",
-                    "感受野：每个通道在 K 个不同卷积核大小的分支之间做 softmax"),
-    # Formulas of the default dilated 3x3 branches. K branches: conv 18C^2HW/G, BN 2CHW, ReLU CHW;
-    # U = sum of branches KCHW, the squeeze CHW, the select product KCHW and its sum KCHW;
-    # fuse FC 2Cd_z, BN 2d_z, ReLU d_z; K select FCs 2Kd_zC; softmax over branches 3KC.
-    params=Formula(r"9KC^2/G + 2KC + Cd_z + 2d_z + d_zKC",
-                   lambda K, C, G, d_z: 9 * K * C * C // G + 2 * K * C + C * d_z + 2 * d_z + d_z * K * C),
-    flops=Formula(r"18KC^2HW/G + (6K + 1)CHW + 2(K + 1)Cd_z + 3d_z + 3KC",
-                  lambda K, C, H, W, G, d_z: 18 * K * C * C * H * W // G + (6 * K + 1) * C * H * W
-                  + 2 * (K + 1) * C * d_z + 3 * d_z + 3 * K * C),
+    reweights=_lang("receptive field: per channel, a softmax over M branches of different kernel sizes",
+                    "感受野：每个通道在 M 个不同卷积核大小的分支之间做 softmax"),
+    # Formulas of the default dilated 3x3 branches. M branches: conv 18C^2HW/G, BN 2CHW, ReLU CHW;
+    # U = sum of branches MCHW, the squeeze CHW, the select product MCHW and its sum MCHW;
+    # fuse FC 2Cd_z, BN 2d_z, ReLU d_z; M select FCs 2Md_zC; softmax over branches 3MC.
+    params=Formula(r"9MC^2/G + 2MC + Cd_z + 2d_z + d_zMC",
+                   lambda M, C, G, d_z: 9 * M * C * C // G + 2 * M * C + C * d_z + 2 * d_z + d_z * M * C),
+    flops=Formula(r"18MC^2HW/G + (6M + 1)CHW + 2(M + 1)Cd_z + 3d_z + 3MC",
+                  lambda M, C, H, W, G, d_z: 18 * M * C * C * H * W // G + (6 * M + 1) * C * H * W
+                  + 2 * (M + 1) * C * d_z + 3 * d_z + 3 * M * C),
     symbols_of=_sk_symbols,
     official_code="https://github.com/implus/SKNet",
+    equation=r"V = \textstyle\sum_k a_k \odot U_k,\ a = \mathrm{softmax}_k(A_k z),\ "
+             r"z = \delta(\mathcal{B}(W\,\mathrm{GAP}(\sum_k U_k)))",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2, min_dim=4)),
     batch_one_training=False,
@@ -276,6 +285,7 @@ _CBAM = Mechanism(
                   + (4 * k_s * k_s + 3) * H * W),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"], k_s=a["spatial_kernel"]),
     official_code="https://github.com/Jongchan/attention-module",
+    equation=r"F' = M_c(F) \odot F,\ F'' = M_s(F') \odot F'",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
 )
@@ -296,6 +306,7 @@ _BAM = Mechanism(
                   + 11 * (C // r) * H * W + 4 * C * (C // r) + 3 * (C // r)),
     symbols_of=lambda a, s: dict(_map_sizes(a, s), r=a["reduction"]),
     official_code="https://github.com/Jongchan/attention-module",
+    equation=r"F' = F + F \odot \sigma\big(M_c(F) + M_s(F)\big)",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8, reduction=2)),
     batch_one_training=False,
@@ -313,6 +324,7 @@ _ECA = Mechanism(
     symbols_of=lambda a, s: dict(_map_sizes(a, s), k=a["kernel_size"] or eca_kernel_size(a["channels"], a["gamma"],
                                                                                          a["b"])),
     official_code="https://github.com/BangguWu/ECANet",
+    equation=r"\tilde X = \sigma\big(\mathrm{conv1d}_k(\mathrm{GAP}(X))\big) \odot X,\ k = \psi(C)",
     example_kwargs=MappingProxyType(dict(channels=_C)),
     small_kwargs=MappingProxyType(dict(channels=8)),
 )

@@ -11,11 +11,14 @@ import functools
 import os
 import re
 import threading
+from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from .browser import drive_viewers
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
@@ -223,6 +226,69 @@ def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title
     assert not v.outside, f"{rel}: requests to outside hosts: {v.outside}"
     assert not v.failed, f"{rel}: failed requests: {v.failed}"
     assert not v.errors, f"{rel}: browser console errors: {v.errors}"
+
+
+# ---------------------------------------------------------------- the map viewers of every chapter page
+
+#: Every chapter page of the site, in both languages, found on disk (chapters added later are included).
+CHAPTER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in SITE.glob("notebooks/*/*.html"))
+
+
+@pytest.mark.parametrize("rel", CHAPTER_PAGES)
+def test_every_viewer_on_every_chapter_page_answers_pointing_offline(visit, rel):
+    """Each viewer (found by class, whoever added it): point at two different queries, the drawn map changes."""
+    v = visit(rel)
+    v.page.wait_for_load_state("networkidle")
+    driven = drive_viewers(v.page, rel)
+    text = (SITE / rel).read_text(encoding="utf-8")
+    assert driven == text.count('class="attention-viewer"'), f"{rel}: not every viewer of the page was found"
+    assert not v.outside, f"{rel}: requests to outside hosts: {v.outside}"
+    assert not v.failed, f"{rel}: failed requests: {v.failed}"
+    assert not v.errors, f"{rel}: browser console errors: {v.errors}"
+
+
+class _ViewerSpans(HTMLParser):
+    """Byte spans of the outermost viewers and explorers of a page (their HTML, data and scripts)."""
+
+    CLASSES = ("attention-viewer", "attention-explorer-static")
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=False)
+        self.rows, self.lines = text.splitlines(keepends=True), [0]
+        for row in self.rows:
+            self.lines.append(self.lines[-1] + len(row.encode("utf-8")))
+        self.depth, self.start, self.total, self.count = 0, None, 0, 0
+        self.feed(text)
+
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self.lines[line - 1] + len(self.rows[line - 1][:col].encode("utf-8"))
+
+    def handle_starttag(self, tag, attrs):
+        if tag != "div":
+            return
+        if self.start is None:
+            classes = (dict(attrs).get("class") or "").split()
+            if any(c in classes for c in self.CLASSES):
+                self.start, self.depth = self._offset(), 0
+        if self.start is not None:
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.start is not None:
+            self.depth -= 1
+            if self.depth == 0:
+                self.total += self._offset() + len("</div>") - self.start
+                self.count += 1
+                self.start = None
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_the_viewers_of_a_page_fit_its_budget(page):
+    from attention_lib.toolkit.viewer import PAGE_BUDGET_BYTES
+    spans = _ViewerSpans((SITE / page).read_text(encoding="utf-8"))
+    assert spans.total <= PAGE_BUDGET_BYTES, (f"{page}: its {spans.count} viewers take {spans.total:,} bytes, "
+                                              f"more than the {PAGE_BUDGET_BYTES:,} a page may spend on them")
 
 
 def test_search_finds_a_chinese_word_on_chinese_pages(visit):

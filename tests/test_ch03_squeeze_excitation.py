@@ -71,3 +71,18 @@ def test_plot_gate_by_class_has_a_colour_bar(lang):
 def test_se_explorer_and_demos_are_declared_by_the_chapter():
     assert ch.EXPLORER.name == "squeeze_excitation"
     assert ch.SE_DEMO.attention == "squeeze_excitation" and ch.BASELINE_DEMO.attention is None
+
+
+def test_gate_gallery_embeds_the_networks_own_gates_for_two_images_per_class(lang):
+    model = ch.SE_DEMO.build().eval()                     # the chapter's network (untrained here: no training)
+    val = al.data.shapes_dataset(64, size=32, seed=1)
+    payload, = al.viewer.read_html(ch.gate_gallery(model, val.images, val.labels).html())
+    pick = ch.gallery_indices(val.labels)
+    assert val.labels[pick].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    with torch.no_grad():
+        gates = model.attention_map(val.images[pick])[:, :, 0, 0]           # (8, C)
+    embedded = al.viewer.decode(payload)[:, 0]                               # (8, C)
+    step = (gates.amax(1) - gates.amin(1))[:, None] / 255
+    assert embedded.shape == gates.shape and ((embedded - gates).abs() <= step / 2 + 1e-6).all()
+    assert payload["labels"] == [al.data.shape_names()[k] for k in (0, 0, 1, 1, 2, 2, 3, 3)]
+    assert payload["title"] == i18n.t("ch03.gallery.title", n=8)

@@ -35,3 +35,19 @@ def test_sync_copies_code_cells_and_refuses_different_structures(tmp_path, monke
         assert "cell structure" in str(error)
     else:
         raise AssertionError("a different structure must be refused")
+
+
+def test_sync_collapses_the_solutions_with_the_targets_title(tmp_path, monkeypatch):
+    for lang in ("en", "zh"):
+        (tmp_path / lang).mkdir()
+    answer = 'answer_1 = ...\nal.exercises.check("x.y", answer_1)'
+    solution = nbformat.v4.new_code_cell('# @title Solution\nanswer_1 = 2\nal.exercises.check("x.y", answer_1)',
+                                         metadata={"tags": ["hide-input", "solution"]})
+    for lang in ("en", "zh"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(answer), solution])
+        nbformat.write(nb, tmp_path / lang / "01_x.ipynb")
+    monkeypatch.setattr(sync_twins, "ROOT", tmp_path)
+    sync_twins.sync("01_x")
+    zh = nbformat.read(tmp_path / "zh" / "01_x.ipynb", as_version=4)
+    assert zh.cells[1].source.splitlines()[0] == "# @title 参考答案"
+    assert zh.cells[1].metadata["cellView"] == "form" and zh.cells[1].metadata["jupyter"]["source_hidden"]

@@ -123,7 +123,7 @@ def test_flops_are_counted_once_per_setting(monkeypatch):
 
 def test_a_heavy_setting_draws_fewer_example_inputs():
     light = widgets.render_frame("selective_kernel", {"channels": 16, "height": 4, "width": 4})
-    heavy = widgets.render_frame("selective_kernel", {"channels": 128, "height": 16, "width": 16,
+    heavy = widgets.render_frame("selective_kernel", {"channels": 64, "height": 16, "width": 16,
                                                       "kernel_sizes": (1, 3, 5, 7), "dilated": False})
     assert light.picture.data["G"] == widgets.GALLERY
     assert heavy.counts.flops > widgets.PICTURE_FLOPS / widgets.GALLERY
@@ -145,7 +145,7 @@ def test_rendering_leaves_the_global_random_state_and_thread_count_alone():
     expected = torch.rand(3)
     torch.manual_seed(123)
     widgets.render_frame("eca")
-    widgets.render_frame("selective_kernel", {"channels": 128, "height": 16, "width": 16})
+    widgets.render_frame("selective_kernel", {"channels": 64, "height": 16, "width": 16})
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
 
@@ -248,5 +248,5 @@ def test_static_explorer_labels_follow_the_language():
     with matplotlib.rc_context():
         attention_lib.setup(lang="zh")            # Chinese labels and a CJK font for the figures
         page = widgets.static_html("squeeze_excitation", height=[8], width=[8, 16])
-    assert "参数量" in page and "形状追踪" in page and "通道" in page
+    assert "缩减率" in page and "参数量" in page and "形状追踪" in page and "通道" in page
     assert "reduction r" not in page and "Channel weights" not in page

@@ -4,7 +4,8 @@
     python tools/sync_twins.py 03_squeeze_excitation --from zh  # zh -> en
 
 The twins must have the same cells in the same order (same types); only markdown may differ. Lines
-ending in ``# i18n`` keep the target's version. Outputs and execution counts are cleared.
+ending in ``# i18n`` keep the target's version. Outputs and execution counts are cleared, and the
+solution cells are collapsed with their title in the target's language (``tools/editions.py``).
 """
 from __future__ import annotations
 
@@ -14,15 +15,23 @@ import sys
 
 import nbformat
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from editions import collapse  # noqa: E402  (tools/ is not a package)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
 
+def _own(line: str) -> bool:
+    """A line each twin keeps its own version of: ``# i18n`` lines and a solution's ``# @title`` line."""
+    return line.rstrip().endswith("# i18n") or line.startswith("# @title ")
+
+
 def merge_code(source: str, target: str) -> str:
-    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order)."""
-    kept = iter([line for line in target.splitlines() if line.rstrip().endswith("# i18n")])
+    """``source``'s lines, except that each ``# i18n`` (or ``# @title``) line is taken from ``target`` (in order)."""
+    kept = iter([line for line in target.splitlines() if _own(line)])
     out = []
     for line in source.splitlines():
-        out.append(next(kept, line) if line.rstrip().endswith("# i18n") else line)
+        out.append(next(kept, line) if _own(line) else line)
     return "\n".join(out)
 
 
@@ -41,7 +50,7 @@ def sync(name: str, source_lang: str = "en") -> int:
             b.source = merged
             b.metadata = dict(a.metadata)
             b.outputs, b.execution_count = [], None
-    nbformat.write(dst, dst_path)
+    nbformat.write(collapse(dst, target_lang), dst_path)
     return changed
 
 

@@ -51,7 +51,7 @@ register({
     "ch00.col.weights": {"en": "Weights shape", "zh": "权重形状"},
     "ch00.col.params": {"en": "Parameters", "zh": "参数量"},
     "ch00.col.paper": {"en": "Paper", "zh": "论文"},
-    "ch00.chapter": {"en": "Chapter {n:02d}", "zh": "第 {n:02d} 章"},
+    "ch00.chapter": {"en": "Chapter {n}", "zh": "第 {n} 章"},
     "ch00.fig.title": {"en": "What the attention weights rescale (randomly initialised modules)",
                            "zh": "注意力权重作用在哪里（随机初始化的模块）"},
     "ch00.fig.channels": {"en": "Channels: SE gate s", "zh": "通道：SE 门控 s"},
@@ -65,7 +65,7 @@ register({
     "ch00.fig.position": {"en": "position h·W + w", "zh": "位置 h·W + w"},
     "ch00.fig.key": {"en": "key token j", "zh": "键词元 j"},
     "ch00.fig.query": {"en": "query token i", "zh": "查询词元 i"},
-    "ch00.browser.chapter": {"en": "chapter {n:02d}", "zh": "第 {n:02d} 章"},
+    "ch00.browser.chapter": {"en": "chapter {n}", "zh": "第 {n} 章"},
 })
 
 
@@ -143,7 +143,8 @@ def plot_what_is_reweighted(seed: int = 0):
         with torch.no_grad():
             maps[name] = module.attention_map(mech.example_input(1, generator=gen))
 
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), gridspec_kw=dict(width_ratios=[1.3, 1, 1, 1]))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))     # two by two: readable at the page width
+    axes = axes.ravel()
     se = maps["squeeze_excitation"][0, :, 0, 0]                        # (C,)
     axes[0].bar(range(se.numel()), se.numpy(), color="tab:blue")
     axes[0].set(title=t("ch00.fig.channels"), xlabel=t("ch00.fig.channel"),

@@ -16,9 +16,9 @@ register({
     "ch01.explorer.temperature": {"en": "softmax temperature τ", "zh": "softmax 温度 τ"},
     "ch01.explorer.temperature_note": {"en": "τ only rescales the scores before the softmax in the plot: "
                                              "shapes and costs do not change.",
-                                       "zh": "τ 只在绘图时缩放 softmax 之前的得分，形状和计算量不变。"},
+                                       "zh": "τ 只在绘图时缩放 softmax 之前的分数，形状和计算量不变。"},
     "ch01.explorer.image_size": {"en": "image size H = W", "zh": "图像尺寸 H = W"},
-    "ch01.explorer.patch_size": {"en": "patch size P", "zh": "图块大小 P"},
+    "ch01.explorer.patch_size": {"en": "patch size P", "zh": "图像块大小 P"},
 })
 
 
@@ -65,4 +65,4 @@ PATCH_EMBEDDING_EXPLORER = register_explorer(ExplorerSpec(
      Control("patch_size", "ch01.explorer.patch_size", (4, 8, 16), 8, (4, 8, 16)),
      Control("dim", "widgets.dim", (16, 32, 64, 128), 32, (32, 128))),
     build=_patch_embedding, plot=_plot_patch_embedding,
-    title={"en": "patch embedding", "zh": "图块嵌入"}))
+    title={"en": "patch embedding", "zh": "图像块嵌入"}))

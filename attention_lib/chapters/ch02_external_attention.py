@@ -32,7 +32,7 @@ from ..toolkit.train import ShapesTokens
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 
 register({
-    "ch02.explorer.memory_size": {"en": "memory slots S", "zh": "记忆槽位数 S"},
+    "ch02.explorer.memory_size": {"en": "memory slots S", "zh": "槽位数 S"},
     "ch02.explorer.coef": {"en": "expansion coef", "zh": "扩展系数 coef"},
     # §1
     "ch02.sizes.self": {"en": "Self-attention: {n} × {n} weights, from this image alone",

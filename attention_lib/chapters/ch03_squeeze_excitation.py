@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from ..registry import MECHANISMS
-from ..toolkit import viewer, viz
-from ..toolkit.exercises import exercise
+from ..toolkit import data, viewer, viz
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor,
+                                 which)
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ShapesCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
@@ -22,7 +23,7 @@ register({
     "ch03.squeeze.title": {"en": "Squeeze: each channel becomes one number (its mean)",
                            "zh": "挤压：每个通道变成一个数（它的均值）"},
     "ch03.squeeze.value": {"en": "mean z = {z:.3f}", "zh": "均值 z = {z:.3f}"},
-    "ch03.squeeze.bar_title": {"en": "The descriptor z", "zh": "描述向量 z"},
+    "ch03.squeeze.bar_title": {"en": "The descriptor z", "zh": "描述符 z"},
     "ch03.squeeze.bar_y": {"en": "channel mean z_c", "zh": "通道均值 z_c"},
     "ch03.squeeze.bar_x": {"en": "channel", "zh": "通道"},
     "ch03.squeeze.colorbar": {"en": "activation", "zh": "激活值"},
@@ -34,16 +35,17 @@ register({
     "ch03.gate.random": {"en": "random initialisation", "zh": "随机初始化"},
     "ch03.gate.photo_title": {"en": "Gate of the trained SE block on a photograph",
                               "zh": "训练后的 SE 模块在照片上的门控"},
+    "ch03.gallery.title": {"en": "Trained SE gates of {n} validation images", "zh": "{n} 张验证图像上训练后的 SE 门控"},
     "ch03.gate_by_class.title": {"en": "Learned gate, averaged per class", "zh": "学到的门控（按类别平均）"},
     "ch03.gate_by_class.x": {"en": "channel", "zh": "通道"},
     "ch03.gate_by_class.y": {"en": "class of the target shape", "zh": "目标形状的类别"},
     "ch03.gate_by_class.colorbar": {"en": "gate value s_c", "zh": "门控值 s_c"},
     "ch03.counts": {"en": "parameters: {params} (formula {params_formula}); FLOPs: {flops} "
                           "(formula {flops_formula})",
-                    "zh": "参数量：{params}（公式 {params_formula}）；FLOPs：{flops}（公式 {flops_formula}）"},
-    "ch03.by_operator": {"en": "FLOPs by operator: {ops}", "zh": "按算子统计的 FLOPs：{ops}"},
+                    "zh": "参数量：{params}（公式 {params_formula}）；浮点运算次数：{flops}（公式 {flops_formula}）"},
+    "ch03.by_operator": {"en": "FLOPs by operator: {ops}", "zh": "按算子统计的浮点运算次数：{ops}"},
     "ch03.share": {"en": "SE / 3×3 convolution FLOPs at C = {C}, {S}×{S}: {share:.2%}",
-                   "zh": "C = {C}、{S}×{S} 时，SE 与 3×3 卷积的 FLOPs 之比：{share:.2%}"},
+                   "zh": "C = {C}、{S}×{S} 时，SE 与 3×3 卷积的浮点运算次数之比：{share:.2%}"},
     "ch03.accuracy": {"en": "validation accuracy with SE: {acc:.1%}; without attention: {base:.1%}; chance: 25%",
                       "zh": "验证集准确率：带 SE {acc:.1%}；不带注意力 {base:.1%}；随机猜测 25%"},
     "ch03.gate_range": {"en": "{which}: gate values from {low:.3f} to {high:.3f}; {damped:.1%} of them below 0.9",
@@ -52,15 +54,19 @@ register({
                     "zh": "门控在各类别之间的平均离散程度：训练后 {trained:.3g}，随机初始化 {random:.3g}"},
     "ch03.block_share": {"en": "output {shape}; SE adds {share:.1%} of the block's parameters",
                          "zh": "输出形状 {shape}；SE 占该残差块参数量的 {share:.1%}"},
-    # exercise verdicts
-    "ex.se.params.no_bias": {"en": "that is W1 and W2 alone; both FC layers also have a bias (C/r and C values).",
-                             "zh": "这只算了 W1 和 W2；两个全连接层还各有偏置（分别是 C/r 和 C 个值）。"},
+    # exercise verdicts (keys ex.<exercise>.<slip>: the teacher's guide lists them by exercise)
+    "ex.se.params.no_bias": {"en": "that is W1 and W2 alone; both FC layers also have a bias.",
+                             "zh": "这只算了 W1 和 W2；两个全连接层还各有一个偏置。"},
+    "ex.se.params.one_bias": {"en": "one of the two biases is missing: each FC layer has its own.",
+                              "zh": "少算了一个偏置：两个全连接层各有自己的偏置。"},
     "ex.se.params.one_fc": {"en": "SE has two FC layers: C -> C/r and C/r -> C.",
                             "zh": "SE 有两个全连接层：C -> C/r 和 C/r -> C。"},
-    "ex.se.params.other": {"en": "count W1 (C/r x C), b1 (C/r), W2 (C x C/r) and b2 (C) with C = 256, r = 16.",
-                           "zh": "分别数出 W1（C/r × C）、b1（C/r）、W2（C × C/r）和 b2（C），其中 C = 256，r = 16。"},
-    "ex.se.shape.not_shape": {"en": "give the shape as a tuple of four integers, e.g. (1, 2, 3, 4).",
-                              "zh": "请把形状写成四个整数的元组，例如 (1, 2, 3, 4)。"},
+    "ex.se.params.prelu": {"en": "that counts a PReLU's slope parameters; the paper's activation is a ReLU, "
+                                 "which has none.",
+                           "zh": "这把 PReLU 的斜率参数也算进去了；论文用的激活函数是 ReLU，它没有参数。"},
+    "ex.se.params.other": {"en": "count the weights and the bias of each of the two FC layers, with C = 256 and "
+                                 "r = 16.",
+                           "zh": "分别数出两个全连接层的权重和偏置，其中 C = 256，r = 16。"},
     "ex.se.shape.flat": {"en": "(B, C) is the excitation s before reshaping; the gate keeps two singleton axes so that "
                                "x * gate broadcasts over H and W.",
                          "zh": "(B, C) 是变形之前的激励 s；门控保留两个长度为 1 的轴，x * gate 才能在 H 和 W 上广播。"},
@@ -68,26 +74,30 @@ register({
                          "zh": "门控每个通道只有一个数，而不是每个像素一个。"},
     "ex.se.shape.other": {"en": "one weight per sample and per channel, shaped to broadcast against (B, C, H, W).",
                           "zh": "每个样本、每个通道一个权重，形状要能与 (B, C, H, W) 广播。"},
-    "ex.se.gate.not_callable": {"en": "the answer is a function se_gate(x, fc1, fc2) returning a (B, C, 1, 1) tensor.",
-                                "zh": "答案应是函数 se_gate(x, fc1, fc2)，返回形状为 (B, C, 1, 1) 的张量。"},
-    "ex.se.gate.raised": {"en": "your function raised {error} for an input of shape {shape}{extra}",
-                          "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}{extra}"},
-    "ex.se.gate.batch1": {"en": " (batch size 1: does a .squeeze() remove the batch axis too?).",
-                          "zh": "（批大小为 1：是不是 .squeeze() 把批维度也挤掉了？）"},
-    "ex.se.gate.shape": {"en": "the result has shape {got}; expected {expected}.",
-                         "zh": "结果的形状是 {got}，应为 {expected}。"},
+    "ex.se.gate.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
+                          "zh": "批量大小为 1：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.se.gate.scaled": {"en": "that is x scaled by the gate (F_scale); the exercise asks for the gate s itself.",
+                          "zh": "这是经门控缩放后的 x（F_scale）；题目要的是门控 s 本身。"},
     "ex.se.gate.softmax": {"en": "the channel weights come from a sigmoid, not a softmax: channels do not compete "
                                  "for a fixed budget.",
                            "zh": "通道权重来自 sigmoid 而不是 softmax：各通道并不争夺一份固定的总量。"},
     "ex.se.gate.no_relu": {"en": "the ReLU (δ) between the two FC layers is missing.",
                            "zh": "两个全连接层之间缺了 ReLU（δ）。"},
+    "ex.se.gate.prelu": {"en": "that is a PReLU between the FC layers; the paper uses a plain ReLU (δ).",
+                         "zh": "两个全连接层之间用的是 PReLU；论文用的是普通的 ReLU（δ）。"},
     "ex.se.gate.max_pool": {"en": "the squeeze is a global AVERAGE pool, not a max pool.",
                             "zh": "挤压（squeeze）是全局平均池化，而不是最大池化。"},
+    "ex.se.gate.square_pool": {"en": "the pooling window is H × H, so the map is not averaged over its full width "
+                                     "(the input is 5 × 7): average over both spatial axes.",
+                               "zh": "池化窗口是 H × H，没有覆盖整个宽度（输入是 5 × 7）：请在两个空间轴上求平均。"},
+    "ex.se.gate.no_bias": {"en": "the biases of the FC layers are missing: call fc1(z) and fc2(...) rather than "
+                                 "multiplying by their .weight alone.",
+                           "zh": "缺了全连接层的偏置：请直接调用 fc1(z) 和 fc2(...)，而不是只乘以它们的 .weight。"},
+    "ex.se.gate.one_bias": {"en": "one FC layer's bias is missing.", "zh": "有一个全连接层缺了偏置。"},
     "ex.se.gate.no_sigmoid": {"en": "the sigmoid (σ) at the end is missing: the gate must lie in (0, 1).",
                               "zh": "末尾缺了 sigmoid（σ）：门控值必须落在 (0, 1) 之间。"},
-    "ex.se.gate.other": {"en": "the values differ from sigma(W2 relu(W1 z)) with z the channel means.",
-                         "zh": "数值与 σ(W2 ReLU(W1 z)) 不一致（z 为各通道的均值）。"},
-
+    "ex.se.gate.other": {"en": "the values differ from σ(W2 δ(W1 z)) with z the channel means.",
+                         "zh": "数值与 σ(W2 δ(W1 z)) 不一致（z 为各通道的均值）。"},
 })
 
 #: The tiny CNN of §6 with an SE block, and the same network without attention (the toolkit's shapes demo).
@@ -141,6 +151,24 @@ def plot_gate_by_class(per_class: torch.Tensor, class_names: Optional[Sequence[s
     return fig
 
 
+def gallery_indices(labels: torch.Tensor, per_class: int = 2) -> torch.Tensor:
+    """The first ``per_class`` images of each class, class by class: the images of :func:`gate_gallery`."""
+    labels = torch.as_tensor(labels).cpu()
+    return torch.cat([torch.nonzero(labels == k)[:per_class, 0] for k in range(int(labels.max()) + 1)])
+
+
+def gate_gallery(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, per_class: int = 2):
+    """The gates a trained SE network computes for ``per_class`` validation images of each class, as a
+    viewer: point at a channel to see its weight in every image (``model.attention_map``: (G, C, 1, 1))."""
+    pick = gallery_indices(labels, per_class)
+    chosen = images[pick.to(images.device)]
+    with torch.no_grad():
+        gates = model.attention_map(chosen)[:, :, 0, 0]                      # (G, C)
+    names = data.shape_names()
+    return viewer.channel_gallery(chosen, gates, labels=[names[int(labels[i])] for i in pick],
+                                  title=t("ch03.gallery.title", n=len(pick)))
+
+
 
 # ---------------------------------------------------------------- the explorer
 
@@ -163,23 +191,26 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 @exercise("se.params")
 def _se_params(answer):
+    n = as_count(answer)
     C, r = 256, 16
     h = C // r
-    if answer == 2 * C * h + h + C:
+    right = 2 * C * h + h + C
+    if n == right:
         return None
-    if answer == 2 * C * h:
+    if n == 2 * C * h:
         return "ex.se.params.no_bias"
-    if answer in (C * h, C * h + h, C * h + C):
+    if n in (2 * C * h + h, 2 * C * h + C):
+        return "ex.se.params.one_bias"
+    if n in (right + 1, right + h):                   # nn.PReLU() or nn.PReLU(C/r)
+        return "ex.se.params.prelu"
+    if n in (C * h, C * h + h, C * h + C):
         return "ex.se.params.one_fc"
     return "ex.se.params.other"
 
 
 @exercise("se.shape")
 def _se_shape(answer):
-    try:
-        shape = tuple(int(s) for s in answer)
-    except (TypeError, ValueError):
-        return "ex.se.shape.not_shape"
+    shape = as_shape(answer)
     if shape == (8, 256, 1, 1):
         return None
     if shape == (8, 256):
@@ -190,20 +221,27 @@ def _se_shape(answer):
 
 
 def _se_variants(x, fc1, fc2):
-    """What common mistakes compute, to name the mistake a wrong answer made."""
-    z_avg, z_max = x.mean((2, 3)), x.amax((2, 3))
-    return {
-        "ex.se.gate.softmax": torch.softmax(fc2(torch.relu(fc1(z_avg))), dim=1),
-        "ex.se.gate.no_relu": torch.sigmoid(fc2(fc1(z_avg))),
-        "ex.se.gate.max_pool": torch.sigmoid(fc2(torch.relu(fc1(z_max)))),
-        "ex.se.gate.no_sigmoid": fc2(torch.relu(fc1(z_avg))),
-    }
+    """What the common slips compute, to name the slip a wrong answer made (each as (B, C))."""
+    z, z_max = x.mean((2, 3)), x.amax((2, 3))
+    z_square = torch.nn.functional.avg_pool2d(x, x.size(2)).flatten(1)     # F.avg_pool2d(x, x.size(2))
+    W1, b1, W2, b2 = fc1.weight, fc1.bias, fc2.weight, fc2.bias
+    lin = torch.nn.functional.linear
+    return [
+        ("ex.se.gate.softmax", torch.softmax(fc2(torch.relu(fc1(z))), dim=1)),
+        ("ex.se.gate.no_relu", torch.sigmoid(fc2(fc1(z)))),
+        ("ex.se.gate.prelu", torch.sigmoid(fc2(torch.nn.functional.prelu(fc1(z), torch.tensor([0.25]))))),
+        ("ex.se.gate.max_pool", torch.sigmoid(fc2(torch.relu(fc1(z_max))))),
+        ("ex.se.gate.square_pool", torch.sigmoid(fc2(torch.relu(fc1(z_square))))),
+        ("ex.se.gate.no_bias", torch.sigmoid(lin(torch.relu(lin(z, W1)), W2))),
+        ("ex.se.gate.one_bias", torch.sigmoid(lin(torch.relu(lin(z, W1)), W2, b2))),
+        ("ex.se.gate.one_bias", torch.sigmoid(lin(torch.relu(lin(z, W1, b1)), W2))),
+        ("ex.se.gate.no_sigmoid", fc2(torch.relu(fc1(z)))),
+    ]
 
 
 @exercise("se.gate")
 def _se_gate(answer):
-    if not callable(answer):
-        return "ex.se.gate.not_callable"
+    se_gate = as_function(answer, usage="se_gate(x, fc1, fc2)")
     g = torch.Generator().manual_seed(0)
     C, h = 32, 4
     fc1, fc2 = nn.Linear(C, h), nn.Linear(h, C)
@@ -212,20 +250,23 @@ def _se_gate(answer):
             p.copy_(torch.randn(p.shape, generator=g))
     for B in (3, 1):
         x = torch.randn(B, C, 5, 7, generator=g)
+        with torch.no_grad():                       # the reference first, on the originals
+            expected = torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3))))))[:, :, None, None]
+            variants = _se_variants(x, fc1, fc2)
         try:
-            with torch.no_grad():
-                got = answer(x, fc1, fc2)
-        except Exception as error:  # the reader's code: report, never raise
-            extra = t("ex.se.gate.batch1") if B == 1 else "."
-            return "ex.se.gate.raised", dict(error=type(error).__name__, shape=tuple(x.shape), extra=extra)
-        expected = torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3))))))[:, :, None, None]
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return "ex.se.gate.shape", dict(got=shape, expected=tuple(expected.shape))
-        if not torch.allclose(got, expected, atol=1e-5):
-            for key, variant in _se_variants(x, fc1, fc2).items():
-                if torch.allclose(got.reshape(variant.shape), variant, atol=1e-5):
-                    return key
+            got = call(se_gate, x, fc1, fc2, names=("x", "fc1", "fc2"))
+        except Slip as slip:
+            raise slip.also("ex.se.gate.batch1") if B == 1 and slip.key == "ex.fn.raised" else slip
+        if isinstance(got, torch.Tensor) and got.shape == x.shape and close(got, x * expected):
+            return "ex.se.gate.scaled"
+        if isinstance(got, torch.Tensor) and got.numel() == expected.numel() and close(got, expected) \
+                and got.shape != expected.shape:
+            raise Slip("ex.fn.shape", got=tuple(got.shape), expected=tuple(expected.shape))
+        slip = which(got, variants)
+        if slip is not None:
+            return slip
+        expect_tensor(got, expected)
+        if not close(got, expected):
             return "ex.se.gate.other"
     return None
 

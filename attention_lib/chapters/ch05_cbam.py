@@ -13,7 +13,7 @@ from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls,
 
 register({
     "ch05.explorer.spatial_kernel": {"en": "spatial kernel", "zh": "空间卷积核"},
-    "ch05.explorer.spatial_norm": {"en": "spatial BatchNorm", "zh": "空间分支 BatchNorm"},
+    "ch05.explorer.spatial_norm": {"en": "spatial BatchNorm", "zh": "空间分支的批量归一化"},
 })
 
 

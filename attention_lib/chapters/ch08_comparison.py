@@ -4,12 +4,13 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch08_com
 """
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import torch
 
 from ..registry import MECHANISMS, by_chapter
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import as_name, as_number, describe, exercise
 from ..toolkit.format import Table, format_count, format_shape
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import benchmark, count_flops, count_parameters
@@ -18,14 +19,15 @@ register({
     "ch08.table.mechanism": {"en": "mechanism", "zh": "机制"},
     "ch08.table.input": {"en": "input", "zh": "输入"},
     "ch08.table.params": {"en": "parameters", "zh": "参数量"},
-    "ch08.table.flops": {"en": "FLOPs", "zh": "FLOPs"},
-    "ch08.table.formula": {"en": "= formula", "zh": "与公式一致"},
+    "ch08.table.flops": {"en": "FLOPs", "zh": "浮点运算次数"},
+    "ch08.table.params_formula": {"en": "params = formula", "zh": "参数量 = 公式"},
+    "ch08.table.flops_formula": {"en": "FLOPs = formula", "zh": "浮点运算次数 = 公式"},
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
     "ch08.none": {"en": "no attention", "zh": "无注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
-    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合算子）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
     "ch08.rate": {"en": "{name:>14}: {mflop:7.1f} MFLOP in {ms:7.3f} ms -> {rate:5.1f} GFLOP/s",
                   "zh": "{name:>14}：{mflop:7.1f} MFLOP，耗时 {ms:7.3f} ms -> {rate:5.1f} GFLOP/s"},
@@ -35,24 +37,35 @@ register({
                     "zh": "float32 分数矩阵占 {gib:.2f} GiB，softmax 的结果还要再占同样多"},
     "ch08.accuracy": {"en": "{label:>12}: accuracy {mean:.3f} ± {std:.3f}, block parameters {params:,}",
                       "zh": "{label:>12}：准确率 {mean:.3f} ± {std:.3f}，模块参数量 {params:,}"},
-    "ex.cmp.slope.not_number": {"en": "the answer is one number: the exponent a in time ∝ N^a.",
-                                "zh": "答案是一个数：时间 ∝ N^a 中的指数 a。"},
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
-                            "zh": "1 是外部注意力和线性投影的斜率；而打分矩阵 Q K^T 有 N × N 个元素。"},
+                            "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
     "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
                            "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
-    "ex.cmp.memory.not_number": {"en": "give the size in GiB as a number.", "zh": "请以 GiB 为单位给出一个数。"},
-    "ex.cmp.memory.one_head": {"en": "that is one head; every head has its own N × N matrix.",
-                               "zh": "这只是一个头；每个头都有自己的 N × N 矩阵。"},
+    "ex.cmp.memory.one_factor": {"en": "that is one eighth of the answer: every sample of the batch and every head has "
+                                       "its own N × N matrix.",
+                                 "zh": "这只是答案的八分之一：批量中的每个样本、每个头都有自己的 N × N 矩阵。"},
+    "ex.cmp.memory.one_matrix": {"en": "that is a single N × N matrix; the batch holds one per sample and per head.",
+                                 "zh": "这只是一个 N × N 矩阵；批量中每个样本、每个头各有一个。"},
     "ex.cmp.memory.decimal": {"en": "1 GiB is 2^30 bytes, not 10^9.", "zh": "1 GiB 是 2^30 字节，而不是 10^9。"},
-    "ex.cmp.memory.other": {"en": "B × heads × N × N values of 4 bytes each (float32), divided by 2^30.",
-                            "zh": "共 B × 头数 × N × N 个值，每个 4 字节（float32），再除以 2^30。"},
-    "ex.cmp.cheapest.unknown": {"en": "answer with a mechanism's name as the table shows it, or its registry "
-                                      "name, e.g. 'CBAM' or 'cbam'.",
-                                "zh": "请用表中显示的机制名称或它在注册表中的名字作答，例如 'CBAM' 或 'cbam'。"},
+    "ex.cmp.memory.float64": {"en": "a float32 value takes 4 bytes, not 8.", "zh": "一个 float32 值占 4 字节，而不是 8。"},
+    "ex.cmp.memory.float16": {"en": "the scores are float32, 4 bytes each, not 2.",
+                              "zh": "分数是 float32，每个值占 4 字节，而不是 2。"},
+    "ex.cmp.memory.bits": {"en": "that counts bits; memory is counted in bytes (8 bits).",
+                           "zh": "这是按位（bit）计算的；内存按字节计算（1 字节 = 8 位）。"},
+    "ex.cmp.memory.mib": {"en": "that is in MiB; the question asks for GiB (1 GiB = 1024 MiB).",
+                          "zh": "这是以 MiB 为单位的结果；题目要的是 GiB（1 GiB = 1024 MiB）。"},
+    "ex.cmp.memory.bytes": {"en": "that is in bytes; the question asks for GiB.",
+                            "zh": "这是以字节为单位的结果；题目要的是 GiB。"},
+    "ex.cmp.memory.other": {"en": "count the N × N matrices of the whole batch, then the bytes of one float32 value, "
+                                  "then convert bytes to GiB.",
+                            "zh": "先数出整个批量共有多少个 N × N 矩阵，再看一个 float32 值占几个字节，最后把字节换算成 GiB。"},
+    "ex.cmp.cheapest.unknown": {"en": "{name} is not one of the table's mechanisms; answer with a name as the table "
+                                      "shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
+                                "zh": "{name} 不是表中的机制；请用表中显示的机制名称或它在注册表中的名字作答，"
+                                      "例如 'CBAM' 或 'cbam'。"},
     "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
-                               "zh": "它作用于 token；题目问的是作用于特征图的机制。"},
+                               "zh": "它作用于词元；题目问的是作用于特征图的机制。"},
     "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
                               "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
 })
@@ -87,12 +100,14 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
                          params_match=params == entry.expected_params(**args),
                          flops_match=flops == entry.expected_flops(x.shape, **args)))
     yes_no = lambda ok: t("ch08.table.yes") if ok else t("ch08.table.no")  # noqa: E731
-    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"), t("ch08.table.formula"),
-              t("ch08.table.flops"), t("ch08.table.formula"), t("ch08.table.latency")]
-    table = Table(header, [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]),
-                            format_count(r["params"]), yes_no(r["params_match"]), format_count(r["flops"]),
-                            yes_no(r["flops_match"]), f"{r['latency_ms']:.3f}"] for r in rows])
-    return table, rows
+    header = [t("ch08.table.mechanism"), t("ch08.table.input"), t("ch08.table.params"),
+              t("ch08.table.params_formula"), t("ch08.table.flops"), t("ch08.table.flops_formula"),
+              t("ch08.table.latency")]
+    cells = [[MECHANISMS[r["name"]].display_name(short=True), format_shape(r["input"]), format_count(r["params"]),
+              yes_no(r["params_match"]), format_count(r["flops"]), yes_no(r["flops_match"]),
+              f"{r['latency_ms']:.3f}"] for r in rows]
+    nowrap = [[f'<span style="white-space: nowrap">{html.escape(c)}</span>' for c in row] for row in cells]
+    return Table(header, cells, html_rows=nowrap), rows
 
 
 def _mechanism_named(answer) -> Optional[str]:
@@ -109,10 +124,7 @@ def _mechanism_named(answer) -> Optional[str]:
 
 @exercise("cmp.slope")
 def _cmp_slope(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return "ex.cmp.slope.not_number"
+    value = as_number(answer)
     if abs(value - 2) <= 0.25:
         return None
     return "ex.cmp.slope.linear" if abs(value - 1) <= 0.25 else "ex.cmp.slope.other"
@@ -120,26 +132,29 @@ def _cmp_slope(answer):
 
 @exercise("cmp.memory")
 def _cmp_memory(answer):
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return "ex.cmp.memory.not_number"
+    value = as_number(answer)
     B, h, N = 8, 8, 3136
-    exact = B * h * N * N * 4 / 2 ** 30
-    if abs(value - exact) <= 0.02 * exact:
+    values = B * h * N * N                       # float32 scores of the whole batch
+    exact = values * 4 / 2 ** 30
+
+    def near(target, tol=0.02):
+        return abs(value - target) <= tol * abs(target)
+
+    if near(exact):
         return None
-    if abs(value - exact / h) <= 0.02 * exact / h:
-        return "ex.cmp.memory.one_head"
-    if abs(value - B * h * N * N * 4 / 1e9) <= 0.01 * exact:
-        return "ex.cmp.memory.decimal"
+    for slip, target in (("decimal", values * 4 / 1e9), ("one_factor", exact / 8), ("one_matrix", exact / 64),
+                         ("float64", exact * 2), ("float16", exact / 2), ("bits", exact * 8),
+                         ("mib", exact * 1024), ("bytes", values * 4)):
+        if near(target):
+            return f"ex.cmp.memory.{slip}"
     return "ex.cmp.memory.other"
 
 
 @exercise("cmp.cheapest")
 def _cmp_cheapest(answer):
-    name = _mechanism_named(answer)
+    name = _mechanism_named(as_name(answer, example="'CBAM'"))
     if name is None:
-        return "ex.cmp.cheapest.unknown"
+        return "ex.cmp.cheapest.unknown", dict(name=describe(answer))
     if MECHANISMS[name].layout != "feature_map":
         return "ex.cmp.cheapest.tokens"
     return None if name == "eca" else "ex.cmp.cheapest.other"

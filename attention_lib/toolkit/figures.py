@@ -17,11 +17,11 @@ from .format import fit_slope
 from .i18n import register, t
 
 register({
-    "figures.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "FLOPs 随输入边长的变化（C = {C}）"},
+    "figures.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "浮点运算次数随输入边长的变化（C = {C}）"},
     "figures.cost.params_title": {"en": "Parameters vs channels", "zh": "参数量随通道数的变化"},
     "figures.cost.side": {"en": "input side H = W (pixels)", "zh": "输入边长 H = W（像素）"},
     "figures.cost.channels": {"en": "channels C", "zh": "通道数 C"},
-    "figures.cost.flops": {"en": "FLOPs per sample", "zh": "每个样本的 FLOPs"},
+    "figures.cost.flops": {"en": "FLOPs per sample", "zh": "每个样本的浮点运算次数"},
     "figures.cost.params": {"en": "parameters", "zh": "参数量"},
     "figures.cost.module": {"en": "attention block", "zh": "注意力模块"},
     "figures.cost.reference": {"en": "3×3 convolution C → C", "zh": "3×3 卷积 C → C"},

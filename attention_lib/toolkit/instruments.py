@@ -36,6 +36,8 @@ register({
     "table.kind.view": {"en": "reshape", "zh": "变形"},
     "flops.total": {"en": "total", "zh": "合计"},
     "bench.median": {"en": "median", "zh": "中位数"},
+    "bench.result": {"en": "{label}median {median}, interquartile range {iqr}, {runs} runs × {calls} calls",
+                     "zh": "{label}中位数 {median}，四分位距 {iqr}，共 {runs} 轮、每轮 {calls} 次调用"},
 })
 
 # --------------------------------------------------------------------------------------------
@@ -395,9 +397,9 @@ class BenchmarkResult:
         return self.runs * self.calls_per_run
 
     def __repr__(self) -> str:
-        name = f"{self.label}: " if self.label else ""
-        return (f"BenchmarkResult({name}{t('bench.median')} {format_time(self.median)}, IQR {format_time(self.iqr)}, "
-                f"{self.runs} runs x {self.calls_per_run} calls)")
+        label = f"{self.label}: " if self.label else ""
+        return t("bench.result", label=label, median=format_time(self.median), iqr=format_time(self.iqr),
+                 runs=self.runs, calls=self.calls_per_run)
 
 
 def _devices(fn, inputs) -> set[str]:

@@ -42,7 +42,7 @@ register({
     "train.progress": {"en": "training {name}", "zh": "训练 {name}"},
     "train.loss": {"en": "loss", "zh": "损失"},
     "train.acc": {"en": "acc", "zh": "准确率"},
-    "train.val_acc": {"en": "val acc", "zh": "验证准确率"},
+    "train.val_acc": {"en": "val acc", "zh": "验证集准确率"},
 })
 
 

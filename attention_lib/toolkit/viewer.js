@@ -295,7 +295,8 @@
         done({query: q, head: st.h, item: st.g});
       };
       body.addEventListener("mouseover", function (e) { var p = e.target.closest("[data-query]"); if (p && +p.getAttribute("data-query") !== st.q) { st.q = +p.getAttribute("data-query"); draw(); } });
-      body.addEventListener("click", function (e) { var p = e.target.closest("[data-query]"); if (p) { st.q = +p.getAttribute("data-query"); draw(); } });
+      var choose = function (e) { var p = e.target.closest("[data-query]"); if (p) { st.q = +p.getAttribute("data-query"); draw(); } };
+      body.addEventListener("click", choose); body.addEventListener("focusin", choose);   /* touch, keyboard */
       draw();
     };
 
@@ -355,6 +356,7 @@
       };
       body.addEventListener("mouseover", function (e) { point(e, false); });
       body.addEventListener("click", function (e) { point(e, true); });
+      body.addEventListener("focusin", function (e) { point(e, false); });
       draw();
     };
 
@@ -387,7 +389,7 @@
         done({query: st.g});
       };
       var point = function (e) { var p = e.target.closest("[data-query]"); if (p && +p.getAttribute("data-query") !== st.g) { st.g = +p.getAttribute("data-query"); draw(); } };
-      body.addEventListener("mouseover", point); body.addEventListener("click", point);
+      body.addEventListener("mouseover", point); body.addEventListener("click", point); body.addEventListener("focusin", point);
       draw();
     };
 
@@ -460,6 +462,7 @@
       var point = function (e, always) { var p = e.target.closest("[data-query]"); if (p && (always || +p.getAttribute("data-query") !== st.c)) { st.c = +p.getAttribute("data-query"); draw(); } };
       body.addEventListener("mouseover", function (e) { point(e, false); });
       body.addEventListener("click", function (e) { point(e, true); });
+      body.addEventListener("focusin", function (e) { point(e, false); });
       draw();
     };
 
@@ -494,7 +497,7 @@
         done({query: st.q});
       };
       var point = function (e) { var p = e.target.closest("[data-query]"); if (p && +p.getAttribute("data-query") !== st.q) { st.q = +p.getAttribute("data-query"); draw(); } };
-      body.addEventListener("mouseover", point); body.addEventListener("click", point);
+      body.addEventListener("mouseover", point); body.addEventListener("click", point); body.addEventListener("focusin", point);
       draw();
     };
 

@@ -93,7 +93,7 @@ register({
     "viewer.max": {"en": "largest weight {v}", "zh": "最大权重 {v}"},
     "viewer.needs_js": {"en": "Interactive viewer: it needs JavaScript (in JupyterLab, run the cell or trust "
                               "the notebook).",
-                        "zh": "交互式查看器需要 JavaScript（在 JupyterLab 中请运行该单元格，或信任该 Jupyter 笔记本）。"},
+                        "zh": "交互式查看器需要 JavaScript（在 JupyterLab 中请运行该代码单元，或信任该 Jupyter 笔记本）。"},
 })
 
 
@@ -184,12 +184,13 @@ def _gallery(w: torch.Tensor, base_dims: int, name: str, expected: str) -> torch
     return w
 
 
-def _labels(tokens: Optional[Sequence], n: int, name: str) -> Optional[list[str]]:
-    if tokens is None:
+def _labels(labels: Optional[Sequence], n: int, name: str, what: str = "token labels (one per position)"):
+    """``labels`` as n strings (None stays None)."""
+    if labels is None:
         return None
-    labels = [str(tok) for tok in tokens]
+    labels = [str(x) for x in labels]
     if len(labels) != n:
-        raise ValueError(f"{name}: expected {n} token labels (one per position), got {len(labels)}")
+        raise ValueError(f"{name}: expected {n} {what}, got {len(labels)}")
     return labels
 
 
@@ -266,15 +267,6 @@ def _text(hint: str, value: str = "viewer.weight") -> dict:
         out[key] = t(f"viewer.{key}", **{f: "{" + f + "}" for f in fields[kind]})
     out["hint"], out["value"] = t(hint), t(value)
     return out
-
-
-def _item_labels(labels: Optional[Sequence], g: int, name: str) -> Optional[list[str]]:
-    if labels is None:
-        return None
-    labels = [str(x) for x in labels]
-    if len(labels) != g:
-        raise ValueError(f"{name}: expected {g} labels (one per gallery item), got {len(labels)}")
-    return labels
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +352,7 @@ def spatial_gallery(images: Any, maps: Any, *, boxes: Any = None, title: Optiona
             raise ValueError(f"spatial_gallery: boxes must have shape ({g}, 4) (x0, y0, x1, y1), got {_shape_text(b)}")
         box = [[round(float(v), 2) for v in row] for row in b]
     data = {"G": g, "h": int(m.shape[1]), "w": int(m.shape[2]), "m": _pack(m.reshape(g, -1)), "img": img,
-            "boxes": box, "labels": _item_labels(labels, g, "spatial_gallery"),
+            "boxes": box, "labels": _labels(labels, g, "spatial_gallery", "labels (one per gallery item)"),
             "text": _text("viewer.hint.spatial", "viewer.spatial_value")}
     return Viewer("spatial_gallery", data, title or t("viewer.spatial.title"), state_key)
 
@@ -388,7 +380,7 @@ def channel_gallery(images: Any, gates: Any, *, branch_labels: Optional[Sequence
         if len(branches) != k:
             raise ValueError(f"channel_gallery: {k} branches but {len(branches)} branch_labels")
     data = {"G": g, "K": k, "C": c, "w": _pack(gt), "img": _pack_images(images, g, "channel_gallery(images)"),
-            "branches": branches, "labels": _item_labels(labels, g, "channel_gallery"),
+            "branches": branches, "labels": _labels(labels, g, "channel_gallery", "labels (one per gallery item)"),
             "text": _text("viewer.hint.channel", "viewer.gate" if k == 1 else "viewer.branch_weight")}
     return Viewer("channel_gallery", data, title or t("viewer.channel.title"), state_key)
 

@@ -48,26 +48,26 @@ CACHE_SIZE = 64                        #: settings whose module, input, trace an
 PICTURE_FLOPS = 400e6                  #: the gallery of a picture shrinks to stay within these FLOPs
 
 i18n.register({
-    "widgets.title": {"en": "Explorer: {name}", "zh": "交互探索：{name}"},
+    "widgets.title": {"en": "Explorer: {name}", "zh": "探索器：{name}"},
     "widgets.tokens": {"en": "tokens N", "zh": "词元数 N"},
     "widgets.dim": {"en": "width D", "zh": "维度 D"},
     "widgets.heads": {"en": "heads h", "zh": "头数 h"},
     "widgets.height": {"en": "height H", "zh": "高 H"},
     "widgets.width": {"en": "width W", "zh": "宽 W"},
     "widgets.channels": {"en": "channels C", "zh": "通道数 C"},
-    "widgets.reduction": {"en": "reduction r", "zh": "压缩比 r"},
+    "widgets.reduction": {"en": "reduction r", "zh": "缩减率 r"},
     "widgets.kernel_size": {"en": "kernel size k", "zh": "卷积核大小 k"},
     "widgets.yes": {"en": "yes", "zh": "是"},
     "widgets.no": {"en": "no", "zh": "否"},
     "widgets.params": {"en": "parameters", "zh": "参数量"},
-    "widgets.flops": {"en": "FLOPs", "zh": "浮点运算数（FLOPs）"},
+    "widgets.flops": {"en": "FLOPs", "zh": "浮点运算次数"},
     "widgets.input": {"en": "input", "zh": "输入"},
     "widgets.output": {"en": "output", "zh": "输出"},
     "widgets.top_ops": {"en": "by operator", "zh": "按算子"},
     "widgets.shape_trace": {"en": "Shape trace", "zh": "形状追踪"},
     "widgets.static_note": {"en": "Precomputed when the book was built ({n} settings); run the notebook "
                                   "to try every setting.",
-                            "zh": "以下 {n} 组设置在构建本书时预先计算；运行笔记本可尝试全部设置。"},
+                            "zh": "以下 {n} 组设置在构建本书时预先计算；在 Jupyter 中运行本章可尝试全部设置。"},
 })
 
 

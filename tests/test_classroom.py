@@ -1,0 +1,168 @@
+"""The classroom kit without a build: solutions collapsed in every notebook, student editions, the guide's pages.
+
+Reads the notebooks as JSON (no kernel); the archives built by the book and their execution are checked
+by ``tests/test_classroom_site.py`` once the site exists.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*/*.ipynb"))
+CHECK = re.compile(r"""\.check\(\s*["']([\w.]+)["']\s*,\s*(\w+)\s*\)""")
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+editions = _load("editions", ROOT / "tools" / "editions.py")
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _exercises(nb):
+    """``[(answer cell index, solution cell index or None, key)]`` for every answer cell of ``nb``."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or editions.is_solution(cell):
+            continue
+        call = CHECK.search(cell.source)
+        if call and re.search(rf"^{call.group(2)}\s*=\s*\.\.\.", cell.source, re.M):
+            after = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            found.append((i, i + 1 if after is not None and editions.is_solution(after) else None, call.group(1)))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)
+def test_solution_cells_are_collapsed_in_jupyterlab_and_colab(path):
+    problems = editions.problems(_read(path), path.parent.name)
+    assert not problems, (f"{_rel(path)}: " + "; ".join(problems) +
+                          " (run `python tools/editions.py`: it collapses every solution cell)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)
+def test_every_answer_cell_is_followed_by_its_solution(path):
+    nb = _read(path)
+    for answer, solution, key in _exercises(nb):
+        assert solution is not None, f"{_rel(path)}: the answer cell {answer} ({key!r}) has no solution cell after it"
+        calls = CHECK.findall(nb.cells[solution].source)
+        assert calls and calls[-1][0] == key, \
+            f"{_rel(path)}: the solution cell {solution} must end with the check of {key!r}, found {calls}"
+    for i, cell in enumerate(nb.cells):
+        if editions.is_solution(cell):
+            assert any(s == i for _, s, _ in _exercises(nb)), \
+                f"{_rel(path)}: solution cell {i} does not follow an answer cell (`answer = ...` and its check)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)
+def test_the_student_edition_drops_the_solutions_and_nothing_else(path):
+    nb = _read(path)
+    student = editions.student_edition(nb)
+    kept = [c for c in nb.cells if not editions.is_solution(c)]
+    assert [c.source for c in student.cells] == [c.source for c in kept]
+    assert not any(editions.is_solution(c) for c in student.cells)
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in student.cells if c.cell_type == "code")
+    assert len(_exercises(student)) == len(_exercises(nb)), "every answer cell stays"
+    assert nb.cells != student.cells or not any(editions.is_solution(c) for c in nb.cells)
+
+
+def test_collapse_is_idempotent_and_titles_the_cell_in_its_language():
+    cell = nbformat.v4.new_code_cell('answer_1 = 3\nal.exercises.check("x.y", answer_1)',
+                                     metadata={"tags": ["hide-input"]})
+    answer = nbformat.v4.new_code_cell('answer_1 = ...\nal.exercises.check("x.y", answer_1)')
+    nb = nbformat.v4.new_notebook(cells=[answer, cell])
+    assert editions.problems(nb, "zh")
+    once = editions.collapse(nb, "zh")
+    assert not editions.problems(once, "zh")
+    assert once.cells[1].source.splitlines()[0] == "# @title 参考答案"
+    assert once.cells[1].metadata["tags"] == ["hide-input", "solution"]
+    assert once.cells[1].metadata["cellView"] == "form" and once.cells[1].metadata["jupyter"]["source_hidden"]
+    twice = editions.collapse(editions.collapse(nb, "en"), "en")
+    assert twice.cells[1].source.count("# @title") == 1 and twice.cells[1].source.startswith("# @title Solution\n")
+
+
+def test_the_archive_holds_every_chapter_without_solutions_and_is_reproducible():
+    for lang in ("en", "zh"):
+        data = editions.archive_bytes(lang)
+        assert data == editions.archive_bytes(lang), "the same notebooks give the same archive"
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            expected = {f"notebooks/{lang}/{p.name}" for p in (ROOT / "notebooks" / lang).glob("*.ipynb")}
+            assert expected <= names and f"notebooks/{lang}/README.md" in names
+            for name in expected:
+                nb = nbformat.reads(zf.read(name).decode("utf-8"), as_version=4)
+                assert not any(editions.is_solution(c) or editions.looks_like_a_solution(c) for c in nb.cells), name
+
+
+# ---------------------------------------------------------------- the cheat sheet, from the registry
+
+classroom = _load("classroom_ext", ROOT / "book" / "_ext" / "classroom.py")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_cheat_sheet_has_a_row_per_mechanism_with_the_registrys_facts(lang):
+    from attention_lib.registry import MECHANISMS
+
+    text = classroom.cheatsheet_markdown(lang)
+    for m in MECHANISMS.values():
+        assert m.equation, f"{m.name}: the registry entry has no one-line equation for the cheat sheet"
+        row = next(line for line in text.splitlines() if f"**{m.display_name(lang)}**" in line)
+        assert f"${m.equation}$" in row and m.reweights[lang] in row
+        cost = next(line for line in text.splitlines() if f"**{m.display_name(lang, short=True)}**" in line
+                    and m.params.latex in line)
+        assert f"${m.flops.latex}$" in cost and m.url in cost
+    # one header and separator per table, one row per mechanism in each
+    assert sum(line.startswith("| **") for line in text.splitlines()) == 2 * len(MECHANISMS)
+
+
+def test_the_cheat_sheet_derives_shapes_and_growth_from_the_modules():
+    from attention_lib.registry import MECHANISMS
+
+    shapes = {m.name: classroom._shapes(m) for m in MECHANISMS.values()}
+    assert shapes["self_attention"] == ("(B, N, D)", "(B, N, D)", "(B, h, N, N)")
+    assert shapes["squeeze_excitation"][2] == "(B, C, 1, 1)"
+    assert shapes["cbam"][2] == "(B, C, 1, 1), (B, 1, H, W)"
+    assert all(not re.search(r"\d\d", s[2]) for s in shapes.values()), f"unnamed sizes: {shapes}"
+    growth = {m.name: classroom._growth(m) for m in MECHANISMS.values()}
+    assert growth["self_attention"] == "$O(N^{2})$" and growth["external_attention"] == "$O(N)$"
+    assert {growth[n] for n, m in MECHANISMS.items() if m.layout == "feature_map"} == {"$O(HW)$"}
+
+
+def test_the_guides_table_lists_every_check_with_the_slips_it_names():
+    from attention_lib import exercises
+
+    text = classroom.exercise_slips_markdown("en")
+    for key in exercises.EXERCISES:
+        assert f"`{key}`" in text
+    assert "softmax" in text and "PReLU" in text and "2^30" in text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_guide_names_only_checks_that_exist(lang):
+    import attention_lib
+    from attention_lib import exercises
+
+    attention_lib.chapters.load_all()
+    text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([a-z]+\.[a-z_]+)`", text))
+    assert named, "the guide's table of mistakes names no check"
+    unknown = named - set(exercises.EXERCISES)
+    assert not unknown, f"checks the guide names but no chapter registers: {sorted(unknown)}"

@@ -1,0 +1,277 @@
+"""The exercise engine: every registered check answers every odd answer with a verdict, never a traceback.
+
+Every chapter's checks are discovered from the engine's registry after importing every chapter module,
+so a new chapter is covered without touching this file. Each check gets a battery of answers a student
+might really hand in (None-returning functions, strings, arrays, tensors of other dtypes and devices,
+functions that raise or edit their inputs...) and must give a verdict in both languages: never an
+exception, never the engine's last-resort "the check could not judge" message, and never "Correct!"
+for an answer that cannot be right.
+"""
+from __future__ import annotations
+
+import decimal
+import fractions
+import pathlib
+import re
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import attention_lib
+from attention_lib import exercises, i18n
+
+
+attention_lib.chapters.load_all()          # every chapter registers its checks when imported
+KEYS = sorted(exercises.EXERCISES)
+
+
+@pytest.fixture(params=["en", "zh"])
+def lang(request):
+    i18n.set_language(request.param)
+    yield request.param
+    i18n.set_language("en")
+
+
+# ---------------------------------------------------------------- the battery
+
+
+def _returns(value):
+    return lambda *args, **kwargs: value
+
+
+def _raises(*args, **kwargs):
+    return 1 / 0
+
+
+def _no_return(*args, **kwargs):
+    args[0] * 2 if args else None
+
+
+def _first_tensor(args):
+    return next((a for a in args if isinstance(a, torch.Tensor)), None)
+
+
+def _mutates(*args, **kwargs):
+    """Edits every tensor and every layer it is handed in place, then returns the first tensor."""
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            a.mul_(2)
+        elif isinstance(a, nn.Module):
+            for p in a.parameters():
+                p.data.add_(1)
+    return _first_tensor(args)
+
+
+def _as(dtype):
+    def f(*args, **kwargs):
+        x = _first_tensor(args)
+        return None if x is None else x.to(dtype)
+    return f
+
+
+def _numpy(*args, **kwargs):
+    x = _first_tensor(args)
+    return np.zeros(3) if x is None else x.detach().cpu().numpy()
+
+
+def _tuple(*args, **kwargs):
+    x = _first_tensor(args)
+    return (x, x)
+
+
+def _meta(*args, **kwargs):
+    x = _first_tensor(args)
+    return torch.empty(x.shape if x is not None else (2,), device="meta")
+
+
+class _Weird:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+    def __float__(self):
+        raise ValueError("no float either")
+
+
+#: answers that cannot be right for any exercise: the verdict must not be "Correct!"
+NEVER_RIGHT = {
+    "empty string": "", "text": "abc", "digits as text": "8464", "Chinese text": "二",
+    "bytes": b"x", "True": True, "False": False, "nan": float("nan"), "inf": float("inf"),
+    "-inf": -float("inf"), "complex": complex(1, 1), "empty list": [], "empty tuple": (),
+    "empty dict": {}, "set": {1, 2}, "float in a shape": (8, 256, 1, 1.5),
+    "strings in a shape": ("8", "256", "1", "1"), "ellipsis in a shape": (8, ..., 1),
+    "nested tuple": ((8, 256), (1, 1)), "object": object(), "weird object": _Weird(),
+    "the int class": int, "a layer": nn.Linear(2, 2), "a layer class": nn.Linear, "a generator": (i for i in range(3)),
+    "returns None": _returns(None), "forgot return": _no_return, "raises": _raises,
+    "no arguments": lambda: 0, "returns text": _returns("abc"), "mutates its inputs": _mutates,
+    "returns float64": _as(torch.float64), "returns float16": _as(torch.float16), "returns bool": _as(torch.bool),
+    "returns numpy": _numpy, "returns a tuple": _tuple, "returns a meta tensor": _meta,
+    "empty tensor": torch.zeros(0), "empty array": np.zeros(0), "bool tensor": torch.ones(3, dtype=torch.bool),
+    "meta tensor": torch.empty(3, device="meta"), "meta scalar": torch.empty((), device="meta"),
+    "object array": np.array([object(), object()]),
+}
+
+#: answers that might be right for some exercise: any verdict will do, as long as it is a verdict
+ANY_VERDICT = {
+    "zero": 0, "minus one": -1, "1.5": 1.5, "huge int": 10 ** 100, "huge float": 1e308,
+    "numpy int": np.int64(7), "numpy float": np.float64(2.5), "fraction": fractions.Fraction(1, 3),
+    "decimal": decimal.Decimal("2.5"), "list": [1, 2], "shape-like list": [8, 256, 1, 1],
+    "torch.Size": torch.Size([2, 3]), "empty torch.Size": torch.Size([]),
+    "0-d tensor": torch.tensor(3), "0-d float16": torch.tensor(2.0, dtype=torch.float16),
+    "tensor": torch.randn(4), "float64 tensor": torch.randn(2, 3, dtype=torch.float64),
+    "int tensor": torch.arange(4), "array": np.arange(4), "0-d array": np.array(3.0),
+    "name": "eca", "returns its input": lambda *a, **k: _first_tensor(a), "returns zero": _returns(0),
+    "returns a tensor": _returns(torch.zeros(2, 3)),
+}
+if torch.cuda.is_available():
+    NEVER_RIGHT["returns a cuda tensor"] = lambda *a, **k: torch.zeros(2, device="cuda")
+    ANY_VERDICT["cuda tensor"] = torch.randn(3, device="cuda")
+    ANY_VERDICT["cuda scalar"] = torch.tensor(3, device="cuda")
+
+FAILED = i18n.t("ex.check_failed", error="\0").split("\0")[0]
+HELPERS = ("The judge met an answer it did not foresee. Read the answer with the engine's helpers "
+           "(attention_lib/toolkit/exercises.py: as_count, as_number, as_shape, as_name, as_function) and run "
+           "a student's function with call() and expect_tensor(): each names the slip instead of crashing.")
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_!r]*\}")
+
+
+def _assert_a_verdict(key, answer, capsys):
+    result, message = exercises.verdict(key, answer)
+    assert result in (True, False, None), f"{key}: verdict {result!r}"
+    assert isinstance(message, str) and message.strip(), f"{key}: empty message"
+    assert FAILED[:20] not in message, (
+        f"{key}: the check could not judge {answer!r}: {message}\n{HELPERS}")
+    assert not PLACEHOLDER.search(message), f"{key}: unformatted field in {message!r}"
+    assert exercises.check(key, answer) is None
+    assert capsys.readouterr().out == message + "\n"
+    return result, message
+
+
+def test_every_chapter_registers_its_checks():
+    assert KEYS, "no exercise registered"
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("name", sorted(NEVER_RIGHT))
+def test_odd_answers_get_a_verdict_and_never_pass(key, name, lang, capsys):
+    result, message = _assert_a_verdict(key, NEVER_RIGHT[name], capsys)
+    assert result is False, f"{key}: {name} was judged {result!r}: {message}\n{HELPERS}"
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("name", sorted(ANY_VERDICT))
+def test_other_answers_get_a_verdict(key, name, lang, capsys):
+    _assert_a_verdict(key, ANY_VERDICT[name], capsys)
+
+
+# ---------------------------------------------------------------- every solution of the notebooks
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _solutions():
+    """``(notebook, key, answer)`` for every solution cell of the English notebooks, run after the import cell."""
+    found = []
+    for path in sorted((ROOT / "notebooks" / "en").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        solutions = [c for c in code if "solution" in c.metadata.get("tags", [])]
+        if not solutions:
+            continue
+        recorded = []
+        real_check = exercises.check
+        exercises.check = lambda key, answer: recorded.append((key, answer))
+        try:
+            for cell in solutions:
+                namespace = {}
+                try:
+                    exec(code[1].source, namespace)      # the chapter's imports, after the set-up cell
+                    exec(cell.source, namespace)
+                except Exception as error:             # a solution that needs the notebook's earlier cells
+                    found.append(pytest.param(path.stem, None, None, marks=pytest.mark.skip(
+                        reason=f"{path.stem}: a solution cell needs earlier cells ({error!r})")))
+        finally:
+            exercises.check = real_check
+        found += [pytest.param(path.stem, key, answer, id=f"{path.stem}-{key}") for key, answer in recorded]
+    return found
+
+
+SOLUTIONS = _solutions()
+
+
+def _spoil(solution, how):
+    """The solution, made wrong in one way a student might: returns another type, or edits its inputs."""
+    def spoiled(*args, **kwargs):
+        if how == "edits its inputs first":
+            _mutates(*args, **kwargs)
+        out = solution(*args, **kwargs)
+        if how == "edits its inputs after":
+            _mutates(*args, **kwargs)
+        if not isinstance(out, torch.Tensor):
+            return None
+        if how == "changes the dtype":
+            return out.to(torch.float32 if out.dtype == torch.float64 else torch.float64)
+        if how == "returns numpy":
+            return out.detach().cpu().numpy()
+        if how == "returns None":
+            return None
+        if how == "raises after":
+            raise ValueError("a message the student should see")
+        return out
+    return spoiled
+
+
+def _stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    return i18n.t(key, **{f: "@" for f in re.findall(r"{(\w+)", i18n._strings[key]["en"])}).split("@")[0]
+
+
+SPOILS = ["edits its inputs first", "edits its inputs after", "changes the dtype", "returns numpy", "returns None",
+          "raises after"]
+
+
+def test_every_check_has_a_solution_in_the_notebooks():
+    covered = {p.values[1] for p in SOLUTIONS if p.values[1] is not None}
+    assert set(KEYS) <= covered, f"checks without a solution cell: {sorted(set(KEYS) - covered)}"
+
+
+@pytest.mark.parametrize("notebook,key,answer", SOLUTIONS)
+def test_the_notebooks_solutions_are_accepted(notebook, key, answer, lang):
+    result, message = exercises.verdict(key, answer)
+    assert result is True, f"{notebook}: the solution of {key!r} is rejected: {message}"
+
+
+@pytest.mark.parametrize("how", SPOILS)
+@pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
+def test_a_spoiled_solution_never_passes(notebook, key, answer, how, capsys):
+    result, message = _assert_a_verdict(key, _spoil(answer, how), capsys)
+    assert result is False, (f"{notebook}: {key!r} accepted a solution that {how}: {message}\n"
+                             "Compute the reference first and run the student's function with call(): it works on "
+                             "copies of the inputs and names an input changed in place.")
+    if how.startswith("edits"):
+        assert _stem("ex.fn.mutated") in message, f"{key}: the edited input is not named: {message}"
+    if how == "raises after":
+        assert "a message the student should see" in message
+
+
+# ---------------------------------------------------------------- Chinese verdicts
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+ASCII_PUNCTUATION_NEXT_TO_CHINESE = re.compile(rf"[{CJK}][.,;:!?()]|[()][{CJK}]")
+AVOID = ("批大小", "打分矩阵", "token")
+
+
+def _exercise_strings():
+    return {k: v for k, v in ((k, i18n._strings[k]) for k in i18n.keys()) if k.startswith("ex.")}
+
+
+@pytest.mark.parametrize("key", sorted(_exercise_strings()))
+def test_chinese_verdicts_use_chinese_punctuation_and_the_glossarys_terms(key):
+    zh = _exercise_strings()[key].get("zh")
+    assert zh, f"{key}: no Chinese text"
+    assert not ASCII_PUNCTUATION_NEXT_TO_CHINESE.search(zh), f"{key}: ASCII punctuation next to Chinese: {zh}"
+    assert not [w for w in AVOID if w in zh], f"{key}: use the glossary's terms: {zh}"
+    if key not in ("ex.wrong",):
+        assert zh.rstrip().endswith(("。", "？", "！")), f"{key}: a Chinese sentence ends with 。？ or ！: {zh}"
