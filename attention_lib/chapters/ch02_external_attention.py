@@ -23,7 +23,7 @@ from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttent
 from ..registry import MECHANISMS
 from ..toolkit import viewer, viz
 from ..toolkit.data import SHAPE_CLASSES, box_masks
-from ..toolkit.exercises import exercise
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
@@ -123,8 +123,6 @@ register({
     "ch02.fp16.eps": {"en": "float16, ε = 1e-9", "zh": "float16，ε = 1e-9"},
     "ch02.fp16.library": {"en": "library (float32 inside)", "zh": "本书的库（内部用 float32）"},
     # exercise verdicts
-    "ex.ea.shape.not_shape": {"en": "give the shape as a tuple of integers, e.g. (1, 2, 3, 4).",
-                              "zh": "请把形状写成整数元组，例如 (1, 2, 3, 4)。"},
     "ex.ea.shape.no_coef": {"en": "the official layout computes coef × num_heads heads, not num_heads.",
                             "zh": "官方实现计算的头数是 coef × num_heads，而不是 num_heads。"},
     "ex.ea.shape.transposed": {"en": "the map is (tokens, slots) per head: N comes before S.",
@@ -136,7 +134,6 @@ register({
                          "zh": "这是自注意力的 (N, N) 注意力图；外部注意力把每个词元与 S 个槽位比较。"},
     "ex.ea.shape.other": {"en": "one weight per sample, head, token and memory slot.",
                           "zh": "每个样本、每个头、每个词元、每个槽位各一个权重。"},
-    "ex.ea.params.not_int": {"en": "the answer is one integer.", "zh": "答案是一个整数。"},
     "ex.ea.params.per_head": {"en": "the heads share one pair of memories: count M_k and M_v once, not per head.",
                               "zh": "所有头共享同一对记忆：M_k 和 M_v 只算一次，不要按头数乘。"},
     "ex.ea.params.no_bias": {"en": "all four linear layers have a bias in the official layout.",
@@ -151,12 +148,6 @@ register({
                                  "each with its bias, with d = D / h.",
                            "zh": "分别数出 trans_dims（D → coef D）、M_k（d → S）、M_v（S → d）和 proj（coef D → D），"
                                  "每层都带偏置，其中 d = D / h。"},
-    "ex.ea.norm.not_callable": {"en": "the answer is a function double_norm(logits) returning a tensor.",
-                                "zh": "答案应是函数 double_norm(logits)，返回一个张量。"},
-    "ex.ea.norm.raised": {"en": "your function raised {error} for logits of shape {shape} ({dtype}).",
-                          "zh": "输入形状为 {shape}（{dtype}）时，你的函数抛出了 {error}。"},
-    "ex.ea.norm.shape": {"en": "the result has shape {got}; expected the input's shape {expected}.",
-                         "zh": "结果的形状是 {got}，应与输入相同，为 {expected}。"},
     "ex.ea.norm.dtype": {"en": "for {expected} logits the result is {got}: compute in float32 if you like, "
                                "but return the input's dtype.",
                          "zh": "输入是 {expected}，结果却是 {got}：中间可以用 float32 计算，但要返回输入的数据类型。"},
@@ -486,18 +477,9 @@ SHAPE_INPUT = (3, 49, 64)
 PARAMS_MODULE = dict(dim=256, num_heads=8, memory_size=64, coef=4)
 
 
-def _as_shape(answer):
-    try:
-        return tuple(int(s) for s in answer)
-    except (TypeError, ValueError):
-        return None
-
-
 @exercise("ea.shape")
 def _ea_shape(answer):
-    shape = _as_shape(answer)
-    if shape is None:
-        return "ex.ea.shape.not_shape"
+    shape = as_shape(answer)
     (B, N, _), h, S, e = SHAPE_INPUT, SHAPE_MODULE["num_heads"], SHAPE_MODULE["memory_size"], SHAPE_MODULE["coef"]
     if shape == (B, e * h, N, S):
         return None
@@ -521,33 +503,23 @@ def _mh_params(D, h, S, e, *, per_head=False, bias=True, d=None, proj=True):
 
 @exercise("ea.params")
 def _ea_params(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
-        if isinstance(answer, float) and answer.is_integer():
-            answer = int(answer)
-        else:
-            return "ex.ea.params.not_int"
+    n = as_count(answer)
     D, h, S, e = (PARAMS_MODULE[k] for k in ("dim", "num_heads", "memory_size", "coef"))
-    if answer == _mh_params(D, h, S, e):
+    if n == _mh_params(D, h, S, e):
         return None
     slips = [("ex.ea.params.per_head", dict(per_head=True)), ("ex.ea.params.no_bias", dict(bias=False)),
              ("ex.ea.params.wide_head", dict(d=e * D // h)), ("ex.ea.params.no_proj", dict(proj=False))]
     for key, kwargs in slips:
-        if answer == _mh_params(D, h, S, e, **kwargs):
+        if n == _mh_params(D, h, S, e, **kwargs):
             return key
-    if answer == 2 * S * D:
+    if n == 2 * S * D:
         return "ex.ea.params.single"
     return "ex.ea.params.other"
 
 
-def _reference_norm(logits: torch.Tensor) -> torch.Tensor:
-    """The double normalisation in float64: the check's independent reference."""
-    a = logits.double().softmax(dim=-2)
-    return (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
-
-
 def _norm_cases():
-    """(logits, tolerance, batch-one?) cases: float32 in three layouts, and float16 with a token that
-    matches no slot (its row underflows to zeros in float16)."""
+    """(logits, tolerance, batch of one?): float32 in three layouts, and float16 with a token that matches
+    no slot (its row underflows to zeros in float16)."""
     g = torch.Generator().manual_seed(0)
     cases = [(2 * torch.randn(4, 10, 7, generator=g), 1e-5, False),
              (2 * torch.randn(1, 10, 7, generator=g), 1e-5, True),
@@ -558,39 +530,40 @@ def _norm_cases():
     return cases
 
 
-def _norm_slips(logits: torch.Tensor) -> dict:
+def _norm_slips(logits: torch.Tensor) -> list:
+    """What the common slips compute (in float64), to name the slip a wrong result made."""
     x = logits.double()
-    over_slots = x.softmax(dim=-1)
     l1_first = x / (EPS + x.abs().sum(dim=-1, keepdim=True))
-    return {"ex.ea.norm.slots_softmax": over_slots,
-            "ex.ea.norm.no_l1": x.softmax(dim=-2),
-            "ex.ea.norm.swapped": l1_first.softmax(dim=-2)}
+    return [("ex.ea.norm.slots_softmax", x.softmax(dim=-1)),
+            ("ex.ea.norm.no_l1", x.softmax(dim=-2)),
+            ("ex.ea.norm.swapped", l1_first.softmax(dim=-2))]
 
 
 @exercise("ea.double_norm")
 def _ea_double_norm(answer):
-    if not callable(answer):
-        return "ex.ea.norm.not_callable"
+    double_norm = as_function(answer, usage="double_norm(logits)")
     for logits, tol, batch_one in _norm_cases():
+        with torch.no_grad():                       # the reference first, on the originals
+            a = logits.double().softmax(dim=-2)
+            expected = (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
+            variants = _norm_slips(logits)
         try:
-            with torch.no_grad():
-                got = answer(logits.clone())
-        except Exception as error:  # the reader's code: report, never raise
-            return "ex.ea.norm.raised", dict(error=type(error).__name__, shape=tuple(logits.shape),
-                                             dtype=str(logits.dtype).replace("torch.", ""))
-        if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
-            if batch_one and isinstance(got, torch.Tensor) and got.numel() == logits.numel():
-                return "ex.ea.norm.batch1"
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return "ex.ea.norm.shape", dict(got=shape, expected=tuple(logits.shape))
-        if got.dtype != logits.dtype:
-            return "ex.ea.norm.dtype", dict(got=str(got.dtype).replace("torch.", ""),
-                                            expected=str(logits.dtype).replace("torch.", ""))
-        if torch.isnan(got).any():
-            return "ex.ea.norm.nan"
-        if not torch.allclose(got.double(), _reference_norm(logits).double(), atol=tol, rtol=tol):
-            for key, slip in _norm_slips(logits).items():
-                if torch.allclose(got.double(), slip, atol=max(tol, 1e-3)):
-                    return key
+            got = call(double_norm, logits, names=("logits",))
+        except Slip as slip:
+            raise slip.also("ex.ea.norm.batch1") if batch_one and slip.key == "ex.fn.raised" else slip
+        tensor = isinstance(got, torch.Tensor) and got.device == expected.device
+        if tensor and got.shape != expected.shape and got.numel() == expected.numel() and batch_one:
+            return "ex.ea.norm.batch1"
+        if tensor and got.shape == expected.shape and got.is_floating_point():
+            if logits.dtype == torch.float16 and bool(torch.isnan(got).any()):
+                return "ex.ea.norm.nan"
+            if got.dtype != expected.dtype:
+                return "ex.ea.norm.dtype", dict(got=str(got.dtype).replace("torch.", ""),
+                                                expected=str(expected.dtype).replace("torch.", ""))
+        slip = which(got, variants, atol=max(tol, 1e-3))
+        if slip is not None and not close(got, expected, atol=tol, rtol=tol):
+            return slip
+        expect_tensor(got, expected)
+        if not close(got, expected, atol=tol, rtol=tol):
             return "ex.ea.norm.batch1" if batch_one else "ex.ea.norm.other"
     return None
