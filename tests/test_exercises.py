@@ -94,6 +94,19 @@ for _path in sorted(Path(__file__).parent.glob("test_ch*.py")):
     SOLUTIONS.update(getattr(importlib.import_module(f"tests.{_path.stem}"), "SOLUTIONS", {}))
 
 
+
+def ea_double_norm_solution(logits):                       # chapter 02: softmax over N, then l1 over S
+    a = logits.float().softmax(dim=-2)
+    return (a / (1e-9 + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
+
+
+SOLUTIONS.update({"ea.shape": (3, 8, 49, 32), "ea.params": 529_760, "ea.double_norm": ea_double_norm_solution})
+WRONG += [
+    ("ea.shape", (3, 4, 49, 32), "ex.ea.shape.no_coef"),
+    ("ea.params", 659_712, "ex.ea.params.per_head"),
+    ("ea.double_norm", lambda logits: logits.softmax(dim=-1), "ex.ea.norm.slots_softmax"),
+]
+
 def test_every_exercise_has_a_tested_solution():
     assert set(SOLUTIONS) == set(exercises.EXERCISES)
 
