@@ -6,8 +6,8 @@ the site and, before a build, compares them with the sources now:
 
 - a mechanism, the registry, the toolkit or ``chapters/__init__.py`` changed (or no build was recorded): the whole
   cache is dropped and the build is told to re-read every page (prints ``--all``);
-- only ``attention_lib/chapters/chNN_<name>.py`` changed: the cache records of ``notebooks/*/NN_<name>.ipynb``
-  are removed and those notebooks are touched, so Sphinx re-reads them and MyST-NB re-executes them, and nothing else;
+- only ``attention_lib/chapters/chNN_<name>.py`` (or a private helper ``_chNN_<what>.py`` of that chapter)
+  changed: the cache records of ``notebooks/*/NN_<name>.ipynb`` are removed and those notebooks are touched, so Sphinx re-reads them and MyST-NB re-executes them, and nothing else;
 - nothing changed: nothing is done, and the build executes nothing.
 
     python book/cache.py prepare    # before the build; prints the extra jupyter-book arguments
@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "attention_lib"
 CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / ".attention_lib_hashes.json"
-CHAPTER = re.compile(r"ch(\d\d_\w+)\.py")
+#: A chapter's module ``chNN_<name>.py`` and its private helpers ``_chNN_<what>.py`` belong to chapter NN.
+CHAPTER = re.compile(r"_?ch(\d\d)_\w+\.py")
 
 
 def _digest(paths) -> str:
@@ -39,11 +40,15 @@ def _digest(paths) -> str:
 
 
 def current() -> dict:
-    """``{"library": hash of everything but the chapter modules, "chapters": {"03_squeeze_excitation": hash}}``."""
+    """``{"library": hash of everything but the chapters' own modules, "chapters": {"03": hash of chapter 3's}}``."""
     sources = sorted(p for p in LIBRARY.rglob("*") if p.suffix in (".py", ".js"))   # the viewer's script too
-    chapters = {m.group(1): p for p in sources if p.parent.name == "chapters" and (m := CHAPTER.fullmatch(p.name))}
-    shared = [p for p in sources if p not in chapters.values()]
-    return {"library": _digest(shared), "chapters": {name: _digest([p]) for name, p in chapters.items()}}
+    chapters: dict[str, list[Path]] = {}
+    for p in sources:
+        if p.parent.name == "chapters" and (m := CHAPTER.fullmatch(p.name)):
+            chapters.setdefault(m.group(1), []).append(p)
+    own = {p for files in chapters.values() for p in files}
+    shared = [p for p in sources if p not in own]
+    return {"library": _digest(shared), "chapters": {n: _digest(files) for n, files in chapters.items()}}
 
 
 def _recorded() -> dict:
@@ -53,9 +58,9 @@ def _recorded() -> dict:
         return {}
 
 
-def _drop_chapter(stem: str) -> list[Path]:
-    """Remove the cached executions of the chapter's notebooks and touch them; return the notebooks."""
-    notebooks = sorted(ROOT.glob(f"notebooks/*/{stem}.ipynb"))
+def _drop_chapter(number: str) -> list[Path]:
+    """Remove the cached executions of chapter ``number``'s notebooks and touch them; return the notebooks."""
+    notebooks = sorted(ROOT.glob(f"notebooks/*/{number}_*.ipynb"))
     if CACHE.exists():
         from jupyter_cache import get_cache
 
@@ -78,11 +83,11 @@ def prepare() -> list[str]:
         shutil.rmtree(CACHE, ignore_errors=True)
         return ["--all"]
     old = then.get("chapters", {})
-    for stem, digest in sorted(now["chapters"].items()):
-        if old.get(stem) != digest:
-            notebooks = _drop_chapter(stem)
-            print(f"ch{stem}.py changed: re-executing {[p.relative_to(ROOT).as_posix() for p in notebooks]}",
-                  file=sys.stderr)
+    for number, digest in sorted(now["chapters"].items()):
+        if old.get(number) != digest:
+            notebooks = _drop_chapter(number)
+            print(f"chapter {number}'s module changed: re-executing "
+                  f"{[p.relative_to(ROOT).as_posix() for p in notebooks]}", file=sys.stderr)
     return []
 
 

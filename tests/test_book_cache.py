@@ -16,7 +16,7 @@ def tree(tmp_path, monkeypatch):
     (lib / "chapters").mkdir(parents=True)
     (lib / "toolkit").mkdir()
     for rel in ("__init__.py", "se.py", "toolkit/viz.py", "chapters/__init__.py",
-                "chapters/ch03_squeeze_excitation.py", "chapters/ch08_comparison.py"):
+                "chapters/ch03_squeeze_excitation.py", "chapters/_ch03_demos.py", "chapters/ch08_comparison.py"):
         (lib / rel).write_text(f"# {rel}\n")
     for lang in ("en", "zh"):
         (tmp_path / "notebooks" / lang).mkdir(parents=True)
@@ -51,5 +51,12 @@ def test_first_build_and_library_changes_re_execute_everything(tree):
 def test_a_chapter_module_change_re_executes_only_that_chapter(tree):
     book_cache.record()
     (tree / "attention_lib" / "chapters" / "ch03_squeeze_excitation.py").write_text("# changed\n")
+    assert book_cache.prepare() == []
+    assert _touched(tree) == ["notebooks/en/03_squeeze_excitation.ipynb", "notebooks/zh/03_squeeze_excitation.ipynb"]
+
+
+def test_a_chapter_helper_module_belongs_to_its_chapter(tree):
+    book_cache.record()
+    (tree / "attention_lib" / "chapters" / "_ch03_demos.py").write_text("# changed\n")
     assert book_cache.prepare() == []
     assert _touched(tree) == ["notebooks/en/03_squeeze_excitation.ipynb", "notebooks/zh/03_squeeze_excitation.ipynb"]

@@ -177,6 +177,9 @@ def _stacked(feats, logits, softmax_dim=1, view=None):
     return (torch.stack(feats, 1) * a[..., None, None]).sum(1)
 
 
+SOLUTIONS = {"sk.shape": (8, 3, 64, 1, 1), "sk.params": 80192, "sk.select": _select}   # read by test_exercises.py
+
+
 @pytest.mark.parametrize("key,answer", [("sk.shape", (8, 3, 64, 1, 1)), ("sk.params", 80192), ("sk.select", _select)])
 def test_solutions_are_accepted(key, answer, lang):
     assert exercises.verdict(key, answer) == (True, i18n.t("ex.correct"))

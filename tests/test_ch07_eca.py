@@ -169,6 +169,9 @@ def _gate_spatial(x, weight):                               # a 1-D convolution 
     return torch.sigmoid(out)
 
 
+SOLUTIONS = {"eca.k": 7, "eca.params": 86, "eca.gate": _gate}   # read by test_exercises.py
+
+
 @pytest.mark.parametrize("key,answer", [("eca.k", 7), ("eca.params", 86), ("eca.gate", _gate)])
 def test_solutions_are_accepted(key, answer, lang):
     assert exercises.verdict(key, answer) == (True, i18n.t("ex.correct"))

@@ -349,3 +349,83 @@ def test_context_cnn_demo_builds_the_configured_network():
     assert train.ContextCNN(attention="squeeze_excitation", reduction=16).build().attention.fc1.out_features == 1
     assert len(cfg.data("train").images) == 8 and len(cfg.data("val").images) == 4
     assert train.DEMOS["context_cnn"] is train.ContextCNN
+def test_box_scores_peak_mass_and_area_by_hand():
+    from attention_lib.toolkit.data import box_scores
+    boxes = torch.tensor([[4, 8, 12, 16], [0, 0, 4, 4]])               # cells (2..3, 1..2) and (0, 0) on 8 x 8
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 2, 1], maps[0, 7, 7] = 3.0, 1.0                            # peak inside, a quarter of the mass outside
+    maps[1, 5, 5] = 1.0                                                # peak outside, all mass outside
+    s = box_scores(maps, boxes, 32)
+    assert s.peak_in_box == 0.5 and s.mass_in_box == pytest.approx((0.75 + 0.0) / 2)
+    assert s.box_area == pytest.approx((4 + 1) / 128)
+    flat = box_scores(torch.ones(2, 8, 8), boxes, 32)
+    assert flat.mass_in_box == pytest.approx(flat.box_area)            # a flat map scores the box's area
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        box_scores(torch.ones(8, 8), boxes, 32)
+
+
+def test_shapes_dataset_hands_out_copies_of_recent_draws():
+    a = shapes_dataset(20, seed=5)
+    a.images.zero_()                                                    # the caller's copy only
+    b = shapes_dataset(20, seed=5)
+    assert b.images.abs().sum() > 0 and not torch.equal(a.images, b.images)
+    assert all(torch.equal(x, y) for x, y in zip(b, shapes_dataset(20, seed=5)))
+
+
+def test_fit_validates_every_nth_epoch_and_after_the_last():
+    data = shapes_dataset(64, seed=1)
+    val = shapes_dataset(32, seed=2)
+    torch.manual_seed(0)
+    model = TinyCNN(None, width=4)
+    history = train.fit(model, data, epochs=5, batch_size=32, val_data=val, val_every=2, progress=False,
+                        device="cpu")
+    assert len(history["loss"]) == 5 and len(history["val_acc"]) == 3          # epochs 2, 4 and 5
+    assert history["val_acc"][-1] == train.evaluate(model, val)["acc"]
+    with pytest.raises(ValueError, match="val_every"):
+        train.fit(model, data, epochs=1, val_every=0, progress=False, device="cpu")
+
+
+# ----------------------------------------------------------------------------- TinyTokenNet, ShapesTokens
+
+@pytest.mark.parametrize("attention", [None, "self_attention", "external_attention",
+                                       "multi_head_external_attention"])
+def test_tiny_token_net_runs_each_token_mixer_and_none_at_batch_one(attention):
+    from attention_lib.toolkit.models import TinyTokenNet
+
+    model = TinyTokenNet(attention, dim=16, num_heads=2, memory_size=8).eval()
+    x = torch.rand(1, 3, 32, 32)
+    assert model(x).shape == (1, 4) and model.tokens(x).shape == (1, 64, 16)
+    expected = {None: None, "self_attention": (1, 2, 64, 64), "external_attention": (1, 64, 8),
+                "multi_head_external_attention": (1, 8, 64, 8)}[attention]     # coef 4 x 2 heads
+    if expected is None:
+        with pytest.raises(ValueError, match="baseline"):
+            model.attention_map(x)
+    else:
+        maps = model.attention_map(x)
+        assert maps.shape == expected and torch.allclose(maps.sum(-1), torch.ones(()), atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\)"):
+        model(torch.rand(1, 3, 16, 16))
+
+
+def test_tiny_token_net_differs_from_its_baseline_only_by_the_mixer():
+    from attention_lib.toolkit.instruments import count_parameters
+    from attention_lib.toolkit.models import TinyTokenNet
+
+    for attention in ("external_attention", "self_attention"):
+        model, base = TinyTokenNet(attention), TinyTokenNet(None)
+        assert count_parameters(model) - count_parameters(base) == count_parameters(model.block.attn) > 0
+    mixer = MECHANISMS["external_attention"].cls(32, memory_size=4)
+    custom = TinyTokenNet(mixer)                        # any (B, N, D) -> (B, N, D) module
+    assert custom.block.attn is mixer and custom.attention_map(torch.rand(2, 3, 32, 32)).shape == (2, 64, 4)
+
+
+def test_shapes_tokens_demo_shares_its_images_across_seeds_and_trains(cache):
+    a, b = train.ShapesTokens(seed=0, **TINY), train.ShapesTokens(seed=1, **TINY)
+    assert a.data("train") is b.data("train")           # made once per process
+    torch.testing.assert_close(a.data("train").images, shapes_dataset(TINY["n_train"], seed=0).images)
+    assert not torch.equal(a.data("val").images[:8], a.data("train").images[:8])
+    with pytest.raises(ValueError, match="split"):
+        a.data("test")
+    demo = train.trained_demo(a, **CPU)
+    assert demo.model(demo.val_data.images[:2]).shape == (2, 4) and len(demo.history["val_acc"]) == 1
+    assert train.trained_demo("shapes_tokens", seed=0, **TINY, **CPU).from_cache

@@ -1,5 +1,7 @@
 """Every exercise check accepts its solution, names typical mistakes, and never raises on a blank answer."""
+import importlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,21 +49,16 @@ SOLUTIONS = {"se.params": 8464, "se.shape": (8, 256, 1, 1), "se.gate": se_gate_s
              "cmp.slope": 2, "cmp.memory": 8 * 8 * 3136 * 3136 * 4 / 2 ** 30, "cmp.cheapest": "eca"}
 
 
-def sk_select_solution(feats, logits):                    # chapter 4
-    B, C = feats[0].shape[:2]
-    a = logits.view(B, len(feats), C).softmax(dim=1)      # (B, M, C)
-    return sum(a[:, m, :, None, None] * u for m, u in enumerate(feats))
+def sa_sdpa_solution(q, k, v, mask=None):                  # chapter 01, exercise 3
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
 
 
-def eca_gate_solution(x, weight):                          # chapter 7
-    k = weight.shape[-1]
-    y = x.mean((2, 3))[:, None, :]                         # (B, 1, C)
-    w = torch.nn.functional.conv1d(y, weight, padding=(k - 1) // 2)
-    return torch.sigmoid(w).transpose(1, 2)[..., None]     # (B, C, 1, 1)
-
-
-SOLUTIONS.update({"sk.shape": (8, 3, 64, 1, 1), "sk.params": 80192, "sk.select": sk_select_solution,
-                  "eca.k": 7, "eca.params": 86, "eca.gate": eca_gate_solution})
+SOLUTIONS.update({"sa.shape": (4, 6, 50, 50), "sa.params": 4 * 96 * 96 + 96, "sa.sdpa": sa_sdpa_solution,
+                  "sa.causal": lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
+                      q, k, v, attn_mask=torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool).tril())})
 
 WRONG = [
     ("se.params", 8192, "ex.se.params.no_bias"),
@@ -91,6 +88,24 @@ WRONG = [
     ("cmp.cheapest", "resnet", "ex.cmp.cheapest.unknown"),
 ]
 
+
+# Chapters that test their checks in their own file (tests/test_chNN_*.py) define SOLUTIONS there too.
+for _path in sorted(Path(__file__).parent.glob("test_ch*.py")):
+    SOLUTIONS.update(getattr(importlib.import_module(f"tests.{_path.stem}"), "SOLUTIONS", {}))
+
+
+
+def ea_double_norm_solution(logits):                       # chapter 02: softmax over N, then l1 over S
+    a = logits.float().softmax(dim=-2)
+    return (a / (1e-9 + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
+
+
+SOLUTIONS.update({"ea.shape": (3, 8, 49, 32), "ea.params": 529_760, "ea.double_norm": ea_double_norm_solution})
+WRONG += [
+    ("ea.shape", (3, 4, 49, 32), "ex.ea.shape.no_coef"),
+    ("ea.params", 659_712, "ex.ea.params.per_head"),
+    ("ea.double_norm", lambda logits: logits.softmax(dim=-1), "ex.ea.norm.slots_softmax"),
+]
 
 def test_every_exercise_has_a_tested_solution():
     assert set(SOLUTIONS) == set(exercises.EXERCISES)

@@ -197,3 +197,30 @@ def test_plots_reject_wrong_shapes_with_value_error():
     with pytest.raises(ValueError, match="empty"):
         viz.plot_shape_trace([])
     plt.close("all")
+
+
+def test_plot_map_gallery_draws_images_and_map_rows_with_boxes(lang):
+    images = torch.rand(3, 3, 32, 32)
+    rows = {"A": torch.rand(3, 8, 8), "B": torch.rand(3, 16, 16)}
+    boxes = torch.tensor([[4, 4, 12, 12], [0, 10, 9, 20], [20, 20, 32, 32]])
+    fig, caught = draw(lambda: viz.plot_map_gallery(images, rows, boxes=boxes))
+    assert caught == [] and len(colorbars(fig)) == 1 and colorbars(fig)[0].get_ylabel() == i18n.t("viz.spatial.value")
+    axes = plot_axes(fig)
+    assert len(axes) == 9 and fig.get_suptitle() == i18n.t("viz.gallery.title")
+    assert [axes[i * 3].get_ylabel() for i in range(3)] == [i18n.t("viz.gallery.image"), "A", "B"]
+    assert all(len(ax.patches) == 1 for ax in axes)                         # the box on every panel
+    assert axes[3].get_images()[0].get_extent() == axes[0].get_images()[0].get_extent()   # stretched over the image
+    assert bool(CJK.search(" ".join(texts(fig)))) == (lang == "zh")
+    with pytest.raises(ValueError, match=r"\(3, h, w\)"):
+        viz.plot_map_gallery(images, {"A": torch.rand(2, 8, 8)})
+
+
+def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
+    from attention_lib.toolkit import figures
+    panels = {"acc": {"x": [0.8, 0.85, 0.9], "y": [0.7, 0.72, 0.71]}, "peak": {"x": [1.0, 0.9, 0.95], "y": [0.5] * 3}}
+    fig, caught = draw(lambda: figures.plot_seed_spread(panels, references={"acc": ("base", 0.75)}))
+    assert caught == [] and len(fig.axes) == 2 and fig.get_suptitle() == i18n.t("figures.seeds.title")
+    left = fig.axes[0]
+    dots = [line for line in left.get_lines() if line.get_marker() == "o"]
+    assert len(dots) == 2 and all(len(d.get_ydata()) == 3 for d in dots)
+    assert left.get_ylabel() == "acc" and [t.get_text() for t in fig.legends[0].get_texts()] == ["base"]

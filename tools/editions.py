@@ -33,6 +33,9 @@ NOTEBOOKS = ROOT / "notebooks"
 SOLUTION = "solution"
 HIDE = "hide-input"
 TITLES = {"en": "Solution", "zh": "参考答案"}
+#: The website's button over a hidden cell, in the page's language (MyST-NB reads it from the notebook's
+#: metadata; its default, "Show code cell source", is English).
+PROMPTS = {"zh": {"code_prompt_show": "显示代码", "code_prompt_hide": "隐藏代码"}}
 TITLE_PREFIX = "# @title "
 #: a fixed time stamp for the archive's entries: the same notebooks give the same bytes
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -100,6 +103,8 @@ def collapse(nb, lang: str):
         cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
         cell.metadata["cellView"] = "form"
         cell.source = _titled(cell.source, lang)
+    if lang in PROMPTS:
+        nb.metadata.setdefault("mystnb", {}).update(PROMPTS[lang])
     return nb
 
 
@@ -119,6 +124,9 @@ def problems(nb, lang: str) -> list[str]:
             found.append(f"cell {i}: not collapsed on Colab (metadata.cellView = 'form')")
         if cell.source.split("\n", 1)[0] != TITLE_PREFIX + TITLES[lang]:
             found.append(f"cell {i}: first line must be {TITLE_PREFIX + TITLES[lang]!r}")
+    for key, text in PROMPTS.get(lang, {}).items():
+        if nb.metadata.get("mystnb", {}).get(key) != text:
+            found.append(f"notebook metadata: mystnb.{key} must be {text!r} (the website's button text)")
     return found
 
 

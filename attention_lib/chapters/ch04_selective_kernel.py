@@ -4,7 +4,6 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch04_sel
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -185,13 +184,8 @@ class ScalesCNN(DemoConfig):
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
-        return _shapes(n, self._split_seed(split), self.min_radius, self.max_radius)
-
-
-@functools.lru_cache(maxsize=8)
-def _shapes(n: int, seed: int, min_radius: float, max_radius: float):
-    """The three blocks of one seed train on the same images: made once (the tensors are only read)."""
-    return data.shapes_dataset(n, seed=seed, min_radius=min_radius, max_radius=max_radius)
+        return data.shapes_dataset(n, seed=self._split_seed(split), min_radius=self.min_radius,
+                                   max_radius=self.max_radius)      # made once per process (data's memo)
 
 
 SK_DEMO = ScalesCNN()

@@ -1,16 +1,18 @@
 """Small deterministic data for the book: made in memory from a seed, or shipped with an installed package.
 
 - :func:`shapes_dataset`: RGB images with ONE target shape among distractor lines and dots, labelled by
-  the target's shape, with the target's bounding box (so a test can ask where spatial attention looks).
+  the target's shape, with the target's bounding box (so a test can ask where spatial attention looks);
+  :func:`box_masks` and :func:`box_scores` measure how much of a spatial map lies in that box.
 - :func:`context_dataset`: one coloured bar per image; a band of static along one edge (the context) decides
-  whether the label is the bar's colour or its orientation, and no small window sees both band and bar;
-  :func:`context_share` measures how much of a model's gate follows that question.
+  whether the label is the bar's colour or its orientation, and no cell of the tiny CNN's last feature map
+  sees both band and bar; :func:`context_share` measures how much of a model's gate follows that question.
 - :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
   must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
 - :func:`sample_photo`: a real photograph from matplotlib's sample data (no download).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -121,6 +123,21 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
     if not 1 <= min_radius <= max_radius or 2 * max_radius + 2 > size:
         raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
                          f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
+    key = (n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
+    if key not in _RECENT:
+        _RECENT[key] = _draw_shapes(*key)
+        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
+            _RECENT.popitem(last=False)
+    _RECENT.move_to_end(key)
+    return ShapesData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+
+
+#: The data sets drawn last, up to 64 MB of images: a chapter's demos ask for the same images again and again.
+_RECENT: "OrderedDict[tuple, ShapesData]" = OrderedDict()
+_RECENT_BYTES = 64 * 2 ** 20
+
+
+def _draw_shapes(n, size, seed, num_distractors, min_radius, max_radius, noise) -> ShapesData:
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
                             torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
@@ -189,13 +206,12 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
     The bar (``length`` pixels long) is horizontal, rising (/), vertical or falling (\\), in red, green,
     blue or yellow. In half of the images (``context`` 1) a band ``band`` pixels wide of light and dark
     pixels at random (static) runs along a random edge and the label is the bar's colour; otherwise the
-    label is its orientation. Every bar lies
-    at least ``clear`` pixels from that edge (also where no band is drawn), so that no cell of TinyCNN's last
-    feature map sees both the band and the bar: cell q sees input rows 4q - 7 to 4q + 9 (17 pixels at a
-    stride of 4), and with the defaults the cells that reach into a band along any edge stop short of
-    the bar. With
-    ``conflict`` the colour and the orientation always name different labels, so a model that cannot
-    tell which question is asked is right at most half of the time. Same arguments, same tensors.
+    label is its orientation. Every bar lies at least ``clear`` pixels from that edge (also where no band
+    is drawn), so that no cell of TinyCNN's last feature map sees both the band and the bar: cell q sees
+    input rows 4q - 7 to 4q + 9 (17 pixels at a stride of 4), and with the defaults the cells that reach
+    into a band along any edge stop short of the bar. With ``conflict`` the colour and the orientation
+    always name different labels, so a model that cannot tell which question is asked is right at most
+    half of the time. Same arguments, same tensors (made once per process, returned as copies).
     """
     name = "context_dataset"
     check_positive(n, "n", name)
@@ -207,6 +223,19 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
         raise ValueError(f"{name}: need 1 <= length[0] <= length[1], band <= clear and "
                          f"clear + length[1] + 2 * thickness <= size - 1, got length={length}, "
                          f"band={band}, clear={clear}, thickness={thickness}, size={size}")
+    key = ("context", n, size, seed, band, clear, float(length[0]), float(length[1]), float(thickness),
+           float(noise), bool(conflict))
+    if key not in _RECENT:
+        _RECENT[key] = _draw_context(*key[1:])
+        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
+            _RECENT.popitem(last=False)
+    _RECENT.move_to_end(key)
+    return ContextData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+
+
+def _draw_context(n, size, seed, band, clear, length_min, length_max, thickness, noise, conflict) -> ContextData:
+    length = (length_min, length_max)
+    reach = length[1] / 2 + thickness
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
                             torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
@@ -272,6 +301,32 @@ def box_masks(boxes: torch.Tensor, height: int, width: int, image_size: Union[in
     inside_y = ((cell_y + 1) * sy > b[:, 1, None]) & (cell_y * sy < b[:, 3, None])   # (n, height)
     inside_x = ((cell_x + 1) * sx > b[:, 0, None]) & (cell_x * sx < b[:, 2, None])   # (n, width)
     return inside_y[:, :, None] & inside_x[:, None, :]                               # (n, height, width)
+
+
+class BoxScores(NamedTuple):
+    """How well spatial maps find the target: each a mean over the images (see :func:`box_scores`)."""
+    peak_in_box: float     # share of images whose map peaks in a cell that overlaps the target's box
+    mass_in_box: float     # the map's mass inside the box / its total mass, averaged over images
+    box_area: float        # the box's share of the map's cells: what a flat map scores for mass_in_box
+
+
+def box_scores(maps: torch.Tensor, boxes: torch.Tensor, image_size: Union[int, Sequence[int]]) -> BoxScores:
+    """Scores non-negative spatial maps ``(n, h, w)`` against the targets' pixel ``boxes`` ``(n, 4)``.
+
+    A map cell is inside when its footprint on the image overlaps the box (:func:`box_masks`). The peak is
+    the first maximal cell in row-major order.
+    """
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3 or not isinstance(boxes, torch.Tensor) \
+            or boxes.shape != (maps.shape[0], 4):
+        got = [tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for v in (maps, boxes)]
+        raise ValueError(f"box_scores expects maps (n, h, w) and boxes (n, 4), got {got[0]} and {got[1]}")
+    n, h, w = maps.shape
+    maps = maps.detach().float().cpu()
+    inside = box_masks(boxes.cpu(), h, w, image_size)                          # (n, h, w)
+    peak = maps.flatten(1).argmax(1)                                           # (n,)
+    hit = inside.flatten(1)[torch.arange(n), peak].float().mean().item()
+    mass = ((maps * inside).sum((1, 2)) / maps.sum((1, 2)).clamp_min(1e-12)).mean().item()
+    return BoxScores(hit, mass, inside.float().mean().item())
 
 
 def reversal_dataset(n: int, length: int = 8, vocab: int = 16, seed: int = 0) -> ReversalData:

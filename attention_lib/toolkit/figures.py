@@ -48,6 +48,7 @@ register({
     "figures.gate_context.x": {"en": "channel, sorted by the difference between the two questions",
                                "zh": "通道（按两种问题下门控值之差排序）"},
     "figures.gate_context.y": {"en": "mean gate value", "zh": "门控均值"},
+    "figures.seeds.title": {"en": "Each seed a dot; bars: mean ± std", "zh": "每个点是一个随机种子；误差棒：均值 ± 标准差"},
 })
 
 
@@ -168,4 +169,33 @@ def plot_gate_by_context(gates: Mapping[str, object], context, title: Optional[s
         ax.legend(loc="upper center", ncol=2, fontsize=8)
     axes[-1, 0].set_xlabel(t("figures.gate_context.x"))
     fig.suptitle(title or t("figures.gate_context.title"))
+    return fig
+
+
+def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, title: Optional[str] = None,
+                     references: Optional[Mapping[str, tuple]] = None):
+    """One panel per measure: ``{measure: {variant: [value per seed]}}``, every seed a dot, mean ± std.
+
+    ``references``: ``{measure: (label, value)}``, a dashed horizontal line in that panel (a baseline).
+    """
+    references = references or {}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), layout="constrained", squeeze=False)
+    for ax, (measure, results) in zip(axes[0], panels.items()):
+        labels = list(results)
+        for i, label in enumerate(labels):
+            values = np.asarray(results[label], dtype=float)
+            ax.plot(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, "o", alpha=0.6,
+                    color=f"C{i}")
+            ax.errorbar(i + 0.3, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0,
+                        fmt="s", capsize=4, color=f"C{i}")
+        if measure in references:
+            ref_label, value = references[measure]
+            ax.axhline(value, ls="--", color="gray", label=ref_label)
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(labels) - 0.2)
+        ax.set_ylabel(measure)
+        ax.grid(True, axis="y", alpha=0.3)
+    if references:                        # outside the panels: a legend must not hide a seed's dot
+        fig.legend(fontsize=8, loc="outside upper right")
+    fig.suptitle(title or t("figures.seeds.title"))
     return fig

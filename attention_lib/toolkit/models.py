@@ -220,3 +220,61 @@ class TinyViT(_Encoder):
     def attention_maps(self, x: torch.Tensor) -> list:
         """One map per layer (the mechanism's ``attention_map``); tokens are patches in row-major order."""
         return self._maps(self._embed(x))
+
+
+class TinyTokenNet(nn.Module):
+    """A conv stem makes a grid of tokens, one pre-norm block mixes them, mean pool, linear: images -> logits.
+
+    Two stride-2 3 x 3 convolutions (each with BatchNorm and ReLU) turn a ``(B, C, H, W)`` image into a
+    ``(H/4) x (W/4)`` grid of ``dim``-wide tokens, each seeing a 7 x 7 pixel window; a learned positional
+    embedding is added. The block is ``x + mixer(LN(x))``, then ``x + MLP(LN(x))``; its token mixer is
+    ``attention``: a token mechanism of the registry (``"self_attention"``, ``"external_attention"``,
+    ``"multi_head_external_attention"``), ``None`` for the baseline without token mixing (the block keeps
+    its per-token MLP, so the models differ only in how tokens exchange information), or any module that
+    maps ``(B, N, D)`` to ``(B, N, D)``. The stem is cheap and local, so on
+    :func:`~attention_lib.data.shapes_dataset` the mixer decides how well tokens that each see part of the
+    target can be combined.
+    """
+
+    def __init__(self, attention=None, num_classes: int = 4, dim: int = 32, image_size: int = 32,
+                 in_channels: int = 3, num_heads: int = 2, memory_size: int = 16, mlp_ratio: int = 2):
+        super().__init__()
+        name = "TinyTokenNet"
+        for value, what in ((num_classes, "num_classes"), (dim, "dim"), (image_size, "image_size"),
+                            (in_channels, "in_channels")):
+            check_positive(value, what, name)
+        if image_size % 4 or dim % 2:
+            raise ValueError(f"{name}: image_size ({image_size}) must be divisible by 4 and dim ({dim}) even")
+        if attention is None:
+            mixer, self.attention_name = nn.Identity(), None
+        elif isinstance(attention, nn.Module):
+            mixer, self.attention_name = attention, type(attention).__name__
+        else:
+            mixer, self.attention_name = _token_mixer(attention, dim, num_heads, memory_size), attention
+        self.in_channels, self.image_size, self.grid = in_channels, image_size, image_size // 4
+        self.stem = nn.Sequential(_conv_bn_relu(in_channels, dim // 2, stride=2),   # (B, D/2, H/2, W/2)
+                                  _conv_bn_relu(dim // 2, dim, stride=2))           # (B, D, H/4, W/4)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, self.grid ** 2, dim))
+        self.block = Block(dim, mixer, mlp_ratio)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokens the block receives, ``(B, N, D)`` with ``N = (H/4)(W/4)`` in row-major order."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels \
+                or tuple(x.shape[-2:]) != (self.image_size, self.image_size):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"TinyTokenNet expects images of shape (B, {self.in_channels}, {self.image_size}, "
+                             f"{self.image_size}), got {got}")
+        return self.stem(x).flatten(2).transpose(1, 2) + self.pos    # (B, N, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.block(self.tokens(x))                 # (B, N, D)
+        return self.head(self.norm(h).mean(1))         # (B, num_classes)
+
+    @torch.no_grad()
+    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The mixer's ``attention_map`` on the tokens of ``x`` (call in eval mode)."""
+        if self.attention_name is None:
+            raise ValueError("TinyTokenNet(attention=None) is the baseline: it has no attention map")
+        return self.block.attn.attention_map(self.block.norm1(self.tokens(x)))

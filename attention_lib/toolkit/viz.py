@@ -40,6 +40,10 @@ register({
     "viz.spatial.x": {"en": "x (pixels)", "zh": "x（像素）"},
     "viz.spatial.y": {"en": "y (pixels)", "zh": "y（像素）"},
     "viz.spatial.value": {"en": "spatial weight", "zh": "空间权重"},
+    "viz.gallery.title": {"en": "Spatial attention maps (the target's box outlined)",
+                          "zh": "空间注意力图（方框为目标所在位置）"},
+    "viz.gallery.image": {"en": "image", "zh": "图像"},
+    "viz.gallery.index": {"en": "image {i}", "zh": "图像 {i}"},
     "viz.sk.title": {"en": "Selective Kernel: branch weights per channel",
                      "zh": "选择性卷积核：各通道的分支权重"},
     "viz.sk.branch": {"en": "branch (kernel size)", "zh": "分支（卷积核大小）"},
@@ -356,4 +360,46 @@ def plot_shape_trace(records: Sequence[Any], *, ax: Axes | None = None, views: b
     ax.legend(handles=[Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=t(f"viz.trace.{k}"))
                        for k in kinds], loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=7.5)
     ax.set_title(title or t("viz.trace.title", name=root.type))
+    return fig
+
+
+def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str | None = None,
+                     vmin: float = 0.0, vmax: float = 1.0) -> Figure:
+    """Images in the top row and, below, one row of spatial maps per entry of ``rows`` (label -> maps).
+
+    ``images``: ``(G, 3, H, W)`` in [0, 1]; each ``maps``: ``(G, h, w)``, stretched over its image (a
+    strided backbone makes h < H). ``boxes``: ``(G, 4)`` pixel boxes ``(x0, y0, x1, y1)`` (ends exclusive),
+    outlined on every panel. All maps share one colour scale, ``vmin``..``vmax``, and one colour bar.
+    """
+    imgs = _to_numpy(images, "plot_map_gallery(images)")
+    if imgs.ndim != 4 or imgs.shape[1] != 3:
+        raise ValueError(f"plot_map_gallery: images must be (G, 3, H, W), got {imgs.shape}")
+    g, _, ih, iw = imgs.shape
+    maps = {label: _to_numpy(m, "plot_map_gallery(rows)") for label, m in rows.items()}
+    for label, m in maps.items():
+        if m.ndim != 3 or m.shape[0] != g:
+            raise ValueError(f"plot_map_gallery: maps {label!r} must be ({g}, h, w), got {m.shape}")
+    box = None if boxes is None else _to_numpy(boxes, "plot_map_gallery(boxes)")
+    fig, axes = plt.subplots(1 + len(maps), g, figsize=(1.55 * g + 1.2, 1.6 * (1 + len(maps)) + 0.5),
+                             layout="constrained", squeeze=False)
+    extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
+    im = None
+    for j in range(g):
+        axes[0, j].imshow(np.clip(imgs[j].transpose(1, 2, 0), 0, 1), extent=extent)
+        for i, m in enumerate(maps.values(), start=1):
+            im = axes[i, j].imshow(m[j], cmap="inferno", vmin=vmin, vmax=vmax, extent=extent,
+                                   interpolation="nearest")
+        for i in range(1 + len(maps)):
+            ax = axes[i, j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if box is not None:
+                x0, y0, x1, y1 = box[j]
+                ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2,
+                                           edgecolor="cyan"))
+        axes[-1, j].set_xlabel(t("viz.gallery.index", i=j), fontsize=8)
+    for i, label in enumerate([t("viz.gallery.image"), *maps]):
+        axes[i, 0].set_ylabel(label, fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), label=t("viz.spatial.value"), shrink=0.9)
+    fig.suptitle(title or t("viz.gallery.title"))
     return fig

@@ -1,0 +1,326 @@
+"""Chapter 05 (CBAM): the ablation's variants follow their equations, the chapter's helpers compute what they
+claim, every figure draws in both languages, every exercise check names the typical slips."""
+import re
+import warnings
+
+import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import attention_lib as al  # noqa: E402
+from attention_lib import environment, i18n  # noqa: E402
+from attention_lib.chapters import ch05_cbam as ch  # noqa: E402
+from attention_lib.toolkit.exercises import verdict  # noqa: E402
+from attention_lib.toolkit.train import Demo, ShapesCNN  # noqa: E402
+
+
+@pytest.fixture(params=["en", "zh"])
+def lang(request):
+    if request.param == "zh" and environment.cjk_font_family() is None:
+        pytest.skip("no CJK font installed")
+    al.setup(lang=request.param)
+    yield request.param
+    al.setup(lang="en")
+    plt.close("all")
+
+
+def draws_cleanly(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a missing glyph is a warning: it fails here
+        fig = make()
+        fig.canvas.draw()
+    return fig
+
+
+def texts(fig):
+    out = [fig.get_suptitle()]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+    return [s for s in out if s]
+
+
+def randomize(module, seed=0):
+    """Random weights and BatchNorm statistics, so that no term of an equation is trivially zero or one."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return module.eval()
+
+
+def naive_maps(v: ch.CBAMVariant, x):
+    """M_c and M_s of the variant, written from the paper's equations with explicit weights."""
+    fc0, fc1 = v.channel_gate.mlp[0], v.channel_gate.mlp[2]
+    conv, bn = v.spatial_gate.conv, v.spatial_gate.norm
+
+    def mlp(d):
+        return torch.relu(d @ fc0.weight.T + fc0.bias) @ fc1.weight.T + fc1.bias
+
+    def m_c(f):
+        logits = {"avg": mlp(f.mean((2, 3))), "max": mlp(f.flatten(2).max(2).values)}
+        pooling = v.channel_gate.pooling
+        total = logits["avg"] + logits["max"] if pooling == "both" else logits[pooling]
+        return torch.sigmoid(total)[:, :, None, None]
+
+    def m_s(f):
+        pooled = torch.stack([f.mean(1), f.max(1).values], 1)                     # [avg; max]
+        s = F.conv2d(pooled, conv.weight, padding=conv.kernel_size[0] // 2)
+        s = (s - bn.running_mean.view(1, -1, 1, 1)) / torch.sqrt(bn.running_var.view(1, -1, 1, 1) + bn.eps)
+        return torch.sigmoid(s * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1))
+
+    if v.order == "channel_first":
+        mc = m_c(x)
+        ms = m_s(mc * x)
+    elif v.order == "spatial_first":
+        ms = m_s(x)
+        mc = m_c(ms * x)
+    else:
+        mc, ms = m_c(x), m_s(x)
+    return mc, ms
+
+
+# ---------------------------------------------------------------- the ablation's variants
+
+@pytest.mark.parametrize("order,pooling", ch.VARIANTS)
+def test_cbam_variants_equal_their_equations(order, pooling):
+    v = randomize(ch.CBAMVariant(16, reduction=4, order=order, pooling=pooling))
+    x = torch.randn(3, 16, 5, 7)
+    with torch.no_grad():
+        mc, ms = naive_maps(v, x)
+        maps = v.attention_map(x)
+        assert torch.allclose(maps.channel, mc, atol=1e-5) and torch.allclose(maps.spatial, ms, atol=1e-5)
+        assert torch.allclose(v(x), x * mc * ms, atol=1e-5)
+
+
+def test_channel_first_with_both_descriptors_is_the_library_cbam():
+    cbam = randomize(al.CBAM(16, reduction=4))
+    v = ch.CBAMVariant(16, reduction=4).eval()
+    v.load_state_dict(cbam.state_dict())
+    x = torch.randn(2, 16, 6, 6)
+    with torch.no_grad():
+        assert torch.allclose(v(x), cbam(x), atol=1e-6)
+        assert torch.allclose(v.attention_map(x).spatial, cbam.attention_map(x).spatial, atol=1e-6)
+
+
+def test_orders_differ_so_the_ablation_compares_different_models():
+    x = torch.randn(2, 16, 6, 6)
+    outs = []
+    for order in ch.ORDERS:
+        v = randomize(ch.CBAMVariant(16, reduction=4, order=order))
+        with torch.no_grad():
+            outs.append(v(x))
+    assert not torch.allclose(outs[0], outs[1], atol=1e-4) and not torch.allclose(outs[0], outs[2], atol=1e-4)
+
+
+def test_variants_refuse_unknown_orders_and_poolings():
+    with pytest.raises(ValueError, match="order"):
+        ch.CBAMVariant(16, order="sideways")
+    with pytest.raises(ValueError, match="pooling"):
+        ch.CBAMVariant(16, pooling="median")
+
+
+def test_ablation_configs_share_cbam_runs_with_the_main_demo():
+    assert ch.ablation_config("channel_first", "both", 2) == ch.CBAM_DEMO.replace(seed=2)
+    other = ch.ablation_config("parallel", "both", 1)
+    assert isinstance(other, ch.CBAMAblation) and other.seed == 1 and other.order == "parallel"
+    for field in ("n_train", "epochs", "batch_size", "lr", "width", "reduction", "n_val", "size"):
+        assert getattr(other, field) == getattr(ch.CBAM_DEMO, field), field
+    model = other.build()
+    assert isinstance(model.attention, ch.CBAMVariant) and model.attention.order == "parallel"
+    assert model.spatial_map(torch.rand(2, 3, 32, 32)).shape == (2, 8, 8)
+
+
+def test_chapter_06_trains_its_cbam_runs_with_the_same_configuration():
+    from attention_lib.chapters import ch06_bam
+    assert ch06_bam.CBAM_DEMO == ch.CBAM_DEMO and ch06_bam.QUICK == ch.QUICK
+
+
+# ---------------------------------------------------------------- helpers of §6 and §8
+
+def test_spatial_maps_are_m_s_of_the_models_cbam():
+    torch.manual_seed(0)
+    model = al.TinyCNN("cbam").eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.attention.attention_map(model.features(x)).spatial[:, 0]
+    assert torch.allclose(ch.spatial_maps(model, x), expected)
+
+
+def test_centre_and_brightness_maps_peak_where_they_say():
+    centre = ch.centre_maps(2, 8, 8)
+    assert centre.flatten(1).argmax(1).tolist() == [4 * 8 + 4] * 2
+    images = torch.zeros(1, 3, 32, 32)
+    images[0, 1, 8:12, 20:24] = 1.0                          # a bright square in cell (2, 5)
+    bright = ch.brightness_maps(images, 8, 8)
+    assert bright.shape == (1, 8, 8) and bright[0].argmax().item() == 2 * 8 + 5
+
+
+def _fake_run(seed=0):
+    cfg = ShapesCNN(attention="cbam", n_val=24, seed=seed)
+    torch.manual_seed(seed)
+    return Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val"))
+
+
+def test_where_it_looks_tabulates_four_maps_and_the_box_area():
+    runs = [_fake_run(0), _fake_run(1)]
+    table = ch.where_it_looks(runs)
+    assert len(table) == 5 and all("±" in row[1] for row in table.rows[:4])
+    centre = [al.data.box_scores(ch.centre_maps(24, 8, 8), r.val_data.boxes, 32).peak_in_box for r in runs]
+    assert table.rows[2][1].startswith(f"{sum(centre) / 2:.3f}")
+    trained = [al.data.box_scores(ch.spatial_maps(r.model, r.val_data.images), r.val_data.boxes, 32).mass_in_box
+               for r in runs]
+    assert table.rows[0][2].startswith(f"{sum(trained) / 2:.3f}")
+
+
+def test_fold_spatial_norm_gives_the_equations_module_with_the_same_output():
+    official = randomize(al.CBAM(32, reduction=8))
+    equation = ch.fold_spatial_norm(official)
+    assert isinstance(equation.spatial_gate.norm, torch.nn.Identity) and equation.spatial_gate.conv.bias is not None
+    x = torch.randn(2, 32, 5, 9)
+    with torch.no_grad():
+        assert torch.allclose(official(x), equation(x), atol=1e-5)
+
+
+def test_unshared_channel_gate_doubles_the_gates_parameters():
+    shared = al.count_parameters(al.CBAM(64, reduction=16).channel_gate)
+    assert al.count_parameters(ch.UnsharedChannelGate(64, reduction=16)) == 2 * shared == 2 * 580
+
+
+def test_ablation_summary_reports_gap_and_spread():
+    result = ch.Ablation({"a": [0.8, 0.9, 0.85], "b": [0.7, 0.72, 0.74]}, {"a": [1, 1, 1], "b": [1, 1, 1]},
+                         {"a": [0.2, 0.2, 0.2], "b": [0.2, 0.2, 0.2]}, [0.5, 0.6, 0.7])
+    gap, std = result.spread()
+    assert gap == pytest.approx(0.85 - 0.72) and std == pytest.approx((0.05 + 0.02) / 2)
+    assert len(result.table()) == 3
+
+
+def test_cbam_registry_formulas_equal_the_counters_at_several_sizes():
+    entry = al.MECHANISMS["cbam"]
+    for C, r, k, H, W in ((64, 16, 7, 8, 8), (32, 4, 3, 5, 11), (256, 16, 7, 14, 14), (48, 8, 5, 9, 6)):
+        m = al.CBAM(C, reduction=r, spatial_kernel=k).eval()
+        x = torch.zeros(2, C, H, W)
+        kwargs = dict(channels=C, reduction=r, spatial_kernel=k)
+        assert al.count_parameters(m) == entry.expected_params(**kwargs)
+        assert al.count_flops(m, x).total == entry.expected_flops(x.shape, **kwargs)
+
+
+# ---------------------------------------------------------------- figures
+
+def test_plot_two_poolings_shows_both_directions(lang):
+    chans = [torch.rand(12, 16) for _ in range(3)]
+    fig = draws_cleanly(lambda: ch.plot_two_poolings(chans, ["a", "b", "c"]))
+    labels = texts(fig)
+    assert i18n.t("ch05.pool.title") in labels and i18n.t("ch05.pool.mean_map") in labels
+    assert i18n.t("ch05.pool.max_map") in labels and i18n.t("ch05.pool.value") in labels
+    assert sum(getattr(a, "_colorbar", None) is not None for a in fig.axes) == 2
+    with pytest.raises(ValueError):
+        ch.plot_two_poolings(chans, ["a"])
+
+
+def test_plot_photo_maps_overlays_each_size(lang):
+    torch.manual_seed(0)
+    model = al.TinyCNN("cbam").eval()
+    fig = draws_cleanly(lambda: ch.plot_photo_maps(model, sizes=(32, 64)))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert i18n.t("ch05.photo.title", s=64, h=16, w=16) in titles
+
+
+def test_plot_ablation_has_a_panel_per_measure_and_the_baseline(lang):
+    result = ch.Ablation({"a": [0.8, 0.9, 0.85], "b": [0.7, 0.72, 0.74]}, {"a": [0.9, 1, 1], "b": [1, 1, 0.95]},
+                         {"a": [0.2, 0.2, 0.2], "b": [0.2, 0.2, 0.2]}, [0.5, 0.6, 0.7])
+    fig = draws_cleanly(lambda: ch.plot_ablation(result))
+    labels = texts(fig)
+    assert i18n.t("ch05.ablation.acc") in labels and i18n.t("ch05.ablation.peak") in labels
+    assert fig.legends and fig.legends[0].get_texts()[0].get_text() == i18n.t("ch05.ablation.baseline")
+
+
+def test_every_chapter_string_has_both_languages():
+    assert not [k for k in i18n.missing_translations("zh") if k.startswith(("ch05.", "ex.cbam."))]
+
+
+# ---------------------------------------------------------------- exercises
+
+def spatial_solution(x, conv):
+    return torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+
+
+SOLUTIONS = {"cbam.shapes": ((8, 256, 1, 1), (8, 1, 14, 14)), "cbam.params": 8564, "cbam.spatial": spatial_solution}
+
+WRONG = [
+    ("cbam.shapes", ((8, 1, 14, 14), (8, 256, 1, 1)), "ex.cbam.shapes.swapped"),
+    ("cbam.shapes", ((8, 256), (8, 14, 14)), "ex.cbam.shapes.squeezed"),
+    ("cbam.shapes", ((8, 256, 14, 14), (8, 1, 14, 14)), "ex.cbam.shapes.channel"),
+    ("cbam.shapes", ((8, 256, 1, 1), (8, 256, 14, 14)), "ex.cbam.shapes.spatial"),
+    ("cbam.shapes", (8, 256, 1, 1), "ex.cbam.shapes.not_pair"),
+    ("cbam.shapes", "two maps", "ex.cbam.shapes.not_pair"),
+    ("cbam.params", 8192 + 98 + 2, "ex.cbam.params.no_bias"),
+    ("cbam.params", 2 * 8464 + 100, "ex.cbam.params.unshared"),
+    ("cbam.params", 8464, "ex.cbam.params.no_spatial"),
+    ("cbam.params", 8464 + 49 + 2, "ex.cbam.params.conv_in"),
+    ("cbam.params", 8464 + 98 + 1, "ex.cbam.params.norm"),
+    ("cbam.params", 12345, "ex.cbam.params.other"),
+    ("cbam.spatial", "sigmoid", "ex.answer.function.not_callable"),
+    ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.amax(1, keepdim=True),
+                                                                    x.mean(1, keepdim=True)], 1))),
+     "ex.cbam.spatial.order"),
+    ("cbam.spatial", lambda x, conv: conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)),
+     "ex.cbam.spatial.no_sigmoid"),
+    ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True)] * 2, 1))),
+     "ex.cbam.spatial.one_pool"),
+    ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1), x.amax(1)], 1))),
+     "ex.cbam.spatial.axis"),
+    ("cbam.spatial", lambda x, conv: torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True),
+                                                                    x.amax(1, keepdim=True)], 1)))[:, 0],
+     "ex.fn.shape"),
+    ("cbam.spatial", lambda x, conv: spatial_solution(x, conv) * 0.9, "ex.cbam.spatial.other"),
+]
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_solutions_are_accepted(key, lang):
+    assert verdict(key, SOLUTIONS[key]) == (True, i18n.t("ex.correct"))
+
+
+def stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    fields = re.findall(r"{(\w+)", i18n._strings[key]["en"])
+    return i18n.t(key, **{f: "@" for f in fields}).split("@")[0]
+
+
+@pytest.mark.parametrize("key,answer,hint", WRONG)
+def test_typical_wrong_answers_are_named(key, answer, hint, lang):
+    result, message = verdict(key, answer)
+    assert result is False
+    assert stem(hint) in message
+
+
+def test_the_spatial_check_tries_batch_size_one():
+    def breaks_at_one(x, conv):
+        if x.shape[0] == 1:
+            raise RuntimeError("batch of one")
+        return spatial_solution(x, conv)
+    result, message = verdict("cbam.spatial", breaks_at_one)
+    assert result is False and "(1, 16, 5, 9)" in message
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_checks_never_raise_on_odd_answers(key):
+    for odd in (torch.randn(3, 3), "x", object(), [1, 2], {}, 3.5, (8,), ((8,), "a")):
+        result, message = verdict(key, odd)
+        assert result is False and message
+
+
+def test_where_it_looks_scores_the_random_module_in_eval_mode():
+    run = _fake_run(0)
+    torch.manual_seed(run.config.seed)
+    random_model = al.TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction).eval()
+    peak = al.data.box_scores(ch.spatial_maps(random_model, run.val_data.images), run.val_data.boxes, 32)
+    assert ch.where_it_looks([run]).rows[1][1] == f"{peak.peak_in_box:.3f}"
