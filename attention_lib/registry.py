@@ -243,6 +243,10 @@ _SQUEEZE_EXCITATION = Mechanism(
 
 
 def _sk_symbols(a, s) -> dict:
+    kernels = tuple(a["kernel_sizes"])
+    if not a["dilated"] and set(kernels) != {3} or min(kernels) < 3:
+        raise ValueError(f"the registry's Selective Kernel formulas count one 3x3 convolution per branch (the default "
+                         f"dilated branches of size >= 3); got kernel_sizes={kernels}, dilated={a['dilated']}")
     return dict(_map_sizes(a, s), M=len(tuple(a["kernel_sizes"])), G=a["groups"],
                 d_z=max(a["channels"] // a["reduction"], a["min_dim"]))
 

@@ -94,3 +94,12 @@ def test_batch_one_training_flag_matches_batchnorm_on_the_descriptor():
     for entry in MECHANISMS.values():
         has_bn1d = any(isinstance(m, torch.nn.BatchNorm1d) for m in entry.build().modules())
         assert entry.batch_one_training == (not has_bn1d), entry.name
+
+
+def test_selective_kernel_formulas_refuse_branches_they_do_not_describe():
+    entry = MECHANISMS["selective_kernel"]
+    for kwargs in (dict(dilated=False), dict(kernel_sizes=(1, 3, 5))):
+        with pytest.raises(ValueError, match="3x3 convolution per branch"):
+            entry.expected_params(channels=64, **kwargs)
+    assert entry.expected_params(channels=64, dilated=False, kernel_sizes=(3, 3)) == count_parameters(
+        al.SelectiveKernel(64, dilated=False, kernel_sizes=(3, 3)))
