@@ -140,7 +140,10 @@ def test_the_cheat_sheet_derives_shapes_and_growth_from_the_modules():
     assert shapes["self_attention"] == ("(B, N, D)", "(B, N, D)", "(B, h, N, N)")
     assert shapes["squeeze_excitation"][2] == "(B, C, 1, 1)"
     assert shapes["cbam"][2] == "(B, C, 1, 1), (B, 1, H, W)"
-    assert all(not re.search(r"\d\d", s[2]) for s in shapes.values()), f"unnamed sizes: {shapes}"
+    assert shapes["selective_kernel"][2] == "(B, M, C, 1, 1)"
+    assert shapes["multi_head_external_attention"][2] == "(B, eh, N, S)"
+    sizes = {n: re.findall(r"\w+", s[2]) for n, s in shapes.items()}
+    assert all(a == "1" or not a.isdigit() for axes in sizes.values() for a in axes), f"unnamed sizes: {shapes}"
     growth = {m.name: classroom._growth(m) for m in MECHANISMS.values()}
     assert growth["self_attention"] == "$O(N^{2})$" and growth["external_attention"] == "$O(N)$"
     assert {growth[n] for n, m in MECHANISMS.items() if m.layout == "feature_map"} == {"$O(HW)$"}
@@ -149,10 +152,17 @@ def test_the_cheat_sheet_derives_shapes_and_growth_from_the_modules():
 def test_the_guides_table_lists_every_check_with_the_slips_it_names():
     from attention_lib import exercises
 
+    for lang in ("en", "zh"):
+        text = classroom.exercise_slips_markdown(lang)
+        for key in exercises.EXERCISES:
+            row = next((line for line in text.splitlines() if f"| `{key}` |" in line), None)
+            assert row is not None, f"{lang}: the guide's table has no row for {key!r}"
+            assert "•" in row, f"{lang}: the guide's table names no slip for {key!r}"
     text = classroom.exercise_slips_markdown("en")
-    for key in exercises.EXERCISES:
-        assert f"`{key}`" in text
     assert "softmax" in text and "PReLU" in text and "2^30" in text
+    # a check whose slips have keys of another prefix (chapter 2's ``ex.ea.norm.*``) lists them too
+    row = next(line for line in text.splitlines() if "| `ea.double_norm` |" in line)
+    assert "over the slots (dim=-1)" in row and "float16" in row
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -160,17 +160,17 @@ class ClassroomDownloads(SphinxDirective):
 #: distinct sizes, so that each axis of an attention map can be named by the symbol it equals
 _TOKENS = dict(B=3, N=11, D=48)
 _MAPS = dict(B=3, C=64, H=5, W=9)
-_ORDER = ("B", "C", "H", "W", "N", "D", "h", "S", "K", "d", "e", "G", "r", "k", "k_s", "d_z")
+_ORDER = ("B", "C", "H", "W", "N", "D", "h", "S", "K", "d", "e", "M", "G", "r", "k", "k_s", "d_z")
 
 HEAD = {
     "en": dict(what=["Mechanism", "Chapter", "Reweights", "Input = output", "Attention map", "Equation"],
-               cost=["Mechanism", "Parameters", "FLOPs per sample", "Time grows as", "Paper"],
+               cost=["Mechanism", "Parameters", "FLOPs per sample", "FLOPs grow as", "Paper"],
                symbols="**Symbols.** ", sep="; ", end=".", paper="{first} et al., {venue} {year}",
                generated="Generated from `attention_lib.MECHANISMS` when the book is built; "
                          "a multiply-add counts as 2 FLOPs.",
                pdf=("Print version: ", "one A4 page (PDF)", "."), chapter="chapter {n}"),
     "zh": dict(what=["机制", "章节", "重新加权的对象", "输入 = 输出", "注意力图", "公式"],
-               cost=["机制", "参数量", "每个样本的浮点运算次数", "时间增长", "论文"],
+               cost=["机制", "参数量", "每个样本的浮点运算次数", "浮点运算次数的增长", "论文"],
                symbols="**符号：**", sep="；", end="。", paper="{first} 等，{venue} {year}",
                generated="本页在构建本书时由 `attention_lib.MECHANISMS` 生成；一次乘加计为 2 次浮点运算。",
                pdf=("打印版：", "一页 A4（PDF）", "。"), chapter="第 {n} 章"),
@@ -294,8 +294,42 @@ class _Blank(string.Formatter):
         return str(value)
 
 
+def _keys_named_by(judge) -> set:
+    """The string constants of ``judge``'s code and of the functions of its module that it calls, transitively.
+
+    A check names its slips by i18n key; most keys follow ``ex.<exercise key>.<slip>``, but a check may share
+    keys with a helper of its chapter (chapter 2's ``ea.double_norm`` says ``ex.ea.norm.*``), so the keys are
+    also read off the code that the check runs.
+    """
+    import inspect
+    import types
+
+    module = inspect.getmodule(judge)
+    found, seen, todo = set(), set(), [judge]
+    while todo:
+        fn = inspect.unwrap(todo.pop())
+        code = getattr(fn, "__code__", None)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        codes = [code]
+        while codes:
+            c = codes.pop()
+            for const in c.co_consts:
+                if isinstance(const, str):
+                    found.add(const)
+                elif isinstance(const, types.CodeType):
+                    codes.append(const)
+            for name in c.co_names:
+                other = getattr(module, name, None)
+                if inspect.isfunction(other) and other.__module__ == getattr(module, "__name__", None):
+                    todo.append(other)
+    return found
+
+
 def exercise_slips_markdown(lang: str) -> str:
-    """Every registered check and the slips it names (the i18n keys ``ex.<key>.<slip>``), by chapter."""
+    """Every registered check and the slips it names (its i18n keys ``ex.<key>.<slip>``, and any other
+    chapter key its code names), by chapter."""
     import attention_lib
     from attention_lib.toolkit import exercises, i18n
 
@@ -305,7 +339,10 @@ def exercise_slips_markdown(lang: str) -> str:
             "zh": ("章节", "检查", "能认出的错误（学生看到的提示）")}[lang]
     rows = ["| " + " | ".join(head) + " |", "|---|---|---|"]
     for ex in sorted(exercises.EXERCISES.values(), key=lambda e: (e.chapter, e.key)):
-        slips = [k for k in texts if k.startswith(f"ex.{ex.key}.") and not k.endswith(".other")]
+        named = _keys_named_by(ex.judge)
+        slips = [k for k in texts if k.startswith("ex.") and not k.endswith(".other")
+                 and not k.startswith(("ex.fn.", "ex.answer."))
+                 and (k.startswith(f"ex.{ex.key}.") or k in named)]
         said = [_Blank().format(texts[k].get(lang, texts[k]["en"])) for k in slips]
         said = [s[0].upper() + s[1:] if lang == "en" and s else s for s in said]
         number = re.match(r"ch(\d\d)", ex.chapter)
