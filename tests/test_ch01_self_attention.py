@@ -336,6 +336,7 @@ def test_sdpa_exercise_accepts_the_solution_and_names_the_slips(lang):
              "ex.sa.sdpa.mask_inverted": _variant(invert=True),
              "ex.sa.sdpa.mask_zero": _variant(fill=0.0),
              "ex.sa.sdpa.mask_after": _variant(after=True),
+             "ex.sa.sdpa.mask_other": _variant(fill=-1.0),              # blocked, but not by enough
              "ex.sa.sdpa.weights": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).softmax(-1),
              "ex.sa.sdpa.batch1": _variant(squeeze=True)}                  # loses the batch axis at B = 1
     for key, answer in slips.items():

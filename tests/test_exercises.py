@@ -197,6 +197,7 @@ NAMED = [
     ("cmp.memory", 8 * 8 * 3136 * 3136 * 4 / 2 ** 30 * 1024, "ex.cmp.memory.mib"),
     ("cmp.memory", 8 * 8 * 3136 * 3136 * 8 / 2 ** 30, "ex.cmp.memory.float64"),
     ("cmp.memory", 8 * 8 * 3136 * 3136 * 4, "ex.cmp.memory.bytes"),
+    ("cmp.memory", 8 * 8 * 3136 * 3136 * 4 * 8 / 2 ** 30, "ex.cmp.memory.bits"),
     ("cmp.cheapest", "ECA", None), ("cmp.cheapest", "Efficient Channel Attention (ECA)", None),
     ("cmp.cheapest", "'eca'", None), ("cmp.cheapest", "多头自注意力", "ex.cmp.cheapest.tokens"),
     ("cmp.cheapest", al.EfficientChannelAttention, "ex.answer.name.not_string"),
