@@ -47,10 +47,14 @@ Every chapter of the book as a Jupyter notebook, without the exercise solutions:
 an answer cell (`answer_1 = ...`) followed by its check, which says "not answered yet" until you replace
 the `...` with your answer, then whether it is right and, if not, what is wrong.
 
-Run them on Colab (upload a notebook; its first cell installs the book's package) or locally, from the
-book's repository:
+Run them on Colab (upload a notebook; its first cell installs the book's package) or locally. Locally,
+install the book's package once, in a copy of the book's repository:
 
     pip install -r requirements.txt && pip install -e .
+
+then open these notebooks from the folder where you unpacked this archive (unpack it outside the
+repository, whose own `notebooks/{lang}/` holds the full notebooks):
+
     jupyter lab notebooks/{lang}/
 
 The full notebooks, with the solutions (collapsed), are on the book's website and in its repository.
@@ -61,9 +65,14 @@ The full notebooks, with the solutions (collapsed), are on the book's website an
 后面是它的检查；在你把 `...` 换成自己的答案之前，检查会显示“尚未作答”，之后会告诉你答案是否正确，
 不正确时指出错在哪里。
 
-可以在 Colab 上运行（上传一个 Jupyter 笔记本，它的第一个代码单元会安装本书的软件包），也可以在本书的代码仓库中本地运行：
+可以在 Colab 上运行（上传一个 Jupyter 笔记本，它的第一个代码单元会安装本书的软件包），也可以在本地运行。
+在本地运行时，先在本书代码仓库的副本中安装一次本书的软件包：
 
     pip install -r requirements.txt && pip install -e .
+
+然后在解压这个压缩包的文件夹中打开这些 Jupyter 笔记本。请解压到代码仓库之外，因为仓库自己的
+`notebooks/{lang}/` 中是完整版：
+
     jupyter lab notebooks/{lang}/
 
 含参考答案（已折叠）的完整版在本书网站和代码仓库中。
