@@ -84,7 +84,7 @@ def test_the_student_edition_drops_the_solutions_and_nothing_else(path):
     assert nb.cells != student.cells or not any(editions.is_solution(c) for c in nb.cells)
 
 
-def test_collapse_is_idempotent_and_titles_the_cell_in_its_language():
+def test_collapse_is_idempotent_and_gives_both_twins_the_same_title():
     cell = nbformat.v4.new_code_cell('answer_1 = 3\nal.exercises.check("x.y", answer_1)',
                                      metadata={"tags": ["hide-input"]})
     answer = nbformat.v4.new_code_cell('answer_1 = ...\nal.exercises.check("x.y", answer_1)')
@@ -92,11 +92,12 @@ def test_collapse_is_idempotent_and_titles_the_cell_in_its_language():
     assert editions.problems(nb, "zh")
     once = editions.collapse(nb, "zh")
     assert not editions.problems(once, "zh")
-    assert once.cells[1].source.splitlines()[0] == "# @title 参考答案"
+    assert once.cells[1].source.splitlines()[0] == "# @title Solution · 参考答案"
     assert once.cells[1].metadata["tags"] == ["hide-input", "solution"]
     assert once.cells[1].metadata["cellView"] == "form" and once.cells[1].metadata["jupyter"]["source_hidden"]
-    twice = editions.collapse(editions.collapse(nb, "en"), "en")
-    assert twice.cells[1].source.count("# @title") == 1 and twice.cells[1].source.startswith("# @title Solution\n")
+    twice = editions.collapse(editions.collapse(nb, "en"), "zh")
+    assert twice.cells[1].source.count("# @title") == 1
+    assert twice.cells[1].source.startswith("# @title Solution · 参考答案\n")
 
 
 def test_the_archive_holds_every_chapter_without_solutions_and_is_reproducible():

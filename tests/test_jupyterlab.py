@@ -171,4 +171,4 @@ def test_the_chapters_solutions_open_collapsed_in_jupyterlab(lab):
             titles = [placeholders.nth(i).inner_text() for i in range(placeholders.count())]
         finally:
             browser.close()
-    assert titles.count("# @title Solution") == solutions, f"collapsed inputs: {titles}"
+    assert titles.count("# @title Solution · 参考答案") == solutions, f"collapsed inputs: {titles}"

@@ -37,7 +37,7 @@ def test_sync_copies_code_cells_and_refuses_different_structures(tmp_path, monke
         raise AssertionError("a different structure must be refused")
 
 
-def test_sync_collapses_the_solutions_with_the_targets_title(tmp_path, monkeypatch):
+def test_sync_collapses_the_solutions_with_one_title_for_both_twins(tmp_path, monkeypatch):
     for lang in ("en", "zh"):
         (tmp_path / lang).mkdir()
     answer = 'answer_1 = ...\nal.exercises.check("x.y", answer_1)'
@@ -49,5 +49,5 @@ def test_sync_collapses_the_solutions_with_the_targets_title(tmp_path, monkeypat
     monkeypatch.setattr(sync_twins, "ROOT", tmp_path)
     sync_twins.sync("01_x")
     zh = nbformat.read(tmp_path / "zh" / "01_x.ipynb", as_version=4)
-    assert zh.cells[1].source.splitlines()[0] == "# @title 参考答案"
+    assert zh.cells[1].source.splitlines()[0] == "# @title Solution · 参考答案"   # an old title is replaced
     assert zh.cells[1].metadata["cellView"] == "form" and zh.cells[1].metadata["jupyter"]["source_hidden"]

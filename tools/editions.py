@@ -10,8 +10,8 @@ It comes right after the exercise's answer cell (``answer_1 = ...  # your answer
 - **Collapsed** (the full notebooks, what the website's download button and Colab's rocket open): the
   cell keeps its code, and three things hide it until the student chooses to look: JupyterLab's
   ``metadata.jupyter.source_hidden``, Colab's form view (``metadata.cellView = "form"`` with a first line
-  ``# @title Solution``, the title Colab shows over the hidden code; ``参考答案`` in Chinese), and the
-  website's ``hide-input`` tag.
+  ``# @title Solution · 参考答案``, the title Colab shows over the hidden code: one line for both languages,
+  so that the twins' code cells stay identical), and the website's ``hide-input`` tag.
 - **Student edition**: the same notebook without its solution cells and without outputs; the answer cells
   stay, so each check prints "not answered yet" until the student answers. The build zips every chapter
   of a language into ``notebooks-<lang>.zip`` (inside: ``notebooks/<lang>/NN_name.ipynb``, so that the
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION = "solution"
 HIDE = "hide-input"
-TITLES = {"en": "Solution", "zh": "参考答案"}
+#: The solution cell's title, the same in both twins (their code cells are identical but for ``# i18n`` lines).
+TITLE = "Solution · 参考答案"
 #: The website's button over a hidden cell, in the page's language (MyST-NB reads it from the notebook's
 #: metadata; its default, "Show code cell source", is English).
 PROMPTS = {"zh": {"code_prompt_show": "显示代码", "code_prompt_hide": "隐藏代码"}}
@@ -92,10 +93,10 @@ def language_of(path: Path) -> str:
     return path.parent.name
 
 
-def _titled(source: str, lang: str) -> str:
+def _titled(source: str) -> str:
     lines = source.split("\n")
     body = lines[1:] if lines and lines[0].startswith(TITLE_PREFIX.strip()) else lines
-    return "\n".join([TITLE_PREFIX + TITLES[lang], *body])
+    return "\n".join([TITLE_PREFIX + TITLE, *body])
 
 
 def looks_like_a_solution(cell) -> bool:
@@ -111,7 +112,7 @@ def collapse(nb, lang: str):
         cell.metadata["tags"] = [*[t for t in tags(cell) if t not in (HIDE, SOLUTION)], HIDE, SOLUTION]
         cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
         cell.metadata["cellView"] = "form"
-        cell.source = _titled(cell.source, lang)
+        cell.source = _titled(cell.source)
     if lang in PROMPTS:
         nb.metadata.setdefault("mystnb", {}).update(PROMPTS[lang])
     return nb
@@ -131,8 +132,8 @@ def problems(nb, lang: str) -> list[str]:
             found.append(f"cell {i}: not collapsed in JupyterLab (metadata.jupyter.source_hidden)")
         if cell.metadata.get("cellView") != "form":
             found.append(f"cell {i}: not collapsed on Colab (metadata.cellView = 'form')")
-        if cell.source.split("\n", 1)[0] != TITLE_PREFIX + TITLES[lang]:
-            found.append(f"cell {i}: first line must be {TITLE_PREFIX + TITLES[lang]!r}")
+        if cell.source.split("\n", 1)[0] != TITLE_PREFIX + TITLE:
+            found.append(f"cell {i}: first line must be {TITLE_PREFIX + TITLE!r}")
     for key, text in PROMPTS.get(lang, {}).items():
         if nb.metadata.get("mystnb", {}).get(key) != text:
             found.append(f"notebook metadata: mystnb.{key} must be {text!r} (the website's button text)")

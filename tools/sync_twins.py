@@ -5,7 +5,7 @@
 
 The twins must have the same cells in the same order (same types); only markdown may differ. Lines
 ending in ``# i18n`` keep the target's version. Outputs and execution counts are cleared, and the
-solution cells are collapsed with their title in the target's language (``tools/editions.py``).
+solution cells are collapsed as ``tools/editions.py`` does it.
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _own(line: str) -> bool:
-    """A line each twin keeps its own version of: ``# i18n`` lines and a solution's ``# @title`` line."""
-    return line.rstrip().endswith("# i18n") or line.startswith("# @title ")
+    """A line each twin keeps its own version of: a line ending in ``# i18n``."""
+    return line.rstrip().endswith("# i18n")
 
 
 def merge_code(source: str, target: str) -> str:
-    """``source``'s lines, except that each ``# i18n`` (or ``# @title``) line is taken from ``target`` (in order)."""
+    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order)."""
     kept = iter([line for line in target.splitlines() if _own(line)])
     out = []
     for line in source.splitlines():
