@@ -28,7 +28,11 @@ venv: $(STAMP)
 book: $(STAMP)
 	$(PY) book/vendor.py
 	@# matplotlib builds its font cache on first import and says so on stderr: do it here, not in a cell.
-	$(PY) -c "import matplotlib.font_manager" 2>/dev/null
+	@# A cache shared with another environment may lack matplotlib's own fonts (written while that one's
+	@# files were being removed): every mathtext figure would then warn on stderr. Rebuild such a cache.
+	$(PY) -c "import matplotlib.font_manager as fm; fm.findfont('STIXGeneral', fallback_to_default=False)" \
+	    2>/dev/null || { rm -f "$$($(PY) -c 'import matplotlib; print(matplotlib.get_cachedir())')"/fontlist-*.json; \
+	    $(PY) -c "import matplotlib.font_manager" 2>/dev/null; }
 	@extra=$$($(PY) book/cache.py prepare) && set -x && \
 	    ATTENTION_BOOK_STATIC=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going $$extra
 	$(PY) book/cache.py record
