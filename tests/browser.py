@@ -1,9 +1,56 @@
-"""Drive the map viewers of a page open in a browser (playwright): used by the viewer and site tests.
+"""A built site served locally, headless Chromium, and the map viewers of a page driven in it (playwright):
+used by the viewer and site tests.
 
 Generic: every ``.attention-viewer`` on the page, whatever chapter added it, is found by its class and its
 pointable elements by ``[data-query]``; nothing here names a chapter or a viewer kind.
 """
 from __future__ import annotations
+
+import functools
+import os
+import threading
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):   # keep pytest's output clean
+        pass
+
+
+@contextmanager
+def serve(directory: Path):
+    """Serve ``directory`` on a free local port; yields its base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def chromium(require: bool):
+    """Debian's headless Chromium through playwright; a missing browser fails when ``require``, else skips."""
+    if not Path(CHROMIUM).exists():
+        if require:
+            pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium")
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 #: Two pointable elements of one viewer that share a parent (two patches, two tokens, two slots, two
 #: channels, two images) and point at different queries: [index of the first, index of the second].

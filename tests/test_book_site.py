@@ -7,25 +7,19 @@ Needs the site in ``_build/html`` (``make book``; ``make test`` builds it first 
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
-import threading
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from .browser import drive_viewers
+from .browser import chromium, drive_viewers, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
 SCREENSHOTS = SITE.parent / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 REQUIRE_SITE = os.environ.get("ATTENTION_BOOK_REQUIRE_SITE") == "1"
 
 if not (SITE / "index.html").exists():
@@ -38,32 +32,16 @@ if not (SITE / "index.html").exists():
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):   # keep pytest's output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(SITE)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(SITE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if REQUIRE_SITE:
-            pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium")
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    with chromium(REQUIRE_SITE) as b:
         yield b
-        b.close()
 
 
 def _built(rel: str) -> bool:

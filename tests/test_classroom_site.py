@@ -7,7 +7,6 @@ per notebook is written to ``_build/classroom-archive-times.json`` (``ATTENTION_
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import os
@@ -15,22 +14,21 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import zipfile
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin
 
 import nbformat
 import pytest
 
+from .browser import chromium, serve
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
 SCREENSHOTS = SITE.parent / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REQUIRE_SITE = os.environ.get("ATTENTION_BOOK_REQUIRE_SITE") == "1"
 LANGS = ("en", "zh")
 KIT = SITE / "_static" / "classroom"
@@ -296,32 +294,16 @@ def test_the_guides_command_serves_the_built_site():
 # ---------------------------------------------------------------- pages that print
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(SITE)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(SITE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if REQUIRE_SITE:
-            pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`.ci/run` does)")
-        pytest.skip(f"{CHROMIUM} not found")
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium(REQUIRE_SITE) as b:
         yield b
-        b.close()
 
 
 PRINT_PAGES = [f"notebooks/{lang}/03_squeeze_excitation.html" for lang in LANGS] + \

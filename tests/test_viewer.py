@@ -1,7 +1,6 @@
 """The map viewers: the weights they embed are the modules' attention maps, the HTML is self-contained and small,
 bad input is refused with the expected shape, and in a real browser every pointable element changes the map."""
 import re
-import shutil
 import warnings
 from pathlib import Path
 
@@ -10,8 +9,6 @@ import torch
 
 import attention_lib as al
 from attention_lib.toolkit import i18n, viewer
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(autouse=True)
@@ -234,23 +231,16 @@ def _browser_page(tmp_path: Path) -> Path:
 
 
 def test_every_viewer_in_a_browser_changes_its_map_when_pointed_at(tmp_path):
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from .browser import drive_viewers
+    from .browser import chromium, drive_viewers
     page_file = _browser_page(tmp_path)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(viewport={"width": 1000, "height": 900})
-            outside, errors = [], []
-            context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
-                          else (outside.append(r.request.url), r.abort()))
-            page = context.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(page_file.as_uri())
-            driven = drive_viewers(page, "viewers.html")
-        finally:
-            browser.close()
+    with chromium(require=False) as browser:
+        context = browser.new_context(viewport={"width": 1000, "height": 900})
+        outside, errors = [], []
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
+                      else (outside.append(r.request.url), r.abort()))
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
+        driven = drive_viewers(page, "viewers.html")
     assert driven == len(_all_kinds())
     assert not outside and not errors, (outside, errors)
