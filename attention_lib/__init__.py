@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 #: Toolkit modules, reachable as ``attention_lib.<name>`` (``al.viz``, ``al.train``...).
 _MODULES = ("i18n", "environment", "format", "instruments", "memory", "viz", "figures", "widgets", "viewer",
-            "exercises", "data", "models", "train")
+            "exercises", "data", "models", "train", "readings")
 
 #: Names that resolve to an attribute of a toolkit module: ``al.setup`` is ``al.environment.setup``.
 _LAZY = {
