@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from torch import nn
 
 from attention_lib import MECHANISMS, train
 from attention_lib.toolkit.data import (SHAPE_CLASSES, box_masks, reversal_dataset, sample_photo, shapes_dataset)
@@ -429,3 +430,36 @@ def test_shapes_tokens_demo_shares_its_images_across_seeds_and_trains(cache):
     demo = train.trained_demo(a, **CPU)
     assert demo.model(demo.val_data.images[:2]).shape == (2, 4) and len(demo.history["val_acc"]) == 1
     assert train.trained_demo("shapes_tokens", seed=0, **TINY, **CPU).from_cache
+
+
+def test_tiny_cnn_stages_after_the_block_and_the_mlp_head_are_optional_and_leave_the_default_untouched():
+    plain = TinyCNN("squeeze_excitation", width=4)
+    assert plain.after is None and len(plain.head) == 3 and "after" not in repr(plain)   # the demo cache key
+    model = TinyCNN("squeeze_excitation", width=4, after=2, head_hidden=6).eval()
+    assert len(model.after) == 2 and model.after[0][0].kernel_size == (1, 1)              # 1x1: windows unchanged
+    assert [m.out_features for m in model.head if isinstance(m, nn.Linear)] == [6, 4]
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        f = model.attention(model.features(x))
+        torch.testing.assert_close(model(x), model.head(model.after(f)))
+        torch.testing.assert_close(model.read_out(f), model(x))
+    with pytest.raises(ValueError, match="after"):
+        TinyCNN(None, after=-1)
+    cfg = train.ContextCNN(head_hidden=32)
+    assert cfg.build().after is not None and train.ContextCNN(after=0).build().after is None
+
+
+def test_untrained_model_is_the_starting_point_of_trained_demo(tmp_path):
+    train.set_cache_dir(tmp_path)
+    try:
+        cfg = train.ContextCNN(attention="squeeze_excitation", n_train=8, n_val=4, epochs=1, seed=3)
+        a, b = train.untrained_model(cfg), train.untrained_model(cfg)
+        assert not a.training and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                                       b.state_dict().values()))
+        state = torch.get_rng_state()
+        train.untrained_model(cfg.replace(seed=4))
+        assert torch.equal(state, torch.get_rng_state())                  # the global RNG is left as it was
+        trained = train.trained_demo(cfg, progress=False, device="cpu").model
+        assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), trained.state_dict().values()))
+    finally:
+        train.set_cache_dir(None)

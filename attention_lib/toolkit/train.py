@@ -13,6 +13,7 @@ version trains anew.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -97,16 +98,35 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 # ------------------------------------------------------------------------------------------ fit, evaluate
 
+@contextlib.contextmanager
+def threads(n: Optional[int] = 1):
+    """Run the block with ``n`` CPU threads (``None``: leave torch's setting), restored afterwards. The tiny
+    models' operations are small: on a busy machine one thread is much faster than two that wait for each other."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _model_device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, float]:
+def evaluate(model: nn.Module, data, *, batch_size: int = 256, num_threads: Optional[int] = None) -> Dict[str, float]:
     """``{"loss": mean loss, "acc": accuracy}`` of ``model`` on ``data`` in eval mode.
 
-    For sequence outputs ``(B, L, K)`` both are per position."""
+    For sequence outputs ``(B, L, K)`` both are per position. ``num_threads``: CPU threads meanwhile (:func:`threads`;
+    None: torch's setting)."""
+    with threads(num_threads):
+        return _evaluate(model, data, batch_size)
+
+
+def _evaluate(model: nn.Module, data, batch_size: int) -> Dict[str, float]:
     x, y = _tensors(data, "evaluate: data")
     device = _model_device(model)
     was_training = model.training
@@ -156,11 +176,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
         if device.type == "cuda" else []
     desc = t("train.progress", name=type(model).__name__) if desc is None else desc
     bar = _progress_bar(epochs * steps, desc, progress)
-    threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
     try:
-        with torch.random.fork_rng(devices=fork_devices):
+        with threads(num_threads), torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             for epoch in range(1, epochs + 1):
                 start = time.perf_counter()
@@ -193,7 +210,6 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
                 bar.set_postfix(postfix)
     finally:
         bar.close()
-        torch.set_num_threads(threads)
     model.eval()
     return history
 
@@ -339,11 +355,17 @@ class ShapesViT(DemoConfig):
 @dataclass(frozen=True)
 class ContextCNN(DemoConfig):
     """TinyCNN on :func:`~attention_lib.toolkit.data.context_dataset`: a band far from the bar decides whether
-    the answer is the bar's colour or its orientation, so the choice of channels depends on the whole image."""
+    the answer is the bar's colour or its orientation, so the choice of channels depends on the whole image.
+
+    By default one 1x1 conv stage follows the attention block, as the next block's first layer does in the
+    papers' ResNets: the gate recalibrates features that a later layer uses (``after=0``: the gate feeds the
+    pooled read-out directly)."""
     kind: ClassVar[str] = "context_cnn"
     attention: Optional[str] = None  # a feature-map mechanism of the registry, or None for the baseline
     width: int = 8                   # channels of the first convolution; the attention block sees 2 * width
     reduction: int = 1               # reduction ratio for the mechanisms that have one (1: no bottleneck)
+    after: int = 1                   # 1x1 conv-BN-ReLU stages after the block (keep the 17-pixel receptive field)
+    head_hidden: int = 0             # hidden units of an MLP head on the pooled features (0: one linear layer)
     n_train: int = 1000              # training images
     n_val: int = 500                 # held-out images
     epochs: int = 8
@@ -351,7 +373,8 @@ class ContextCNN(DemoConfig):
     batch_size: int = 32
 
     def build(self) -> nn.Module:
-        return TinyCNN(self.attention, num_classes=len(_data.COLOURS), width=self.width, reduction=self.reduction)
+        return TinyCNN(self.attention, num_classes=len(_data.COLOURS), width=self.width, reduction=self.reduction,
+                       after=self.after, head_hidden=self.head_hidden)
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
@@ -442,6 +465,16 @@ def _save(path: Path, payload: dict) -> None:
             os.remove(tmp)
 
 
+def untrained_model(kind: Union[str, DemoConfig], **config) -> nn.Module:
+    """The demo's model as initialised before training, in eval mode: the weights :func:`trained_demo` starts from
+    (built under ``torch.manual_seed(config.seed)``, the global RNG left as it was), so that "random against
+    trained" compares a network with its own starting point, and prints the same numbers in every build."""
+    cfg = demo_config(kind, **config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)            # the model's initialisation belongs to the configuration
+        return cfg.build().eval()
+
+
 def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = True, retrain: bool = False,
                  num_threads: Optional[int] = 1, val_every: int = 1, **config) -> Demo:
     """The demo trained with its configuration: loaded from the cache, or trained and saved.
@@ -462,9 +495,7 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
     val_data = cfg.data("val")                 # the training set is only made when training
 
     def build() -> nn.Module:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)        # the model's initialisation belongs to the configuration
-            return cfg.build()
+        return untrained_model(cfg).train()
 
     model = build()
     path = cache_dir() / f"{kind}-{demo_key(kind, settings, repr(model))}.pt"
