@@ -30,7 +30,7 @@ register({
     "ch07.explorer.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
     # §1, §2
     "ch07.matrix.title": {"en": "Which channels of the descriptor y each gate logit reads (C = {C})",
-                          "zh": "每个门控 logit 读取描述符 y 的哪些通道（C = {C}）"},
+                          "zh": "每个门控在 sigmoid 之前的值（logit）读取描述符 y 的哪些通道（C = {C}）"},
     "ch07.matrix.se": {"en": "SE, r = {r}: W₂W₁ (rank ≤ {rank})", "zh": "SE，r = {r}：W₂W₁（秩 ≤ {rank}）"},
     "ch07.matrix.eca": {"en": "ECA, k = {k}: a band", "zh": "ECA，k = {k}：带状矩阵"},
     "ch07.matrix.x": {"en": "input channel j (of y)", "zh": "输入通道 j（y 的通道）"},
@@ -58,7 +58,6 @@ register({
     "ch07.variant.se16": {"en": "SE, r = 16 ({h} hidden unit)", "zh": "SE，r = 16（{h} 个隐藏单元）"},
     "ch07.variant.se1": {"en": "SE, r = 1 ({h} hidden units)", "zh": "SE，r = 1（{h} 个隐藏单元）"},
     "ch07.control.eca3": {"en": "ECA, k = 3", "zh": "ECA，k = 3"},
-    "ch07.control.eca31": {"en": "ECA, k = 31", "zh": "ECA，k = 31"},
     "ch07.control.eca31_bias": {"en": "ECA, k = 31, bias per channel", "zh": "ECA，k = 31，每通道一个偏置"},
     "ch07.control.full": {"en": "SE-Var3: σ(Wy + b)", "zh": "SE-Var3：σ(Wy + b)"},
     "ch07.accuracy": {"en": "{label:>30}: accuracy {seeds}; {found} of {n} runs above 90%; block parameters {params}",
@@ -86,7 +85,7 @@ register({
                      "zh": "{label}，随机种子 {seed}：权重最大的 {top} 列占了平方权重的 {share:.0%}（{C} 列均等时为 {even:.0%}）"},
     "ch07.trained_matrix.title": {"en": "What the trained gates compute from y (seed {seed}, mean Jacobian of the "
                                         "logits)",
-                                  "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，logit 的平均雅可比矩阵）"},
+                                  "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，sigmoid 之前的值对 y 的平均雅可比矩阵）"},
     "ch07.gallery.title": {"en": "Trained ECA gates on {n} validation images", "zh": "训练后的 ECA 在 {n} 张验证图像上的门控"},
     "ch07.gallery.band": {"en": "band", "zh": "有条带"},
     "ch07.gallery.none": {"en": "no band", "zh": "无条带"},
@@ -150,6 +149,9 @@ VARIANTS = {
     "se16": ContextCNN(attention="squeeze_excitation", reduction=16),
 }
 SEEDS = (0, 1, 2, 3, 4)
+#: The seeds of each variant: chapter 3's five for SE with r = 1, five for ECA, three for SE with r = 16 (enough to
+#: show a unit that dies and units that live; the chapter's minute does not hold more).
+RUN_SEEDS = {"se1": SEEDS, "eca": SEEDS, "se16": (0, 1, 2)}
 #: "Learned the switch": a validation accuracy above this (chapter 3: no read-out blind to the question passes 3/4).
 FOUND = 0.9
 
@@ -216,7 +218,6 @@ class GateAlone(ContextCNN):
 #: The controls of §6 (the gate alone before the read-out): where does ECA lose the switch?
 CONTROLS = {
     "eca3": GateAlone(gate="eca", kernel_size=3),
-    "eca31": GateAlone(gate="eca", kernel_size=31),
     "eca31_bias": GateAlone(gate="eca_bias", kernel_size=31),
     "full": GateAlone(gate="full"),
 }
@@ -261,14 +262,15 @@ def check_variant_readings(accs: dict) -> None:
               se1=accs["se1"])
     rd.expect("ECA learned it in most runs, but not in all", accs["eca"].n / 2 < found["eca"] < accs["eca"].n,
               eca=accs["eca"])
-    rd.expect("SE with one hidden unit learned it in some runs and stayed near one half in others (below 0.6)",
-              1 <= found["se16"] < accs["se16"].n and accs["se16"].low < 0.6, se16=accs["se16"])
+    missed = [a for a in accs["se16"].values if a <= FOUND]
+    rd.expect("SE with one hidden unit learned it, but not in every run; the runs that missed stayed near one half",
+              1 <= found["se16"] < accs["se16"].n and max(missed) < 0.6, se16=accs["se16"])
 
 
 def check_control_readings(accs: dict) -> None:
     """The key sentences of §6: with the gate alone before the read-out, no shared band learns the switch and the
     full layer does."""
-    for name in ("eca3", "eca31", "eca31_bias"):
+    for name in ("eca3", "eca31_bias"):
         rd.expect(f"no ECA gate alone before the read-out learns the switch ({name}: no run above 90%)",
                   accs[name].count(lambda v: v > FOUND) == 0, **{name: accs[name]})
     rd.expect("one full layer with its own weights for every channel learns it in every run",
