@@ -7,41 +7,20 @@ Needs the site in ``_build/html`` (``make book``; ``make site-test`` runs this f
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from .browser import chromium, serve
+from .browser import ROOT, SITE, require_built_site, site_browser, site_server  # noqa: F401  (fixtures)
 from .pending import pending
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
-REQUIRE_SITE = os.environ.get("ATTENTION_BOOK_REQUIRE_SITE") == "1"
-
-if not (SITE / "index.html").exists():
-    if REQUIRE_SITE:
-        raise RuntimeError(f"{SITE} has no built site; `make test` builds it with `make book` first")
-    pytest.skip(f"no built book in {SITE}: run `make book` first", allow_module_level=True)
+require_built_site()
 
 PAGES = sorted(p.relative_to(SITE).as_posix() for p in [*(SITE / "book").rglob("*.html"),
                                                          *(SITE / "notebooks").rglob("*.html")])
 ZH_PAGES = [p for p in PAGES if "/zh/" in f"/{p}"]
 HTML_LANG = re.compile(r"<html\b[^>]*\blang=\"([^\"]+)\"")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with serve(SITE) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium(REQUIRE_SITE) as b:
-        yield b
 
 
 def source_of(page: str) -> str:
