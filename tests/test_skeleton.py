@@ -69,3 +69,17 @@ def test_chapter_follows_the_skeleton_table(path):
     findings = [(f.rule, f"{where}: {f.excerpt}") for where, f in zt.chapter_findings_of(path)]
     failure = verdict(_rel(path), findings, {"skeleton", "stub"})
     assert not failure, f"the chapter's fixed words differ from book/skeleton.yml:\n{failure}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_teachers_guide_quotes_the_section_titles_of_the_table(lang):
+    """The guide names sections by number and title (第 3 节“逐步计算”, §3 *Step by step*): a title of the
+    mechanism chapters' table is quoted at its own number."""
+    text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"第 (\d+) 节“([^”]+)”" if lang == "zh" else r"§(\d+) \*([^*]+)\*", text)
+    assert quoted, f"book/{lang}/teaching.md quotes no section title"
+    number_of = {s[lang]: s["n"] for s in TABLE["sections"] if s["n"]}
+    variants = {"数学表述", "计算代价", "实现", "放进网络", "在网络中的位置"} if lang == "zh" else set()
+    wrong = [(n, title) for n, title in quoted
+             if (title in number_of and number_of[title] != int(n)) or title in variants]
+    assert not wrong, f"book/{lang}/teaching.md: section titles that are not the table's: {wrong}"
