@@ -123,7 +123,8 @@ def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] =
     ax.set_xlabel(t("figures.accuracy.x"))
     ax.set_ylabel(t("figures.accuracy.y"))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))         # beside the points, never over them
+    longest = max(len(label) for label in results) * 0.09 + 0.6         # inches per legend entry, roughly
+    fig.legend(loc="outside lower center", ncols=max(1, min(len(results), int(PAGE_WIDTH_IN // longest))))
     return fig
 
 

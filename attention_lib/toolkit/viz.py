@@ -62,6 +62,7 @@ register({
     "viz.trace.view": {"en": "reshape / index", "zh": "变形 / 索引"},
     "viz.trace.params": {"en": "{n} parameters", "zh": "{n} 个参数"},
     "viz.trace.more": {"en": "… {n} more steps", "zh": "……另有 {n} 步"},
+    "viz.all_zero": {"en": "all entries are 0", "zh": "所有元素均为 0"},
 })
 
 _KIND_COLOURS = {"module": "#cfe2f3", "function": "#fce5cd", "view": "#eeeeee"}
