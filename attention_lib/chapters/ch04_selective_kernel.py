@@ -57,7 +57,7 @@ register({
     "ch04.groups": {"en": "groups G = {G:>3}: {params:>7,} parameters, {flops:>11,} FLOPs per sample",
                     "zh": "分组数 G = {G:>3}：参数量 {params:>7,}，每个样本的浮点运算次数 {flops:>11,}"},
     "ch04.speed": {"en": "forward (folded BN, channels_last): {fast}; forward_explicit: {slow}; ratio {ratio:.2f}",
-                   "zh": "forward（折叠 BN、channels_last）：{fast}；forward_explicit：{slow}；比值 {ratio:.2f}"},
+                   "zh": "forward（折叠批量归一化、channels_last）：{fast}；forward_explicit：{slow}；比值 {ratio:.2f}"},
     # §6
     "ch04.random_vs_trained": {"en": "{which}: selection weights of the 5×5 branch from {low:.3f} to {high:.3f}",
                                "zh": "{which}：5×5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
@@ -112,7 +112,7 @@ register({
                         "zh": "在 dim={dim} 上做 softmax：对各分支求和的结果从 {low:.3f} 到 {high:.3f}"},
     "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows}×{cols} matrix of rank {rank}; "
                             "same logits: {same}",
-                      "zh": "融合时去掉 BatchNorm 和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
+                      "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
                             "logits 相同：{same}"},
     # exercise verdicts
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
@@ -126,11 +126,11 @@ register({
     "ex.sk.params.dense": {"en": "that counts a true 5×5 kernel (25 weights); the 5×5 branch is a dilated 3×3.",
                            "zh": "这是按真正的 5×5 卷积核（25 个权重）算的；5×5 分支其实是 3×3 空洞卷积。"},
     "ex.sk.params.no_bn": {"en": "each branch also has a BatchNorm with 2C parameters.",
-                           "zh": "每个分支还有一个 BatchNorm，含 2C 个参数。"},
+                           "zh": "每个分支还有一个批量归一化层，含 2C 个参数。"},
     "ex.sk.params.small_d": {"en": "d = max(C/r, L) with L = 32, not C/r = 4.",
                              "zh": "d = max(C/r, L)，其中 L = 32，而不是 C/r = 4。"},
     "ex.sk.params.no_fuse_bn": {"en": "the fuse layer's BatchNorm1d adds 2d parameters.",
-                                "zh": "融合层的 BatchNorm1d 还有 2d 个参数。"},
+                                "zh": "融合层的批量归一化层（`BatchNorm1d`）还有 2d 个参数。"},
     "ex.sk.params.other": {"en": "branches 2·(9C² + 2C), fuse C·d + 2d, select d·2C, with C = 64, d = 32.",
                            "zh": "分支 2·(9C² + 2C)，融合 C·d + 2d，选择 d·2C，其中 C = 64，d = 32。"},
     "ex.sk.select.channel_axis": {"en": "the softmax must run across the M branches (dim=1 of (B, M, C)), not across "
