@@ -494,3 +494,16 @@ def test_untrained_model_is_the_starting_point_of_trained_demo(tmp_path):
         assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), trained.state_dict().values()))
     finally:
         train.set_cache_dir(None)
+
+
+def test_seed_accuracies_reads_each_demo_on_its_own_validation_images():
+    from types import SimpleNamespace
+
+    class Constant(nn.Module):                                    # always answers class 0
+        def forward(self, x):
+            return torch.zeros(len(x), 4).index_fill_(1, torch.tensor([0]), 1.0)
+
+    labels = [torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 1])]
+    demos = [SimpleNamespace(model=Constant(), val_data=(torch.zeros(4, 3), y)) for y in labels]
+    accs = train.seed_accuracies({"constant": demos})
+    assert accs["constant"].values == (0.5, 0.25) and accs["constant"].n == 2

@@ -18,7 +18,7 @@ from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, cl
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit import readings as rd
-from ..toolkit.train import ContextCNN, ShapesCNN, evaluate, threads
+from ..toolkit.train import ContextCNN, ShapesCNN, threads
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -166,7 +166,6 @@ def gate_gallery(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, p
     names = data.shape_names()
     return viewer.channel_gallery(chosen, gates, labels=[names[int(labels[i])] for i in pick],
                                   title=t("ch03.gallery.title", n=len(pick)))
-
 
 
 # ---------------------------------------------------------------- the explorer
@@ -357,12 +356,6 @@ FOUND = 0.9
 def extra_parameters(model: nn.Module, baseline: nn.Module) -> int:
     """Parameters a variant of the context network adds to the one without attention and with a linear head."""
     return sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in baseline.parameters())
-
-
-def context_accuracies(runs: dict) -> dict:
-    """``{variant: rd.Seeds}`` of validation accuracies, from ``{variant: [Demo per seed]}``."""
-    return {name: rd.seeds(evaluate(d.model, d.val_data, num_threads=1)["acc"] for d in demos)
-            for name, demos in runs.items()}
 
 
 def context_lines(runs: dict, accs: dict) -> list:

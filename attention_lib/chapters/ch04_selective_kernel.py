@@ -19,7 +19,7 @@ from ..toolkit import data, figures, viewer, viz
 from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.i18n import register, t
-from ..toolkit.train import DemoConfig, evaluate, threads
+from ..toolkit.train import DemoConfig, threads
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -303,11 +303,6 @@ def scale_changes(diffs: torch.Tensor) -> torch.Tensor:
     from per-seed :func:`scale_response` differences ``(seeds, units, sizes, C)``."""
     d = diffs.mean(-1)                                                     # (seeds, units, sizes)
     return d[..., -1] - d[..., 0]
-
-
-def accuracies(runs: dict) -> dict:
-    """``{block: rd.Seeds}`` of validation accuracies, from ``{block: [Demo per seed]}``."""
-    return {b: rd.seeds(evaluate(d.model, d.val_data, num_threads=1)["acc"] for d in demos) for b, demos in runs.items()}
 
 
 def accuracy_lines(runs: dict, accs: dict) -> list:

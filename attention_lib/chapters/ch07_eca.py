@@ -25,7 +25,7 @@ from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, cl
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.data import context_share
-from ..toolkit.train import ContextCNN, evaluate
+from ..toolkit.train import ContextCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -234,12 +234,6 @@ def variant_label(name: str, channels: int = 16) -> str:
     if name == "eca":
         return t("ch07.variant.eca", k=eca_kernel_size(channels))
     return t(f"ch07.variant.{name}", h=max(channels // VARIANTS[name].reduction, 1))
-
-
-def accuracies(runs: dict) -> dict:
-    """``{variant: rd.Seeds}`` of validation accuracies, from ``{variant: [Demo per seed]}``."""
-    return {name: rd.seeds(evaluate(d.model, d.val_data, num_threads=1)["acc"] for d in demos)
-            for name, demos in runs.items()}
 
 
 def accuracy_lines(runs: dict, accs: dict) -> list:

@@ -142,6 +142,14 @@ def _evaluate(model: nn.Module, data, batch_size: int) -> Dict[str, float]:
     return {"loss": total_loss / count, "acc": correct / count}
 
 
+def seed_accuracies(runs: Dict[str, list]) -> Dict[str, "Seeds"]:
+    """Validation accuracies of trained demos, ``{variant: [Demo per seed]}`` -> ``{variant: readings.Seeds}``, one
+    thread each (:func:`threads`): an experiment's numbers, ready for its readings (``al.readings``)."""
+    from .readings import seeds
+    return {name: seeds(evaluate(d.model, d.val_data, num_threads=1)["acc"] for d in demos)
+            for name, demos in runs.items()}
+
+
 def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
         device=None, progress: bool = True, val_data=None, weight_decay: float = 0.01,
         num_threads: Optional[int] = None, desc: Optional[str] = None, val_every: int = 1) -> History:
