@@ -15,6 +15,7 @@ from matplotlib.cm import ScalarMappable
 from ..external_attention import EPS
 from ..toolkit import viz
 from ..toolkit.data import box_masks
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import t
 
 
@@ -24,7 +25,7 @@ def plot_experiment(summary: Mapping[str, dict]):
     names = list(summary)
     labels = [t(f"ch02.variant.{n}") for n in names]
     x = np.arange(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.5, 3.9), layout="constrained")
+    fig, (left, right) = viz.page_grid(2, (6.2, 3.2), max_cols=1, extra=(0.4, 0.8))   # one above the other
     for i, n in enumerate(names):
         v = np.asarray(summary[n]["acc"], dtype=float)
         left.bar(x[i], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0.0, capsize=5, color=f"C{i}", alpha=0.75)
@@ -37,13 +38,14 @@ def plot_experiment(summary: Mapping[str, dict]):
         ax.axhline(0.25, color="gray", ls="--", lw=1)
         ax.set_ylim(0, 1)
         ax.grid(True, axis="y", alpha=0.3)
-    left.set_xticks(x, labels, rotation=15, ha="right")
+    left.set_xticks(x, labels, rotation=15, ha="right", rotation_mode="anchor")
     left.set_ylabel(t("ch02.experiment.acc"))
     left.set_title(t("ch02.experiment.acc_title", k=k))
     right.set_xlabel(t("ch02.experiment.epoch"))
+    right.set_ylabel(t("ch02.experiment.acc"))
     right.set_title(t("ch02.experiment.curve_title"))
     right.legend(loc="lower right")
-    fig.suptitle(t("ch02.experiment.title"))
+    fig.suptitle(t("ch02.experiment.title"), wrap=True)
     return fig
 
 
@@ -68,18 +70,17 @@ def plot_slot_shares(trained: torch.Tensor, random: torch.Tensor, chance: float,
     """Bars per slot: the share of its weight on the target, trained next to random; the chance level."""
     trained, random = np.asarray(trained, dtype=float), np.asarray(random, dtype=float)
     x = np.arange(len(trained))
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     ax.bar(x - 0.2, trained, 0.4, label=t("ch02.share.trained"), color="tab:orange")
     ax.bar(x + 0.2, random, 0.4, label=t("ch02.share.random"), color="tab:gray")
     ax.axhline(chance, color="k", ls="--", lw=1, label=t("ch02.share.chance", p=chance))
-    step = max(1, len(x) // 16)                                  # at most 16 labels: readable at 7.5 inches
-    ax.set_xticks(x[::step], [str(i) for i in x[::step]])
+    viz.fit_ticks(ax, list(x), [str(i) for i in x], length_in=PAGE_WIDTH_IN - 1.0)   # every k-th slot
     ax.set_xlim(-0.7, len(x) - 0.3)
     ax.set_ylim(0, 1)
     ax.set_xlabel(t("ch02.share.slot"))
     ax.set_ylabel(t("ch02.share.y"))
     ax.set_title(t("ch02.share.title", n=n_images))
-    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    ax.legend(loc="upper left", ncols=2)
     return fig
 
 
@@ -102,8 +103,9 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
     G, size = len(images), images.shape[-1]
     one = G == 1
     rows, cols = (1, len(slots)) if one else (len(slots), G)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.8), squeeze=False,
-                             layout="constrained")
+    side = min(1.9, (PAGE_WIDTH_IN - 1.8) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(PAGE_WIDTH_IN, side * cols + 1.8), side * rows + 1.0),
+                             squeeze=False, layout="constrained")
     for r in range(rows):
         for c in range(cols):
             j, g = (slots[c], 0) if one else (slots[r], c)
@@ -115,16 +117,16 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             ax.set_xticks([]), ax.set_yticks([])
             label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f" ({shares[j]:.0%})")
             if one:
-                ax.set_title(label, fontsize=9)
+                ax.set_title(label, fontsize="medium")
             elif c == 0:
-                ax.set_ylabel(label, fontsize=9)
+                ax.set_ylabel(label)
             if r == rows - 1 and not one:
-                ax.set_xlabel(f"{t('ch02.gallery.image')} {g}", fontsize=8)
+                ax.set_xlabel(str(g) if cols > 5 else f"{t('ch02.gallery.image')} {g}")
         if not one:
             fig.colorbar(solid, ax=axes[r, :], shrink=0.9, label=t("ch02.gallery.weight") if r == rows // 2 else None)
     if one:
         fig.colorbar(solid, ax=axes[0, :], shrink=0.9, label=t("ch02.gallery.weight"))
-    fig.suptitle(title or t("ch02.gallery.title"))
+    fig.suptitle(title or t("ch02.gallery.title"), wrap=True)
     return fig
 
 
@@ -141,10 +143,10 @@ def plot_normalisations(logits: torch.Tensor, index: int = 0):
     if logits.dim() != 2:
         raise ValueError(f"plot_normalisations: expected logits (N, S), got {tuple(logits.shape)}")
     maps = normalisations(logits)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
+    fig, axes = viz.page_grid(3, (3.2, 3.2), max_cols=2, extra=(0.2, 0.6))
     for ax, key in zip(axes, ("slots", "tokens", "double")):
         viz.plot_memory_map(maps[key], ax=ax, title=t(f"ch02.norm.{key}"))
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize("medium")
     fig.suptitle(t("ch02.norm.title", i=index))
     return fig
 
@@ -155,13 +157,13 @@ def plot_map_sizes(self_map: torch.Tensor, external_map: torch.Tensor):
     if a.dim() != 2 or b.dim() != 2 or a.shape[0] != a.shape[1] or b.shape[0] != a.shape[0]:
         raise ValueError(f"plot_map_sizes: expected (N, N) and (N, S), got {tuple(a.shape)} and {tuple(b.shape)}")
     n, s = b.shape
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained",
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained",
                              gridspec_kw=dict(width_ratios=[n, max(s, n // 3)]))
     for ax, m, title, xlabel, ylabel in ((axes[0], a, t("ch02.sizes.self", n=n), "viz.key", "viz.query"),
                                          (axes[1], b, t("ch02.sizes.external", n=n, s=s), "viz.memory.slot",
                                           "viz.token")):
         im = ax.imshow(m.numpy(), cmap="viridis", vmin=0, interpolation="nearest", aspect="equal")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize="medium", wrap=True)
         ax.set_xlabel(t(xlabel))
         ax.set_ylabel(t(ylabel))
         fig.colorbar(im, ax=ax, shrink=0.7, label=t("viz.weight"))
