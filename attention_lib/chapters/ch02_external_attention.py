@@ -13,6 +13,7 @@ from typing import ClassVar, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .._checks import check_tokens
 from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttention, double_normalization
@@ -78,6 +79,11 @@ register({
     "ch02.relation.within_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
     "ch02.relation.fetch": {"en": "others → target blocked (~{fetch} pairs)", "zh": "屏蔽其余词元读取目标（约 {fetch} 对）"},
     "ch02.relation.fetch_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
+    "ch02.scaling.rates": {"en": "N = {n}: multi-head External Attention {e[mflop]:.0f} MFLOP in {e[ms]:.1f} ms "
+                                 "({e[rate]:.1f} GFLOP/s); fused self-attention {f[mflop]:.0f} MFLOP in {f[ms]:.1f} ms "
+                                 "({f[rate]:.1f} GFLOP/s)",
+                           "zh": "N = {n}：多头外部注意力 {e[mflop]:.0f} MFLOP，耗时 {e[ms]:.1f} ms（{e[rate]:.1f} GFLOP/s）；"
+                                 "融合的自注意力 {f[mflop]:.0f} MFLOP，耗时 {f[ms]:.1f} ms（{f[rate]:.1f} GFLOP/s）"},
     "ch02.cross.dim": {"en": "D", "zh": "D"},
     "ch02.cross.heads": {"en": "h", "zh": "h"},
     "ch02.cross.memory": {"en": "S", "zh": "S"},
@@ -89,8 +95,13 @@ register({
                           "(largest relative change {ratio:.1e})",
                     "zh": "ℓ1 归一化前后，偏爱的词元（该槽位那一列中权重最大的词元）不变的槽位：{S} 个中有 {same} 个；"
                           "每个词元在各槽位之间的比例不变（最大相对变化 {ratio:.1e}）"},
-    "ch02.share.ratio": {"en": "the best slots' shares divided by the target's share of the tokens: {ratios}",
-                         "zh": "最好的几个槽位的份额除以目标所占词元的比例：{ratios}"},
+    "ch02.share.ratio": {"en": "in units of the target's share of the tokens: the three best slots {best}; {above} of "
+                               "the {S} slots above 2, {below} below 1; the random network's best slot {random}",
+                         "zh": "以目标所占词元的比例为单位：最好的三个槽位为 {best}；{S} 个槽位中有 {above} 个高于 2，"
+                               "{below} 个低于 1；随机初始化网络中最好的槽位为 {random}"},
+    "ch02.gallery.hits": {"en": "the three best slots' largest weight falls on the target in {hits} of {pairs} "
+                                "(slot, image) pairs",
+                          "zh": "最好的三个槽位的最大权重落在目标上的（槽位，图像）组合：{pairs} 个中有 {hits} 个"},
     "ch02.norm.title": {"en": "One trained map, three normalisations (image {i})",
                         "zh": "同一组训练好的分数，三种归一化（图像 {i}）"},
     "ch02.norm.slots": {"en": "softmax over the S slots\n(each row sums to 1)",
@@ -138,6 +149,8 @@ register({
     "ch02.loop.title": {"en": "B = {B}, N = {N}, {H} heads: loop {loop}, forward_explicit {explicit}, "
                               "forward {fast}",
                         "zh": "B = {B}，N = {N}，{H} 个头：循环 {loop}，forward_explicit {explicit}，forward {fast}"},
+    "ch02.loop.ops": {"en": "operators per call: loop {loop}, forward_explicit {explicit}, forward {fast}",
+                      "zh": "每次调用的算子数：循环 {loop}，forward_explicit {explicit}，forward {fast}"},
     "ch02.fp16": {"en": "{what}: NaN in the output: {nan}", "zh": "{what}：输出中有 NaN：{nan}"},
     "ch02.fp16.no_eps": {"en": "float16, no ε", "zh": "float16，不加 ε"},
     "ch02.fp16.eps": {"en": "float16, ε = 1e-9", "zh": "float16，ε = 1e-9"},
@@ -236,21 +249,36 @@ def check_crossover_readings(rows: Sequence[dict]) -> None:
               bool(wide) and all(1.75 <= r["ratio"] <= 1.85 for r in wide), ratio=[round(r["ratio"], 2) for r in wide])
 
 
+def scaling_rates(n: int, seconds: Mapping[str, list], ns: Sequence[int], external: str, fused: str,
+                  dim: int = 64, heads: int = 8, memory_size: int = 64) -> dict:
+    """FLOPs (the registry's formulas) and the rate in GFLOP/s of multi-head External Attention and of fused
+    self-attention at ``n`` tokens, from the measured ``seconds``."""
+    i = list(ns).index(n)
+    out = {}
+    for key, name in (("external", "multi_head_external_attention"), ("fused", "self_attention")):
+        flops = _flops(name, n, dim, heads, memory_size)
+        t_ = seconds[external if key == "external" else fused][i]
+        out[key] = dict(mflop=flops / 1e6, ms=t_ * 1e3, rate=flops / t_ / 1e9)
+    return out
+
+
 def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
                            external: str, explicit: str, fused: str) -> None:
-    """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes, and
-    the gap in time at the largest N that every method reached, with a margin a busy machine cannot reverse."""
+    """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes; the
+    explicit path clearly the slowest at its largest N; the fused kernel's FLOP rate, with margins a busy
+    machine cannot reverse."""
     slope = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
-    rd.expect("memory grows with slope about 2 on the explicit path and about 1 on the fused path and for "
-              "External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
-              and abs(slope[external] - 1) < 0.15, slopes={k: round(v, 2) for k, v in slope.items()})
-    i = min(len(seconds[explicit]), len(seconds[external])) - 1
-    j = min(len(seconds[fused]), len(seconds[external])) - 1
-    rd.expect("at the largest N both self-attention paths take clearly longer than multi-head External Attention",
-              rd.clearly_less(seconds[external][i], seconds[explicit][i])
-              and rd.clearly_less(seconds[external][j], seconds[fused][j]),
-              n=(ns[i], ns[j]), external=(seconds[external][i], seconds[external][j]),
-              explicit=seconds[explicit][i], fused=seconds[fused][j])
+    rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and at most 1 "
+              "for multi-head External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
+              and slope[external] < 1.1, slopes={k: round(v, 2) for k, v in slope.items()})
+    i = len(seconds[explicit]) - 1
+    rd.expect("at N = 1024 the explicit self-attention is clearly the slowest of the three",
+              rd.clearly_less(max(seconds[external][i], seconds[fused][i]), seconds[explicit][i]),
+              n=ns[i], explicit=seconds[explicit][i], external=seconds[external][i], fused=seconds[fused][i])
+    rates = scaling_rates(ns[-1], seconds, ns, external, fused)
+    rd.expect("at the largest N the fused kernel runs its FLOPs faster than multi-head External Attention runs "
+              "its own, so the two are closer in time than in FLOPs", rates["fused"]["rate"] > rates["external"]["rate"],
+              rates={k: round(v["rate"], 1) for k, v in rates.items()})
 
 
 # ---------------------------------------------------------------- §6: what the slots and the two steps do
@@ -267,28 +295,69 @@ def l1_step(maps: Mapping[str, torch.Tensor]) -> dict:
 
 
 def check_l1_readings(step: dict) -> None:
-    """§6's sentence on the ℓ1 step: it keeps each token's ratios between slots and changes which token most
-    slots favour."""
+    """§6's sentence on the ℓ1 step: it keeps each token's ratios between slots and changes the favourite token
+    of about half of the slots."""
+    changed = step["S"] - step["same"]
     rd.expect("the ℓ1 step keeps each token's ratios between slots exactly, and changes the favourite token of "
-              "most slots", step["ratio"] < 1e-4 and step["same"] < step["S"] / 2, **step)
+              "about half of the slots", step["ratio"] < 1e-4 and 0.3 * step["S"] <= changed <= 0.7 * step["S"],
+              **step)
 
 
-def check_slot_readings(mean_share: torch.Tensor, chance: float, random_best: float) -> None:
-    """§6's sentences on the slots' shares on the target (``mean_share``: one per slot, averaged over images)."""
-    top = mean_share.sort(descending=True).values
-    rd.expect("after training the best slots put two to three times the target's share of the tokens on it, "
-              "and some slots fall below it; the random network's best slot stays near it",
-              2 <= top[0].item() / chance <= 3.5 and top[-1].item() < chance and random_best < 1.5 * chance,
-              best=round(top[0].item(), 3), worst=round(top[-1].item(), 3), chance=round(chance, 3),
-              random_best=round(random_best, 3))
+def slot_summary(mean_share: torch.Tensor, chance: float, random_share: torch.Tensor) -> dict:
+    """The slots' shares on the target (one per slot, averaged over images) in units of the target's share of the
+    tokens: the three best, how many slots exceed twice it, how many fall below it; the random network's best."""
+    ratio = mean_share / chance
+    return dict(best=[round(v, 1) for v in ratio.sort(descending=True).values[:3].tolist()],
+                above=int((ratio > 2).sum()), below=int((ratio < 1).sum()), S=len(ratio),
+                random=round((random_share.max() / chance).item(), 2))
 
 
-def check_loop_readings(times: Sequence[dict]) -> None:
-    """§8's sentence on the Python loop over heads: with one short input it is clearly slower than both batched
-    forms (``times``: one dict of ``loop``, ``explicit``, ``fast`` seconds per setting, the short one first)."""
-    short = times[0]
-    rd.expect("with one short input, the loop is clearly slower than both batched forms",
-              rd.clearly_less(max(short["explicit"], short["fast"]), short["loop"]), **short)
+def check_slot_readings(summary: dict) -> None:
+    """§6's sentences on the slots' shares on the target, against :func:`slot_summary`."""
+    rd.expect("after training the best slots put four to five times the target's share of the tokens on it, many "
+              "slots more than twice it, and some fall below it; the random network's best slot stays near it",
+              3.5 <= summary["best"][0] <= 6 and summary["above"] >= 10 and summary["below"] >= 5
+              and summary["random"] < 1.5, **summary)
+
+
+def gallery_hits(attn: torch.Tensor, boxes: torch.Tensor, slots: Sequence[int], grid: int, image_size: int) -> dict:
+    """For the gallery: in how many (slot, image) pairs the slot's largest weight falls on a token of the target."""
+    inside = box_masks(boxes, grid, grid, image_size).flatten(1)                      # (G, N)
+    hits = sum(bool(inside[g, attn[g, :, j].argmax()]) for j in slots for g in range(len(attn)))
+    return dict(hits=hits, pairs=len(slots) * len(attn))
+
+
+def check_gallery_readings(hits: dict) -> None:
+    """§6's sentence on the gallery's best slots: brightest on the target in most images, not in all."""
+    rd.expect("the best slots are brightest on the target in most images, but not in all",
+              2 * hits["pairs"] / 3 <= hits["hits"] < hits["pairs"], **hits)
+
+
+class _OperatorCounter(TorchDispatchMode):
+    """Counts the ATen operators a call runs (each one is a kernel launch on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@torch.no_grad()
+def count_operators(fn, x: torch.Tensor) -> int:
+    """How many ATen operators one call ``fn(x)`` runs: a count that, unlike a time, no busy machine changes."""
+    with _OperatorCounter() as counter:
+        fn(x)
+    return counter.count
+
+
+def check_loop_readings(counts: dict) -> None:
+    """§8's sentence on the Python loop over heads: it runs many times more operators than either batched form
+    (``counts``: ``loop``, ``explicit``, ``fast`` for one setting)."""
+    rd.expect("the loop runs at least five times as many operators as either batched form",
+              counts["loop"] >= 5 * max(counts["explicit"], counts["fast"]), **counts)
 
 
 # ---------------------------------------------------------------- demos and the ablation
@@ -419,17 +488,15 @@ def relation_test(model: nn.Module, data, seed: int = 0) -> dict:
     blocks = {"within": inside[:, :, None] & inside[:, None, :] & ~self_pair,      # (B, N, N): query, key
               "fetch": ~inside[:, :, None] & inside[:, None, :]}
     g = torch.Generator().manual_seed(seed)
-    candidates = (~self_pair).flatten().nonzero().flatten()                        # every pair but (i, i)
 
     def accuracy(allowed):
         masked.allowed = allowed
         return (model(images).argmax(-1) == labels).float().mean().item()
 
-    def matched(block):                            # as many pairs per image as ``block``, at random
-        allowed = torch.ones(len(images), n, n, dtype=torch.bool)
-        for b, count in enumerate(block.flatten(1).sum(1).tolist()):
-            allowed[b].view(-1)[candidates[torch.randperm(len(candidates), generator=g)[:count]]] = False
-        return allowed
+    def matched(block):                            # as many pairs per image as ``block``, at random, never (i, i)
+        keys = torch.rand(len(images), n * n, generator=g).masked_fill(self_pair.flatten(), 2.0)   # (B, N²)
+        rank = keys.argsort(dim=1).argsort(dim=1)                                 # each pair's place in a shuffle
+        return ~(rank < block.flatten(1).sum(1, keepdim=True)).view(-1, n, n)   # (B, N, N): allowed
 
     out = dict(intact=accuracy(None))
     for name, block in blocks.items():
