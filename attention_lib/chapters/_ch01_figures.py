@@ -268,7 +268,7 @@ def plot_flop_terms(ns: Sequence[int], dim: int, marks: Optional[dict] = None):
     ax.set_ylabel(t("figures.cost.flops"))
     ax.set_title(t("ch01.cost.title", D=dim))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     return fig
 
 
@@ -371,5 +371,5 @@ def plot_pair_accuracy(accuracy: dict, reach: int):
     ax.set_ylabel(t("figures.accuracy.y"))
     ax.set_title(t("ch01.pairs.title"), wrap=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="center left")                                  # the empty band within the reach
     return fig

@@ -472,13 +472,13 @@ class MaskedSelfAttention(nn.Module):
 
 
 @torch.no_grad()
-def relation_test(model: nn.Module, data, seed: int = 0) -> dict:
+def relation_test(model: nn.Module, data, images: int = 250, seed: int = 0) -> dict:
     """Accuracy of a trained self-attention ``TinyTokenNet`` on ``data`` (images, labels, boxes) when some
     attention is blocked: ``within``: between two tokens of the target; ``fetch``: from every other token to the
     target's tokens (the others can no longer read the target); each with a control that blocks as many token
     pairs per image, chosen at random (``*_random``); ``intact``: nothing blocked. A token may always attend to
-    itself, so no row is ever fully blocked."""
-    images, labels, boxes = data[:3]
+    itself, so no row is ever fully blocked. The first ``images`` images of ``data`` are used."""
+    images, labels, boxes = (part[:images] for part in data[:3])
     model = copy.deepcopy(model).cpu().eval()
     masked = MaskedSelfAttention(model.block.attn)
     model.block.attn = masked
