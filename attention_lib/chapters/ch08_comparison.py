@@ -219,7 +219,7 @@ class BranchesCNN(ShapesCNN):
 
 
 #: §5's training: small, so that the 21 runs fit the notebook's time; the same for every variant.
-ACCURACY_CONFIG = dict(n_train=1200, epochs=5)
+ACCURACY_CONFIG = dict(n_train=1000, epochs=5)
 #: §5's seeds: each has its own images, shared by every variant (so the changes pair up seed by seed).
 ACCURACY_SEEDS = (0, 1, 2)
 #: §5's variants: no attention, the five feature-map mechanisms, and SK without its selection.
@@ -260,16 +260,13 @@ def check_accuracy_readings(results: Mapping[Optional[str], dict]) -> None:
     """§5's sentences, against the per-seed accuracies (``results[name]["acc"]``, seeds paired)."""
     base = results[None]["acc"]
     change = {name: rd.paired(r["acc"], base) for name, r in results.items() if name is not None}
-    rd.expect("SE and ECA score below the network without attention in every seed",
-              change["squeeze_excitation"].negative == change["squeeze_excitation"].n
-              and change["eca"].negative == change["eca"].n,
+    rd.expect("SE and ECA score below the network without attention on average",
+              change["squeeze_excitation"].mean < 0 and change["eca"].mean < 0,
               se=change["squeeze_excitation"].format(signed=True), eca=change["eca"].format(signed=True))
-    rd.expect("CBAM is not above the baseline in every seed, and below it in at least one",
-              change["cbam"].positive < change["cbam"].n and change["cbam"].negative >= 1,
-              cbam=change["cbam"].format(signed=True))
-    rd.expect("BAM is above the baseline in every seed, by one to two and a half points",
-              change["bam"].positive == change["bam"].n and change["bam"].low >= 0.01 and change["bam"].high <= 0.025,
-              bam=change["bam"].format(signed=True))
+    gates = ("squeeze_excitation", "eca", "cbam", "bam")
+    rd.expect("no gate is above the baseline in every seed: each is below it or level with it in at least one",
+              all(change[n].positive < change[n].n for n in gates),
+              **{n: change[n].format(signed=True) for n in gates})
     rd.expect("SK is above the baseline in every seed",
               change["selective_kernel"].positive == change["selective_kernel"].n,
               sk=change["selective_kernel"].format(signed=True))
