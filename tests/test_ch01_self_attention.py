@@ -521,3 +521,11 @@ def test_checks_never_raise_on_odd_answers():
         for answer in (None, ..., 0, "text", [1, 2], {"a": 1}, object(), lambda *a: None, float("nan")):
             result, message = exercises.verdict(key, answer)
             assert result in (None, False) and isinstance(message, str)
+
+
+def test_reversal_readings_hold_and_fail_on_contradicting_numbers():
+    ch.check_reversal_readings(1.0, [0.67, 0.783], [0.125, 0.126])
+    with pytest.raises(al.readings.ReadingError, match="most of their weight"):
+        ch.check_reversal_readings(1.0, [0.4, 0.783], [0.125, 0.126])
+    with pytest.raises(al.readings.ReadingError, match="close to 1/8"):
+        ch.check_reversal_readings(1.0, [0.67, 0.783], [0.3, 0.126])

@@ -414,3 +414,14 @@ def test_checks_never_raise_whatever_they_are_handed():
         for key in ("ea.shape", "ea.params", "ea.double_norm"):
             ok, message = verdict(key, answer)
             assert ok is False and message
+
+
+def test_row_sum_and_isolation_readings():
+    maps = ch.normalisations(4 * torch.randn(64, 64, generator=torch.Generator().manual_seed(1)))
+    rows = maps["tokens"].sum(dim=1)
+    assert rows.mean().item() == pytest.approx(1.0, abs=1e-5)                # S/N = 64/64
+    with pytest.raises(al.readings.ReadingError, match="a few tokens hold"):
+        ch.check_row_sum_readings(torch.ones(64), 64)                       # every token the same total
+    ch.check_isolation_readings(0.0, 0.03)
+    with pytest.raises(al.readings.ReadingError, match="does not move"):
+        ch.check_isolation_readings(0.01, 0.03)

@@ -248,6 +248,15 @@ def scaling_table(stats: dict) -> Table:
     return Table([t(f"ch01.scale.table.{k}") for k in ("d_k", "var", "max", "mean", "median", "flat")], rows)
 
 
+def check_reversal_readings(acc: float, trained: Sequence[float], random: Sequence[float]) -> None:
+    """§6's sentences on the reversal demo: the random map is nearly flat (1/8 on the anti-diagonal), the trained
+    heads put most of their weight there, and together they reverse (almost) every sequence."""
+    rd.expect("the random map's anti-diagonal share is close to 1/8, the trained heads put most of their weight on "
+              "it, and the accuracy says that together they are enough",
+              all(abs(v - 0.125) < 0.02 for v in random) and min(trained) > 0.5 and acc >= 0.99,
+              acc=round(acc, 4), trained=list(trained), random=list(random))
+
+
 def check_scale_readings(stats: dict) -> None:
     """§2's sentences on the 1/sqrt(d_k) scale, against :func:`scaling_statistics`."""
     d = stats["d_k"]

@@ -294,6 +294,24 @@ def l1_step(maps: Mapping[str, torch.Tensor]) -> dict:
     return dict(same=same, S=before.shape[1], ratio=change)
 
 
+def check_row_sum_readings(rows: torch.Tensor, memory_size: int) -> None:
+    """§6's sentence on the softmax over the tokens alone: a few tokens hold almost all the weight (the largest
+    row total is many times the median), and the totals average exactly S/N."""
+    n = len(rows)
+    rd.expect("with the softmax over the tokens alone a few tokens hold almost all the weight, and the row "
+              "totals average S/N", rows.max().item() >= 10 * rows.median().item()
+              and abs(rows.mean().item() - memory_size / n) < 1e-4,
+              largest=round(rows.max().item(), 3), median=round(rows.median().item(), 3),
+              mean=round(rows.mean().item(), 4), s_over_n=memory_size / n)
+
+
+def check_isolation_readings(slot: float, double: float) -> None:
+    """§6's sentence on the isolation check: token i's row does not move under the slot softmax, and does move
+    under the double normalisation."""
+    rd.expect("the row does not move at all under the slot softmax; under the double normalisation it does",
+              slot == 0 and double > 1e-3, slot=slot, double=double)
+
+
 def check_l1_readings(step: dict) -> None:
     """§6's sentence on the ℓ1 step: it keeps each token's ratios between slots and changes the favourite token
     of about half of the slots."""
