@@ -58,7 +58,6 @@ register({
     "ch00.col.weights": {"en": "Weights shape", "zh": "权重形状"},
     "ch00.col.params": {"en": "Parameters", "zh": "参数量"},
     "ch00.col.paper": {"en": "Paper", "zh": "论文"},
-    "ch00.chapter": {"en": "Chapter {n}", "zh": "第 {n} 章"},
     "ch00.fig.title": {"en": "What the attention weights rescale (randomly initialised modules)",
                            "zh": "注意力权重作用在哪里（随机初始化的模块）"},
     "ch00.fig.channels": {"en": "Channels: SE gate s", "zh": "通道：SE 门控 s"},

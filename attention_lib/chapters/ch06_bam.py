@@ -45,7 +45,6 @@ register({
     "ch06.cost.flops": {"en": "FLOPs per image", "zh": "每张图像的浮点运算次数"},
     "ch06.cost.cbam": {"en": "CBAM in every bottleneck block", "zh": "CBAM：每个瓶颈残差块一个"},
     "ch06.cost.bam": {"en": "BAM after stages 1, 2, 3", "zh": "BAM：第 1、2、3 阶段之后各一个"},
-    "ch06.cost.tiny": {"en": "{name} in the tiny CNN (C = {C}, {H}×{W})", "zh": "{name}，在小型 CNN 中（C = {C}，{H}×{W}）"},
     # §6
     "ch06.fusion.title": {"en": "Sum against product on the same input: three channels of one image",
                           "zh": "同一输入上的相加与相乘：一张图像的三个通道"},
@@ -109,14 +108,14 @@ register({
                            "zh": "M(F) 每个样本、每个通道、每个位置各有一个值。"},
     "ex.bam.params.no_bn": {"en": "the official layout has four BatchNorms (2 parameters per channel each): "
                                   "one in the MLP, three in the spatial branch.",
-                            "zh": "官方结构有四个 BatchNorm（每个通道 2 个参数）：MLP 里一个，空间分支里三个。"},
+                            "zh": "官方结构有四个批量归一化层（每个通道 2 个参数）：MLP 里一个，空间分支里三个。"},
     "ex.bam.params.three_fc": {"en": "that is a channel MLP with two hidden layers; the paper's has one (C → C/r → C).",
                                "zh": "这是带两个隐藏层的通道 MLP；论文的只有一个（C → C/r → C）。"},
     "ex.bam.params.no_bias": {"en": "every FC and convolution of BAM has a bias.", "zh": "BAM 的每个全连接层和卷积都有偏置。"},
     "ex.bam.params.other": {"en": "count the channel branch (FC, BN, FC), the 1×1 reduction, two dilated 3×3 convs "
                                   "on C/r channels, three BNs and the final 1×1 conv; C = 256, r = 16.",
-                            "zh": "分别数出通道分支（全连接层、BN、全连接层）、1×1 降维卷积、两个作用在 C/r 个通道上的"
-                                  "3×3 空洞卷积、三个 BN 和最后的 1×1 卷积；C = 256，r = 16。"},
+                            "zh": "分别数出通道分支（全连接层、批量归一化、全连接层）、1×1 降维卷积、两个作用在 C/r 个通道上的 "
+                                  "3×3 空洞卷积、三个批量归一化层和最后的 1×1 卷积；C = 256，r = 16。"},
     "ex.bam.combine.product": {"en": "that is the official code's product σ(M_c · M_s); the paper sums the branches.",
                                "zh": "这是官方代码的相乘 σ(M_c · M_s)；论文是把两个分支相加。"},
     "ex.bam.combine.no_residual": {"en": "the residual is missing: F' = F + F ⊗ σ(M), i.e. F ⊗ (1 + σ(M)).",
