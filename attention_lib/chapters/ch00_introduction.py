@@ -327,7 +327,9 @@ def plot_two_images(two: TwoImages):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    fig = plt.figure(figsize=(7.4, 6.2), layout="constrained")
+    from ..toolkit.figure_output import PAGE_WIDTH_IN
+
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 6.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=(1.25, 1))
     axes = top.subplots(1, 2)
     norm = Normalize(0, 1)

@@ -601,40 +601,40 @@ def plot_block_diagram():
     with the shape it makes; the input of each gate also goes straight to its product."""
     from matplotlib.patches import Rectangle
 
-    fig, ax = plt.subplots(figsize=(7.4, 4.8))
-    ax.set_xlim(0, 100), ax.set_ylim(0, 70), ax.axis("off")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 5.0))
+    ax.set_xlim(0, 100), ax.set_ylim(0, 72), ax.axis("off")
     # the residual block: x -> conv, BN, ReLU -> conv, BN -> CBAM -> + x -> ReLU
     y = 54
-    top = [(7, t("ch05.diagram.input"), 11), (27, t("ch05.diagram.conv1"), 17), (47, t("ch05.diagram.conv2"), 14),
-           (66, "CBAM", 10), (81, "+", 4), (93, "ReLU", 8)]
+    top = [(6, t("ch05.diagram.input"), 10), (25.5, t("ch05.diagram.conv1"), 21), (47, t("ch05.diagram.conv2"), 15),
+           (65.5, "CBAM", 11), (80, "+", 4), (93, "ReLU", 9)]
     for i, (x, text, w) in enumerate(top):
         strong = text == "CBAM"
-        _box(ax, x, y, text, w, colour="#fde9c9" if strong else "#eef3fb", edge="#c77c02" if strong else "#4a6fa5",
-             fontweight="bold" if strong else "normal")
+        _box(ax, x, y, text, w, height=9.0, colour="#fde9c9" if strong else "#eef3fb",
+             edge="#c77c02" if strong else "#4a6fa5", fontweight="bold" if strong else "normal")
         if i:
             px, _, pw = top[i - 1]
             _arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
-    ax.plot([7, 7, 81], [y + 4.2, y + 9, y + 9], color="#333333", lw=1.2)
-    _arrow(ax, (81, y + 9), (81, y + 4.2))
-    ax.text(44, y + 9.8, t("ch05.diagram.skip"), ha="center", va="bottom")
-    ax.text(56.5, y + 1.2, "$r$", ha="center", va="bottom")
+    ax.plot([6, 6, 80], [y + 5.2, y + 10, y + 10], color="#333333", lw=1.2)
+    _arrow(ax, (80, y + 10), (80, y + 5.2))
+    ax.text(43, y + 10.8, t("ch05.diagram.skip"), ha="center", va="bottom")
+    ax.text(57.2, y + 1.2, "$r$", ha="center", va="bottom")
     # inside CBAM: two gates, each pooling in its own direction, each multiplying its own input
     ax.add_patch(Rectangle((1, 1), 98, 40, fill=False, ls="--", edgecolor="#c77c02", lw=1.0))
-    ax.plot([61, 2], [49.6, 41], ls="--", color="#c77c02", lw=1.0)
-    ax.plot([71, 98], [49.6, 41], ls="--", color="#c77c02", lw=1.0)
+    ax.plot([60, 2], [48.6, 41], ls="--", color="#c77c02", lw=1.0)
+    ax.plot([71, 98], [48.6, 41], ls="--", color="#c77c02", lw=1.0)
     rows = [(26, "ch05.diagram.channel", ["$F = r$", "ch05.diagram.pool_hw", "ch05.diagram.mlp",
                                           "ch05.diagram.m_c", "⊗", "$F'$"]),
             (7, "ch05.diagram.spatial", ["$F'$", "ch05.diagram.pool_c", "ch05.diagram.conv7",
                                          "ch05.diagram.m_s", "⊗", "$F''$"])]
-    xs, ws = (6, 21.5, 41.5, 60, 75, 90), (8, 15, 17, 12, 4, 8)
+    xs, ws = (6, 21.5, 42.5, 61.5, 76, 91), (8, 16, 20, 11, 4, 8)
     for y, title, keys in rows:
         ax.text(3, y + 10.2, t(title), ha="left", va="bottom", fontweight="bold")
         for i, key in enumerate(keys):
-            _box(ax, xs[i], y, t(key) if key.startswith("ch05.") else key, ws[i])
+            _box(ax, xs[i], y, t(key) if key.startswith("ch05.") else key, ws[i], height=8.0)
             if i:
                 _arrow(ax, (xs[i - 1] + ws[i - 1] / 2 + 0.6, y), (xs[i] - ws[i] / 2 - 0.6, y))
-        ax.plot([xs[0], xs[0], xs[4]], [y + 4.2, y + 7.2, y + 7.2], color="#333333", lw=1.0)   # the input itself
-        _arrow(ax, (xs[4], y + 7.2), (xs[4], y + 4.2))
+        ax.plot([xs[0], xs[0], xs[4]], [y + 4.7, y + 7.6, y + 7.6], color="#333333", lw=1.0)   # the input itself
+        _arrow(ax, (xs[4], y + 7.6), (xs[4], y + 4.7))
     ax.set_title(t("ch05.diagram.title"))
     fig.tight_layout()
     return fig
@@ -653,7 +653,7 @@ def plot_masking_example(run, index: int = 0):
                "bright": peak_centres(brightness_maps(images[index:index + 1], *m_s.shape[1:]), size)}
     image = images[index:index + 1]
     panels = [("ch05.mask.original", image)] + [(f"ch05.mask.short.{k}", cover(image, c)) for k, c in centres.items()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.4, 2.7), layout="constrained")
+    fig, axes = viz.page_grid(len(panels), (2.3, 2.5), max_cols=2, extra=(0.2, 0.5))
     for ax, (key, img) in zip(axes, panels):
         with torch.no_grad():
             p = torch.softmax(model(img.to(next(model.parameters()).device)).cpu(), 1)[0, labels[index]].item()
