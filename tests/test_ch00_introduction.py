@@ -100,10 +100,11 @@ def test_the_demo_is_chapter_5s_seed_0_cbam():
     assert overview.DEMO == ch05_cbam.CBAM_DEMO
 
 
-def _two(channel_diff=0.9, spatial_diff=0.7, random_diff=0.004):
-    c = torch.tensor([[0.5, 0.5], [0.5, 0.5 + channel_diff]])
+def _two(channel_diff=0.9, spatial_diff=0.7, random_diff=0.004, spatial_peak=(1, 1)):
+    c = torch.tensor([[0.05, 0.5], [0.05 + channel_diff, 0.5]])
     s = torch.zeros(2, 2, 2)
-    s[1, 0, 0] = spatial_diff
+    s[0, 0, 0] = spatial_diff                           # image 0's target is in the top-left cell
+    s[1][spatial_peak] = spatial_diff                   # image 1's in the bottom-right one
     rc = torch.tensor([[0.5, 0.5], [0.5, 0.5 + random_diff]])
     rs = torch.zeros(2, 2, 2)
     return overview.TwoImages(torch.rand(2, 3, 32, 32), torch.tensor([[2, 2, 9, 9], [20, 20, 28, 28]]), c, s, rc, rs)
@@ -115,6 +116,10 @@ def test_gate_readings_pass_on_the_chapters_numbers_and_fail_on_contrary_ones():
         overview.check_gate_readings(_two(channel_diff=0.0085))
     with pytest.raises(rd.ReadingError):          # an untrained module differs almost as much
         overview.check_gate_readings(_two(random_diff=0.1))
+    with pytest.raises(rd.ReadingError):          # the map peaks away from the target in one image
+        overview.check_gate_readings(_two(spatial_peak=(0, 1)))
+    with pytest.raises(rd.ReadingError):          # no channel is switched on in one image and off in the other
+        overview.check_gate_readings(_two(channel_diff=0.5))
 
 
 def test_two_images_figure_draws_in_the_chosen_language(lang):

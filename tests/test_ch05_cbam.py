@@ -337,6 +337,15 @@ def test_ablation_readings():
         ch.check_ablation_readings(lost)
 
 
+def test_gallery_readings():
+    flat = torch.full((4, 8, 8), 0.5)
+    ch.check_gallery_readings({i18n.t("ch05.random"): flat})
+    bumpy = flat.clone()
+    bumpy[2, 3, 3] = 0.7
+    with pytest.raises(rd.ReadingError):             # the random map is not uniform
+        ch.check_gallery_readings({i18n.t("ch05.random"): bumpy})
+
+
 def test_photo_readings():
     ch.check_photo_readings({32: (0.58, -0.09), 96: (0.69, 0.25)})
     with pytest.raises(rd.ReadingError):             # the map follows brightness as much as redness

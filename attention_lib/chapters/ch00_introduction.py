@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import torch
 
 from ..registry import FAMILIES, MECHANISMS, by_chapter
+from ..toolkit import data
 from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, describe, exercise
 from ..toolkit.format import Table, format_count, format_shape
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import CueCNN, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demo
 
 
 
@@ -292,6 +293,7 @@ class TwoImages:
                 "random_channel": diff(self.random_channel), "random_spatial": diff(self.random_spatial)}
 
 
+@one_thread()
 @torch.no_grad()
 def two_images(indices: tuple = (0, 1), **kwargs) -> TwoImages:
     """Chapter 5's trained CBAM and a random one on two validation images (``kwargs`` go to ``trained_demo``)."""
@@ -319,6 +321,11 @@ def check_gate_readings(two: TwoImages) -> None:
               min(d["channel"], d["spatial"]) > 0.3, **d)
     rd.expect("an untrained CBAM's differ by less than one fiftieth of that",
               max(d["random_channel"], d["random_spatial"]) < min(d["channel"], d["spatial"]) / 50, **d)
+    peaks = data.box_scores(two.spatial, two.boxes, two.images.shape[-1]).peak_in_box
+    rd.expect("the trained spatial map is highest on the target in both images", peaks == 1.0, peak_on_target=peaks)
+    switched = int(((two.channel.amax(0) > 0.9) & (two.channel.amin(0) < 0.1)).sum())
+    rd.expect("the channel gate switches whole channels on in one image and off in the other",
+              switched >= 1, channels_switched=switched)
 
 
 def plot_two_images(two: TwoImages):

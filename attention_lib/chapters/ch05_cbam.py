@@ -22,7 +22,7 @@ from ..toolkit.format import Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import CueCNN, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demo
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -311,6 +311,7 @@ def _scaled(maps: torch.Tensor) -> torch.Tensor:
     return (maps - low) / (high - low).clamp_min(1e-12)
 
 
+@one_thread()
 def gallery_rows(model: nn.Module, images: torch.Tensor, seed: int = 0) -> dict:
     """The rows of §6's gallery: a random and the trained CBAM's ``M_s``, and two maps that need no attention
     (brightness, the features CBAM receives), each stretched to [0, 1] per image."""
@@ -322,6 +323,14 @@ def gallery_rows(model: nn.Module, images: torch.Tensor, seed: int = 0) -> dict:
     return {t("ch05.random"): spatial_maps(random_model, images), t("ch05.trained"): trained,
             t("ch05.gallery.bright"): _scaled(brightness_maps(images, h, w)),
             t("ch05.gallery.features"): _scaled(feature_energy(model, images))}
+
+
+def check_gallery_readings(rows: dict) -> None:
+    """The sentence of §6 on the gallery: the random CBAM's map is flat."""
+    random = rows[t("ch05.random")]
+    spread = (random.amax((1, 2)) - random.amin((1, 2))).max().item()
+    rd.expect("the random module's map is uniform: it varies by less than 0.02 within any of these images",
+              spread < 0.02, spread=spread)
 
 
 #: The maps of the table "where does it look", in the table's order.
@@ -352,6 +361,7 @@ class Where:
         return repr(self.table())
 
 
+@one_thread()
 def where_it_looks(runs: Sequence, baselines: Sequence) -> Where:
     """Box scores of seven maps on each seed's validation images: the trained ``M_s``, a randomly initialised
     CBAM's (same seed), a centre guess, the brightest cell, the channel mean of the features CBAM receives,
@@ -468,6 +478,7 @@ class Masking:
         return repr(self.table())
 
 
+@one_thread()
 def masking_test(runs: Sequence) -> Masking:
     """Covers, on each seed's validation images, the square under the trained ``M_s``'s peak, a random square
     of the same size (drawn with the run's seed) and the square under the brightest cell; returns the drop of
@@ -539,6 +550,7 @@ class Ablation:
         return max(means) - min(means), sum(a.sd for a in acc) / len(acc)
 
 
+@one_thread()
 def run_ablation(seeds: Sequence[int] = SEEDS, progress: bool = False) -> Ablation:
     """Trains (or loads from the demo cache) every order and the baseline for every seed, and scores them.
 
@@ -640,6 +652,7 @@ def plot_block_diagram():
     return fig
 
 
+@one_thread()
 def plot_masking_example(run, index: int = 0):
     """One validation image of a trained run, uncovered and with a 12 × 12 square covered at the peak of ``M_s``,
     at the random place the masking test draws for it and at the brightest cell, with the true class's
@@ -702,6 +715,7 @@ def plot_two_poolings(channels: Sequence[torch.Tensor], names: Sequence[str]):
     return fig
 
 
+@one_thread()
 def plot_photo_maps(model: nn.Module, sizes: Sequence[int] = (32, 96)):
     """The trained network's ``M_s`` over the sample photograph at a few sizes (the CNN is fully convolutional
     up to its pool, so a larger photo gives a larger map)."""
@@ -718,6 +732,7 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return torch.corrcoef(torch.stack([a.flatten(), b.flatten()]).double())[0, 1].item()
 
 
+@one_thread()
 def photo_correlations(model: nn.Module, sizes: Sequence[int] = (32, 96)) -> dict:
     """Per photo size, how closely the trained ``M_s`` follows each cell's *redness* (the cue of the training
     images, :func:`~attention_lib.toolkit.data.redness_maps`) and its brightness (max over RGB):

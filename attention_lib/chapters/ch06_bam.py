@@ -21,7 +21,7 @@ from ..toolkit.exercises import as_count, as_function, as_shape, call, close, ex
 from ..toolkit.format import Table, format_count, format_si
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
-from ..toolkit.train import CueCNN, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demo
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -238,6 +238,7 @@ BASELINE_DEMO = Staged(attention=None)
 DEMOS = {"bam": BAM_DEMO, "product": PRODUCT_DEMO, "cbam": CBAM_DEMO, "none": BASELINE_DEMO}
 
 
+@one_thread()
 def train_all(seeds: Sequence[int] = SEEDS, **kwargs) -> dict:
     """Every network of §6 for every seed, trained or loaded from the demo cache: ``{key: [Demo per seed]}``."""
     return {key: [trained_demo(config.replace(seed=s), **kwargs) for s in seeds] for key, config in DEMOS.items()}
@@ -336,6 +337,7 @@ class Scores:
         return repr(self.table())
 
 
+@one_thread()
 def score_maps(runs: dict) -> Scores:
     """Scores what each attention network multiplies its features by, at the end of stages 1 and 2, on each
     seed's validation images."""
@@ -380,6 +382,7 @@ def check_score_readings(scores: Scores) -> None:
               early=r[("product", 0)], late=r[("product", 1)])
 
 
+@one_thread()
 def spatial_branch_peaks(demos) -> list:
     """Per run of a BAM network, how often the late BAM's ``M_s`` and how often ``-M_s`` peaks inside the target's
     box: ``[(plus, minus)]``."""
@@ -419,6 +422,7 @@ def check_gallery_readings(rows: dict) -> None:
               spread < 0.02, spread=spread)
 
 
+@one_thread()
 @torch.no_grad()
 def photo_correlations(runs: dict, size: int = 96) -> dict:
     """How closely each seed-0 network's factor at the end of stage 2 follows the redness of the photograph's
@@ -444,6 +448,7 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@one_thread()
 @torch.no_grad()
 def gallery_rows(runs: dict, images: torch.Tensor, seed: int = 0) -> dict:
     """The rows of §6's gallery (seed ``seed``'s networks): BAM's ``M(F)`` (averaged over channels) before training
@@ -542,6 +547,7 @@ def plot_fusion(parts: Branches, index: int = 0):
     return fig
 
 
+@one_thread()
 @torch.no_grad()
 def plot_photo_maps(models: dict, size: int = 96):
     """What each trained network multiplies its features by at the end of stage 2, averaged over the channels,

@@ -13,6 +13,7 @@ version trains anew.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -196,6 +197,21 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
         torch.set_num_threads(threads)
     model.eval()
     return history
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Runs the block (or, as a decorator, the function) on one CPU thread, then restores torch's setting.
+
+    The tiny models' operations are small: on a machine shared with other work, a second thread mostly waits
+    (measured three times slower for chapter 6's scoring on 2 busy cores), and one thread also makes the
+    order of every floating-point reduction, so every printed number, the same from build to build."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------- trained demos
