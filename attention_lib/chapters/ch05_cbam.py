@@ -18,7 +18,7 @@ from ..toolkit import data, viewer, viz
 from ..toolkit import readings as rd
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, describe, exercise, expect_tensor,
                                  which)
-from ..toolkit.format import Table
+from ..toolkit.format import ShowsTable, Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
@@ -337,8 +337,8 @@ def check_gallery_readings(rows: dict) -> None:
 WHERE_ROWS = ("trained", "random", "centre", "bright", "features", "base_features", "base_cam")
 
 
-@dataclass
-class Where:
+@dataclass(repr=False)
+class Where(ShowsTable):
     """Per map (a key of ``WHERE_ROWS``), one value per seed: ``peak`` (the peak lies on the target's box),
     ``distractor`` (it lies on a distractor's box instead), ``mass`` (the map's share inside the target's box);
     ``area``: the box's share of the map, per seed."""
@@ -353,12 +353,6 @@ class Where:
         rows.append([t("ch05.score.area"), "", "", rd.seeds(self.area).format()])
         return Table([t("ch05.score.who"), t("ch05.score.peak"), t("ch05.score.distractor"), t("ch05.score.mass")],
                      rows)
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-    def __repr__(self) -> str:
-        return repr(self.table())
 
 
 @one_thread()
@@ -457,8 +451,8 @@ def true_logits(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
 MASK_ROWS = ("peak", "random", "bright")
 
 
-@dataclass
-class Masking:
+@dataclass(repr=False)
+class Masking(ShowsTable):
     """Per covered region (``MASK_ROWS``), one value per seed: the mean ``drop`` of the true class's logit and
     the ``accuracy`` after covering; ``accuracy_before``: the accuracy of the uncovered images."""
     drop: dict
@@ -470,12 +464,6 @@ class Masking:
         rows += [[t(f"ch05.mask.{key}", side=MASK), rd.seeds(self.drop[key]).format(2),
                   rd.seeds(self.accuracy[key]).format()] for key in MASK_ROWS]
         return Table([t("ch05.mask.region"), t("ch05.mask.drop"), t("ch05.mask.accuracy")], rows)
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-    def __repr__(self) -> str:
-        return repr(self.table())
 
 
 @one_thread()

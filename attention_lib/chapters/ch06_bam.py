@@ -18,7 +18,7 @@ from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
 from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
-from ..toolkit.format import Table, format_count, format_si
+from ..toolkit.format import ShowsTable, Table, format_count, format_si
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.train import CueCNN, one_thread, trained_demo
@@ -312,8 +312,8 @@ def saturated(maps: torch.Tensor, level: float = 0.8, share: float = 0.75) -> fl
 PLACES = (("bam", 0), ("bam", 1), ("cbam", 0), ("cbam", 1), ("product", 0), ("product", 1))
 
 
-@dataclass
-class Scores:
+@dataclass(repr=False)
+class Scores(ShowsTable):
     """Per (network, place) of ``PLACES``, one value per seed: ``peak`` (the applied factor, averaged over
     the channels, peaks on the target's box), ``distractor`` (on a distractor's instead) and ``ratio`` (its
     mean inside the target's box over its mean outside); ``saturated``: per seed, the share of BAM's maps
@@ -329,12 +329,6 @@ class Scores:
                 for net, i in PLACES]
         return Table([t("ch06.score.who"), t("ch06.score.peak"), t("ch06.score.distractor"), t("ch06.score.ratio")],
                      rows)
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-    def __repr__(self) -> str:
-        return repr(self.table())
 
 
 @one_thread()

@@ -127,17 +127,24 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
         raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
                          f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
     key = (n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
-    if key not in _RECENT:
-        _RECENT[key] = _draw_shapes(*key)
-        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
-            _RECENT.popitem(last=False)
-    _RECENT.move_to_end(key)
-    return ShapesData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+    return _remembered(key, lambda: _draw_shapes(*key))
 
 
 #: The data sets drawn last, up to 64 MB of images: a chapter's demos ask for the same images again and again.
-_RECENT: "OrderedDict[tuple, ShapesData]" = OrderedDict()
+_RECENT: "OrderedDict[tuple, NamedTuple]" = OrderedDict()
 _RECENT_BYTES = 64 * 2 ** 20
+
+
+def _remembered(key: tuple, draw):
+    """The data set of ``key``: ``draw()`` once per process (the last 64 MB kept), then copies, since a caller
+    may modify its tensors."""
+    if key not in _RECENT:
+        _RECENT[key] = draw()
+        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
+            _RECENT.popitem(last=False)
+    _RECENT.move_to_end(key)
+    stored = _RECENT[key]
+    return type(stored)(*(t.clone() for t in stored))
 
 
 def _draw_shapes(n, size, seed, num_distractors, min_radius, max_radius, noise) -> ShapesData:
@@ -228,12 +235,7 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
                          f"band={band}, clear={clear}, thickness={thickness}, size={size}")
     key = ("context", n, size, seed, band, clear, float(length[0]), float(length[1]), float(thickness),
            float(noise), bool(conflict))
-    if key not in _RECENT:
-        _RECENT[key] = _draw_context(*key[1:])
-        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
-            _RECENT.popitem(last=False)
-    _RECENT.move_to_end(key)
-    return ContextData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+    return _remembered(key, lambda: _draw_context(*key[1:]))
 
 
 def _draw_context(n, size, seed, band, clear, length_min, length_max, thickness, noise, conflict) -> ContextData:
@@ -421,12 +423,7 @@ def cue_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: int =
         raise ValueError(f"{name}: need 1 <= min_radius <= max_radius and room for {1 + num_distractors} shapes "
                          f"that do not touch, got min_radius={min_radius}, max_radius={max_radius}, size={size}")
     key = ("cue", n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
-    if key not in _RECENT:
-        _RECENT[key] = _draw_cue(*key[1:])
-        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
-            _RECENT.popitem(last=False)
-    _RECENT.move_to_end(key)
-    return CueData(*(t.clone() for t in _RECENT[key]))       # copies: a caller may modify its tensors
+    return _remembered(key, lambda: _draw_cue(*key[1:]))
 
 
 def _place_apart(g: torch.Generator, n: int, r: torch.Tensor, low: float, high: float, tries: int = 32):
