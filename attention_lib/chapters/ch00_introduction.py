@@ -93,6 +93,8 @@ register({
     "ch00.axes.gate": {"en": "gate: each weight in (0, 1)", "zh": "门控：每个权重在 (0, 1) 之间"},
     "ch00.axes.residual": {"en": "residual gate: 1 + weight", "zh": "残差门控：1 + 权重"},
     "ch00.axes.distribution": {"en": "distribution: weights sum to 1", "zh": "概率分布：权重之和为 1"},
+    "ch00.axes.entry": {"en": "{name}, ch. {n}", "zh": "{name}，第 {n} 章"},
+    "ch00.axes.sep": {"en": "; ", "zh": "；"},
     "ch00.axes.spatial_gate": {"en": "(CBAM's spatial map M_s)", "zh": "（CBAM 的空间图 M_s）"},
     "ch00.axes.spatial_residual": {"en": "(BAM's spatial branch)", "zh": "（BAM 的空间分支）"},
     # exercises
@@ -411,7 +413,8 @@ def taxonomy_table() -> Table:
             if family == "spatial" and k != "distribution":        # no module is purely spatial
                 row.append(t(f"ch00.axes.spatial_{k}"))
                 continue
-            row.append(", ".join(f"{MECHANISMS[n].display_name()} ({MECHANISMS[n].chapter})" for n in names))
+            row.append(t("ch00.axes.sep").join(t("ch00.axes.entry", name=MECHANISMS[n].display_name(),
+                                                   n=MECHANISMS[n].chapter) for n in names))
         rows.append(row)
     return Table([t("ch00.axes.what")] + [t(f"ch00.axes.{k}") for k in KINDS], rows)
 
