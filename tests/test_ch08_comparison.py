@@ -129,3 +129,14 @@ def test_accuracy_figure_draws_in_both_languages(lang):
         plt.close(fig)
     finally:
         al.setup(lang="en")
+
+
+def test_variant_results_train_each_seed_and_evaluate_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(ch, "ACCURACY_CONFIG", dict(n_train=32, n_val=16, epochs=1))
+    al.train.set_cache_dir(tmp_path)
+    try:
+        r = ch.variant_results("sk_branches")
+    finally:
+        al.train.set_cache_dir(None)
+    assert len(r["acc"]) == len(ch.ACCURACY_SEEDS) and all(0 <= a <= 1 for a in r["acc"])
+    assert r["params"] == al.count_parameters(ch.BranchesCNN().build().attention)

@@ -26,7 +26,7 @@ from ..toolkit import viewer
 from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
-from ..toolkit.train import Reversal
+from ..toolkit.train import Reversal, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 from ._ch01_demos import (ClassTokenViT, LocalSelfAttention, PairClassifier, PairData, PairDemo,  # noqa: F401
                           ShapesClassTokenViT, pair_dataset)
@@ -138,8 +138,10 @@ PAIR_DEMOS = {"global": [PairDemo(seed=s) for s in PAIR_SEEDS],
 
 
 @torch.no_grad()
+@one_thread()
 def accuracy_by_distance(model: nn.Module, data: PairData) -> torch.Tensor:
-    """Accuracy on the pairs at each distance 1..L-1 (index 0 is distance 1)."""
+    """Accuracy on the pairs at each distance 1..L-1 (index 0 is distance 1), on one thread (the same numbers
+    on every machine)."""
     correct = (model(data.inputs).argmax(-1) == data.targets).float()
     length = data.inputs.shape[1]
     return torch.stack([correct[data.distance == d].mean() for d in range(1, length)])
@@ -333,6 +335,7 @@ def similarity_by_distance(sim: torch.Tensor, grid: int) -> tuple:
     return sim[dist == 1].mean().item(), sim[dist >= 3].mean().item()
 
 
+@one_thread()
 def vit_measurements(model: nn.Module, val) -> dict:
     """§6's numbers for one trained class-token ViT on its validation images ``val``: accuracy; the share on the
     target's box of the class token's attention (per layer, heads averaged), of all patch queries averaged (per

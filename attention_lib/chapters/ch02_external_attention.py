@@ -26,7 +26,7 @@ from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
 from ..toolkit.models import TinyTokenNet
-from ..toolkit.train import ShapesTokens
+from ..toolkit.train import ShapesTokens, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 from ._ch02_figures import (normalisations, plot_experiment, plot_map_sizes,  # noqa: F401
                             plot_normalisations, plot_slot_gallery, plot_slot_shares, slot_target_share)
@@ -490,6 +490,7 @@ class MaskedSelfAttention(nn.Module):
 
 
 @torch.no_grad()
+@one_thread()
 def relation_test(model: nn.Module, data, images: int = 250, seed: int = 0) -> dict:
     """Accuracy of a trained self-attention ``TinyTokenNet`` on ``data`` (images, labels, boxes) when some
     attention is blocked: ``within``: between two tokens of the target; ``fetch``: from every other token to the

@@ -21,7 +21,7 @@ from ..toolkit.format import Table, fit_slope, format_count, format_shape
 from ..toolkit.i18n import get_language, register, t
 from ..toolkit.instruments import benchmark, count_flops, count_parameters
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import ShapesCNN
+from ..toolkit.train import ShapesCNN, evaluate, one_thread, trained_demo
 from .ch04_selective_kernel import BranchMean
 
 register({
@@ -239,6 +239,15 @@ def variant_label(name: Optional[str]) -> str:
     if name == "sk_branches":
         return t("ch08.sk_branches")
     return MECHANISMS[name].display_name(short=True)
+
+
+@one_thread()
+def variant_results(name: Optional[str]) -> dict:
+    """One §5 variant over every seed (trained once, then loaded from the cache): its validation accuracies,
+    evaluated on one thread (the same numbers on every machine), and its block's parameters."""
+    demos = [trained_demo(variant_demo(name, seed), progress=False) for seed in ACCURACY_SEEDS]
+    return dict(acc=[evaluate(d.model, d.val_data)["acc"] for d in demos],
+                params=count_parameters(demos[0].model.attention))
 
 
 def accuracy_table(results: Mapping[Optional[str], dict]) -> Table:
