@@ -18,7 +18,7 @@ from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, cl
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit import readings as rd
-from ..toolkit.train import ContextCNN, ShapesCNN, threads
+from ..toolkit.train import ContextCNN, ShapesCNN, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -436,7 +436,7 @@ def gate_swap(model: nn.Module, val) -> dict:
     of the images that ask the same question (``same``) or the other one (``other``); ``own``: unchanged.
     If the later layers read the question from the gate, ``same`` stays high and ``other`` collapses."""
     model = model.cpu().eval()
-    with threads(1):
+    with one_thread():
         return _gate_swap(model, val)
 
 

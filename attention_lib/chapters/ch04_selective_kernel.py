@@ -19,7 +19,7 @@ from ..toolkit import data, figures, viewer, viz
 from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.i18n import register, t
-from ..toolkit.train import DemoConfig, threads
+from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -268,7 +268,7 @@ def block_parameters(model: TinySKNet) -> int:
 def scale_sets(radii: Sequence[float] = RADII, n: int = 200, seed: int = 20_000) -> dict:
     """The same ``n`` scenes for every half-size in ``radii``: only the target's size changes (its centre moves
     a little, so that the larger target stays inside the image: :func:`centre_shift`)."""
-    with threads(1):
+    with one_thread():
         return {r: data.shapes_dataset(n, seed=seed, min_radius=float(r), max_radius=float(r)) for r in radii}
 
 
@@ -285,7 +285,7 @@ def scale_response(model: TinySKNet, sets: dict) -> tuple[torch.Tensor, torch.Te
     """For each unit and size, every channel's mean over the images of a(5×5) − a(3×3), ``(units, sizes, C)``,
     and the accuracy per size, ``(sizes,)``."""
     model = model.cpu().eval()
-    with threads(1):                                                       # one thread: see train.threads
+    with one_thread():
         return _scale_response(model, sets)
 
 
