@@ -6,6 +6,7 @@ Measured on the reference machine (2 CPU cores), default demo configurations:
 - reversal TinyTransformer: validation accuracy 1.00; mean attention weight on the anti-diagonal key
   0.73 trained vs 0.125 (= 1/L) random-initialised.
 """
+import os
 import time
 
 import pytest
@@ -583,3 +584,66 @@ def test_one_thread_runs_on_one_thread_and_restores_the_setting():
         return torch.get_num_threads()
 
     assert inside() == 1 and torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------------- the cache follows the code; many demos
+
+_CHAPTER_DEMO = '''
+from dataclasses import dataclass
+from typing import ClassVar
+from attention_lib.toolkit import train
+
+@dataclass(frozen=True)
+class Tiny(train.DemoConfig):
+    kind: ClassVar[str] = "tiny_chapter_demo"
+
+def make_data():
+    return {version}
+'''
+
+
+def test_code_digest_changes_with_a_chapter_modules_source_and_not_otherwise(tmp_path, monkeypatch):
+    """A chapter demo's data code lives beside its config: editing the module must train the demo anew (a cached
+    model would otherwise print what the old code trained), while the toolkit's demos do not depend on it."""
+    import importlib
+
+    module = tmp_path / "chapter_demo_probe.py"
+    module.write_text(_CHAPTER_DEMO.format(version=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("chapter_demo_probe")
+    before, toolkit_before = train.code_digest(probe.Tiny()), train.code_digest(train.ShapesCNN())
+    assert train.code_digest(probe.Tiny()) == before                       # stable while nothing changes
+    module.write_text(_CHAPTER_DEMO.format(version=2))                     # the data code changes, not the config
+    os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert train.code_digest(probe.Tiny()) != before
+    assert train.code_digest(train.ShapesCNN()) == toolkit_before
+    key = train.demo_key("tiny_chapter_demo", {}, "arch", before)
+    assert key != train.demo_key("tiny_chapter_demo", {}, "arch", train.code_digest(probe.Tiny()))
+
+
+def test_trained_demos_in_worker_processes_are_bitwise_those_trained_one_by_one(tmp_path, monkeypatch):
+    """trained_demos trains uncached demos in spawned processes: same weights and history as trained_demo alone,
+    each configuration once, results in the order asked."""
+    configs = [train.demo_config("reversal", seed=s, **TINY) for s in (1, 0, 1)]
+    train.set_cache_dir(tmp_path / "parallel")
+    try:
+        together = train.trained_demos(configs, device="cpu", progress=False, workers=2)
+        assert all(d.from_cache for d in together)           # the workers trained them; this process only loaded
+        assert len(list((tmp_path / "parallel").glob("reversal-*.pt"))) == 2
+        train.set_cache_dir(tmp_path / "alone")
+        alone = [train.trained_demo(c, **CPU) for c in configs]
+    finally:
+        train.set_cache_dir(None)
+    assert [d.config.seed for d in together] == [1, 0, 1]
+    for a, b in zip(together, alone):
+        assert {k: v for k, v in a.history.items() if k != "seconds"} == \
+            {k: v for k, v in b.history.items() if k != "seconds"}               # wall times differ, nothing else
+        for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+            assert torch.equal(x, y), name
+    with pytest.raises(ValueError, match="workers"):
+        train.trained_demos(configs, workers=0)
+    monkeypatch.setenv("ATTENTION_LIB_WORKERS", "three")
+    with pytest.raises(ValueError, match="ATTENTION_LIB_WORKERS"):
+        train.default_workers()
+    monkeypatch.setenv("ATTENTION_LIB_WORKERS", "3")
+    assert train.default_workers() == 3

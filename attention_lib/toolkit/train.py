@@ -485,15 +485,46 @@ def demo_config(kind: Union[str, DemoConfig], **config) -> DemoConfig:
     return DEMOS[kind]().replace(**config)
 
 
-def demo_key(kind: str, config: dict, architecture: str = "") -> str:
-    """The cache key: a hash of the demo, its full configuration, the library and torch versions and the
-    model's ``repr`` (so that a changed architecture retrains even before the version changes)."""
+def demo_key(kind: str, config: dict, architecture: str = "", code: str = "") -> str:
+    """The cache key: a hash of the demo, its full configuration, the library and torch versions, the model's
+    ``repr`` (so that a changed architecture retrains even before the version changes) and ``code``, a digest of
+    the source that makes the data and trains the model (:func:`code_digest`)."""
     from .. import __version__
 
     torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     blob = json.dumps({"kind": kind, "config": config, "attention_lib": __version__, "torch": torch_version,
-                       "format": _FORMAT, "architecture": architecture}, sort_keys=True)
+                       "format": _FORMAT, "architecture": architecture, "code": code}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+_LIBRARY = Path(__file__).resolve().parents[1]
+_LIBRARY_FIT = fit
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def code_digest(config: "DemoConfig") -> str:
+    """A digest of the code a trained demo depends on beyond its configuration and architecture: the training loop
+    (:func:`fit`), the toolkit's data and models, the mechanisms, and the demo's own definition (its class for the
+    toolkit's demos, the whole module that defines it for a chapter's demos, whose data and model code live beside
+    it). A change to any of them trains the demo anew, so a cached model never reports what older code trained."""
+    import inspect
+
+    cls = type(config)
+    parts = [inspect.getsource(_LIBRARY_FIT)]     # the library's loop, whatever a caller has patched in
+    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py")]
+    files = sorted(str(p) for p in mechanisms) + [str(_LIBRARY / "toolkit" / n) for n in ("data.py", "models.py")]
+    module_file = inspect.getsourcefile(cls)
+    if module_file and Path(module_file).resolve() == Path(__file__).resolve():
+        parts.append(inspect.getsource(cls))
+    elif module_file:
+        files.append(str(Path(module_file).resolve()))
+    for f in files:
+        parts.append(_file_digest(f, os.stat(f).st_mtime_ns))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
 def _save(path: Path, payload: dict) -> None:
@@ -516,6 +547,10 @@ def untrained_model(kind: Union[str, DemoConfig], **config) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)            # the model's initialisation belongs to the configuration
         return cfg.build().eval()
+
+
+def _cache_path(cfg: DemoConfig, model: nn.Module) -> Path:
+    return cache_dir() / f"{cfg.kind}-{demo_key(cfg.kind, cfg.as_dict(), repr(model), code_digest(cfg))}.pt"
 
 
 def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = True, retrain: bool = False,
@@ -541,7 +576,7 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
         return untrained_model(cfg).train()
 
     model = build()
-    path = cache_dir() / f"{kind}-{demo_key(kind, settings, repr(model))}.pt"
+    path = _cache_path(cfg, model)
     if path.exists() and not retrain:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -557,3 +592,59 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": settings, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)
+
+
+# ------------------------------------------------------------------------- several demos, on every CPU core
+
+def _train_in_worker(cfg: DemoConfig, cache: str, num_threads: Optional[int], val_every: int) -> None:
+    """Runs in a fresh process: train one demo on the CPU into the cache (the parent loads it from there)."""
+    set_cache_dir(cache)
+    trained_demo(cfg, device="cpu", progress=False, num_threads=num_threads, val_every=val_every)
+
+
+def default_workers() -> int:
+    """Processes :func:`trained_demos` trains in: ``$ATTENTION_LIB_WORKERS``, else the CPU cores this process may
+    use, at most 4 (the tiny demos train on one thread each)."""
+    env = os.environ.get("ATTENTION_LIB_WORKERS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"ATTENTION_LIB_WORKERS must be a whole number of processes, got {env!r}") from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool = False,
+                  num_threads: Optional[int] = 1, val_every: int = 1, workers: Optional[int] = None) -> list:
+    """:func:`trained_demo` for each configuration in ``configs``, in order; the ones not in the cache are trained
+    side by side in ``workers`` fresh processes (default :func:`default_workers`) when they train on the CPU.
+
+    Each process trains one demo at a time on ``num_threads`` threads (one by default), so a demo's weights are
+    bitwise the same as when :func:`trained_demo` trains it alone: only the wall time changes (about halved on
+    two cores for an experiment of several seeds). On a GPU, or with one worker or one demo to train, they are
+    trained here one after another. A failed worker process falls back to training here."""
+    configs = [demo_config(c) for c in configs]
+    device = _best_device() if device is None else torch.device(device)
+    workers = default_workers() if workers is None else int(workers)
+    check_positive(workers, "workers", "trained_demos")
+    paths = {}                                   # cache file -> config: each configuration once
+    for c in configs:
+        paths.setdefault(_cache_path(c, untrained_model(c)), c)
+    missing = [c for path, c in paths.items() if retrain or not path.exists()]
+    if device.type == "cpu" and workers > 1 and len(missing) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            # spawn: a fresh interpreter, never a fork of a process whose torch threads are running
+            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) \
+                    as pool:
+                jobs = [pool.submit(_train_in_worker, c, str(cache_dir()), num_threads, val_every) for c in missing]
+                for job in jobs:
+                    job.result()
+            retrain = False                      # everything is in the cache now
+        except Exception:                        # a broken worker: train what is left here, one by one
+            pass
+    return [trained_demo(c, device=device, progress=progress, retrain=retrain and c in missing,
+                         num_threads=num_threads, val_every=val_every) for c in configs]
