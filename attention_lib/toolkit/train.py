@@ -161,7 +161,7 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        with torch.random.fork_rng(devices=fork_devices):
+        with torch.random.fork_rng(devices=fork_devices), torch.enable_grad():   # even if called under no_grad
             torch.manual_seed(seed)
             for epoch in range(1, epochs + 1):
                 start = time.perf_counter()
