@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from attention_lib import MECHANISMS, train
+from attention_lib.toolkit import data
 from attention_lib.toolkit.data import (SHAPE_CLASSES, box_masks, reversal_dataset, sample_photo, shapes_dataset)
 from attention_lib.toolkit.models import FEATURE_MAP_MECHANISMS, TinyCNN, TinyTransformer, TinyViT
 
@@ -196,6 +197,37 @@ def test_fit_leaves_the_global_rng_and_thread_count_alone_and_writes_nothing(cap
     assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_box_means_are_each_maps_mean_inside_and_outside_the_box():
+    maps = torch.zeros(2, 4, 4)
+    maps[0, :2, :2] = 1.0                          # image 0: its box is the top-left quarter
+    maps[1] = -1.0
+    boxes = torch.tensor([[0, 0, 16, 16], [16, 16, 32, 32]])
+    inside, outside = data.box_means(maps, boxes, 32)
+    assert inside.tolist() == [1.0, -1.0] and outside.tolist() == [0.0, -1.0]
+    assert torch.allclose(data.box_means(3 * maps + 1, boxes, 32)[0], 3 * inside + 1)
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        data.box_means(maps[0], boxes, 32)
+
+
+def test_centre_and_brightness_maps_need_no_learning():
+    centre = data.centre_maps(3, 8, 8)
+    assert centre.sum((1, 2)).tolist() == [1.0] * 3 and centre[0, 4, 4] == 1.0
+    images = torch.zeros(1, 3, 32, 32)
+    images[0, 2, 4:8, 28:32] = 0.9                 # a bright blue patch in the top-right cell
+    bright = data.brightness_maps(images, 8, 8)
+    assert bright.shape == (1, 8, 8) and bright[0].flatten().argmax().item() == 1 * 8 + 7
+
+
+def test_fit_trains_when_called_under_no_grad():
+    # a chapter helper that computes maps under no_grad may train its demo first, on a cold cache
+    torch.manual_seed(0)
+    model = TinyCNN(None, width=4)
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        train.fit(model, shapes_dataset(32), epochs=1, batch_size=16, **CPU)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_fit_and_evaluate_reject_data_without_targets():

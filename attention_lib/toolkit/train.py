@@ -185,7 +185,8 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
     desc = t("train.progress", name=type(model).__name__) if desc is None else desc
     bar = _progress_bar(epochs * steps, desc, progress)
     try:
-        with threads(num_threads), torch.random.fork_rng(devices=fork_devices):
+        # enable_grad: fit may be called under no_grad (a notebook cell that only evaluates, then trains)
+        with threads(num_threads), torch.random.fork_rng(devices=fork_devices), torch.enable_grad():
             torch.manual_seed(seed)
             for epoch in range(1, epochs + 1):
                 start = time.perf_counter()
