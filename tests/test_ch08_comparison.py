@@ -88,6 +88,8 @@ def test_accuracy_readings_hold_and_fail_on_contradicting_numbers():
     ch.check_accuracy_readings(_results())
     with pytest.raises(ReadingError, match="fits its training images"):         # one run not at a plateau
         ch.check_accuracy_readings(_results(train=0.95))
+    with pytest.raises(ReadingError, match="about 96 %"):
+        ch.check_accuracy_readings({k: dict(v, acc=[a - 0.1 for a in v["acc"]]) for k, v in _results().items()})
     with pytest.raises(ReadingError, match="more than 1.5 points"):             # a block that buys 4 points
         ch.check_accuracy_readings(_results(bam=(0.99, 0.99, 0.99)))
     with pytest.raises(ReadingError, match="CBAM is the only"):                 # SK above in every seed too

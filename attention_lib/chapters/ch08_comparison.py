@@ -315,6 +315,8 @@ def check_accuracy_readings(results: Mapping[Optional[str], dict]) -> None:
               all(min(r["train"]) >= 0.99 for r in results.values()),
               lowest={str(k): round(min(r["train"]), 3) for k, r in results.items()})
     base, early = results[None]["acc"], results[None]["early"]
+    rd.expect("the plain network reaches about 96 % on its own", 0.95 <= float(np.mean(base)) <= 0.97,
+              baseline=[round(v, 3) for v in base])
     change = {name: rd.paired(r["acc"], base) for name, r in results.items() if name is not None}
     first = {name: rd.paired(r["early"], early) for name, r in results.items() if name is not None}
     rd.expect("at the plateau no block changes the accuracy by more than 1.5 points on average, nor by more than "
