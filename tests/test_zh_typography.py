@@ -23,7 +23,8 @@ from .tool_modules import load
 
 zt = load("zh_typography")
 
-TYPOGRAPHY = {"break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "pagelink"}
+TYPOGRAPHY = {"break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "pagelink",
+              "narrative", "times", "thousands"}
 
 
 def rules(text: str) -> list[str]:
@@ -84,6 +85,17 @@ def test_citations_run_in_labels_and_exercise_labels():
         assert zt.fix_markdown(bad) == good, bad
         assert rules(good) == [], good
     assert rules("[Itti、Koch 和 Niebur，1998](https://a.org/5)；**槽位在看目标吗？**看") == []
+
+
+def test_citations_in_parentheses_spaced_multiplication_and_no_thousands_separator():
+    assert rules("先是 [Mnih 等，2014](https://a.org/7)让网络自己决定") == ["narrative"]
+    assert rules("先是有人让网络自己决定（[Mnih 等，2014](https://a.org/7)）。") == []
+    assert rules("一个 3×3 卷积和 C×C 矩阵") == ["times", "times"]
+    assert zt.fix_markdown("一个 3×3 卷积和 C ×C 矩阵") == "一个 3 × 3 卷积和 C × C 矩阵"
+    assert rules("一个 3 × 3 卷积，$3\\times3$ 与 `x.view(3*3)`") == []
+    assert rules("参数量为 4,096 和 21,696 个") == ["thousands", "thousands"]
+    assert zt.fix_markdown("参数量为 4,096 和 21,696 个") == "参数量为 4096 和 21696 个"
+    assert rules("核大小 (3, 5, 5, 7)，`f(1,000)`") == []
 
 
 def test_links_to_side_pages_read_their_names():
