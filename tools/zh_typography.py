@@ -601,6 +601,17 @@ def chapter_findings(cells: list[tuple[str, str]], name: str, lang: str) -> list
             for p in _paragraphs(src):
                 if re.match(r"下一[步章节个]", p) and not p.startswith(table["next"]["zh"]):
                     add(i, "skeleton", f"the line to the next chapter starts with {table['next']['zh']}")
+    # an explorer paragraph ends with the one note; the last markdown cell ends with the references line
+    note = table["explore_note"][lang]
+    explore = {"en": "**Explore", "zh": "**动手探索**"}[lang]
+    for i, src in markdown:
+        for p in _paragraphs(src):
+            if p.startswith(explore) and not _normal(p).endswith(_normal(note)):
+                add(i, "skeleton", f"an explorer paragraph ends with the note: {note}")
+    last_i, last = markdown[-1] if markdown else (0, "")
+    line = table["references_line"][lang]
+    if not _paragraphs(last) or not _normal(_paragraphs(last)[-1]).endswith(_normal(line)):
+        add(last_i, "skeleton", f"the last markdown cell ends with the references line: {line}")
     # the answer stubs say what to type in the chapter's language
     for i, (kind, src) in enumerate(cells):
         if kind != "code":
