@@ -521,7 +521,8 @@ def stub_comment(line: str, lang: str) -> str | None:
     if not m:
         return None
     stubs = skeleton()["exercises"]["answer_stubs"]
-    english = {zh: en for en, zh in stubs.items()}.get(m.group("comment"), m.group("comment"))
+    back = {**skeleton()["exercises"].get("former_answer_stubs", {}), **{zh: en for en, zh in stubs.items()}}
+    english = back.get(m.group("comment"), m.group("comment"))
     if lang == "en":
         return english
     return stubs[english]
