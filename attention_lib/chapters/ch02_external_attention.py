@@ -7,27 +7,25 @@ the slots, and two common slips (memories in a plain Python list, heads in a Pyt
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .._checks import check_tokens
 from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttention, double_normalization
 from ..registry import MECHANISMS
 from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.data import SHAPE_CLASSES, box_masks, brightness_maps
+from ..toolkit.data import box_masks, brightness_maps
 from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
-from ..toolkit.models import TinyTokenNet
 from ..toolkit.train import ShapesTokens, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
+from ._ch02_demos import SlotSoftmaxDemo, SlotSoftmaxExternalAttention  # noqa: F401
 from ._ch02_figures import (normalisations, plot_experiment, plot_map_sizes,  # noqa: F401
                             plot_normalisations, plot_slot_gallery, plot_slot_shares, slot_target_share)
 
@@ -290,9 +288,6 @@ def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memor
     rd.expect("at N = 1024 the explicit self-attention is clearly the slowest of the three",
               rd.clearly_less(max(seconds[external][i], seconds[fused][i]), seconds[explicit][i]),
               n=ns[i], explicit=seconds[explicit][i], external=seconds[external][i], fused=seconds[fused][i])
-    time_slope = fit_slope(ns[:len(seconds[external])], seconds[external], 3)
-    rd.expect("multi-head External Attention's measured time is not linear in N here: its fitted slope is well "
-              "above 1 (at least 1.3)", time_slope >= 1.3, slope=round(time_slope, 2))
     rates = scaling_rates(ns[-1], seconds, ns, external, fused)
     rd.expect("at the largest N the fused kernel runs its FLOPs faster than multi-head External Attention runs "
               "its own, so the two are closer in time than in FLOPs", rates["fused"]["rate"] > rates["external"]["rate"],
@@ -437,28 +432,6 @@ MEMORY_SIZE = 64
 TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
-
-
-class SlotSoftmaxExternalAttention(ExternalAttention):
-    """The ablation of §6: one softmax over the S slots per token, as self-attention normalises its rows.
-
-    Without the softmax over tokens, a token's weights depend on that token alone: the module is a
-    per-token two-layer network and mixes nothing.
-    """
-
-    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
-        check_tokens(x, self.dim, type(self).__name__)
-        return self.M_k(x).softmax(dim=-1)          # (B, N, S): each row on its own
-
-
-@dataclass(frozen=True)
-class SlotSoftmaxDemo(ShapesTokens):
-    """The §6 model with :class:`SlotSoftmaxExternalAttention` as its token mixer."""
-    kind: ClassVar[str] = "ch02_slot_softmax"
-
-    def build(self) -> nn.Module:
-        mixer = SlotSoftmaxExternalAttention(self.dim, memory_size=self.memory_size)
-        return TinyTokenNet(mixer, num_classes=len(SHAPE_CLASSES), dim=self.dim, image_size=self.size)
 
 
 #: §6's experiment: one network at one width (D = 32), three token mixers of (almost) equal size, every seed:
