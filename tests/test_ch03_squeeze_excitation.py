@@ -189,3 +189,19 @@ def test_gate_swap_of_a_constant_gate_changes_nothing():
         model.attention.fc2.weight.zero_()                       # the gate no longer depends on the image
     swap = ch.gate_swap(model, context_dataset(64, seed=2))
     assert swap["own"] == pytest.approx(swap["same"]) == pytest.approx(swap["other"])
+
+
+def test_trained_runs_trains_every_config_in_one_call_and_groups_them_back(monkeypatch):
+    calls = []
+
+    def fake(configs, **options):                    # one demo per config: the config itself, tagged
+        calls.append((list(configs), options))
+        return [("demo", c) for c in configs]
+    monkeypatch.setattr(ch, "trained_demos", fake)
+    a, b = ch.CONTEXT_DEMOS["none"], ch.CONTEXT_DEMOS["se"]
+    groups = {"none": [a.replace(seed=0), a.replace(seed=1)], "se": [b.replace(seed=2)]}
+    runs = ch.trained_runs(groups)
+    assert len(calls) == 1 and calls[0][0] == groups["none"] + groups["se"]     # one pool for the experiment
+    assert calls[0][1] == {"progress": False, "val_every": a.epochs}            # validate once, after training
+    assert runs == {"none": [("demo", groups["none"][0]), ("demo", groups["none"][1])],
+                    "se": [("demo", groups["se"][0])]}

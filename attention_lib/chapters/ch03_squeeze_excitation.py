@@ -18,7 +18,7 @@ from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, cl
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit import readings as rd
-from ..toolkit.train import ContextCNN, ShapesCNN, one_thread
+from ..toolkit.train import ContextCNN, ShapesCNN, one_thread, trained_demos
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -351,6 +351,18 @@ CONTEXT_DEMOS = {"none": ContextCNN(attention=None), "mlp": ContextCNN(attention
 CONTEXT_SEEDS = (0, 1, 2, 3, 4)
 #: "Learned the switch": a validation accuracy above this (no read-out without the question can pass 3/4).
 FOUND = 0.9
+
+
+def trained_runs(groups: dict, **options) -> dict:
+    """An experiment's trained demos: ``{variant: [DemoConfig per seed]}`` -> ``{variant: [Demo per seed]}``, in
+    the same order. All go through one :func:`~attention_lib.toolkit.train.trained_demos` call, so the uncached
+    ones train side by side in one pool of worker processes (bitwise the same weights as one by one). ``options``
+    go to ``trained_demos``; by default no progress bar, and one validation, after the last epoch."""
+    flat = [c for configs in groups.values() for c in configs]
+    options.setdefault("progress", False)
+    options.setdefault("val_every", max(c.epochs for c in flat))
+    demos = iter(trained_demos(flat, **options))
+    return {name: [next(demos) for _ in configs] for name, configs in groups.items()}
 
 
 def extra_parameters(model: nn.Module, baseline: nn.Module) -> int:

@@ -21,6 +21,7 @@ from ..toolkit.exercises import as_count, as_function, as_shape, call, close, ex
 from ..toolkit.i18n import register, t
 from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
+from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's ch.trained_runs)
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},

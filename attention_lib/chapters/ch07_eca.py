@@ -27,6 +27,7 @@ from ..toolkit.i18n import register, t
 from ..toolkit.data import context_share
 from ..toolkit.train import ContextCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
+from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's ch.trained_runs)
 
 register({
     "ch07.explorer.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
@@ -224,6 +225,15 @@ CONTROLS = {
     "full": GateAlone(gate="full"),
 }
 CONTROL_SEEDS = (0, 1, 2)
+
+
+def experiment_configs() -> dict:
+    """Every network of §6, ``{name: [DemoConfig per seed]}``: the three gates in chapter 3's network
+    (:data:`VARIANTS`, seeds :data:`RUN_SEEDS`), then the controls with the gate alone (:data:`CONTROLS`, seeds
+    :data:`CONTROL_SEEDS`), so that one :func:`trained_runs` call trains all of them side by side."""
+    configs = {name: [c.replace(seed=s) for s in RUN_SEEDS[name]] for name, c in VARIANTS.items()}
+    configs.update({name: [c.replace(seed=s) for s in CONTROL_SEEDS] for name, c in CONTROLS.items()})
+    return configs
 #: The stages of ResNet-50 (channels of the ECA block, blocks per stage) and the kernels of the released model.
 RESNET50 = ((256, 3), (512, 4), (1024, 6), (2048, 3))
 RELEASED_K = (3, 5, 5, 7)
