@@ -160,6 +160,7 @@ def test_gate_readings_hold_for_the_printed_numbers_and_fail_for_contradicting_o
     for share, m, s in [(0.2, moves, swap), (0.51, dict(moves, down=0), swap), (0.51, dict(moves, closed=1), swap),
                         (0.51, moves, dict(swap, same=0.55)), (0.51, moves, dict(swap, other=0.5)),
                         (0.51, moves, dict(swap, other=0.05, other_answer=0.9)),     # it answers the other question
+                        (0.51, moves, dict(swap, other_answer=0.45)),                # nearly half, not a third
                         (0.51, moves, dict(swap, same_band=0.9)),                    # the mean gate restores the band
                         (0.51, moves, dict(swap, own=0.7))]:
         with pytest.raises(rd.ReadingError):
