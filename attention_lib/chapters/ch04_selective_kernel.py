@@ -30,7 +30,7 @@ register({
     "ch04.windows.title": {"en": "The same face, twice as large: which window covers it?",
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
     "ch04.windows.zoom": {"en": "{zoom}× (window of one output at stride {stride})",
-                          "zh": "{zoom}×（步幅为 {stride} 的特征图上一个输出的窗口）"},
+                          "zh": "{zoom}×（步幅为 {stride} 时单个输出的窗口）"},
     "ch04.windows.small": {"en": "3×3 kernel", "zh": "3×3 卷积核"},
     "ch04.windows.large": {"en": "5×5 kernel", "zh": "5×5 卷积核"},
     "ch04.pixels": {"en": "pixels", "zh": "像素"},
