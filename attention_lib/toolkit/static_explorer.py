@@ -52,9 +52,9 @@ def page(name: str, *, seed: int = 0, defaults: Optional[Mapping] = None, **grid
     parts = []
     for i, (c, start) in enumerate(zip(controls, starts)):
         label = html.escape(t(c.label))
-        if len(c.static) == 1:   # a fixed knob: shown, not movable
-            parts.append(f'<label>{label} <select data-control="{i}" disabled>'
-                         f'<option value="0">{html.escape(c.label_of(c.static[0]))}</option></select></label>')
+        if len(c.static) == 1:   # a fixed knob: its value as text, not a control that cannot move
+            parts.append(f'<span class="ae-fixed">{label} <b>{html.escape(c.label_of(c.static[0]))}</b>'
+                         f'<input type="hidden" data-control="{i}" value="0"></span>')
         elif c.dropdown:
             opts = "".join(f'<option value="{j}"{" selected" if j == start else ""}>'
                            f"{html.escape(c.label_of(v))}</option>" for j, v in enumerate(c.static))

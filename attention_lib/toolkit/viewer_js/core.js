@@ -32,14 +32,13 @@ style.textContent =
   /* a static explorer around a viewer: */
   '.attention-explorer-static{font:13px/1.35 system-ui,sans-serif;border:1px solid #ccc;border-radius:6px;padding:8px 12px;background:#fff;color:#222;max-width:780px;margin:6px 0}' +
   '.attention-explorer-static .ae-controls{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0}' +
-  '.attention-explorer-static .ae-controls label{display:flex;align-items:center;gap:6px;min-height:24px}' +
+  '.attention-explorer-static .ae-controls label,.attention-explorer-static .ae-fixed{display:flex;align-items:center;gap:6px;min-height:24px}' +
   '.attention-explorer-static .ae-controls input[type=range]{height:24px;margin:0}' +
   '.attention-explorer-static .ae-controls output{min-width:3em;font-weight:600}' +
   '.attention-explorer-static .ae-controls input:focus-visible,.attention-explorer-static .ae-controls select:focus-visible,.attention-explorer-static summary:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}' +
   '.attention-explorer-static table{border-collapse:collapse;font-size:12px;margin-top:4px;color:#222;background:#fff}' +
   '.attention-explorer-static th,.attention-explorer-static td{border:1px solid #ddd;padding:1px 6px;text-align:left}' +
   '.attention-explorer-static .ae-note{color:#595959;font-size:12px}' +
-  '.attention-explorer-static .ae-counts span{white-space:nowrap}' +
   '.attention-explorer-static .attention-viewer{border:none;padding:0;margin:6px 0 0}';
 (document.head || document.documentElement).appendChild(style);
 var CMAPS = {
