@@ -46,7 +46,7 @@ register({
     "viz.spatial.y": {"en": "y (pixels)", "zh": "y（像素）"},
     "viz.spatial.value": {"en": "spatial weight", "zh": "空间权重"},
     "viz.gallery.title": {"en": "Spatial attention maps (the target's box outlined)",
-                          "zh": "空间注意力图（方框为目标所在位置）"},
+                          "zh": "空间注意力图（方框为目标框）"},
     "viz.gallery.image": {"en": "image", "zh": "图像"},
     "viz.gallery.index": {"en": "image {i}", "zh": "图像 {i}"},
     "viz.sk.title": {"en": "Selective Kernel: branch weights per channel",
@@ -61,7 +61,7 @@ register({
     "viz.trace.function": {"en": "tensor operation", "zh": "张量运算"},
     "viz.trace.view": {"en": "reshape / index", "zh": "变形 / 索引"},
     "viz.trace.params": {"en": "{n} parameters", "zh": "{n} 个参数"},
-    "viz.trace.more": {"en": "… {n} more steps", "zh": "…… 另有 {n} 步"},
+    "viz.trace.more": {"en": "… {n} more steps", "zh": "……另有 {n} 步"},
     "viz.all_zero": {"en": "all entries are 0", "zh": "所有元素均为 0"},
 })
 
