@@ -60,7 +60,7 @@ PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", title, lang == "zh", 
 
 
 SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]+)\"")
-MATHJAX = "_static/vendor/mathjax/tex-chtml.js"
+MATHJAX = "_static/vendor/mathjax/startup.js"
 WIDGET_SCRIPTS = ["_static/widgets-config.js", "_static/vendor/requirejs/require.js",
                   "_static/vendor/html-manager/embed-amd.js"]
 HTML_PAGES = sorted(p for p in SITE.rglob("*.html") if "_static" not in p.parts and "reports" not in p.parts)
@@ -90,13 +90,19 @@ def test_page_loads_exactly_the_intended_local_scripts(page):
     text = page.read_text(encoding="utf-8")
     has_maths = "math notranslate" in text
     has_widgets = "application/vnd.jupyter.widget-state+json" in text
-    # Sphinx also loads MathJax on a page whose toctree includes pages with equations (the landing page).
-    if has_maths:
-        assert MATHJAX in vendor, f"{rel}: equations but no MathJax among {scripts}"
+    assert (MATHJAX in vendor) == has_maths, f"{rel}: MathJax must load exactly on pages with equations: {scripts}"
     others = [s for s in vendor if s != MATHJAX]
     expected = WIDGET_SCRIPTS if has_widgets else []
     assert others == expected, (f"{rel}: vendored scripts {others} besides MathJax, expected {expected} "
                                 "(the widget manager, in this order, only on pages with saved widget state)")
+    # Light pages: no icon script (the stylesheet's webfonts draw the icons), the search index only where
+    # the search runs, the viewers' engine once and only with viewers.
+    assert "_static/scripts/fontawesome.js" not in scripts, f"{rel}: loads the 1.4 MB FontAwesome script"
+    assert ("searchindex.js" in scripts) == (rel == "search.html"), f"{rel}: the search index outside search.html"
+    has_viewers = 'class="attention-viewer"' in text
+    assert ("_static/attention-viewer.js" in scripts) == has_viewers, f"{rel}: the viewers' engine file"
+    from attention_lib.toolkit.viewer import _engine
+    assert _engine() not in text, f"{rel}: a viewer still carries its own copy of the engine"
 
 
 class PageVisit:
@@ -297,3 +303,229 @@ def test_every_notebook_executed_within_its_time_budget():
     slow = {name: round(seconds, 1) for name, seconds in times.items()
             if seconds > TIME_LIMITS.get(Path(name).name, DEFAULT_LIMIT)}
     assert not slow, f"notebooks over their time budget (seconds): {slow}"
+
+
+# ---------------------------------------------------------------- the site for every reader (issue 22)
+
+from attention_lib.toolkit import figure_output  # noqa: E402
+
+from .browser import drive_viewers_by_keyboard, run_axe  # noqa: E402
+
+#: Every page of the site a reader opens (the landing page, both language parts, search).
+READER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in HTML_PAGES
+                      if p.stat().st_size > 2000 and p.name != "genindex.html")
+#: Bytes a cold load may transfer (bodies and headers, as served with no compression).
+WEIGHT_LIMITS = {"book/index.html": 1_000_000}
+CHAPTER_WEIGHT_LIMIT = 2_500_000
+PHONE = {"width": 390, "height": 844}
+CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
+LINK = re.compile(r'<a class="(left-prev|right-next)" href="([^"]+)"')
+
+
+def _language(rel: str):
+    parts = rel.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] in ("book", "notebooks") and parts[1] in ("en", "zh") else None
+
+
+@pytest.mark.parametrize("rel", READER_PAGES)
+def test_each_page_has_a_description_an_icon_and_stays_in_its_language(rel):
+    text = (SITE / rel).read_text(encoding="utf-8")
+    desc = re.search(r'<meta name="description" content="([^"]+)"', text)
+    assert desc and len(desc.group(1)) >= 30, f"{rel}: no meta description"
+    assert re.search(r'<link rel="icon" href="[^"]+"', text), f"{rel}: no favicon link (the browser asks for /favicon.ico)"
+    lang = _language(rel)
+    for kind, href in LINK.findall(text):
+        target = Path(rel).parent.joinpath(href.split("#")[0]).as_posix()
+        target = "/".join(p for p in target.split("/") if p != ".")
+        while "/../" in f"/{target}":
+            target = re.sub(r"[^/]+/\.\./", "", target, count=1)
+        other = _language(target)
+        assert lang is None or other in (None, lang), f"{rel}: {kind} leads into the other language ({target})"
+    if rel.startswith("book/") and lang:                  # a side page: a link to its twin under its title
+        twin = rel.replace(f"/{lang}/", "/zh/" if lang == "en" else "/en/")
+        name = {"en": "中文版本", "zh": "English version"}[lang]
+        assert re.search(rf'<a class="[^"]*book-twin-link[^"]*" href="\.\./{twin.split("/")[1]}/{Path(twin).name}">{name}</a>',
+                         text), f"{rel}: no link '{name}' to its twin {twin}"
+
+
+_IMG_TAG = re.compile(r'<img ([^>]*)src="([^"]*_images/[^"]+\.png)"([^>]*)/?>')
+
+
+@pytest.mark.parametrize("rel", CHAPTER_PAGES)
+def test_every_plot_has_its_own_alt_text_in_the_pages_language_and_its_caption(rel):
+    text = (SITE / rel).read_text(encoding="utf-8")
+    images = _IMG_TAG.findall(text)
+    for before, src, after in images:
+        attrs = before + after
+        alt = re.search(r'alt="([^"]*)"', attrs).group(1)
+        chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+        assert chunks.get("Title"), f"{rel}: {src} was not drawn through the book's figure output"
+        assert "_images" not in alt and not alt.endswith(".png"), f"{rel}: alt text is a file name: {alt}"
+        assert html_unescape(alt) == chunks["Title"], f"{rel}: alt {alt!r} is not the figure's own text"
+        assert bool(CJK_TEXT.search(alt)) == ("/zh/" in rel), f"{rel}: alt text not in the page's language: {alt}"
+        assert 'loading="lazy"' in attrs and 'width="' in attrs and 'height="' in attrs, f"{rel}: {src} unsized"
+        if chunks.get("Description"):
+            caption = html_escape_text(chunks["Description"])
+            assert re.search(rf'{re.escape(src)}"[^>]*/?>\s*<figcaption>\s*<p><span class="caption-text">'
+                             rf'{re.escape(caption)}', text), f"{rel}: {src} lost its caption"
+
+
+def html_unescape(s: str) -> str:
+    import html
+    return html.unescape(s)
+
+
+def html_escape_text(s: str) -> str:
+    import html
+    return html.escape(s, quote=False)
+
+
+#: Everything inside the article that reaches past the column: cut (no scroller) or scrolled without a cue.
+_OVERFLOW = """() => {
+  const art = document.querySelector('article.bd-article');
+  const right = art.getBoundingClientRect().right;
+  const name = e => e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
+  const cut = new Set(), nocue = new Set();
+  for (const el of art.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= right + 1) continue;
+    let a = el.parentElement, clip = null;
+    while (a && a !== art) { if (getComputedStyle(a).overflowX !== 'visible') { clip = a; break; } a = a.parentElement; }
+    if (!clip || !['auto', 'scroll'].includes(getComputedStyle(clip).overflowX)) {
+      if (!clip || clip.getBoundingClientRect().right > right + 1) cut.add(name(el) + ' ' + (el.textContent || '').trim().slice(0, 60));
+      continue;
+    }
+    const host = clip.closest('.book-scroll-host');
+    if (clip.scrollWidth > clip.clientWidth + 1 && !(host && (host.classList.contains('book-more-right') || host.classList.contains('book-more-left'))))
+      nocue.add(name(clip) + ' ' + (clip.textContent || '').trim().slice(0, 60));
+  }
+  return {cut: [...cut].slice(0, 8), nocue: [...nocue].slice(0, 8),
+          page: document.documentElement.scrollWidth - window.innerWidth};
+}"""
+
+#: Outputs that must keep their lines: torchinfo summaries and source listings wrap no row.
+_WALLS = """() => {
+  const lines = el => { const s = getComputedStyle(el), lh = parseFloat(s.lineHeight) || 1.4 * parseFloat(s.fontSize);
+    const h = el.getBoundingClientRect().height - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom)
+              - (el.scrollWidth > el.clientWidth ? el.offsetHeight - el.clientHeight : 0);
+    return Math.round(h / lh); };
+  const out = [];
+  for (const pre of document.querySelectorAll('.cell_output pre')) {
+    const text = pre.textContent.replace(/\\n$/, ''), n = text.split('\\n').length;
+    const listing = !!pre.closest('.highlight') && !pre.closest('.cell_input');
+    if (!(listing || text.includes('Total params'))) continue;
+    if (lines(pre) > n) out.push((listing ? 'listing' : 'summary') + ': ' + n + ' lines shown as ' + lines(pre));
+  }
+  for (const td of document.querySelectorAll('.cell_output table td:not(:last-child)')) {
+    if (parseFloat(getComputedStyle(td).paddingRight) < 8) { out.push('table cells without a gap'); break; }
+  }
+  return out;
+}"""
+
+#: Each figure's width as shown, by its file: the rule is checked against what the reader sees.
+_SHOWN = """() => [...document.querySelectorAll('.bd-article img')].filter(i => i.src.includes('_images/'))
+  .map(i => [i.getAttribute('src'), i.getBoundingClientRect().width])"""
+
+def _focus_walk(page, presses: int) -> list[str]:
+    """Press Tab ``presses`` times from the top; the stops whose focus shows nothing, and formulas reached."""
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
+    bad = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        info = page.evaluate("""() => { const a = document.activeElement; if (!a || a === document.body) return null;
+          const s = getComputedStyle(a);
+          const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'
+                       || s.textDecorationLine.includes('underline') && a.tagName === 'A';
+          return {ring, formula: !!a.closest('mjx-container'), what: a.tagName + '.' + a.className + ' ' + (a.textContent || '').trim().slice(0, 30)}; }""")
+        if info is None:
+            continue
+        if info["formula"]:
+            bad.append("a formula is a Tab stop")
+        elif not info["ring"]:
+            bad.append(f"no visible focus: {info['what']}")
+    return sorted(set(bad))
+
+
+def _contrast_failures(page) -> list[str]:
+    """Text axe could not decide (overlapping or equal colours) whose measured contrast still fails."""
+    result = page.evaluate("() => axe.run(document, {runOnly: {type: 'rule', values: ['color-contrast']},"
+                           " resultTypes: ['incomplete']})")
+    out = []
+    for item in result["incomplete"]:
+        for node in item["nodes"]:
+            for check in node["any"]:
+                data = check.get("data") or {}
+                ratio, need = data.get("contrastRatio"), data.get("expectedContrastRatio")
+                if (data.get("messageKey") == "equalRatio"
+                        or (ratio and need and float(ratio) < float(str(need).rstrip(":1")))):
+                    out.append(f"{' '.join(map(str, node['target']))}: {ratio}")
+    return out
+
+
+def _weight(visit_requests) -> int:
+    total = 0
+    for r in visit_requests:
+        try:
+            s = r.sizes()
+        except Exception:   # noqa: BLE001
+            continue
+        total += s["responseBodySize"] + s["responseHeadersSize"]
+    return total
+
+
+@pytest.mark.parametrize("rel", READER_PAGES)
+def test_every_reader_gets_the_page(browser, server, rel):
+    """One page as its readers get it: light and dark scheme (axe-core, WCAG 2.1 A/AA), 1280 px (nothing cut
+    off, figures at least as legible as a caption, no wall of wrapped output, visible focus on every Tab stop,
+    no formula among them, the viewers from the keyboard, a cold load within its budget) and a 390 px phone
+    (no sideways scroll, figures at full size in their scroll box)."""
+    problems = []
+    for scheme, size in (("light", {"width": 1280, "height": 900}), ("dark", {"width": 1280, "height": 900}),
+                         ("phone", PHONE)):
+        context = browser.new_context(viewport=size, color_scheme="dark" if scheme == "dark" else "light",
+                                      is_mobile=scheme == "phone", has_touch=scheme == "phone")
+        requests, errors = [], []
+        page = context.new_page()
+        page.on("requestfinished", lambda r: requests.append(r))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/{rel}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        page.wait_for_timeout(300)                                   # book.js marks the scrollers after typesetting
+        where = f"{rel} ({scheme})"
+        if scheme in ("light", "dark"):
+            for v in run_axe(page, require=REQUIRE_SITE):
+                problems.append(f"{where}: axe {v['id']} ({v['impact']}): {v['help']}: {v['nodes'][:3]}")
+            problems += [f"{where}: contrast {c}" for c in _contrast_failures(page)[:5]]
+        if scheme == "light":
+            limit = WEIGHT_LIMITS.get(rel, CHAPTER_WEIGHT_LIMIT)
+            weight = _weight(requests)
+            if weight > limit:
+                problems.append(f"{where}: a cold load transfers {weight:,} bytes, over {limit:,}")
+            found = page.evaluate(_OVERFLOW)
+            problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+            problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
+            problems += [f"{where}: {w}" for w in page.evaluate(_WALLS)]
+            for src, shown in page.evaluate(_SHOWN):
+                chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+                problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]
+            problems += [f"{where}: {b}" for b in _focus_walk(page, 40)]
+            stops = page.evaluate("() => document.querySelectorAll('mjx-container[tabindex]:not([tabindex=\"-1\"])').length")
+            if stops:
+                problems.append(f"{where}: {stops} formulas are Tab stops")
+            if page.locator(".attention-viewer").count():
+                try:
+                    drive_viewers_by_keyboard(page, where)
+                except AssertionError as e:
+                    problems.append(str(e))
+        if scheme == "phone":
+            found = page.evaluate(_OVERFLOW)
+            if found["page"] > 0:
+                problems.append(f"{where}: the page scrolls sideways by {found['page']} px")
+            problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+            for src, shown in page.evaluate(_SHOWN):
+                chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+                problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]
+        problems += [f"{where}: page error {e}" for e in errors]
+        context.close()
+    assert not problems, "\n".join(problems)

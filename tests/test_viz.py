@@ -232,7 +232,8 @@ def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
     from attention_lib.toolkit import figures
     panels = {"acc": {"x": [0.8, 0.85, 0.9], "y": [0.7, 0.72, 0.71]}, "peak": {"x": [1.0, 0.9, 0.95], "y": [0.5] * 3}}
     fig, caught = draw(lambda: figures.plot_seed_spread(panels, references={"acc": ("base", 0.75)}))
-    follows_page_rule(fig)
+    chunks = follows_page_rule(fig)
+    assert "0.85 ± 0.05" in chunks["Description"] and "0.71 ± 0.01" in chunks["Description"]   # the result in words
     assert caught == [] and len(fig.axes) == 2 and fig.get_suptitle() == i18n.t("figures.seeds.title")
     left = fig.axes[0]
     dots = [line for line in left.get_lines() if line.get_marker() == "o"]
@@ -262,3 +263,7 @@ def test_the_shared_figures_follow_the_page_rule_in_both_languages(lang, name):
     assert caught == []
     chunks = follows_page_rule(fig)
     assert bool(CJK.search(chunks["Title"])) == (lang == "zh")
+    if name in ("scaling", "accuracy_vs_params", "gate_by_context"):      # results: a caption says them in words
+        assert chunks.get("Description") and bool(CJK.search(chunks["Description"])) == (lang == "zh")
+    if name == "accuracy_vs_params":
+        assert "0.71 ± 0.01" in chunks["Description"] and "520" in chunks["Description"]   # mean ± sample std

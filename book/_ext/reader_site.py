@@ -10,7 +10,8 @@
   to the landing page); each side page of ``book/en`` and ``book/zh`` links to its twin with the chapters'
   wording ("中文版本" / "English version").
 - **Light pages.** The map viewers' engine is one deferred file instead of a copy in every viewer; MathJax
-  loads only on pages with maths, and its formulas are not Tab stops; the theme's FontAwesome script (its
+  loads only on pages with maths, as its loader and the components it needs (no menu: formulas are not Tab
+  stops); the theme's icon fonts are cut to the icons used; the theme's FontAwesome script (its
   icons are drawn by the webfonts the stylesheet already loads) and Sphinx's search index (used by the search
   page only) are left out of every other page; each page has a meta description.
 - **Names and roles.** Controls are named by their visible text (the search button, the code toggles), and
@@ -79,7 +80,7 @@ def describe_figures(app, doctree, docname):
             output["classes"].append("book-figures")              # on a phone: scrolls, figure at full size
         caption = chunks.get("Description")
         if caption and not isinstance(image.parent, nodes.figure):
-            figure = nodes.figure("", classes=["book-figure"])
+            figure = nodes.figure("", classes=["book-figure"], ids=[f"figure-{path.stem[:12]}"])
             image.replace_self(figure)
             figure += image
             figure += nodes.caption(caption, caption)
@@ -173,7 +174,9 @@ def _escape(text: str) -> str:
 def page_context(app, pagename, templatename, context, doctree):
     """Per page: previous/next, the meta description, MathJax only with maths, the viewers' one engine."""
     keep_language(app, pagename, context)
-    description = _description(doctree) or app.config.project
+    book = app.config.html_title or app.config.project
+    title = re.sub(r"<[^>]+>", "", context.get("title") or "")
+    description = _description(doctree) or (f"{title} · {book}" if title and title not in book else book)
     context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{_escape(description)}" />'
     body = context.get("body") or ""
     scripts = context.get("script_files")
@@ -238,14 +241,77 @@ def write_engine(app, exception):
         (static / ENGINE_FILE).write_text(site_engine(), encoding="utf-8")
 
 
+#: The theme's FontAwesome faces: (file stem under _static/vendor/fontawesome/webfonts, family, weight).
+ICON_FACES = (("fa-solid-900", "Font Awesome 6 Free", 900), ("fa-regular-400", "Font Awesome 6 Free", 400),
+              ("fa-brands-400", "Font Awesome 6 Brands", 400))
+ICONS_CSS = "book-icons.css"
+_PUA = re.compile(r'[\ue000-\uf8ff]|\\([ef][0-9a-f]{3})\b')        # an icon: the character or its CSS escape
+_FA_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:+before,?)+)\{content:"([\ue000-\uf8ff]|\\[ef][0-9a-f]{3})"\}')
+
+
+def _icon(match: str) -> str:
+    return chr(int(match[1:], 16)) if match.startswith("\\") else match
+
+
+def subset_icons(app, exception):
+    """The theme's icon fonts cut down to the icons the site shows (270 kB on every page before, a few kB
+    after): every icon named by an ``fa-*`` class in a page or a theme script, and every icon the theme's
+    stylesheets use directly (admonitions, external links, prev/next). ``book-icons.css`` declares the
+    subsets under the same family names, after the theme's stylesheet, so the browser loads them instead."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    static = Path(app.outdir) / "_static"
+    fonts = static / "vendor" / "fontawesome" / "webfonts"
+    css_files = sorted(static.rglob("*.css"))
+    by_class, direct = {}, set()
+    for css in css_files:
+        text = css.read_text(encoding="utf-8", errors="ignore")
+        for selectors, char in _FA_RULE.findall(text):
+            for name in re.findall(r"\.(fa-[a-z0-9-]+):", selectors):
+                by_class[name] = _icon(char)
+        direct |= {_icon(m.group(0)) for m in _PUA.finditer(_FA_RULE.sub("", text))}
+    used = set()
+    for page in list(Path(app.outdir).rglob("*.html")) + list(static.glob("scripts/*.js")) + list(static.glob("*.js")):
+        used |= set(re.findall(r"\bfa-[a-z0-9-]+", page.read_text(encoding="utf-8", errors="ignore")))
+    chars = direct | {by_class[c] for c in used if c in by_class}
+    faces = []
+    for stem, family, weight in ICON_FACES:
+        source = fonts / f"{stem}.ttf"
+        if not source.is_file():
+            continue
+        font = TTFont(source)
+        cmap = font.getBestCmap()
+        keep = sorted(ord(c) for c in chars if ord(c) in cmap)
+        options = subset.Options()
+        options.flavor = "woff"                     # zlib: no brotli needed, a few kB either way
+        options.layout_features = ["*"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=keep)
+        subsetter.subset(font)
+        out = static / f"book-{stem}.woff"
+        font.flavor = "woff"
+        font.save(out)
+        faces.append(f'@font-face{{font-family:"{family}";font-style:normal;font-weight:{weight};font-display:block;'
+                     f'src:url(book-{stem}.woff) format("woff")}}')
+    (static / ICONS_CSS).write_text("/* generated by book/_ext/reader_site.py: the icons the site uses */\n"
+                                    + "\n".join(faces) + "\n", encoding="utf-8")
+
+
+#: MathJax components the pages load through its loader (``startup.js``): core, TeX input (with autoload for
+#: rarer packages), CHTML output, and hidden MathML that screen readers read. No context menu (426 kB, and it
+#: made every formula a Tab stop).
+MATHJAX_COMPONENTS = ["core", "input/tex", "output/chtml", "a11y/assistive-mml"]
+
+
 def configure_mathjax(app, config):
-    """Formulas are read by screen readers from MathJax's hidden MathML; they need no Tab stop of their own."""
+    """MathJax 3 through its loader, with :data:`MATHJAX_COMPONENTS` only."""
     settings = dict(config.mathjax3_config or {})
-    options = dict(settings.get("options", {}))
-    menu = dict(options.get("menuOptions", {}))
-    menu["settings"] = {**menu.get("settings", {}), "inTabOrder": False}
-    options["menuOptions"] = menu
-    settings["options"] = options
+    loader = dict(settings.get("loader", {}))
+    loader["load"] = list(dict.fromkeys(list(loader.get("load", [])) + MATHJAX_COMPONENTS))
+    settings["loader"] = loader
     config.mathjax3_config = settings
 
 
@@ -257,4 +323,6 @@ def setup(app):
     app.connect("doctree-resolved", link_twins)
     app.connect("html-page-context", page_context, priority=900)
     app.connect("build-finished", write_engine)
+    app.connect("build-finished", subset_icons)
+    app.add_css_file(ICONS_CSS)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -7,7 +7,7 @@
   var SCROLLERS = [
     ".bd-article div.math", ".bd-article .pst-scrollable-table-container", ".bd-article div.highlight > pre",
     ".bd-article .cell_output .output.text_html", ".bd-article .cell_output .output > pre",
-    ".bd-article .cell_output.book-figures", ".bd-article .classroom-cheatsheet"
+    ".bd-article .cell_output.book-figures"
   ].join(",");
 
   function host(el) {
