@@ -382,17 +382,23 @@ def html_escape_text(s: str) -> str:
 
 #: Everything inside the article that reaches past the column: cut (no scroller) or scrolled without a cue.
 _OVERFLOW = """() => {
-  const art = document.querySelector('article.bd-article');
+  const art = document.querySelector('article.bd-article') || document.querySelector('main');
   const right = art.getBoundingClientRect().right;
   const name = e => e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
   const cut = new Set(), nocue = new Set();
   for (const el of art.querySelectorAll('*')) {
     const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0 || r.right <= right + 1) continue;
-    let a = el.parentElement, clip = null;
-    while (a && a !== art) { if (getComputedStyle(a).overflowX !== 'visible') { clip = a; break; } a = a.parentElement; }
-    if (!clip || !['auto', 'scroll'].includes(getComputedStyle(clip).overflowX)) {
-      if (!clip || clip.getBoundingClientRect().right > right + 1) cut.add(name(el) + ' ' + (el.textContent || '').trim().slice(0, 60));
+    if (r.width === 0 || r.height === 0 || r.right <= right + 1 || el.closest('mjx-assistive-mml')) continue;
+    // Up to the first box that scrolls: a box that hides what passes its edge cuts the element off.
+    let a = el.parentElement, clip = null, hidden = false;
+    while (a && a !== art) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox === 'auto' || ox === 'scroll') { clip = a; break; }
+      if (ox !== 'visible' && r.right > a.getBoundingClientRect().right + 1) { hidden = true; break; }
+      a = a.parentElement;
+    }
+    if (!clip) {
+      cut.add(name(el) + (hidden ? ' (hidden) ' : ' ') + (el.textContent || '').trim().slice(0, 60));
       continue;
     }
     const host = clip.closest('.book-scroll-host');

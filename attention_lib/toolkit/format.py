@@ -118,7 +118,8 @@ class Tabs:
               ".book-tabs [role=tab][aria-selected=true]{background:#fff;color:#000;font-weight:600;"
               "box-shadow:inset 0 3px 0 #0b57d0}.book-tabs [role=tab]:focus-visible{outline:3px solid #0b57d0;"
               "outline-offset:2px}.book-tabs [role=tabpanel]{color:#222;background:#fff;padding:4px 8px}"
-              ".book-tabs [role=tabpanel] a{color:#0b57d0}.book-tabs:not(.book-tabs-ready) [role=tablist]{display:none}")
+              ".book-tabs [role=tabpanel] *{color:#222!important}.book-tabs [role=tabpanel] a{color:#0b57d0!important}"
+              ".book-tabs:not(.book-tabs-ready) [role=tablist]{display:none}")
 
     def __init__(self, titles: Sequence[str], pages: Sequence[str]):
         if len(titles) != len(pages) or not titles:

@@ -156,8 +156,10 @@ def _description(doctree) -> str:
     if doctree is None:
         return ""
     for para in doctree.findall(nodes.paragraph):
-        if "book-twin" in para.get("classes", []):
-            continue
+        classes = " ".join(para.get("classes", []))
+        links = sum(len(r.astext()) for r in para.findall(nodes.reference))
+        if "book-twin" in classes or "classroom" in classes or links > len(para.astext()) / 2:
+            continue                           # the twin link, the download banner, a list of links
         text = " ".join(para.astext().split())
         if len(text) >= 40:
             if len(text) > DESCRIPTION_CHARS:
@@ -204,9 +206,15 @@ _SEARCH = re.compile(r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/l
                      r'[^"]*"></script>')
 
 
+_BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]*documentation_options\.js)([^"]+)"></script>')
+
+
 def finish_html(html: str, pagename: str) -> str:
     """The rendered page, before it is written: what the theme's templates put there that no option removes."""
     html = _FONTAWESOME.sub("", html)
+    # Scripts run after the page is parsed (in order), not while the reader waits for the first paint; the
+    # one that inline scripts read right away (DOCUMENTATION_OPTIONS) stays where it is.
+    html = _BLOCKING.sub(lambda m: f'<script defer {m.group(1)}src="{m.group(2)}"></script>', html)
     if pagename != "search":                        # the search dialog submits to search.html, which loads them
         html = _SEARCH.sub("", html)
     # Named by what they show (WCAG 2.5.3): "Search Ctrl+K", "Show code cell source".

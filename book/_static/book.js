@@ -13,11 +13,12 @@
   function host(el) {
     /* the element that does not scroll and can draw the cue over the scroller's edges */
     if (el.parentElement && el.parentElement.classList.contains("book-scroll-host")) { return el.parentElement; }
-    if (el.tagName === "PRE" && el.parentElement && el.parentElement.classList.contains("highlight")) {
-      el.parentElement.classList.add("book-scroll-host");
-      return el.parentElement;
+    var parent = el.parentElement;
+    if (parent && el.tagName === "PRE" && parent.classList.contains("highlight")) {
+      parent.classList.add("book-scroll-host");        /* a code block's own box */
+      return parent;
     }
-    var wrap = document.createElement("div");
+    var wrap = document.createElement(el.tagName === "SPAN" ? "span" : "div");
     wrap.className = "book-scroll-host";
     el.parentNode.insertBefore(wrap, el);
     wrap.appendChild(el);
@@ -45,8 +46,26 @@
     update(el, h);
   }
 
+  /* an inline formula longer than the column (on a phone): it scrolls on its own, inside its line */
+  function markWideInline() {
+    var art = document.querySelector(".bd-article");
+    if (!art) { return; }
+    var right = art.getBoundingClientRect().right, all = art.querySelectorAll("mjx-container:not([display=true])");
+    for (var i = 0; i < all.length; i++) {
+      var m = all[i];
+      var block = m.parentElement.closest("p, li, td, th, dd, dt, div");   /* a formula in a scrolling table is fine */
+      if (m.parentElement.classList.contains("book-inline-scroll") || m.getBoundingClientRect().right <= right + 1
+          || (block && m.getBoundingClientRect().right <= block.getBoundingClientRect().right + 1)) { continue; }
+      var box = document.createElement("span");     /* the scroller: the formula itself is never a Tab stop */
+      box.className = "book-inline-scroll";
+      m.parentNode.insertBefore(box, m);
+      box.appendChild(m);
+    }
+  }
+
   function markAll() {
-    var all = document.querySelectorAll(SCROLLERS);
+    markWideInline();
+    var all = document.querySelectorAll(SCROLLERS + ",.bd-article .book-inline-scroll");
     for (var i = 0; i < all.length; i++) { mark(all[i]); }
   }
 
