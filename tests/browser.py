@@ -241,16 +241,35 @@ def npm_package(spec: str, require: bool = True) -> Path:
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-def run_axe(page, require: bool = True, tags=AXE_TAGS) -> list[dict]:
-    """axe-core's violations on ``page`` as it is now: [{id, impact, nodes: [target, ...]}]."""
+def run_axe(page, require: bool = True, tags=AXE_TAGS, undecided_contrast: bool = False) -> list[dict]:
+    """axe-core's violations on ``page`` as it is now: [{id, impact, help, nodes: [target :: html, ...]}].
+
+    ``undecided_contrast``: also text whose contrast axe left undecided ("incomplete": overlapping boxes,
+    equal colours) but measured below the ratio it needs, as a violation ``color-contrast-measured``."""
     script = npm_package(f"axe-core@{AXE_VERSION}", require) / "axe.min.js"
     if not page.evaluate("() => !!window.axe"):
         page.add_script_tag(path=str(script))
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
-                           " resultTypes: ['violations']})", tags)
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [" ".join(map(str, n["target"])) + " :: " + n["html"][:160] for n in v["nodes"]]}
-            for v in result["violations"]]
+                           " resultTypes: ['violations', 'incomplete']})", tags)
+    out = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+            "nodes": [" ".join(map(str, n["target"])) + " :: " + n["html"][:160] for n in v["nodes"]]}
+           for v in result["violations"]]
+    if undecided_contrast:
+        nodes = []
+        for item in result["incomplete"]:
+            if item["id"] != "color-contrast":
+                continue
+            for node in item["nodes"]:
+                for check in node["any"]:
+                    data = check.get("data") or {}
+                    ratio, need = data.get("contrastRatio"), data.get("expectedContrastRatio")
+                    if data.get("messageKey") == "equalRatio" or (
+                            ratio and need and float(ratio) < float(str(need).split(":")[0])):
+                        nodes.append(" ".join(map(str, node["target"])) + f" :: contrast {ratio}")
+        if nodes:
+            out.append({"id": "color-contrast-measured", "impact": "serious",
+                        "help": "text axe left undecided has too little contrast", "nodes": nodes})
+    return out
 
 
 def page_weight(browser, url: str, scroll: bool = False, width: int = 1280) -> dict:

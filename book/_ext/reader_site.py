@@ -177,8 +177,8 @@ def page_context(app, pagename, templatename, context, doctree):
     """Per page: previous/next, the meta description, MathJax only with maths, the viewers' one engine."""
     keep_language(app, pagename, context)
     book = app.config.html_title or app.config.project
-    title = re.sub(r"<[^>]+>", "", context.get("title") or "")
-    description = _description(doctree) or (f"{title} · {book}" if title and title not in book else book)
+    title = re.sub(r"<[^>]+>", "", context.get("title") or "") or pagename.rsplit("/", 1)[-1].capitalize()
+    description = _description(doctree) or (f"{title} · {book}" if pagename != app.config.root_doc else book)
     context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{_escape(description)}" />'
     body = context.get("body") or ""
     scripts = context.get("script_files")
@@ -202,7 +202,7 @@ def _is_mathjax(js) -> bool:
 
 
 _FONTAWESOME = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
-_SEARCH = re.compile(r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)'
+_SEARCH = re.compile(r'\s*<script (?:defer )?src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)'
                      r'[^"]*"></script>')
 
 
@@ -212,11 +212,11 @@ _BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]
 def finish_html(html: str, pagename: str) -> str:
     """The rendered page, before it is written: what the theme's templates put there that no option removes."""
     html = _FONTAWESOME.sub("", html)
+    if pagename != "search":                        # the search dialog submits to search.html, which loads them
+        html = _SEARCH.sub("", html)
     # Scripts run after the page is parsed (in order), not while the reader waits for the first paint; the
     # one that inline scripts read right away (DOCUMENTATION_OPTIONS) stays where it is.
     html = _BLOCKING.sub(lambda m: f'<script defer {m.group(1)}src="{m.group(2)}"></script>', html)
-    if pagename != "search":                        # the search dialog submits to search.html, which loads them
-        html = _SEARCH.sub("", html)
     # Named by what they show (WCAG 2.5.3): "Search Ctrl+K", "Show code cell source".
     html = html.replace('class="btn search-button-field search-button__button pst-js-only" title="Search" '
                         'aria-label="Search"', 'class="btn search-button-field search-button__button pst-js-only" '
@@ -333,4 +333,5 @@ def setup(app):
     app.connect("build-finished", write_engine)
     app.connect("build-finished", subset_icons)
     app.add_css_file(ICONS_CSS)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    # A new env_version rebuilds every page: what finish_html and page_context do is part of every page.
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
