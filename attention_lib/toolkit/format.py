@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence
 
 from .._checks import format_shape
 
-__all__ = ["format_count", "format_si", "format_time", "format_shape", "format_shapes", "Table", "Tabs", "fit_slope"]
+__all__ = ["format_count", "format_si", "format_time", "format_shape", "format_shapes", "Table", "ShowsTable",
+           "Tabs", "fit_slope"]
 
 
 def format_count(n: float) -> str:
@@ -144,6 +145,20 @@ class Tabs:
                         for i, (t, page) in enumerate(zip(self.titles, self.pages)))
         return (f'<div class="book-tabs"><style>{self._STYLE}</style><div role="tablist">{tabs}</div>{pages}'
                 f"<script>{self._SCRIPT}</script></div>")
+
+
+class ShowsTable:
+    """A result (per-seed numbers, say) that shows itself as its :meth:`table`: HTML in a notebook, text elsewhere.
+    A dataclass that mixes it in needs ``repr=False``, or its generated ``__repr__`` would hide the table."""
+
+    def table(self) -> Table:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return repr(self.table())
 
 
 def fit_slope(ns: Sequence[float], values: Sequence[float], last: Optional[int] = None) -> float:

@@ -206,6 +206,7 @@ _SEARCH = re.compile(r'\s*<script (?:defer )?src="[^"]*(?:_static/searchtools\.j
                      r'[^"]*"></script>')
 
 
+_SEARCH_LABEL = re.compile(r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="[^"]*"')   # any language
 _BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]*documentation_options\.js)([^"]+)"></script>')
 
 
@@ -218,9 +219,7 @@ def finish_html(html: str, pagename: str) -> str:
     # one that inline scripts read right away (DOCUMENTATION_OPTIONS) stays where it is.
     html = _BLOCKING.sub(lambda m: f'<script defer {m.group(1)}src="{m.group(2)}"></script>', html)
     # Named by what they show (WCAG 2.5.3): "Search Ctrl+K", "Show code cell source".
-    html = html.replace('class="btn search-button-field search-button__button pst-js-only" title="Search" '
-                        'aria-label="Search"', 'class="btn search-button-field search-button__button pst-js-only" '
-                        'title="Search"')
+    html = _SEARCH_LABEL.sub(r"\1", html)
     html = html.replace('<summary aria-label="Toggle hidden content">', "<summary>")
     # A bibliography is a list of list items (doc-biblioentry is deprecated and not a list item).
     html = html.replace('role="doc-biblioentry"', 'role="listitem"')
