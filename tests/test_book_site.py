@@ -283,6 +283,47 @@ def test_search_finds_a_chinese_word_on_chinese_pages(visit):
     assert not v.outside, f"search: requests to outside hosts: {v.outside}"
 
 
+def test_search_snippets_quote_formulas_as_text_not_tex(visit):
+    v = visit("search.html?q=squeeze")
+    v.page.wait_for_selector("#search-results li p.context", timeout=30_000)
+    v.page.wait_for_timeout(500)                                     # snippets arrive one fetch at a time
+    snippets = v.page.locator("#search-results p.context").all_inner_texts()
+    assert len(snippets) >= 3
+    tex = [s for s in snippets if re.search(r"\\[()\[\]]|\\[A-Za-z]+\b", s)]
+    assert not tex, f"search snippets show TeX: {tex[:3]}"
+    plain = v.page.evaluate("""() => [String.raw`\\(\\tilde{X} = g(X) \\odot X\\)`,
+      String.raw`\\[f\\big(g(X),\\, X\\big), \\]`, String.raw`\\(\\frac{QK^\\top}{\\sqrt{d_k}}\\)`,
+      String.raw`\\(W^{Q} \\in \\mathbb{R}^{D \\times d_k}\\)`].map(window.bookPlainTex)""")
+    assert plain == ["X\u0303 = g(X) ⊙ X", "f(g(X), X),", "(QKᵀ)/(√(d_k))", "W^Q ∈ ℝ^(D × d_k)"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_web_cheat_sheet_reads_at_a_glance_at_1280_px(visit, lang):
+    """One card per mechanism as wide as the column, every formula and shape whole: nothing in a card
+    scrolls, nothing passes its edge, no line is one character wide."""
+    v = visit(f"book/{lang}/cheatsheet.html")
+    v.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    v.page.wait_for_timeout(300)
+    found = v.page.evaluate("""() => {
+      const cards = [...document.querySelectorAll('.cheatsheet-cards .cheatsheet-card')];
+      const column = document.querySelector('.bd-article').getBoundingClientRect().width;
+      const bad = [];
+      for (const c of cards) {
+        const box = c.getBoundingClientRect(), name = c.querySelector('strong').textContent;
+        if (box.width < 0.9 * column) bad.push(name + ': card ' + Math.round(box.width) + ' px in a ' + Math.round(column) + ' px column');
+        for (const el of c.querySelectorAll('mjx-container, code, p, a')) {
+          const r = el.getBoundingClientRect();
+          if (r.right > box.right + 1 || r.left < box.left - 1) bad.push(name + ': passes the card: ' + el.textContent.slice(0, 40));
+        }
+        for (const el of c.querySelectorAll('.book-scrolls')) bad.push(name + ': scrolls: ' + el.textContent.slice(0, 40));
+        for (const el of c.querySelectorAll('code')) if (el.getBoundingClientRect().height > 30) bad.push(name + ': wrapped: ' + el.textContent);
+      }
+      return {n: cards.length, bad};
+    }""")
+    from attention_lib.registry import by_chapter
+    assert found["n"] == len(by_chapter()) and not found["bad"], found
+
+
 # ---------------------------------------------------------------- execution time of each notebook
 
 #: Seconds a notebook may take on a 2-core CPU when the book executes it; the comparison chapter

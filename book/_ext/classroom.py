@@ -259,9 +259,23 @@ def cheatsheet_markdown(lang: str, chapter_link=lambda n: None) -> str:
     return "\n".join(what) + "\n\n" + "\n".join(cost) + "\n\n" + head["symbols"] + legend + head["end"] + "\n"
 
 
+def _equation_lines(equation: str) -> str:
+    """An equation of several parts (``a,\\ b``) as one part per line: a card is narrower than a table row."""
+    parts, depth, last = [], 0, 0
+    for i, ch in enumerate(equation):
+        depth += ch in "([{" and 1 or (ch in ")]}" and -1 or 0)
+        if depth == 0 and equation.startswith(",\\ ", i):
+            parts.append(equation[last:i])
+            last = i + 3
+    parts.append(equation[last:])
+    parts = [p.strip() for p in parts if p.strip()]
+    return parts[0] if len(parts) == 1 else "\\begin{gathered}" + " \\\\ ".join(parts) + "\\end{gathered}"
+
+
 def cheatsheet_cards(lang: str, chapter_link=lambda n: None) -> str:
-    """The cheat sheet for a screen, in MyST Markdown: one card per mechanism (name, chapter, what it
-    reweights, shapes, equation, cost, paper), the same facts as the tables, which stay the printed page."""
+    """The cheat sheet for a screen, in MyST Markdown: one card per mechanism, as wide as the column (name,
+    chapter and paper; what it reweights; shapes; the equation one part per line; parameters and growth; FLOPs
+    on a line of their own, the longest formula), the same facts as the tables, which stay the printed page."""
     from attention_lib.registry import by_chapter
 
     head = HEAD[lang]
@@ -274,13 +288,14 @@ def cheatsheet_cards(lang: str, chapter_link=lambda n: None) -> str:
         chapter = head["chapter"].format(n=m.chapter)
         io = f"`{shape_in}`" if shape_out == shape_in else f"`{shape_in}` → `{shape_out}`"
         paper = head["paper"].format(first=m.authors.split(",")[0], venue=m.venue, year=m.year)
-        lines = [f"**{m.display_name(lang)}** · " + (f"[{chapter}]({target})" if target else chapter), "",
+        lines = [f"**{m.display_name(lang)}** · " + (f"[{chapter}]({target})" if target else chapter)
+                 + f" · [{paper}]({m.url})", "",
                  f"{what[2]}{colon}{m.reweights.get(lang, m.reweights['en'])}", "",
                  f"{what[3]}{colon}{io} · {what[4]}{colon}`{amap}`", ""]
         if m.equation:
-            lines += ["$$", m.equation, "$$", ""]
-        lines += [f"{cost[1]}{colon}${m.params.latex}$ · {cost[2]}{colon}${m.flops.latex}$ · "
-                  f"{cost[3]}{colon}{_growth(m)}", "", f"{cost[4]}{colon}[{paper}]({m.url})"]
+            lines += ["$$", _equation_lines(m.equation), "$$", ""]
+        lines += [f"{cost[1]}{colon}${m.params.latex}$ · {cost[3]}{colon}{_growth(m)}", "",
+                  f"{cost[2]}{colon}${m.flops.latex}$"]
         cards.append(":::{container} cheatsheet-card\n" + "\n".join(lines) + "\n:::")
     return "::::{container} cheatsheet-cards\n" + "\n\n".join(cards) + "\n::::\n"
 

@@ -82,5 +82,47 @@
     }, 250);
   }
 
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  /* Search results quote the page's source text, where a formula is still TeX ("\\(\\tilde{X}\\)"): quote
+     formulas as plain text instead (X̃), so a snippet reads as the page does. Only the search page has Search. */
+  var TEX_SYMBOLS = {
+    alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", lambda: "λ", mu: "μ", pi: "π", sigma: "σ",
+    tau: "τ", phi: "φ", odot: "⊙", otimes: "⊗", oplus: "⊕", times: "×", cdot: "·", cdots: "⋯", ldots: "…",
+    dots: "…", in: "∈", to: "→", rightarrow: "→", leftarrow: "←", le: "≤", leq: "≤", ge: "≥", geq: "≥",
+    approx: "≈", neq: "≠", sum: "Σ", prod: "Π", infty: "∞", top: "ᵀ", mid: "|", max: "max", min: "min",
+    exp: "exp", log: "log", softmax: "softmax", R: "ℝ"
+  };
+  var TEX_ACCENTS = {tilde: "\u0303", hat: "\u0302", bar: "\u0304", vec: "\u20d7"};
+
+  function plainTex(tex) {
+    var s = tex.replace(/^\s*(\\\(|\\\[|\$\$?)|(\\\)|\\\]|\$\$?)\s*$/g, "");
+    for (var n = 0; n < 4; n++) {      /* innermost groups first: \frac{\sqrt{d}}{2} */
+      s = s.replace(/\\frac\{([^{}]*)\}\{([^{}]*)\}/g, "($1)/($2)")
+           .replace(/\\sqrt\{([^{}]*)\}/g, "√($1)")
+           .replace(/\\mathbb\{R\}/g, "ℝ")
+           .replace(/\\(tilde|hat|bar|vec)\{([^{}])\}/g, function (m, a, x) { return x + TEX_ACCENTS[a]; })
+           .replace(/\\(?:mathrm|mathbf|mathit|mathcal|operatorname|text|textrm|boldsymbol|tilde|hat|bar|vec)\{([^{}]*)\}/g, "$1")
+           .replace(/([_^])\{([^{}]*)\}/g, function (m, op, x) { return x.length > 1 ? op + "(" + x + ")" : op + x; });
+    }
+    return s.replace(/\\(?:left|right|big|Big|bigg|Bigg)\b\s*/g, "")
+            .replace(/\\[,;:! ]|\\quad|\\qquad|~/g, " ")
+            .replace(/\\([A-Za-z]+)/g, function (m, w) { return TEX_SYMBOLS[w] || w; })
+            .replace(/\\([{}%&#_$|])/g, "$1")
+            .replace(/\^ᵀ/g, "ᵀ").replace(/[{}]/g, "").replace(/\s+/g, " ").trim();
+  }
+
+  function plainSearchSnippets() {
+    var S = window.Search;
+    if (!S || !S.htmlToText || S.htmlToText.__plainTex) { return; }
+    var original = S.htmlToText;
+    S.htmlToText = function (html, anchor) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll(".math").forEach(function (m) { m.textContent = " " + plainTex(m.textContent) + " "; });
+      return original.call(this, doc.documentElement.outerHTML, anchor);
+    };
+    S.htmlToText.__plainTex = true;
+  }
+  window.bookPlainTex = plainTex;      /* for the site tests */
+
+  function ready() { start(); plainSearchSnippets(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", ready); } else { ready(); }
 })();
