@@ -473,6 +473,38 @@ _WALLS = """() => {
 _SHOWN = """() => [...document.querySelectorAll('.bd-article img')].filter(i => i.src.includes('_images/'))
   .map(i => [i.getAttribute('src'), i.getBoundingClientRect().width])"""
 
+#: The explorers' sliders: each big enough to hit and announcing the value the page shows.
+_SLIDERS = """() => [...document.querySelectorAll('.attention-explorer-static input[type=range]')].map(e => {
+  const out = e.closest('.attention-explorer-static').querySelector('output[data-for="' + e.getAttribute('data-control') + '"]');
+  return {name: e.name, height: e.getBoundingClientRect().height, said: e.getAttribute('aria-valuetext'),
+          shown: out ? out.textContent : null};
+})"""
+
+
+def _check_sliders(page, where: str) -> list[str]:
+    """Every explorer slider is at least 24 px high and its aria-valuetext is the value shown beside it, also
+    after the arrow keys moved it (the first slider of each explorer is moved; the frame follows)."""
+    bad = [f"{where}: slider {s['name']} is {s['height']:.0f} px high (24 px at least)"
+           for s in page.evaluate(_SLIDERS) if s["height"] < 24]
+    bad += [f"{where}: slider {s['name']} announces {s['said']!r} while the page shows {s['shown']!r}"
+            for s in page.evaluate(_SLIDERS) if s["said"] != s["shown"]]
+    explorers = page.locator(".attention-explorer-static")
+    for i in range(explorers.count()):
+        ex = explorers.nth(i)
+        slider = ex.locator("input[type=range]").first
+        if not slider.count():
+            continue
+        before, frame = slider.get_attribute("aria-valuetext"), ex.get_attribute("data-current")
+        slider.focus()
+        page.keyboard.press("ArrowRight" if slider.input_value() != slider.get_attribute("max") else "ArrowLeft")
+        after = slider.get_attribute("aria-valuetext")
+        shown = ex.locator(f'output[data-for="{slider.get_attribute("data-control")}"]').inner_text()
+        if after == before or after != shown or ex.get_attribute("data-current") == frame:
+            bad.append(f"{where}: explorer {i}: the arrow key moved {slider.get_attribute('name')} from {before!r} "
+                       f"to {after!r} (shown {shown!r}), frame {frame} -> {ex.get_attribute('data-current')}")
+    return bad
+
+
 def _focus_walk(page, presses: int) -> list[str]:
     """Press Tab ``presses`` times from the top; the stops whose focus shows nothing, and formulas reached."""
     page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
@@ -548,6 +580,7 @@ def test_every_reader_gets_the_page(browser, server, rel):
                     drive_viewers_by_keyboard(page, where)
                 except AssertionError as e:
                     problems.append(str(e))
+            problems += _check_sliders(page, where)
         if scheme == "phone":
             found = page.evaluate(_OVERFLOW)
             if found["page"] > 0:
