@@ -473,6 +473,20 @@ _WALLS = """() => {
 _SHOWN = """() => [...document.querySelectorAll('.bd-article img')].filter(i => i.src.includes('_images/'))
   .map(i => [i.getAttribute('src'), i.getBoundingClientRect().width])"""
 
+#: Inline formulas whose following punctuation went to the next line alone.
+_ORPHAN_PUNCTUATION = """() => { const bad = [];
+  for (const m of document.querySelectorAll('.bd-article mjx-container:not([display=true])')) {
+    let box = m;
+    while (!box.nextSibling && box.parentElement && box.parentElement.matches('span.math, .book-inline-scroll, .book-nowrap'))
+      box = box.parentElement;
+    const n = box.nextSibling;
+    if (!n || n.nodeType !== 3 || !/^[)\\].,;:，。；：）]/.test(n.data)) continue;
+    const r = document.createRange(); r.setStart(n, 0); r.setEnd(n, 1);
+    const a = m.getBoundingClientRect(), b = r.getBoundingClientRect();
+    if (a.height && b.height && b.top >= a.bottom - 2) bad.push((m.textContent || '').slice(0, 30) + ' | ' + n.data.slice(0, 3));
+  }
+  return bad.slice(0, 5); }"""
+
 #: The explorers' sliders: each big enough to hit and announcing the value the page shows.
 _SLIDERS = """() => [...document.querySelectorAll('.attention-explorer-static input[type=range]')].map(e => {
   const out = e.closest('.attention-explorer-static').querySelector('output[data-for="' + e.getAttribute('data-control') + '"]');
@@ -568,6 +582,7 @@ def test_every_reader_gets_the_page(browser, server, rel):
             problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
             problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
             problems += [f"{where}: {w}" for w in page.evaluate(_WALLS)]
+            problems += [f"{where}: punctuation alone after a formula: {w}" for w in page.evaluate(_ORPHAN_PUNCTUATION)]
             for src, shown in page.evaluate(_SHOWN):
                 chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
                 problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]
@@ -583,6 +598,7 @@ def test_every_reader_gets_the_page(browser, server, rel):
             problems += _check_sliders(page, where)
         if scheme == "phone":
             found = page.evaluate(_OVERFLOW)
+            problems += [f"{where}: punctuation alone after a formula: {w}" for w in page.evaluate(_ORPHAN_PUNCTUATION)]
             if found["page"] > 0:
                 problems.append(f"{where}: the page scrolls sideways by {found['page']} px")
             problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]

@@ -70,6 +70,24 @@
     for (i = 0; i < all.length; i++) { if (over[i]) { update(all[i]); } }
   }
 
+  /* an inline formula keeps the punctuation that follows it on its line ("N = 36" then ")," alone below) */
+  function bindPunctuation() {
+    var all = document.querySelectorAll(".bd-article mjx-container:not([display=true])");
+    for (var i = 0; i < all.length; i++) {
+      var m = all[i];
+      /* the formula's outermost box: Sphinx's span.math, then a scroll box of its own */
+      while (!m.nextSibling && m.parentElement && m.parentElement.matches("span.math, .book-inline-scroll")) { m = m.parentElement; }
+      var next = m.nextSibling, hit = next && next.nodeType === 3 && /^[)\].,;:!?，。；：！？）、]+/.exec(next.data);
+      if (!hit || m.parentElement.classList.contains("book-nowrap")) { continue; }
+      var wrap = document.createElement("span");
+      wrap.className = "book-nowrap";
+      m.parentNode.insertBefore(wrap, m);
+      wrap.appendChild(m);
+      wrap.appendChild(document.createTextNode(hit[0]));
+      next.data = next.data.slice(hit[0].length);
+    }
+  }
+
   function start() {
     markAll();
     var timer = null;
@@ -77,7 +95,7 @@
     /* formulas change width when MathJax has typeset them */
     var tries = 0, wait = setInterval(function () {
       if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-        clearInterval(wait); MathJax.startup.promise.then(markAll);
+        clearInterval(wait); MathJax.startup.promise.then(function () { bindPunctuation(); markAll(); });
       } else if (++tries > 40) { clearInterval(wait); }
     }, 250);
   }
