@@ -423,8 +423,9 @@ def _track(env):
 
 
 def _library_digest(app) -> str:
-    """A hash of ``attention_lib``'s sources: the generated pages change only when the library does."""
-    h = hashlib.sha256()
+    """A hash of ``attention_lib``'s sources and of this generator: the generated pages change only when
+    one of them does."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
     for path in sorted((Path(app.srcdir) / "attention_lib").rglob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()
