@@ -259,6 +259,18 @@ def test_plot_map_gallery_row_labels_of_eight_images_do_not_overlap(lang):
     assert all(label.get_rotation() == 0 for label in labels)
 
 
+def test_plot_map_gallery_wraps_a_long_title_to_the_figure_width(lang):
+    # chapters 5 and 6: a one-line title of 75 characters made the saved picture 709 px wide (column: 688 px)
+    title = {"en": "Where CBAM's M_s looks, and two maps without attention (cyan: target box)",
+             "zh": "BAM 与 CBAM 在第 1、2 阶段末的门控，以及两张无需注意力的对照图（青色框为目标框）"}[lang]
+    rows = {"trained CBAM: M_s": torch.rand(8, 8, 8), "brightness (scaled)": torch.rand(8, 8, 8)}
+    fig, caught = draw(lambda: viz.plot_map_gallery(torch.rand(8, 3, 32, 32), rows, title=title))
+    chunks = follows_page_rule(fig)
+    assert chunks[figure_output.FACTS_KEY]["width_px"] <= figure_output.PAGE_WIDTH_PX
+    shown = fig._suptitle.get_text()
+    assert "\n" in shown and "".join(shown.split()) == "".join(title.split())      # wrapped, nothing lost
+
+
 @pytest.mark.parametrize("text,width,lines", [
     ("trained CBAM: M_s", 16, ["trained CBAM:", "M_s"]), ("image", 16, ["image"]),
     ("no attention: class-activation map", 16, ["no attention:", "class-activation", "map"]),

@@ -291,6 +291,9 @@ def rule_breaks(chunks: dict, shown_px: Optional[float] = None) -> list[str]:
             out.append(f"smallest text {f['min_font_pt']} pt is shown {px:.1f} px high, under the "
                        f"{CAPTION_PX} px of a caption (the figure is {f['width_px']} px wide, shown at "
                        f"{scale:.2f} of that)")
+    if f["width_px"] > PAGE_WIDTH_PX:
+        out.append(f"{f['width_px']} px wide, wider than the page's {PAGE_WIDTH_PX} px column: the page shows it "
+                   f"smaller than drawn (at most {PAGE_WIDTH_IN} in with savefig's margins)")
     if f["blank_share"] > MAX_BLANK_SHARE:
         out.append(f"mostly white: {f['blank_share']:.0%} of its {BLANK_TILE_PX}-px tiles are blank")
     if f["blank_panels"]:
