@@ -21,6 +21,7 @@ from ..toolkit.exercises import as_count, as_function, as_shape, call, close, ex
 from ..toolkit.i18n import register, t
 from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
+from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's ch.trained_runs)
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
@@ -158,9 +159,9 @@ register({
 KERNELS = (3, 5)
 #: The target sizes of the scale experiment (half-sizes in pixels).
 RADII = (2, 4, 6, 8, 10)
-#: Seeds of the SK network (the scale experiment) and of the accuracy comparison with the two baselines.
+#: Seeds of every version of the network (the scale experiment reads SK's; the accuracy comparison pairs the
+#: three versions seed by seed). Seeds 0-2 alone showed SK ahead of both baselines in each; eight show no gain.
 SEEDS = tuple(range(8))
-BASELINE_SEEDS = (0, 1, 2)
 #: The units of the network, by depth: the stride of the feature map each one sees.
 UNIT_STRIDES = (2, 4)
 
@@ -360,15 +361,24 @@ def check_selection_readings(trained: torch.Tensor, random: torch.Tensor) -> Non
 
 
 def check_accuracy_readings(accs: dict) -> None:
-    """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the baselines on the first
-    seeds of SK's)."""
+    """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the same seeds for the
+    three blocks): SK ahead of each baseline in most seeds by a few points at most, far behind both in one seed,
+    and no better than either on average."""
     sk = accs["sk"]
+    changes = {}
     for name in ("mean", "single"):
-        change = rd.paired(sk.values[:accs[name].n], accs[name].values)
-        rd.expect(f"SK came out ahead of '{name}' in each of the seeds they share", change.positive == change.n,
+        change = changes[name] = rd.paired(sk.values[:accs[name].n], accs[name].values)
+        rd.expect(f"SK came out ahead of '{name}' in most seeds (more than half)", change.positive > change.n / 2,
                   change=change)
-        rd.expect(f"... by a few points at most (every per-seed difference from '{name}' below 5 points)",
+        rd.expect(f"... by a few points at most (every per-seed gain over '{name}' below 5 points)",
                   change.high < 0.05, change=change)
+        rd.expect(f"on average SK was no better than '{name}': the mean difference is less than a point from zero "
+                  f"and smaller than the spread of the differences", abs(change.mean) < 0.01 and change.sd > 0.03,
+                  change=change)
+    behind = [i for i, (m, s) in enumerate(zip(changes["mean"].values, changes["single"].values))
+              if m < -0.1 and s < -0.1]
+    rd.expect("in one seed SK fell more than ten points behind both baselines", len(behind) == 1,
+              mean=changes["mean"], single=changes["single"])
 
 
 def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, rises: torch.Tensor,
@@ -377,8 +387,8 @@ def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, ri
     (trained, untrained), ``rises`` the share of channels whose difference grows, per unit, ``size_acc`` the
     accuracy per size ``(seeds, sizes)``."""
     first, second = rd.seeds(changes[:, 0].tolist()), rd.seeds(changes[:, 1].tolist())
-    rd.expect("in the stride-2 unit the 5×5 branch gains weight as the target grows, in all seeds but at most one",
-              first.positive >= first.n - 1, first=first)
+    rd.expect("in the stride-2 unit the 5×5 branch gains weight as the target grows, in every seed",
+              first.positive == first.n, first=first)
     rd.expect("... by about 0.3 on average (0.2 to 0.45)", 0.2 <= first.mean <= 0.45, first=first)
     rd.expect("in the stride-4 unit it gains in most seeds (at least 70%), by less on average",
               second.positive >= 0.7 * second.n and second.mean < first.mean, second=second, first=first)
