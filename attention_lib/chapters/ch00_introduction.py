@@ -254,11 +254,11 @@ def plot_what_is_reweighted(seed: int = 0):
 
 
 def mechanism_browser():
-    """An ipywidgets ``Tab``: one tab per family, listing its mechanisms, chapters and papers.
+    """Tabs (``al.format.Tabs``), one per family, listing its mechanisms, chapters and papers.
 
-    It holds only HTML, so the widget state saved by the book build renders fully on the static site.
+    Plain HTML with its own small script: the website shows it without a widget manager.
     """
-    import ipywidgets as widgets
+    from ..toolkit.format import Tabs
 
     pages = []
     for family in FAMILIES:
@@ -271,10 +271,8 @@ def mechanism_browser():
                 f'<a href="{mech.url}">{html.escape(mech.title)}</a> '
                 f"({html.escape(mech.authors)}; {html.escape(mech.venue)} {mech.year})</li>")
         note = html.escape(t(f"ch00.family.{family}.note"))
-        pages.append(widgets.HTML(f"<p>{note}</p><ul>{''.join(items)}</ul>"))
-    tab = widgets.Tab(children=pages)
-    tab.titles = tuple(t(f"ch00.family.{f}") for f in FAMILIES)
-    return tab
+        pages.append(f"<p>{note}</p><ul>{''.join(items)}</ul>")
+    return Tabs([t(f"ch00.family.{f}") for f in FAMILIES], pages)
 
 
 # ---------------------------------------------------------------- a trained gate on two images

@@ -26,6 +26,11 @@ from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
     "ch04.explorer.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时改用 3×3 空洞卷积"},
+    "ch04.explorer.min_dim": {"en": "smallest width L", "zh": "最小宽度 L"},
+    "ch04.explorer.d_note": {"en": "The squeeze width is d = max(C / r, L): with C = 64 and the paper's L = 32, every "
+                                   "r ≥ 2 gives d = 32, so r changes nothing until L is smaller.",
+                             "zh": "压缩后的宽度 d = max(C / r, L)：C = 64 且取论文的 L = 32 时，任何 r ≥ 2 都得到 d = 32，"
+                                   "所以只有 L 更小时 r 才起作用。"},
     # §1
     "ch04.windows.title": {"en": "The same face, twice as large: which window covers it?",
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
@@ -537,7 +542,8 @@ def _kernels(value) -> str:
 
 def _selective_kernel(s) -> nn.Module:
     return MECHANISMS["selective_kernel"].cls(s["channels"], kernel_sizes=s["kernel_sizes"],
-                                              reduction=s["reduction"], dilated=s["dilated"])
+                                              reduction=s["reduction"], dilated=s["dilated"],
+                                              min_dim=s["min_dim"])
 
 
 def _plot_selective_kernel(module, x, s):
@@ -548,13 +554,14 @@ def _plot_selective_kernel(module, x, s):
 
 EXPLORER = register_explorer(ExplorerSpec(
     "selective_kernel", "feature_map",
-    map_controls(static_w=(8,)) + (
+    map_controls(static_h=(8,), static_w=(8,)) + (
         Control("kernel_sizes", "ch04.explorer.kernel_sizes", ((3, 5), (3, 5, 7), (1, 3, 5, 7)), (3, 5),
                 ((3, 5), (3, 5, 7)), dropdown=True, fmt=_kernels),
         Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 16)),
+        Control("min_dim", "ch04.explorer.min_dim", (4, 8, 16, 32), 32, (4, 32)),
         Control("dilated", "ch04.explorer.dilated", (True, False), True, (True, False), dropdown=True,
                 fmt=yes_no)),
-    build=_selective_kernel, plot=_plot_selective_kernel))
+    build=_selective_kernel, plot=_plot_selective_kernel, notes=("ch04.explorer.d_note",)))
 
 
 # ---------------------------------------------------------------- exercises

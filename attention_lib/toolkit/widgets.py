@@ -278,9 +278,10 @@ class Frame:
     def counts_html(self, notes: Sequence[str] = ()) -> str:
         c = self.counts
         ops = sorted(c.by_operator.items(), key=lambda kv: -kv[1])[:4]
-        ops_text = ", ".join(f"{html.escape(k)} {format_si(v)}" for k, v in ops if v)
+        keep = lambda text: html.escape(text).replace(" ", "&nbsp;")   # noqa: E731  (a number and its unit stay on one line)
+        ops_text = ", ".join(keep(f"{k} {format_si(v)}") for k, v in ops if v)
         lines = [f"<b>{html.escape(t('widgets.params'))}</b>: {format_count(c.params)} &nbsp;·&nbsp; "
-                 f"<b>{html.escape(t('widgets.flops'))}</b>: {format_si(c.flops)}"
+                 f"<b>{html.escape(t('widgets.flops'))}</b>: {keep(format_si(c.flops))}"
                  + (f" &nbsp;({html.escape(t('widgets.top_ops'))}: {ops_text})" if ops_text else ""),
                  f"{html.escape(t('widgets.input'))} {format_shapes(c.input_shape)} → "
                  f"{html.escape(t('widgets.output'))} {format_shapes(c.output_shape)}"]
