@@ -161,10 +161,16 @@ class Slip(Exception):
         super().__init__(key)
         self.key, self.fmt = key, fmt
         self.more: list[tuple[str, dict]] = []
+        self.complete = False        # True: the verdict already names the case (a test case adds nothing)
 
     def also(self, key: str, **fmt) -> "Slip":
         """Append a second sentence (e.g. the likely cause) to this verdict; returns the slip."""
         self.more.append((key, fmt))
+        return self
+
+    def whole(self) -> "Slip":
+        """Mark this verdict as complete: the sentence of the test case it was found in is not added."""
+        self.complete = True
         return self
 
 
@@ -414,16 +420,22 @@ def _raise_in(thread: threading.Thread, error: type) -> None:
 
 @contextmanager
 def _random_state_kept():
-    """Whatever the judge and the student's code draw, the global random states are as they were afterwards."""
+    """Whatever the judge and the student's code draw, the global random states are as they were afterwards;
+    inside, torch and ``random`` start from seed 0, so that a verdict never depends on the notebook's state."""
     state = random.getstate()
     numpy = sys.modules.get("numpy")
     numpy_state = numpy.random.get_state() if numpy is not None else None
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() \
         else []
+    threads = torch.get_num_threads()
     try:
         with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(0)                    # and a judge's own draws are the same in every run
+            random.seed(0)
+            torch.set_num_threads(1)                # tiny tensors: one thread is fastest, and fair on a shared machine
             yield
     finally:
+        torch.set_num_threads(threads)
         random.setstate(state)
         if numpy_state is not None:
             numpy.random.set_state(numpy_state)
@@ -697,7 +709,8 @@ def case(key: Optional[str] = None, **fmt):
     try:
         yield
     except Slip as slip:
-        if key is not None and slip.key not in _COMPLETE and not any(k in _COMPLETE for k, _ in slip.more):
+        if key is not None and not slip.complete and slip.key not in _COMPLETE \
+                and not any(k in _COMPLETE for k, _ in slip.more):
             slip.also(key, **fmt)
         raise
 
