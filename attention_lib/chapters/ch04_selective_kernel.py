@@ -16,7 +16,8 @@ from torch import nn
 from ..registry import MECHANISMS
 from ..selective_kernel import SelectiveKernel
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
+                                  which)
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import DemoConfig
@@ -118,8 +119,17 @@ register({
                              "zh": "d = max(C/r, L)，其中 L = 32，而不是 C/r = 4。"},
     "ex.sk.params.no_fuse_bn": {"en": "the fuse layer's BatchNorm1d adds 2d parameters.",
                                 "zh": "融合层的 BatchNorm1d 还有 2d 个参数。"},
-    "ex.sk.params.other": {"en": "branches 2·(9C² + 2C), fuse C·d + 2d, select d·2C, with C = 64, d = 32.",
-                           "zh": "分支 2·(9C² + 2C)，融合 C·d + 2d，选择 d·2C，其中 C = 64，d = 32。"},
+    "ex.sk.params.other": {"en": "count every layer of §5's breakdown, the branch convolutions with their BatchNorms, "
+                                 "the fuse layer and the select layer, with C = 64 and d = max(C/r, L).",
+                           "zh": "按 §5 的分解把每一层都数一遍：各分支的卷积及其 BatchNorm、融合层和选择层，"
+                                 "其中 C = 64，d = max(C/r, L)。"},
+    "ex.sk.select.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                  ".squeeze() remove the batch axis too?",
+                            "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sk.select.branches": {"en": "It passed the first test, with 2 branches; this one differs only in the number of "
+                                    "branches, M = {M}: is M fixed in your code? Read it off the list (len(feats)).",
+                              "zh": "两个分支的第一组测试通过了；这一组只是把分支数换成了 M = {M}：代码里是不是写死了 M？"
+                                    "请从列表读取（len(feats)）。"},
     "ex.sk.select.channel_axis": {"en": "the softmax must run across the M branches (dim=1 of (B, M, C)), not across "
                                         "the channels.",
                                   "zh": "softmax 应在 M 个分支之间进行（(B, M, C) 的 dim=1），而不是在通道之间。"},
@@ -417,21 +427,26 @@ def _select_variants(feats, logits):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, M, C); each later case changes one thing.
+SELECT_CASES = ((None, {}, 3, 2, 6), ("ex.sk.select.batch1", {}, 1, 2, 6), ("ex.sk.select.branches", dict(M=3), 3, 3, 6))
+
+
 @exercise("sk.select")
 def _sk_select(answer):
     select = as_function(answer, usage="select(feats, logits)")
     g = torch.Generator().manual_seed(0)
-    for B, M, C in ((3, 2, 6), (1, 3, 4)):
+    for note, fields, B, M, C in SELECT_CASES:
         feats = [torch.randn(B, C, 5, 7, generator=g) for _ in range(M)]
         logits = 2 * torch.randn(B, M * C, generator=g)
-        a = logits.view(B, M, C).softmax(dim=1)
-        expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
-        variants = _select_variants(feats, logits)
-        got = call(select, feats, logits, names=("feats", "logits"))
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.sk.select.other"
+        with case(note, **fields):
+            a = logits.view(B, M, C).softmax(dim=1)
+            expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
+            variants = _select_variants(feats, logits)
+            got = call(select, feats, logits, names=("feats", "logits"))
+            slip = which(got, variants)
+            if slip is not None:
+                raise Slip(slip)
+            expect_tensor(got, expected)
+            if not close(got, expected):
+                raise Slip("ex.sk.select.other")
     return None
