@@ -121,6 +121,10 @@ register({
                                "variable of the notebook)? Read every size off the inputs (x.shape).",
                          "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或笔记本里的某个变量）？"
                                "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.return_types": {"en": "torch.max(x, dim) and torch.min(x, dim) give back a pair (values, indices): take "
+                                 ".values, or use x.amax(dim).",
+                           "zh": "torch.max(x, dim) 和 torch.min(x, dim) 返回的是一对结果（values, indices）：请取 .values，"
+                                 "或改用 x.amax(dim)。"},
     "ex.fn.timeout": {"en": "your function did not finish within {seconds:g} s: is there a loop that never ends "
                             "(a while loop whose condition never changes)?",
                       "zh": "你的函数在 {seconds:g} 秒内没有运行完：是不是有一个永远不会结束的循环（例如条件始终不变的 while 循环）？"},
@@ -684,7 +688,11 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
         slip = Slip("ex.fn.raised", error=describe_error(error), inputs=inputs) if inputs else \
             Slip("ex.fn.raised_plain", error=describe_error(error))
         stranger = _fixed_size(error, list(args) + list(kwargs.values()))
-        raise (slip.also("ex.fn.fixed_size", n=stranger) if stranger is not None else slip) from None
+        if stranger is not None:
+            slip.also("ex.fn.fixed_size", n=stranger)
+        elif "torch.return_types.m" in str(error):       # a (values, indices) pair used as a tensor
+            slip.also("ex.fn.return_types")
+        raise slip from None
     for label, original, seen in zip(labels, args, copies):
         where = _changed(original, seen, label)
         if where is not None:
@@ -697,7 +705,7 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
 
 
 #: Slips that say all there is to say: a test case's sentence is not added to them.
-_COMPLETE = ("ex.fn.mutated", "ex.fn.timeout", "ex.fn.exit", "ex.fn.fixed_size")
+_COMPLETE = ("ex.fn.mutated", "ex.fn.timeout", "ex.fn.exit", "ex.fn.fixed_size", "ex.fn.return_types")
 
 
 @contextmanager
