@@ -207,7 +207,7 @@ NAMED = [
     ("cmp.memory", 8 * 8 * 3136 * 3136 * 4 * 8 / 2 ** 30, "ex.cmp.memory.bits"),
     ("cmp.cheapest", "ECA", None), ("cmp.cheapest", "Efficient Channel Attention (ECA)", None),
     ("cmp.cheapest", "'eca'", None), ("cmp.cheapest", "多头自注意力", "ex.cmp.cheapest.tokens"),
-    ("cmp.cheapest", al.EfficientChannelAttention, "ex.answer.name.not_string"),
+    ("cmp.cheapest", al.EfficientChannelAttention, None), ("cmp.cheapest", 64, "ex.answer.name.not_string"),
 ]
 
 
