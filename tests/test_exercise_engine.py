@@ -435,3 +435,27 @@ def test_in_jupyter_the_hidden_solution_says_its_verdict_is_the_reference_soluti
     assert shown[0]["text/plain"] == i18n.t("ex.reference", verdict=i18n.t("ex.correct"))
     assert shown[1]["text/plain"] == i18n.t("ex.correct")
     assert "attention-verdict-right" in shown[1]["text/html"]
+
+
+def _shapes(value):
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (list, tuple)):
+        return tuple(_shapes(v) for v in value)
+    return None
+
+
+@pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
+def test_every_function_check_tries_several_sizes_a_batch_of_one_among_them(notebook, key, answer):
+    """A hard-coded size that happens to fit one test case (the notebook's own variable, a number) cannot pass."""
+    seen = []
+
+    def recorded(*args, **kwargs):
+        seen.append(tuple(_shapes(a) for a in args))
+        return answer(*args, **kwargs)
+
+    assert exercises.verdict(key, recorded)[0] is True
+    first = [shapes[0] for shapes in seen]                       # the first input's shape in every call
+    flat = [s[0] if isinstance(s[0], tuple) else s for s in first]
+    assert len(set(seen)) >= 3, f"{key} tries only {sorted(set(seen))}"
+    assert 1 in {s[0] for s in flat if s}, f"{key} never tries a batch of one: {sorted(set(seen))}"
