@@ -307,7 +307,7 @@ register({
     "ex.sa.fixed_scale": {"en": "your scores are divided by √{m}, but these queries have d_k = {d_k}: read d_k off the "
                                 "input (q.shape[-1]), not from a variable of the notebook.",
                           "zh": "你的分数除以的是 √{m}，而这些查询的 d_k = {d_k}：请从输入读取 d_k（q.shape[-1]），"
-                                "不要用笔记本里的变量。"},
+                                "不要用 Jupyter 笔记本里的变量。"},
     "ex.sa.sdpa.batch1": {"en": "at batch size 1 the batch axis is lost: does a .squeeze() remove it?",
                           "zh": "批量大小为 1 时批量维度丢了：是不是 .squeeze() 把它去掉了？"},
     "ex.sa.sdpa.weights": {"en": "that is the weight matrix; multiply it by V.", "zh": "这是权重矩阵，还要再乘以 V。"},

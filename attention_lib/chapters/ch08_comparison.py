@@ -69,9 +69,9 @@ register({
     "ex.cmp.memory.other": {"en": "count the N × N matrices of the whole batch, then the bytes of one float32 value, "
                                   "then convert bytes to GiB.",
                             "zh": "先数出整个批量共有多少个 N × N 矩阵，再看一个 float32 值占几个字节，最后把字节换算成 GiB。"},
-    "ex.cmp.cheapest.unknown": {"en": "{name} matches none of the table's mechanisms; answer with a name as the table "
-                                      "shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
-                                "zh": "{name} 与表中的任何机制都对不上；请用表中显示的机制名称或它在注册表中的名字作答，"
+    "ex.cmp.cheapest.unknown": {"en": "{name} is not a name the check knows for one of the table's mechanisms; answer "
+                                      "with a name as the table shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
+                                "zh": "检查不认识 {name} 这个名字，它对不上表中的任何机制名称；请用表中显示的机制名称或它在注册表中的名字作答，"
                                       "例如 'CBAM' 或 'cbam'。"},
     "ex.cmp.cheapest.ambiguous": {"en": "{name} names more than one mechanism; give one.",
                                   "zh": "{name} 同时指向了不止一种机制；请只给出一种。"},
@@ -122,12 +122,11 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
     return Table(header, cells, html_rows=nowrap), rows
 
 
-#: Other names students use for the mechanisms (papers' network names, common Chinese translations).
-ALIASES = {"squeeze_excitation": ("SENet", "squeeze excitation", "压缩激励", "压缩-激励"),
-           "selective_kernel": ("SKNet", "selective kernel network", "选择核", "选择性核"),
+#: Other names students use for the mechanisms (the papers' network names); the Chinese names are the registry's.
+ALIASES = {"squeeze_excitation": ("SENet", "squeeze excitation"), "selective_kernel": ("SKNet", "selective kernel network"),
            "external_attention": ("EANet",), "eca": ("ECA-Net", "ECANet"),
-           "cbam": ("convolutional block attention module", "卷积块注意力模块"),
-           "bam": ("bottleneck attention module", "瓶颈注意力模块"), "self_attention": ("MHSA", "自注意力")}
+           "cbam": ("convolutional block attention module",), "bam": ("bottleneck attention module",),
+           "self_attention": ("MHSA",)}
 #: Words a name may carry around the mechanism's own name ("the SE block", "ECA 模块").
 _SUFFIXES = ("network", "module", "block", "layer", "net", "网络", "模块", "机制", "注意力块", "块", "层")
 

@@ -119,7 +119,7 @@ register({
     "ex.fn.inputs.list": {"en": "{name} ({n} tensors of shape {shape})", "zh": "{name} 为 {n} 个张量、形状均为 {shape}"},
     "ex.fn.fixed_size": {"en": "{n} is not a size of these inputs: is a size fixed in your code (a number, or a "
                                "variable of the notebook)? Read every size off the inputs (x.shape).",
-                         "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或笔记本里的某个变量）？"
+                         "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或 Jupyter 笔记本里的某个变量）？"
                                "请从输入本身读取各维大小（x.shape）。"},
     "ex.fn.return_types": {"en": "torch.max(x, dim) and torch.min(x, dim) give back a pair (values, indices): take "
                                  ".values, or use x.amax(dim).",
