@@ -180,8 +180,10 @@ def test_jupyterlab_serves_its_interface_and_the_chapter(lab):
     assert model["type"] == "notebook" and model["content"]["cells"], "the chapter did not open"
     status, body = _get(f"{base}/api/kernelspecs", token)
     specs = json.loads(body)
-    kernel = model["content"]["metadata"]["kernelspec"]["name"]
-    assert kernel in specs["kernelspecs"], f"the chapter's kernel {kernel!r} is not installed: {specs}"
+    stored = model["content"]["metadata"]["kernelspec"]
+    assert stored["name"] in specs["kernelspecs"], f"the chapter's kernel {stored['name']!r} is not installed: {specs}"
+    # JupyterLab writes the kernel's own name into the notebook when the kernel starts: the same name, no change
+    assert stored["display_name"] == specs["kernelspecs"][stored["name"]]["spec"]["display_name"]
 
 
 def test_the_chapters_kernel_runs_its_first_cells(lab):
@@ -240,11 +242,6 @@ def test_the_chapters_solutions_open_collapsed_in_jupyterlab(lab):
                 page.locator(".jp-WindowedPanel-outer").first.evaluate("e => e.scrollTop = e.scrollHeight")
                 page.wait_for_timeout(300)
             titles = [placeholders.nth(i).inner_text() for i in range(placeholders.count())]
-            # once its kernel has started, a notebook that names its kernel as Jupyter does is still unmodified
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-            page.wait_for_timeout(1000)
-            dirty = page.locator(".lm-TabBar-tab.jp-mod-dirty").count()
         finally:
             browser.close()
     assert titles.count("# @title Solution · 参考答案") == solutions, f"collapsed inputs: {titles}"
-    assert dirty == 0, "JupyterLab marks the chapter modified as soon as it opens it"
