@@ -429,3 +429,28 @@ def test_shapes_tokens_demo_shares_its_images_across_seeds_and_trains(cache):
     demo = train.trained_demo(a, **CPU)
     assert demo.model(demo.val_data.images[:2]).shape == (2, 4) and len(demo.history["val_acc"]) == 1
     assert train.trained_demo("shapes_tokens", seed=0, **TINY, **CPU).from_cache
+
+
+def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, monkeypatch, capsys):
+    """Issue 23: cells that trained for 40-50 s showed nothing but [*]; the line goes to a display of its own."""
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("update", obj.data))
+
+    def display(obj, display_id=False):
+        shown.append(("display", obj.data))
+        return Handle()
+
+    monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    train.trained_demo("shapes_cnn", attention="se", **CPU, **TINY)
+    assert [kind for kind, _ in shown] == ["display", "update"]
+    assert "shapes_cnn" in shown[0][1] and "cache" in shown[0][1] and shown[1][1] == ""
+    assert capsys.readouterr() == ("", "")
+    shown.clear()
+    train.trained_demo("shapes_cnn", attention="se", **CPU, **TINY)     # cached: nothing shown
+    assert shown == []

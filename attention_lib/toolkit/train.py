@@ -40,6 +40,10 @@ History = Dict[str, list]
 
 register({
     "train.progress": {"en": "training {name}", "zh": "训练 {name}"},
+    "train.status": {"en": "Training the demo {name} (seed {seed}, {epochs} epochs): only on this machine's first "
+                           "run; later runs load it from the cache …",
+                     "zh": "正在训练演示模型 {name}（随机种子 {seed}，{epochs} 轮）：只有本机第一次运行时才训练，"
+                           "之后从缓存中加载……"},
     "train.loss": {"en": "loss", "zh": "损失"},
     "train.acc": {"en": "acc", "zh": "准确率"},
     "train.val_acc": {"en": "val acc", "zh": "验证集准确率"},
@@ -77,6 +81,31 @@ def _in_jupyter_kernel() -> bool:
     except Exception:
         return False
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class _Status:
+    """A one-line note shown in a Jupyter cell while a demo trains, and removed (emptied) once it is trained.
+
+    Some cells train for most of a minute on a cold cache; without it a student sees only ``[*]``. The note
+    goes to a display of its own (never stdout or stderr), so the cell's printed results are the same on a cold
+    and a warm cache."""
+
+    def __init__(self, text: str):
+        self.handle = None
+        if _in_jupyter_kernel():
+            from IPython.display import HTML, display
+            self.handle = display(HTML(f'<p class="attention-training" style="margin:0.2em 0;font-style:italic">'
+                                       f'{_escape(text)}</p>'), display_id=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            from IPython.display import HTML
+            self.handle.update(HTML(""))
+
+
+def _escape(text: str) -> str:
+    import html
+    return html.escape(text)
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
@@ -477,9 +506,13 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
         except Exception:                      # unreadable or stale file: train again and overwrite it
             model = build()                    # a failed load may have overwritten some weights
 
-    history = fit(model, cfg.data("train"), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                  seed=cfg.seed, device=device, progress=progress, val_data=val_data, num_threads=num_threads,
-                  desc=t("train.progress", name=kind), val_every=val_every)
+    status = _Status(t("train.status", name=kind, seed=cfg.seed, epochs=cfg.epochs))
+    try:
+        history = fit(model, cfg.data("train"), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                      seed=cfg.seed, device=device, progress=progress, val_data=val_data, num_threads=num_threads,
+                      desc=t("train.progress", name=kind), val_every=val_every)
+    finally:
+        status.close()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": settings, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)
