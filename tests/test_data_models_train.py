@@ -447,10 +447,10 @@ def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, 
 
     monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
     monkeypatch.setattr(IPython.display, "display", display)
-    train.trained_demo("shapes_cnn", attention="se", **CPU, **TINY)
+    train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)
     assert [kind for kind, _ in shown] == ["display", "update"]
     assert "shapes_cnn" in shown[0][1] and "cache" in shown[0][1] and shown[1][1] == ""
     assert capsys.readouterr() == ("", "")
     shown.clear()
-    train.trained_demo("shapes_cnn", attention="se", **CPU, **TINY)     # cached: nothing shown
+    train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)     # cached: nothing shown
     assert shown == []
