@@ -454,3 +454,17 @@ def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, 
     shown.clear()
     train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)     # cached: nothing shown
     assert shown == []
+
+
+def test_box_scores_read_as_a_sentence_in_the_chapters_language():
+    """Issue 23: a cell ending in box_scores(...) showed BoxScores(peak_in_box=0.9760000109672546, ...) in zh/05."""
+    from attention_lib.toolkit import data, i18n
+
+    scores = data.BoxScores(0.9760000109672546, 0.24735496938228607, 0.15071874856948853)
+    assert repr(scores) == "peak in the box 97.6%, mass in the box 24.7% (the box covers 15.1% of the map)"
+    i18n.set_language("zh")
+    try:
+        assert "97.6%" in repr(scores) and "目标框" in repr(scores) and "peak" not in repr(scores)
+    finally:
+        i18n.set_language("en")
+    assert scores.peak_in_box == 0.9760000109672546            # the numbers themselves are untouched
