@@ -25,10 +25,32 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _GzipHandler(_QuietHandler):
+    """Text files gzip-compressed when the browser accepts it, as GitHub Pages and most hosts serve them."""
+
+    TEXT = (".html", ".js", ".css", ".json", ".svg", ".txt", ".map")
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        if (path.suffix not in self.TEXT or not path.is_file()
+                or "gzip" not in self.headers.get("Accept-Encoding", "")):
+            return super().send_head()
+        import gzip
+        import io
+        body = gzip.compress(path.read_bytes(), compresslevel=6)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
 @contextmanager
-def serve(directory: Path):
-    """Serve ``directory`` on a free local port; yields its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+def serve(directory: Path, gzip: bool = False):
+    """Serve ``directory`` on a free local port; yields its base URL. ``gzip``: compress text files."""
+    handler = _GzipHandler if gzip else _QuietHandler
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -99,3 +121,87 @@ def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
         assert v.get_attribute("data-query") == points.nth(pair[0]).get_attribute("data-query"), \
             f"{where}: viewer {i} ({kind}) does not report the query pointed at"
     return n
+
+
+# ---------------------------------------------------------------- tools fetched from npm at test time
+
+#: Where npm packages fetched for the tests and benchmarks live (never shipped in the site).
+NPM_CACHE = Path(os.environ.get("ATTENTION_BOOK_NPM_CACHE",
+                                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attention_book" / "npm"))
+AXE_VERSION = "4.14.1"
+
+
+def npm_package(spec: str, require: bool = True) -> Path:
+    """An npm package unpacked under :data:`NPM_CACHE` (``npm pack`` once, then reused); its folder."""
+    import json
+    import shutil
+    import subprocess
+    import tarfile
+
+    name, _, version = spec.rpartition("@")
+    target = NPM_CACHE / f"{name.replace('/', '+')}-{version}"
+    if (target / "package.json").exists():
+        return target
+    if shutil.which("npm") is None:
+        (pytest.fail if require else pytest.skip)(f"npm is needed to fetch {spec} (apt-get install npm)")
+    NPM_CACHE.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(NPM_CACHE)],
+                         check=True, capture_output=True, text=True).stdout
+    tarball = NPM_CACHE / json.loads(out)[0]["filename"]
+    tmp = target.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and "/" in member.name:
+                path = tmp / member.name.split("/", 1)[1]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    tarball.unlink()
+    tmp.rename(target)
+    return target
+
+
+#: The WCAG 2.1 A and AA rules of axe-core.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def run_axe(page, require: bool = True, tags=AXE_TAGS) -> list[dict]:
+    """axe-core's violations on ``page`` as it is now: [{id, impact, nodes: [target, ...]}]."""
+    script = npm_package(f"axe-core@{AXE_VERSION}", require) / "axe.min.js"
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(script))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
+                           " resultTypes: ['violations']})", tags)
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [" ".join(map(str, n["target"])) + " :: " + n["html"][:160] for n in v["nodes"]]}
+            for v in result["violations"]]
+
+
+def page_weight(browser, url: str, scroll: bool = False, width: int = 1280) -> dict:
+    """A cold load of ``url`` in a fresh context: bytes (bodies and headers) and requests, by resource type.
+
+    ``scroll``: scroll to the end first, so that lazily loaded resources count too."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    done: list = []
+    page.on("requestfinished", lambda r: done.append(r))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    if scroll:
+        page.evaluate("async () => { for (let y = 0; y < document.body.scrollHeight; y += 600)"
+                      " { window.scrollTo(0, y); await new Promise(r => setTimeout(r, 30)); } }")
+        page.wait_for_load_state("networkidle")
+    by_type: dict[str, int] = {}
+    total = 0
+    for r in done:
+        try:
+            s = r.sizes()
+        except Exception:   # noqa: BLE001  (a request that vanished with the page)
+            continue
+        n = s["responseBodySize"] + s["responseHeadersSize"]
+        total += n
+        by_type[r.resource_type] = by_type.get(r.resource_type, 0) + n
+    files = sorted(((r.sizes()["responseBodySize"], r.url) for r in done), reverse=True)
+    context.close()
+    return {"bytes": total, "requests": len(done), "by_type": by_type, "largest": files[:8]}

@@ -240,6 +240,37 @@ def test_trained_demo_is_deterministic_and_saved_for_weights_only_loading(cache)
     assert saved["config"]["attention"] == "bam" and "attention.spatial.0.weight" in saved["state_dict"]
 
 
+_TRAIN_IN_A_FRESH_PROCESS = """
+import hashlib, sys, torch
+torch.set_num_threads(int(sys.argv[1]))          # whatever the reader's process was set to
+from attention_lib import train
+demo = train.trained_demo("shapes_cnn", attention="cbam", device="cpu", progress=False,
+                          n_train=256, n_val=64, epochs=2, batch_size=32)
+h = hashlib.sha256()
+for name, value in sorted(demo.model.state_dict().items()):
+    h.update(name.encode()); h.update(value.contiguous().numpy().tobytes())
+print(h.hexdigest(), repr(demo.history["loss"]), repr(demo.history["val_acc"]))
+"""
+
+
+def test_two_clean_builds_train_bitwise_identical_demos(tmp_path):
+    """What "builds reproduce" needs: two fresh processes with empty caches and different thread settings train
+    the same demo to the same weights and history (trained_demo trains on one CPU thread whatever was set)."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for i, threads in enumerate((2, 1)):
+        env = {**os.environ, "ATTENTION_LIB_CACHE": str(tmp_path / f"cache{i}")}
+        run = subprocess.run([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS, str(threads)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout.strip())
+    assert outputs[0] == outputs[1]
+    assert len(list((tmp_path / "cache0").glob("shapes_cnn-*.pt"))) == 1    # it did train, in a cache of its own
+
+
 def test_trained_demo_rejects_unknown_demos_and_settings(cache):
     with pytest.raises(ValueError, match="unknown demo"):
         train.trained_demo("no_such_demo")

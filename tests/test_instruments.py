@@ -192,6 +192,12 @@ def test_summary_wraps_torchinfo_silently(capfd):
     assert captured.out == "" and captured.err == ""
 
 
+def test_summary_of_a_whole_network_fits_a_page_without_wrapping():
+    net = al.TinyCNN(attention="bam")
+    lines = str(summary(net, (1, 3, 32, 32))).splitlines()
+    assert len(lines) > 20 and max(len(line) for line in lines) <= 80   # the site's output column holds 81
+
+
 def test_benchmark_measures_a_known_duration():
     result = benchmark(time.sleep, 0.002, min_run_time=0.05, warmup=1)
     assert 0.002 <= result.median < 0.05

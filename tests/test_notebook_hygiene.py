@@ -1,5 +1,9 @@
 """Notebook hygiene: twins in both languages with the same code, stored clean, the same set-up cell first.
 
+The twins' code cells are identical but for two kinds of line: the set-up line ending in ``# i18n``, and the
+comment of an answer stub (``answer_1 = ...   # your answer: an integer``), which each twin writes in its own
+language from ``book/skeleton.yml`` (``tools/sync_twins.py`` does it; ``tests/test_skeleton.py`` checks it).
+
 These checks read the notebooks as JSON (no kernel), so they run in well under a second.
 """
 from __future__ import annotations
@@ -10,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from .tool_modules import load
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
@@ -55,8 +61,22 @@ def _code_cells(path: Path) -> list[str]:
 TITLE = "# @title "
 
 
+zh_typography = load("zh_typography")
+
+
+def _stub_in_english(line: str) -> str:
+    """An answer stub with its comment in English (as the English twin writes it); any other line as it is."""
+    m = zh_typography.STUB.match(line)
+    if not m:
+        return line
+    try:
+        return f"{m.group('code')}{m.group('gap')}# {zh_typography.stub_comment(line, 'en')}"
+    except KeyError:
+        return line
+
+
 def _drop_i18n(source: str) -> str:
-    return "\n".join(line for line in source.splitlines()
+    return "\n".join(_stub_in_english(line) for line in source.splitlines()
                      if not line.rstrip().endswith(I18N))
 
 
@@ -84,7 +104,8 @@ def test_twins_have_identical_code_cells_apart_from_i18n_lines(name):
         f"{name}: {len(en_cells)} code cells in English, {len(zh_cells)} in Chinese"
     for i, (a, b) in enumerate(zip(en_cells, zh_cells)):
         assert _drop_i18n(a) == _drop_i18n(b), (
-            f"{name}: code cell {i} differs between en and zh (only lines ending in '{I18N}' may differ)\n"
+            f"{name}: code cell {i} differs between en and zh (only lines ending in '{I18N}' and the comments of "
+            f"answer stubs may differ; python tools/sync_twins.py {name[:-6]} copies them)\n"
             f"--- en\n{a}\n--- zh\n{b}")
 
 
@@ -130,8 +151,9 @@ def test_code_lines_fit_the_text_column(path):
 
 @pytest.mark.parametrize("path", ALL, ids=_rel)
 def test_code_cells_hold_no_chinese_literals(path):
+    own = path.parent.name == "zh"       # a Chinese twin's answer stubs say in Chinese what to type
     found = [(i, line) for i, src in enumerate(_code_cells(path)) for line in src.splitlines()
-             if CJK.search(line) and not line.startswith(TITLE)]
+             if CJK.search(line) and not line.startswith(TITLE) and not (own and zh_typography.STUB.match(line))]
     assert not found, (f"{_rel(path)}: Chinese text in code cells {found}; "
                        "register it in attention_lib.i18n and use t(...), or write it in a markdown cell")
 

@@ -51,3 +51,18 @@ def test_sync_collapses_the_solutions_with_one_title_for_both_twins(tmp_path, mo
     zh = nbformat.read(tmp_path / "zh" / "01_x.ipynb", as_version=4)
     assert zh.cells[1].source.splitlines()[0] == "# @title Solution · 参考答案"   # an old title is replaced
     assert zh.cells[1].metadata["cellView"] == "form" and zh.cells[1].metadata["jupyter"]["source_hidden"]
+
+
+def test_merge_writes_the_answer_stub_comment_in_the_targets_language():
+    en = "answer_1 = ...   # your answer: an integer\nal.exercises.check('se.params', answer_1)"
+    zh = sync_twins.merge_code(en, en, "zh")
+    assert zh.splitlines()[0] == "answer_1 = ...   # 你的答案：一个整数"
+    assert zh.splitlines()[1] == en.splitlines()[1]
+    assert sync_twins.merge_code(zh, en, "en") == en                  # and back
+    assert sync_twins.merge_code(en, en) == en                        # no language: unchanged
+    try:
+        sync_twins.merge_code("f = ...   # your answer: a poem", "", "zh")
+    except SystemExit as error:
+        assert "answer_stubs" in str(error)
+    else:
+        raise AssertionError("an untranslated stub comment must be refused")

@@ -1,4 +1,6 @@
-"""Every plot draws without a warning in both languages, with titles, labelled axes and colour bars."""
+"""Every plot draws without a warning in both languages, with titles, labelled axes and colour bars, and
+follows the site's rule for figures (at most the page's width, no text smaller than a caption, not mostly
+white, no empty panel; measured on the PNG a notebook shows)."""
 import re
 import warnings
 
@@ -13,6 +15,7 @@ import torch  # noqa: E402
 
 import attention_lib as al  # noqa: E402
 from attention_lib import environment, i18n, viz  # noqa: E402
+from attention_lib.toolkit import figure_output  # noqa: E402
 from attention_lib.toolkit.instruments import trace_shapes  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
@@ -65,8 +68,17 @@ def texts(fig):
     return [s for s in out if s]
 
 
-def check_figure(fig, caught, lang, n_colorbars):
+def follows_page_rule(fig):
+    """The figure as a notebook shows it breaks none of the site's rules (figure_output.rule_breaks)."""
+    chunks = figure_output.read_png(figure_output.png(fig))
+    assert figure_output.rule_breaks(chunks) == []
+    return chunks
+
+
+def check_figure(fig, caught, lang, n_colorbars, page_rule=True):
     assert caught == [], caught                     # no missing glyphs, no other warnings
+    if page_rule:
+        follows_page_rule(fig)
     assert len(colorbars(fig)) == n_colorbars
     for cb_ax in colorbars(fig):
         assert cb_ax.get_ylabel() or cb_ax.get_xlabel()
@@ -149,7 +161,7 @@ def test_plot_spatial_map_draws_bam_map_without_image_into_given_axes(lang):
         assert viz.plot_spatial_map(bam_map, ax=ax) is fig
         return fig
     fig, caught = draw(make)
-    check_figure(fig, caught, lang, n_colorbars=1)
+    check_figure(fig, caught, lang, n_colorbars=1, page_rule=True)
     assert plot_axes(fig)[0].get_images()[0].get_array().shape == (5, 7)
 
 
@@ -204,6 +216,7 @@ def test_plot_map_gallery_draws_images_and_map_rows_with_boxes(lang):
     rows = {"A": torch.rand(3, 8, 8), "B": torch.rand(3, 16, 16)}
     boxes = torch.tensor([[4, 4, 12, 12], [0, 10, 9, 20], [20, 20, 32, 32]])
     fig, caught = draw(lambda: viz.plot_map_gallery(images, rows, boxes=boxes))
+    follows_page_rule(fig)
     assert caught == [] and len(colorbars(fig)) == 1 and colorbars(fig)[0].get_ylabel() == i18n.t("viz.spatial.value")
     axes = plot_axes(fig)
     assert len(axes) == 9 and fig.get_suptitle() == i18n.t("viz.gallery.title")
@@ -219,8 +232,33 @@ def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
     from attention_lib.toolkit import figures
     panels = {"acc": {"x": [0.8, 0.85, 0.9], "y": [0.7, 0.72, 0.71]}, "peak": {"x": [1.0, 0.9, 0.95], "y": [0.5] * 3}}
     fig, caught = draw(lambda: figures.plot_seed_spread(panels, references={"acc": ("base", 0.75)}))
+    follows_page_rule(fig)
     assert caught == [] and len(fig.axes) == 2 and fig.get_suptitle() == i18n.t("figures.seeds.title")
     left = fig.axes[0]
     dots = [line for line in left.get_lines() if line.get_marker() == "o"]
     assert len(dots) == 2 and all(len(d.get_ydata()) == 3 for d in dots)
     assert left.get_ylabel() == "acc" and [t.get_text() for t in fig.legends[0].get_texts()] == ["base"]
+
+
+SHARED_FIGURES = {
+    "cost_growth": lambda f: f.plot_cost_growth([8, 16, 32, 64], [16, 32, 64, 128, 256], lambda c, s: c * s * s,
+                                                lambda c: c * c / 8, lambda c, s: 9 * c * c * s * s),
+    "scaling": lambda f: f.plot_scaling([64, 128, 256, 512], {"fused": [1e-4, 2e-4, 5e-4, 1e-3],
+                                                              "explicit": [1e-4, 3e-4, 1e-3, 4e-3]},
+                                        {"fused": [1e5, 2e5, 4e5, 8e5], "explicit": [1e5, 4e5, 1.6e6, 6.4e6]}),
+    "accuracy_vs_params": lambda f: f.plot_accuracy_vs_params({"none": (0, [0.7, 0.72, 0.71]),
+                                                               "SE (r = 16)": (520, [0.8, 0.82, 0.81])}),
+    "context_examples": lambda f: f.plot_context_examples(al.data.context_dataset(16, seed=0)),
+    "gate_by_context": lambda f: f.plot_gate_by_context(
+        {"SE": np.random.default_rng(0).random((16, 32)), "ECA": np.random.default_rng(1).random((16, 32))},
+        al.data.context_dataset(16, seed=0).context),
+}
+
+
+@pytest.mark.parametrize("name", SHARED_FIGURES)
+def test_the_shared_figures_follow_the_page_rule_in_both_languages(lang, name):
+    from attention_lib.toolkit import figures
+    fig, caught = draw(lambda: SHARED_FIGURES[name](figures))
+    assert caught == []
+    chunks = follows_page_rule(fig)
+    assert bool(CJK.search(chunks["Title"])) == (lang == "zh")

@@ -64,8 +64,17 @@ PAGES = ("notation", "references", "running")
 BOOK = ROOT / "book"
 
 #: In the student edition, the exercises' sentence about the hidden solutions (any wording) gives way to this one.
-HIDDEN_SENTENCE = {"en": re.compile(r"[^.\n]*(?:\n[^.\n]*)*?\b(?:hidden|reveal)\b[^.]*\."),
-                   "zh": re.compile(r"[^。\n]*(?:\n[^。\n]*)*?(?:隐藏|藏在|点开|展开)[^。]*。")}
+_HIDDEN_WORDS = {"en": ("hidden", "reveal"), "zh": ("隐藏", "藏在", "点开", "展开")}
+_STOP = {"en": ".", "zh": "\u3002"}                   # a sentence ends at a full stop
+
+
+def _sentence_with(words, stop: str):
+    """A sentence (which may run over several source lines) that holds one of ``words``."""
+    s, w = re.escape(stop), "|".join(words)
+    return re.compile(rf"[^{s}\n]*(?:\n[^{s}\n]*)*?(?:{w})[^{s}]*{s}")
+
+
+HIDDEN_SENTENCE = {lang: _sentence_with(_HIDDEN_WORDS[lang], _STOP[lang]) for lang in ("en", "zh")}
 STUDENT_SENTENCE = {"en": "This is the student edition: the solutions are not included (the full notebooks on the "
                           "book's website have them).",
                     "zh": "这是学生版，不含参考答案（本书网站上的完整版 Jupyter 笔记本里有）。"}

@@ -4,8 +4,11 @@
     python tools/sync_twins.py 03_squeeze_excitation --from zh  # zh -> en
 
 The twins must have the same cells in the same order (same types); only markdown may differ. Lines
-ending in ``# i18n`` keep the target's version. Outputs and execution counts are cleared, and the
-solution cells are collapsed as ``tools/editions.py`` does it.
+ending in ``# i18n`` keep the target's version. The comment of an answer stub
+(``answer_1 = ...   # your answer: an integer``) is written in the target's language, from the table
+``answer_stubs`` of ``book/skeleton.yml`` (``# 你的答案：一个整数``), so that a Chinese student reads in Chinese
+what to type. Outputs and execution counts are cleared, and the solution cells are collapsed as
+``tools/editions.py`` does it.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import nbformat
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from editions import collapse  # noqa: E402  (tools/ is not a package)
+from zh_typography import STUB, stub_comment  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -26,12 +30,23 @@ def _own(line: str) -> bool:
     return line.rstrip().endswith("# i18n")
 
 
-def merge_code(source: str, target: str) -> str:
-    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order)."""
+def merge_code(source: str, target: str, target_lang: str | None = None) -> str:
+    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order) and, given
+    ``target_lang``, each answer stub's comment is written in that language."""
     kept = iter([line for line in target.splitlines() if _own(line)])
     out = []
     for line in source.splitlines():
-        out.append(next(kept, line) if _own(line) else line)
+        if _own(line):
+            line = next(kept, line)
+        elif target_lang and STUB.match(line):
+            m = STUB.match(line)
+            try:
+                comment = stub_comment(line, target_lang)
+            except KeyError:
+                raise SystemExit(f"no translation for the answer stub comment {m.group('comment')!r}: add it to "
+                                 "answer_stubs in book/skeleton.yml") from None
+            line = f"{m.group('code')}{m.group('gap')}# {comment}"
+        out.append(line)
     return "\n".join(out)
 
 
@@ -45,7 +60,7 @@ def sync(name: str, source_lang: str = "en") -> int:
     changed = 0
     for a, b in zip(src.cells, dst.cells):
         if a.cell_type == "code":
-            merged = merge_code(a.source, b.source)
+            merged = merge_code(a.source, b.source, target_lang)
             changed += merged != b.source or a.metadata.get("tags") != b.metadata.get("tags")
             b.source = merged
             b.metadata = dict(a.metadata)

@@ -14,6 +14,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from ..toolkit import figures, viz  # noqa: F401  (their strings: figures.*, viz.*)
+from ..toolkit.figure_output import PAGE_WIDTH_IN
+from ..toolkit.viz import page_grid
 from ..toolkit.format import fit_slope
 from ..toolkit.i18n import register, t
 
@@ -123,8 +125,7 @@ def plot_patch_lookup(photo: torch.Tensor, patch_size: int, queries: Sequence[tu
     tokens = patch_tokens(photo, patch_size)
     tokens = F.normalize(tokens - tokens.mean(1, keepdim=True), dim=1)      # zero-mean, unit length
     weights = (tokens @ tokens.T / temperature).softmax(-1)                 # (N, N)
-    fig, axes = plt.subplots(1, len(queries) + 1, figsize=(3.4 * (len(queries) + 1), 3.5),
-                             layout="constrained")
+    fig, axes = page_grid(len(queries) + 1, (3.2, 3.0), max_cols=2, extra=(0.2, 0.6))
     _image(axes[0], photo)
     axes[0].set_title(t("ch01.lookup.photo"))
     for ax, (r, c) in zip(axes[1:], queries):
@@ -133,13 +134,13 @@ def plot_patch_lookup(photo: torch.Tensor, patch_size: int, queries: Sequence[tu
                                fill=False, edgecolor="cyan", linewidth=2))
         ax.set_title(t("ch01.lookup.query", r=r, c=c))
         fig.colorbar(im, ax=ax, label=t("viz.weight"), shrink=0.8)
-    fig.suptitle(t("ch01.lookup.title"))
+    fig.suptitle(t("ch01.lookup.title"), wrap=True)
     return fig
 
 
 def plot_scaling_statistics(stats: dict):
     """§2: the variance of q·k, the largest softmax weight and the softmax's gradient against d_k."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.7), layout="constrained")
+    fig, axes = page_grid(3, (3.2, 2.9), max_cols=2, extra=(0.2, 0.9))
     d = stats["d_k"]
     for ax, name, ylabel in zip(axes, ("var", "max", "grad"), ("ch01.scale.var", "ch01.scale.max", "ch01.scale.grad")):
         ax.plot(d, stats[f"{name}_raw"], "o-", color="tab:red", label=t("ch01.scale.raw"))
@@ -151,8 +152,8 @@ def plot_scaling_statistics(stats: dict):
         ax.set_title(t(f"{ylabel}_title"))
         ax.grid(True, alpha=0.3)
     axes[0].set_yscale("log")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(t("ch01.scale.title"))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    fig.suptitle(t("ch01.scale.title"), wrap=True)
     return fig
 
 
@@ -160,8 +161,7 @@ def plot_head_split(num_tokens: int = 4, dim: int = 8, num_heads: int = 2):
     """§2: ``(N, D)`` -> ``view(N, h, d_k)`` -> ``transpose`` -> ``(h, N, d_k)``: the columns of each head."""
     dk = dim // num_heads
     colours = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained",
-                             gridspec_kw=dict(width_ratios=[dim, num_heads * dk + num_heads - 1]))
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 5.2), layout="constrained")
     left, right = axes
     for n in range(num_tokens):
         for j in range(dim):
@@ -171,13 +171,13 @@ def plot_head_split(num_tokens: int = 4, dim: int = 8, num_heads: int = 2):
             x = head * (dk + 1) + j % dk
             right.add_patch(Rectangle((x, num_tokens - 1 - n), 1, 1, facecolor=colours(head),
                                       alpha=0.35 + 0.15 * (n % 2), edgecolor="white"))
-            right.text(x + 0.5, num_tokens - 0.5 - n, f"{n}", ha="center", va="center", fontsize=7)
+            right.text(x + 0.5, num_tokens - 0.5 - n, f"{n}", ha="center", va="center")
     for ax, width, title in ((left, dim, t("ch01.heads.before", N=num_tokens, D=dim)),
                              (right, num_heads * (dk + 1) - 1,
                               t("ch01.heads.after", h=num_heads, N=num_tokens, d=dk))):
         ax.set_xlim(0, width), ax.set_ylim(0, num_tokens)
         ax.set_aspect("equal")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.set_yticks([i + 0.5 for i in range(num_tokens)], [str(num_tokens - 1 - i) for i in range(num_tokens)])
         ax.set_ylabel(t("ch01.heads.token"))
     left.set_xticks([j + 0.5 for j in range(dim)], [str(j) for j in range(dim)])
@@ -192,7 +192,7 @@ def plot_head_split(num_tokens: int = 4, dim: int = 8, num_heads: int = 2):
 def plot_masks(causal: torch.Tensor, padding: torch.Tensor, causal_weights: torch.Tensor,
                padding_weights: torch.Tensor):
     """§3: two boolean masks ``(N, N)`` (True: may attend) and the attention weights ``(N, N)`` under each."""
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), layout="constrained")
+    fig, axes = page_grid(4, (3.2, 2.9), max_cols=2, extra=(0.2, 1.0))
     n = causal.shape[-1]
     allowed = ListedColormap(["#d9d9d9", "#4c72b0"])
     for ax, data, key in zip(axes, (causal, causal_weights, padding, padding_weights),
@@ -200,7 +200,7 @@ def plot_masks(causal: torch.Tensor, padding: torch.Tensor, causal_weights: torc
         is_mask = key.endswith("mask")
         im = ax.imshow(data.detach().cpu().float().numpy(), cmap=allowed if is_mask else "viridis", vmin=0,
                        vmax=1)
-        ax.set_title(t(f"ch01.masks.{key}"), fontsize=10)
+        ax.set_title(t(f"ch01.masks.{key}"), fontsize="medium")
         ax.set_xlabel(t("viz.key"))
         ax.set_ylabel(t("viz.query"))
         ax.set_xticks(range(n)), ax.set_yticks(range(n))
@@ -208,7 +208,7 @@ def plot_masks(causal: torch.Tensor, padding: torch.Tensor, causal_weights: torc
             fig.colorbar(im, ax=ax, label=t("viz.weight"), shrink=0.8)
     handles = [Patch(color="#4c72b0", label=t("ch01.masks.allowed")),
                Patch(color="#d9d9d9", label=t("ch01.masks.blocked"))]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2)
     fig.suptitle(t("ch01.masks.title"))
     return fig
 
@@ -218,8 +218,10 @@ def plot_patch_grid(image: torch.Tensor, patch_size: int):
     C, H, W = image.shape
     grid_h, grid_w = H // patch_size, W // patch_size
     tokens = patch_tokens(image, patch_size).view(-1, C, patch_size, patch_size)
-    fig = plt.figure(figsize=(11, 3.9), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1, 2.2])
+    cols = min(len(tokens), 8)
+    rows = math.ceil(len(tokens) / cols)
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 3.6 + 0.95 * rows), layout="constrained")
+    left, right = fig.subfigures(2, 1, height_ratios=[3.0, 0.95 * rows + 0.5])
     ax = left.subplots()
     _image(ax, image)
     for k in range(1, grid_w):
@@ -228,19 +230,16 @@ def plot_patch_grid(image: torch.Tensor, patch_size: int):
         ax.axhline(k * patch_size - 0.5, color="white", linewidth=1)
     for r in range(grid_h):
         for c in range(grid_w):
-            ax.text(c * patch_size + 2, r * patch_size + 2, str(r * grid_w + c), color="yellow", fontsize=7,
-                    va="top")
+            ax.text(c * patch_size + 1, r * patch_size + 1, str(r * grid_w + c), color="yellow", va="top")
     ax.set_title(t("ch01.patches.image", H=H, W=W, P=patch_size))
-    cols = min(len(tokens), 8)
-    rows = math.ceil(len(tokens) / cols)
     strip = right.subplots(rows, cols)
     for i, ax in enumerate(strip.flat):
         if i < len(tokens):
             _image(ax, tokens[i])
-            ax.set_title(str(i), fontsize=7, pad=2)
+            ax.set_title(str(i), fontsize="medium", pad=2)
         else:
             ax.axis("off")
-    right.suptitle(t("ch01.patches.sequence", N=len(tokens), d=C * patch_size ** 2), fontsize=10)
+    right.suptitle(t("ch01.patches.sequence", N=len(tokens), d=C * patch_size ** 2), fontsize="large", wrap=True)
     fig.suptitle(t("ch01.patches.title"))
     return fig
 
@@ -248,18 +247,18 @@ def plot_patch_grid(image: torch.Tensor, patch_size: int):
 def plot_flop_terms(ns: Sequence[int], dim: int, marks: Optional[dict] = None):
     """§5: the projections 8ND² against the attention products 4N²D (log-log); they cross at N = 2D."""
     n = np.asarray(ns, dtype=float)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
     ax.loglog(n, 8 * n * dim ** 2, "-", label=t("ch01.cost.projections"))
     ax.loglog(n, 4 * n ** 2 * dim, "-", label=t("ch01.cost.products"))
     ax.axvline(2 * dim, color="gray", linestyle="--", label=t("ch01.cost.crossover", n=2 * dim))
     for label, value in (marks or {}).items():
         ax.plot([value], [8 * value * dim ** 2 + 4 * value ** 2 * dim], "k^")
-        ax.annotate(label, (value, 8 * value * dim ** 2), textcoords="offset points", xytext=(4, -14), fontsize=8)
+        ax.annotate(label, (value, 8 * value * dim ** 2), textcoords="offset points", xytext=(4, -16))
     ax.set_xlabel(t("figures.scaling.tokens"))
     ax.set_ylabel(t("figures.cost.flops"))
     ax.set_title(t("ch01.cost.title", D=dim))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left")
     return fig
 
 
@@ -268,7 +267,8 @@ def plot_vit_attention(images: torch.Tensor, per_layer: Sequence[torch.Tensor], 
     """§6: per image, the class token's attention over the patches in each layer (heads averaged) and the
     rollout across layers, over the image in grey; the target's box in cyan. Maps: ``(G, N)`` patches."""
     G, L = len(images), len(per_layer)
-    fig, axes = plt.subplots(G, L + 2, figsize=(2.4 * (L + 2) + 0.8, 2.4 * G + 0.5), layout="constrained",
+    side = min(2.0, (PAGE_WIDTH_IN - 1.2) / (L + 2))
+    fig, axes = plt.subplots(G, L + 2, figsize=(PAGE_WIDTH_IN, side * G + 0.9), layout="constrained",
                              squeeze=False)
     titles = [t("ch01.vit.image")] + [t("ch01.vit.layer", l=l + 1) for l in range(L)] + [t("ch01.vit.rollout")]
     maps = [w / w.sum(-1, keepdim=True) for w in list(per_layer) + [rollout]]      # shares of each row
@@ -282,16 +282,18 @@ def plot_vit_attention(images: torch.Tensor, per_layer: Sequence[torch.Tensor], 
         if boxes is not None:
             _box(axes[g, 0], boxes[g])
     for ax, title in zip(axes[0], titles):
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize="medium")
     fig.colorbar(im, ax=axes[:, 1:], label=t("ch01.vit.share"), shrink=0.8)
-    fig.suptitle(t("ch01.vit.title" if boxes is not None else "ch01.vit.title_plain"))
+    fig.suptitle(t("ch01.vit.title" if boxes is not None else "ch01.vit.title_plain"), wrap=True)
     return fig
 
 
 def plot_cls_heads(image: torch.Tensor, maps: Sequence[torch.Tensor], grid: int, box=None):
     """§6: the class token's attention of every head ``(h, N)`` in every layer, over one image."""
     L, h = len(maps), maps[0].shape[0]
-    fig, axes = plt.subplots(L, h, figsize=(2.5 * h + 0.8, 2.5 * L + 0.4), layout="constrained", squeeze=False)
+    side = min(2.0, (PAGE_WIDTH_IN - 1.2) / h)
+    fig, axes = plt.subplots(L, h, figsize=(PAGE_WIDTH_IN, (side + 0.3) * L + 0.6), layout="constrained",
+                             squeeze=False)
     maps = [m / m.sum(-1, keepdim=True) for m in maps]
     vmax = max(m.max().item() for m in maps)
     for l, layer in enumerate(maps):
@@ -299,7 +301,7 @@ def plot_cls_heads(image: torch.Tensor, maps: Sequence[torch.Tensor], grid: int,
             im = _overlay(axes[l, k], image, layer[k], grid, vmax=vmax)
             if box is not None:
                 _box(axes[l, k], box)
-            axes[l, k].set_title(t("ch01.vit.layer_head", l=l + 1, k=k), fontsize=9)
+            axes[l, k].set_title(t("ch01.vit.layer_head", l=l + 1, k=k), fontsize="medium")
     fig.colorbar(im, ax=axes, label=t("ch01.vit.share"), shrink=0.8)
     fig.suptitle(t("ch01.vit.heads_title"))
     return fig
@@ -311,7 +313,7 @@ def plot_position_similarity(sim: torch.Tensor, grid: int):
     tiles = torch.full((grid, grid, grid + 1, grid + 1), float("nan"))
     tiles[:, :, :grid, :grid] = sim.detach().cpu().view(grid, grid, grid, grid)      # (row, col, r', c')
     mosaic = tiles.permute(0, 2, 1, 3).reshape(grid * (grid + 1), grid * (grid + 1))[:-1, :-1]
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 5.8), layout="constrained")
     im = ax.imshow(mosaic.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     centres = [i * (grid + 1) + (grid - 1) / 2 for i in range(grid)]
     ax.set_xticks(centres, [str(i + 1) for i in range(grid)])
@@ -319,14 +321,14 @@ def plot_position_similarity(sim: torch.Tensor, grid: int):
     ax.set_xlabel(t("ch01.pos.col"))
     ax.set_ylabel(t("ch01.pos.row"))
     fig.colorbar(im, ax=ax, label=t("ch01.pos.cosine"), shrink=0.9)
-    ax.set_title(t("ch01.pos.title"), fontsize=10)
+    ax.set_title(t("ch01.pos.title"), wrap=True)
     return fig
 
 
 def plot_memory(ns: Sequence[int], memory: dict):
     """§5: peak extra memory against N (log-log), one line per path (``"fused"``, ``"explicit"``), labelled
     with its fitted slope."""
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
     for key, values in memory.items():
         label = t("figures.scaling.slope", name=t(f"ch01.path.{key}"), slope=fit_slope(ns, values, 3))
         ax.loglog(ns, values, "o-", label=label)
@@ -336,14 +338,14 @@ def plot_memory(ns: Sequence[int], memory: dict):
     ax.set_xlabel(t("figures.scaling.tokens"))
     ax.set_ylabel(t("figures.scaling.bytes"))
     ax.set_title(t("figures.scaling.memory_title"))
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 
 def plot_pair_accuracy(accuracy: dict, reach: int):
     """§6: accuracy against the distance between the two marked positions, mean ± std over seeds.
     ``accuracy``: ``{label: (seeds, L - 1) tensor}``; ``reach``: how far the local model can see."""
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.4), layout="constrained")
     for i, (label, acc) in enumerate(accuracy.items()):
         acc = torch.as_tensor(acc, dtype=torch.float32)
         d = np.arange(1, acc.shape[1] + 1)
@@ -356,7 +358,7 @@ def plot_pair_accuracy(accuracy: dict, reach: int):
     ax.set_ylim(0.2, 1.05)
     ax.set_xlabel(t("ch01.pairs.distance"))
     ax.set_ylabel(t("figures.accuracy.y"))
-    ax.set_title(t("ch01.pairs.title"))
+    ax.set_title(t("ch01.pairs.title"), wrap=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(loc="lower left")
     return fig

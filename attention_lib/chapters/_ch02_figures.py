@@ -15,6 +15,7 @@ from matplotlib.cm import ScalarMappable
 from ..external_attention import EPS
 from ..toolkit import viz
 from ..toolkit.data import box_masks
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import t
 
 
@@ -23,7 +24,7 @@ def plot_experiment(summary: Mapping[str, dict]):
     names = list(summary)
     labels = [t(f"ch02.variant.{n}") for n in names]
     x = np.arange(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, (left, right) = viz.page_grid(2, (6.2, 3.4), max_cols=1, extra=(0.4, 0.6))   # one above the other
     for ax, key in ((left, "acc"), (right, "ms")):
         values = [np.asarray(summary[n][key], dtype=float) for n in names]
         means = [v.mean() for v in values]
@@ -31,7 +32,7 @@ def plot_experiment(summary: Mapping[str, dict]):
         ax.bar(x, means, yerr=stds, capsize=5, color=[f"C{i}" for i in range(len(names))], alpha=0.75)
         for i, v in enumerate(values):
             ax.plot(np.full(len(v), x[i]) + np.linspace(-0.15, 0.15, len(v)), v, "k.", markersize=7)
-        ax.set_xticks(x, labels, rotation=12, ha="right", fontsize=9)
+        ax.set_xticks(x, labels, rotation=15, ha="right", rotation_mode="anchor")
         ax.set_xlabel(t("ch02.table.mixer"))
         ax.grid(True, axis="y", alpha=0.3)
     k = len(summary[names[0]]["acc"])
@@ -39,7 +40,7 @@ def plot_experiment(summary: Mapping[str, dict]):
     left.set_ylim(0, 1)
     left.set_title(t("ch02.experiment.acc_title", k=k))
     left.set_ylabel(t("ch02.experiment.acc"))
-    left.legend(loc="upper left", fontsize=8)
+    left.legend(loc="upper left")
     right.set_title(t("ch02.experiment.time_title"))
     right.set_ylabel(t("ch02.experiment.ms"))
     return fig
@@ -66,7 +67,7 @@ def plot_slot_shares(trained: torch.Tensor, random: torch.Tensor, chance: float,
     """Bars per slot: the share of its weight on the target, trained next to random; the chance level."""
     trained, random = np.asarray(trained, dtype=float), np.asarray(random, dtype=float)
     x = np.arange(len(trained))
-    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     ax.bar(x - 0.2, trained, 0.4, label=t("ch02.share.trained"), color="tab:orange")
     ax.bar(x + 0.2, random, 0.4, label=t("ch02.share.random"), color="tab:gray")
     ax.axhline(chance, color="k", ls="--", lw=1, label=t("ch02.share.chance", p=chance))
@@ -75,7 +76,7 @@ def plot_slot_shares(trained: torch.Tensor, random: torch.Tensor, chance: float,
     ax.set_xlabel(t("ch02.share.slot"))
     ax.set_ylabel(t("ch02.share.y"))
     ax.set_title(t("ch02.share.title", n=n_images))
-    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    ax.legend(loc="upper left", ncols=2)
     return fig
 
 
@@ -98,8 +99,9 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
     G, size = len(images), images.shape[-1]
     one = G == 1
     rows, cols = (1, len(slots)) if one else (len(slots), G)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.8), squeeze=False,
-                             layout="constrained")
+    side = min(1.9, (PAGE_WIDTH_IN - 1.8) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(PAGE_WIDTH_IN, side * cols + 1.8), side * rows + 1.0),
+                             squeeze=False, layout="constrained")
     for r in range(rows):
         for c in range(cols):
             j, g = (slots[c], 0) if one else (slots[r], c)
@@ -111,16 +113,16 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             ax.set_xticks([]), ax.set_yticks([])
             label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f" ({shares[j]:.0%})")
             if one:
-                ax.set_title(label, fontsize=9)
+                ax.set_title(label, fontsize="medium")
             elif c == 0:
-                ax.set_ylabel(label, fontsize=9)
+                ax.set_ylabel(label)
             if r == rows - 1 and not one:
-                ax.set_xlabel(f"{t('ch02.gallery.image')} {g}", fontsize=8)
+                ax.set_xlabel(str(g) if cols > 5 else f"{t('ch02.gallery.image')} {g}")
         if not one:
             fig.colorbar(solid, ax=axes[r, :], shrink=0.9, label=t("ch02.gallery.weight") if r == rows // 2 else None)
     if one:
         fig.colorbar(solid, ax=axes[0, :], shrink=0.9, label=t("ch02.gallery.weight"))
-    fig.suptitle(title or t("ch02.gallery.title"))
+    fig.suptitle(title or t("ch02.gallery.title"), wrap=True)
     return fig
 
 
@@ -137,10 +139,10 @@ def plot_normalisations(logits: torch.Tensor, index: int = 0):
     if logits.dim() != 2:
         raise ValueError(f"plot_normalisations: expected logits (N, S), got {tuple(logits.shape)}")
     maps = normalisations(logits)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
+    fig, axes = viz.page_grid(3, (3.2, 3.2), max_cols=2, extra=(0.2, 0.6))
     for ax, key in zip(axes, ("slots", "tokens", "double")):
         viz.plot_memory_map(maps[key], ax=ax, title=t(f"ch02.norm.{key}"))
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize("medium")
     fig.suptitle(t("ch02.norm.title", i=index))
     return fig
 
@@ -151,13 +153,13 @@ def plot_map_sizes(self_map: torch.Tensor, external_map: torch.Tensor):
     if a.dim() != 2 or b.dim() != 2 or a.shape[0] != a.shape[1] or b.shape[0] != a.shape[0]:
         raise ValueError(f"plot_map_sizes: expected (N, N) and (N, S), got {tuple(a.shape)} and {tuple(b.shape)}")
     n, s = b.shape
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained",
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained",
                              gridspec_kw=dict(width_ratios=[n, max(s, n // 3)]))
     for ax, m, title, xlabel, ylabel in ((axes[0], a, t("ch02.sizes.self", n=n), "viz.key", "viz.query"),
                                          (axes[1], b, t("ch02.sizes.external", n=n, s=s), "viz.memory.slot",
                                           "viz.token")):
         im = ax.imshow(m.numpy(), cmap="viridis", vmin=0, interpolation="nearest", aspect="equal")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize="medium", wrap=True)
         ax.set_xlabel(t(xlabel))
         ax.set_ylabel(t(ylabel))
         fig.colorbar(im, ax=ax, shrink=0.7, label=t("viz.weight"))

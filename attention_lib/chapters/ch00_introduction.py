@@ -143,7 +143,9 @@ def plot_what_is_reweighted(seed: int = 0):
         with torch.no_grad():
             maps[name] = module.attention_map(mech.example_input(1, generator=gen))
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))     # two by two: readable at the page width
+    from ..toolkit.figure_output import PAGE_WIDTH_IN
+
+    fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH_IN, 6.2), layout="constrained")   # two by two
     axes = axes.ravel()
     se = maps["squeeze_excitation"][0, :, 0, 0]                        # (C,)
     axes[0].bar(range(se.numel()), se.numpy(), color="tab:blue")
@@ -162,8 +164,7 @@ def plot_what_is_reweighted(seed: int = 0):
         im = ax.imshow(image.numpy(), cmap="viridis", aspect="auto")
         ax.set(title=t(title), xlabel=t(xlabel), ylabel=t(ylabel))
         fig.colorbar(im, ax=ax, label=t("ch00.fig.weight"))
-    fig.suptitle(t("ch00.fig.title"))
-    fig.tight_layout()
+    fig.suptitle(t("ch00.fig.title"), wrap=True)
     return fig
 
 

@@ -15,6 +15,7 @@ from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise,
                                  expect_tensor, which)
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ContextCNN, ShapesCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
@@ -122,20 +123,20 @@ def plot_squeeze(channels: Sequence[torch.Tensor], names: Optional[Sequence[str]
         raise ValueError(f"plot_squeeze expects a list of (H, W) tensors, got shapes {[tuple(c.shape) for c in channels]}")
     names = list(names) if names is not None else [f"{t('ch03.squeeze.bar_x')} {i}" for i in range(len(channels))]
     z = [c.mean().item() for c in channels]
-    fig, axes = plt.subplots(1, len(channels) + 2, figsize=(2.6 * (len(channels) + 1) + 0.6, 3.1),
-                             layout="constrained",
-                             gridspec_kw=dict(width_ratios=[1] * len(channels) + [0.08, 1.4]))
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 5.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])      # the channels, then the descriptor z
+    axes = top.subplots(1, len(channels))
     vmin, vmax = min(c.min().item() for c in channels), max(c.max().item() for c in channels)
     for ax, c, name, value in zip(axes, channels, names, z):
         im = ax.imshow(c.numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel(t("ch03.squeeze.value", z=value), fontsize=9)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel(t("ch03.squeeze.value", z=value))
         ax.set_xticks([]), ax.set_yticks([])
-    fig.colorbar(im, cax=axes[-2], label=t("ch03.squeeze.colorbar"))
-    bar = axes[-1]
+    top.colorbar(im, ax=axes, label=t("ch03.squeeze.colorbar"), shrink=0.9)
+    bar = bottom.subplots()
     bar.bar(range(len(z)), z, color="tab:blue")
-    bar.set_xticks(range(len(z)), names, rotation=30, ha="right", fontsize=8)
-    bar.set_title(t("ch03.squeeze.bar_title"), fontsize=10)
+    bar.set_xticks(range(len(z)), names)
+    bar.set_title(t("ch03.squeeze.bar_title"))
     bar.set_ylabel(t("ch03.squeeze.bar_y"))
     bar.set_xlabel(t("ch03.squeeze.bar_x"))
     fig.suptitle(t("ch03.squeeze.title"))
@@ -147,7 +148,7 @@ def plot_gate_by_class(per_class: torch.Tensor, class_names: Optional[Sequence[s
     per_class = torch.as_tensor(per_class).detach().cpu().float()
     if per_class.dim() != 2:
         raise ValueError(f"plot_gate_by_class expects (classes, C), got {tuple(per_class.shape)}")
-    fig, ax = plt.subplots(figsize=(10, 0.5 * per_class.shape[0] + 1.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.5 * per_class.shape[0] + 1.8), layout="constrained")
     im = ax.imshow(per_class.numpy(), aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.set_yticks(np.arange(per_class.shape[0]),
                   class_names if class_names is not None else [str(i) for i in range(per_class.shape[0])])
@@ -155,7 +156,6 @@ def plot_gate_by_class(per_class: torch.Tensor, class_names: Optional[Sequence[s
     ax.set_xlabel(t("ch03.gate_by_class.x"))
     ax.set_ylabel(t("ch03.gate_by_class.y"))
     fig.colorbar(im, ax=ax, label=t("ch03.gate_by_class.colorbar"))
-    fig.tight_layout()
     return fig
 
 

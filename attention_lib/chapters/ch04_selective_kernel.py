@@ -18,6 +18,7 @@ from ..selective_kernel import SelectiveKernel
 from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
                                   which)
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import DemoConfig
@@ -238,18 +239,18 @@ def plot_windows(photo: torch.Tensor, stride: int = 8, centre=(0.5, 0.36)):
     h, w = photo.shape[1:]
     zoomed = nn.functional.interpolate(photo[None, :, h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2],
                                        size=(h, w), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.8), layout="constrained")
+    fig, axes = viz.page_grid(2, (3.2, 3.4), max_cols=2, extra=(0.2, 1.0))
     for ax, img, zoom, (cx, cy) in zip(axes, (photo, zoomed), (1, 2),
                                        ((centre[0] * w, centre[1] * h),
                                         ((centre[0] - 0.25) * 2 * w, (centre[1] - 0.25) * 2 * h))):
         ax.imshow(img.permute(1, 2, 0).numpy())
         _square(ax, cx, cy, 3 * stride, "#00e5ff", t("ch04.windows.small"))
         _square(ax, cx, cy, 5 * stride, "#ff4081", t("ch04.windows.large"))
-        ax.set_title(t("ch04.windows.zoom", zoom=zoom, stride=stride), fontsize=10)
+        ax.set_title(t("ch04.windows.zoom", zoom=zoom, stride=stride), fontsize="medium", wrap=True)
         ax.set_xlabel(t("ch04.pixels"))
         ax.set_ylabel(t("ch04.pixels"))
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=9)
-    fig.suptitle(t("ch04.windows.title"))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    fig.suptitle(t("ch04.windows.title"), wrap=True)
     return fig
 
 
@@ -271,14 +272,13 @@ def receptive_field(conv: nn.Module, size: int = 11) -> torch.Tensor:
 
 def plot_receptive_fields(fields: Sequence[torch.Tensor], names: Sequence[str], taps: Sequence[int]):
     """One heat map per receptive field (from :func:`receptive_field`), each named and captioned."""
-    fig, axes = plt.subplots(1, len(fields), figsize=(3.3 * len(fields) + 0.8, 3.6), layout="constrained")
-    axes = np.atleast_1d(axes)
+    fig, axes = viz.page_grid(len(fields), (2.5, 3.2), max_cols=2, extra=(1.2, 0.6))
     for ax, f, name, n in zip(axes, fields, names, taps):
         im = ax.imshow(torch.as_tensor(f).numpy(), cmap="magma", vmin=0, vmax=1)
         cols = torch.nonzero((torch.as_tensor(f) > 0).any(0))[:, 0]
         span = int(cols.max() - cols.min() + 1) if len(cols) else 0          # extent, holes included
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel(t("ch04.rf.x") + "\n" + t("ch04.rf.caption", taps=n, span=span), fontsize=9)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel(t("ch04.rf.x") + "\n" + t("ch04.rf.caption", taps=n, span=span))
         ax.set_ylabel(t("ch04.rf.y"))
         ax.set_xticks(range(0, f.shape[1], 2)), ax.set_yticks(range(0, f.shape[0], 2))
     fig.colorbar(im, ax=list(axes), label=t("ch04.rf.colorbar"), shrink=0.85)
@@ -288,10 +288,10 @@ def plot_receptive_fields(fields: Sequence[torch.Tensor], names: Sequence[str], 
 
 def plot_scale_examples(sets: dict, index: int = 0):
     """Image ``index`` of every set of :func:`scale_sets`: the same scene at each target size."""
-    fig, axes = plt.subplots(1, len(sets), figsize=(2.2 * len(sets), 2.6), layout="constrained")
-    for ax, (r, d) in zip(np.atleast_1d(axes), sets.items()):
+    fig, axes = viz.page_grid(len(sets), (1.6, 1.9), extra=(0.2, 0.6))
+    for ax, (r, d) in zip(axes, sets.items()):
         ax.imshow(d.images[index].permute(1, 2, 0).numpy())
-        ax.set_title(t("ch04.scales.radius", r=r), fontsize=9)
+        ax.set_title(t("ch04.scales.radius", r=r), fontsize="medium")
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(t("ch04.scales.title"))
     return fig
@@ -300,7 +300,7 @@ def plot_scale_examples(sets: dict, index: int = 0):
 def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor, seeds: Sequence[int] = SEEDS):
     """``diffs`` (seeds, scales): a(5×5) − a(3×3) against the target's size, one thin line per seed."""
     d = torch.as_tensor(diffs).detach().cpu().float()
-    fig, ax = plt.subplots(figsize=(6.6, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.4), layout="constrained")
     for row, seed in zip(d, seeds):
         ax.plot(radii, row.numpy(), "o-", lw=1, alpha=0.5, label=t("ch04.response.seed", seed=seed))
     ax.errorbar(radii, d.mean(0).numpy(), yerr=d.std(0).numpy() if len(d) > 1 else None, fmt="s-", color="black",
@@ -309,9 +309,9 @@ def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor, seeds: Sequ
     ax.set_xticks(list(radii))
     ax.set_xlabel(t("ch04.response.x"))
     ax.set_ylabel(t("ch04.response.y"))
-    ax.set_title(t("ch04.response.title"), fontsize=11)
+    ax.set_title(t("ch04.response.title"), wrap=True)
     ax.grid(True, alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(d) + 1, fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(d) + 1, 4))
     return fig
 
 

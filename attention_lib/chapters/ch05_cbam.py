@@ -19,6 +19,7 @@ from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, describe, exercise,
                                  expect_tensor, which)
 from ..toolkit.format import Table
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import ShapesCNN, trained_demo
@@ -348,39 +349,40 @@ def plot_two_poolings(channels: Sequence[torch.Tensor], names: Sequence[str]):
         raise ValueError(f"plot_two_poolings expects C (H, W) channels and C names, got {tuple(chans.shape)}, "
                          f"{len(names)} names")
     c = len(chans)
-    fig = plt.figure(figsize=(10.5, 6.4), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=(1, 1.15))
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 7.6), layout="constrained")
+    top, middle, bottom = fig.subfigures(3, 1, height_ratios=(1, 1.1, 1.15))   # channels, M_c's input, M_s's
     vmin, vmax = chans.min().item(), chans.max().item()
     for ax, chan, name in zip(top.subplots(1, c), chans, names):
         im = ax.imshow(chan.numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize="medium")
         ax.set_xticks([]), ax.set_yticks([])
     top.colorbar(im, ax=top.axes, label=t("ch05.pool.activation"), shrink=0.85)
-    bars, mean_ax, max_ax = bottom.subplots(1, 3, gridspec_kw=dict(width_ratios=(1.5, 1, 1)))
+    bars = middle.subplots()
+    mean_ax, max_ax = bottom.subplots(1, 2)
     x = np.arange(c)
     bars.bar(x - 0.2, chans.mean((1, 2)).numpy(), 0.4, label=t("ch05.pool.avg"))
     bars.bar(x + 0.2, chans.amax((1, 2)).numpy(), 0.4, label=t("ch05.pool.max"))
-    bars.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    bars.set_xticks(x, names)
     bars.set_ylim(0, 1.3 * chans.amax().item())
     bars.set_xlabel(t("ch05.pool.channel"))
     bars.set_ylabel(t("ch05.pool.value"))
-    bars.set_title(t("ch05.pool.bars"), fontsize=10)
-    bars.legend(fontsize=8, loc="upper center", ncol=2)
+    bars.set_title(t("ch05.pool.bars"))
+    bars.legend(loc="upper center", ncol=2)
     for ax, key, m in ((mean_ax, "ch05.pool.mean_map", chans.mean(0)), (max_ax, "ch05.pool.max_map", chans.amax(0))):
         im = ax.imshow(m.numpy(), cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.set_title(t(key), fontsize=9)
+        ax.set_title(t(key), fontsize="medium")
         ax.set_xticks([]), ax.set_yticks([])
-    mean_ax.set_xlabel(t("ch05.pool.where"), fontsize=9, loc="left")
+    mean_ax.set_xlabel(t("ch05.pool.where"), loc="left")
     bottom.colorbar(im, ax=[mean_ax, max_ax], label=t("ch05.pool.activation"), shrink=0.85)
-    fig.suptitle(t("ch05.pool.title"))
+    fig.suptitle(t("ch05.pool.title"), wrap=True)
     return fig
 
 
 def plot_photo_maps(model: nn.Module, sizes: Sequence[int] = (32, 96)):
     """The trained network's ``M_s`` over the sample photograph at a few sizes (the CNN is fully convolutional
     up to its pool, so a larger photo gives a larger map)."""
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.0 * len(sizes), 4.4), layout="constrained")
-    for ax, s in zip(np.atleast_1d(axes), sizes):
+    fig, axes = viz.page_grid(len(sizes), (5.2, 3.4), max_cols=1, extra=(0.2, 0.3))
+    for ax, s in zip(axes, sizes):
         photo = data.sample_photo(size=s)                                     # (3, s, s)
         m = spatial_maps(model, photo[None])[0]                               # (s/4, s/4)
         viz.plot_spatial_map(m, photo, ax=ax, title=t("ch05.photo.title", s=s, h=m.shape[0], w=m.shape[1]))

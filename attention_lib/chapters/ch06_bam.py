@@ -18,6 +18,7 @@ from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
                                   which)
 from ..toolkit.format import Table, format_count, format_si
+from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
 from ..toolkit.train import DemoConfig, ShapesCNN
@@ -313,8 +314,8 @@ def plot_dilation_reach(photo: torch.Tensor, dilations: Sequence[int] = (1, 4)):
     """How often each pixel of ``photo`` is read by one output of two stacked 3×3 convolutions with each dilation."""
     gray = photo.mean(0)                                                    # (H, W)
     h, w = gray.shape
-    fig, axes = plt.subplots(1, len(dilations), figsize=(4.6 * len(dilations), 4.2), layout="constrained")
-    for ax, d in zip(np.atleast_1d(axes), dilations):
+    fig, axes = viz.page_grid(len(dilations), (3.2, 3.2), max_cols=2, extra=(0.2, 0.6))
+    for ax, d in zip(axes, dilations):
         taps = torch.zeros(1, 1, h, w)
         taps[..., h // 2, w // 2] = 1.0
         kernel = torch.ones(1, 1, 3, 3)
@@ -326,11 +327,11 @@ def plot_dilation_reach(photo: torch.Tensor, dilations: Sequence[int] = (1, 4)):
         ax.imshow(gray.numpy(), cmap="gray")
         shown = np.ma.masked_where(reach.numpy() == 0, reach.numpy())
         im = ax.imshow(shown, cmap="autumn", alpha=0.8, vmin=1)
-        ax.set_title(t("ch06.rf.panel", d=d, n=int((reach > 0).sum()), s=span), fontsize=10)
+        ax.set_title(t("ch06.rf.panel", d=d, n=int((reach > 0).sum()), s=span), fontsize="medium", wrap=True)
         ax.set_xlabel(t("ch06.rf.x"))
         ax.set_ylabel(t("ch06.rf.y"))
         fig.colorbar(im, ax=ax, label=t("ch06.rf.taps"), shrink=0.8)
-    fig.suptitle(t("ch06.rf.title"))
+    fig.suptitle(t("ch06.rf.title"), wrap=True)
     return fig
 
 
@@ -339,7 +340,7 @@ def plot_fusion(parts: Branches, index: int = 0):
     m_c, m_s = parts.m_c[index], parts.m_s[index]                           # (C,), (H, W)
     order = torch.argsort(m_c)
     picks = [int(order[-1]), int(order[torch.argmin(m_c[order].abs())]), int(order[0])]
-    fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.0), layout="constrained")
+    fig, axes = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.0), layout="constrained")
     im = None
     for j, c in enumerate(picks):
         for i, (key, m) in enumerate((("ch06.fusion.sum", torch.sigmoid(m_c[c] + m_s)),
@@ -348,21 +349,21 @@ def plot_fusion(parts: Branches, index: int = 0):
             im = ax.imshow(m.numpy(), cmap="inferno", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
-                ax.set_title(t("ch06.fusion.channel", c=c, v=m_c[c].item()), fontsize=10)
+                ax.set_title(t("ch06.fusion.channel", c=c, v=m_c[c].item()), fontsize="medium", wrap=True)
             else:
-                ax.set_xlabel(t("ch06.fusion.x"), fontsize=9)
+                ax.set_xlabel(t("ch06.fusion.x"), wrap=True)
             if j == 0:
                 ax.set_ylabel(t(key))
     fig.colorbar(im, ax=axes.ravel().tolist(), label=t("ch06.fusion.value"), shrink=0.85)
-    fig.suptitle(t("ch06.fusion.title"))
+    fig.suptitle(t("ch06.fusion.title"), wrap=True)
     return fig
 
 
 def plot_photo_maps(models: dict, size: int = 96):
     """Each trained tiny CNN's spatial map over the sample photograph, side by side: ``{name: model}``."""
     photo = data.sample_photo(size=size)
-    fig, axes = plt.subplots(1, len(models), figsize=(5.0 * len(models), 4.4), layout="constrained")
-    for ax, (name, model) in zip(np.atleast_1d(axes), models.items()):
+    fig, axes = viz.page_grid(len(models), (5.2, 3.4), max_cols=1, extra=(0.2, 0.3))
+    for ax, (name, model) in zip(axes, models.items()):
         m = spatial_maps(model, photo[None])[0]
         viz.plot_spatial_map(m, photo, ax=ax, title=t("ch06.photo.title", name=name, s=size, h=m.shape[0],
                                                       w=m.shape[1]))

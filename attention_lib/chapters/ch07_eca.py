@@ -18,6 +18,8 @@ from ..squeeze_excitation import SqueezeExcitation
 from ..toolkit import viewer
 from ..toolkit.exercises import (Slip, as_count, as_function, as_number, call, case, close, exercise, expect_tensor,
                                   which)
+from ..toolkit.figure_output import PAGE_WIDTH_IN
+from ..toolkit.viz import page_grid
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.train import ContextCNN
@@ -193,15 +195,17 @@ def plot_matrices(matrices: Mapping[str, torch.Tensor], title: str):
     """Interaction matrices side by side on one symmetric colour scale."""
     mats = {k: torch.as_tensor(v).detach().cpu().float() for k, v in matrices.items()}
     vmax = max(float(m.abs().max()) for m in mats.values()) or 1.0
-    fig, axes = plt.subplots(1, len(mats), figsize=(3.7 * len(mats) + 0.9, 3.9), layout="constrained")
-    for ax, (name, m) in zip(np.atleast_1d(axes), mats.items()):
+    fig, axes = page_grid(len(mats), (2.9, 2.9), max_cols=2, extra=(0.8, 0.7))
+    for ax, (name, m) in zip(axes, mats.items()):
         im = ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-        ax.set_title(name, fontsize=10)
+        if not m.abs().max() > 0:            # an all-zero matrix draws white: say so, it is not a missing plot
+            ax.text(0.5, 0.5, t("viz.all_zero"), transform=ax.transAxes, ha="center", va="center")
+        ax.set_title(name, fontsize="medium", wrap=True)
         ax.set_xlabel(t("ch07.matrix.x"))
         ax.set_ylabel(t("ch07.matrix.y"))
         _integer_ticks(ax, m.shape[0])
-    fig.colorbar(im, ax=list(np.atleast_1d(axes)), label=t("ch07.matrix.colorbar"), shrink=0.85)
-    fig.suptitle(title)
+    fig.colorbar(im, ax=list(axes), label=t("ch07.matrix.colorbar"), shrink=0.85)
+    fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -242,15 +246,15 @@ def plot_similarity(gates: Mapping[str, Sequence[torch.Tensor]], n: int):
     runs = [(name, seed, g) for name, per_seed in gates.items() for seed, g in enumerate(per_seed)]
     m = np.array([[linear_cka(a, b) for _, _, b in runs] for _, _, a in runs])
     labels = [t("ch07.cka.run", name=t(f"ch07.short.{name}"), seed=seed) for name, seed, _ in runs]
-    fig, ax = plt.subplots(figsize=(7.4, 6.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 6.4), layout="constrained")
     im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1)
     for i in range(len(runs)):
         for j in range(len(runs)):
-            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center",
                     color="black" if m[i, j] > 0.6 else "white")
-    ax.set_xticks(range(len(runs)), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(runs)), labels, fontsize=8)
-    ax.set_title(t("ch07.cka.title", n=n), fontsize=11)
+    ax.set_xticks(range(len(runs)), labels, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(runs)), labels)
+    ax.set_title(t("ch07.cka.title", n=n), wrap=True)
     fig.colorbar(im, ax=ax, label=t("ch07.cka.colorbar"), shrink=0.8)
     return fig
 

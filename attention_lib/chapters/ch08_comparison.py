@@ -41,10 +41,10 @@ register({
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
                             "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
-    "ex.cmp.slope.factor": {"en": "{answer} is how much the work grows when N doubles; on log-log axes the slope is an "
-                                  "exponent: the time grows like N^slope, so doubling N multiplies it by 2^slope.",
-                            "zh": "{answer} 是 N 翻倍时计算量增长的倍数；而双对数坐标上的斜率是一个指数：时间按 N^斜率 增长，"
-                                  "所以 N 翻倍时时间乘以 2^斜率。"},
+    "ex.cmp.slope.factor": {"en": "{answer} is how much the work grows when N doubles; on log-log axes the slope s "
+                                  "is an exponent: the time grows like N^s, so doubling N multiplies it by 2^s.",
+                            "zh": "{answer} 是 N 翻倍时计算量增长的倍数；而双对数坐标上的斜率 s 是一个指数：时间按 N^s 增长，"
+                                  "所以 N 翻倍时时间乘以 2^s。"},
     "ex.cmp.slope.measured": {"en": "{answer} looks like a measured slope; the question asks what the score matrix "
                                     "predicts, an exponent that is a whole number here.",
                               "zh": "{answer} 像是测量得到的斜率；题目问的是由分数矩阵推出的预期斜率，这里是一个整数指数。"},

@@ -132,17 +132,27 @@ def cjk_font_family(install: bool = False) -> str | None:
 
 
 def plot_style(cjk_family: str | None = None) -> dict:
-    """The rcParams of the book's figures: white backgrounds, readable sizes, a Latin+CJK font list."""
+    """The rcParams of the book's figures: white backgrounds, readable sizes, a Latin+CJK font list.
+
+    Sizes follow the site's rule (:mod:`~attention_lib.toolkit.figure_output`): a figure is at most
+    ``PAGE_WIDTH_IN`` wide, so it is shown at its own size, and no text is under ``MIN_FONT_PT``, the
+    size of the page's captions.
+    """
+    from .figure_output import DISPLAY_DPI, MIN_FONT_PT, PAGE_WIDTH_IN
+
     families = [LATIN_FAMILY] + ([cjk_family] if cjk_family else [])
+    small = MIN_FONT_PT                  # ticks and legends: the smallest text a figure may have
     return {
         # White everywhere, so figures stay legible on a dark notebook or site theme.
         "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
         "figure.edgecolor": "white", "savefig.edgecolor": "white", "savefig.transparent": False,
         "text.color": "black", "axes.labelcolor": "black", "axes.edgecolor": "#333333",
         "xtick.color": "#333333", "ytick.color": "#333333",
-        "figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (6.4, 4.0),
-        "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "figure.titlesize": 12,
-        "legend.fontsize": 9, "legend.frameon": False,
+        "figure.dpi": DISPLAY_DPI, "savefig.dpi": 150, "figure.figsize": (PAGE_WIDTH_IN, 4.0),
+        "font.size": small + 0.5, "axes.titlesize": small + 1.5, "axes.labelsize": small + 0.5,
+        "xtick.labelsize": small, "ytick.labelsize": small, "legend.fontsize": small,
+        "legend.title_fontsize": small + 0.5, "figure.titlesize": small + 2.5, "figure.labelsize": small + 0.5,
+        "legend.frameon": False,
         "axes.spines.top": False, "axes.spines.right": False,
         "image.cmap": "viridis", "figure.constrained_layout.use": False,
         # A list, not a single name: matplotlib falls back glyph by glyph, so Latin text and
@@ -162,8 +172,11 @@ def setup(lang: str = "en", seed: int = 0) -> torch.device:
         raise ValueError(f"setup: lang must be one of {list(i18n.LANGUAGES)}, got {lang!r}")
     import matplotlib as mpl
 
+    from . import figure_output
+
     i18n.set_language(lang)
     seed_everything(seed)
     cjk = cjk_font_family(install=(lang == "zh"))
     mpl.rcParams.update(plot_style(cjk))
+    figure_output.install()          # in a notebook: figures as PNGs with their alt text and measured facts
     return best_device()

@@ -14,8 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+from .figure_output import PAGE_WIDTH_IN
 from .format import fit_slope
 from .i18n import register, t
+from .viz import fit_ticks, page_grid
 
 register({
     "figures.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "浮点运算次数随输入边长的变化（C = {C}）"},
@@ -72,7 +74,7 @@ def plot_cost_growth(sizes: Sequence[int], channels: Sequence[int], flops: Calla
                      params: Callable[[int], float], reference_flops: Optional[Callable[[int, int], float]] = None,
                      fixed_channels: int = 64):
     """Two log-log panels: FLOPs against the input side at ``fixed_channels``, parameters against C."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 5.6), layout="constrained")
     left.loglog(sizes, [flops(fixed_channels, s) for s in sizes], "o-", label=t("figures.cost.module"))
     if reference_flops is not None:
         left.loglog(sizes, [reference_flops(fixed_channels, s) for s in sizes], "s--", color="gray",
@@ -87,7 +89,6 @@ def plot_cost_growth(sizes: Sequence[int], channels: Sequence[int], flops: Calla
     right.set_ylabel(t("figures.cost.params"))
     _integer_log_ticks(left, sizes)
     _integer_log_ticks(right, channels)
-    fig.tight_layout()
     return fig
 
 
@@ -97,7 +98,7 @@ def plot_scaling(ns: Sequence[int], seconds: Mapping[str, Sequence[float]], memo
 
     A method may stop early (fewer values than ``ns``); the slope is fitted over its ``last`` largest N.
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
+    fig, (left, right) = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 6.2), layout="constrained")
     for ax, data, ylabel, title in ((left, seconds, "figures.scaling.seconds", "figures.scaling.time_title"),
                                     (right, memory, "figures.scaling.bytes", "figures.scaling.memory_title")):
         for name, values in data.items():
@@ -107,13 +108,13 @@ def plot_scaling(ns: Sequence[int], seconds: Mapping[str, Sequence[float]], memo
         ax.set_xlabel(t("figures.scaling.tokens"))
         ax.set_ylabel(t(ylabel))
         ax.set_title(t(title))
-        ax.legend(fontsize=8)
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))     # beside the lines, never over them
     return fig
 
 
 def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] = None):
     """``results``: ``{label: (params, [accuracy per seed])}``; error bars are one standard deviation."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
     for i, (label, (params, accs)) in enumerate(results.items()):
         accs = np.asarray(accs, dtype=float)
         ax.errorbar(params + 1, accs.mean(), yerr=accs.std(), fmt="o", capsize=4, color=f"C{i}", label=label)
@@ -122,7 +123,8 @@ def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] =
     ax.set_xlabel(t("figures.accuracy.x"))
     ax.set_ylabel(t("figures.accuracy.y"))
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    longest = max(len(label) for label in results) * 0.09 + 0.6         # inches per legend entry, roughly
+    fig.legend(loc="outside lower center", ncols=max(1, min(len(results), int(PAGE_WIDTH_IN // longest))))
     return fig
 
 
@@ -131,7 +133,10 @@ def plot_context_examples(data, n: int = 8):
     question and answer."""
     from .data import COLOURS, ORIENTATIONS
 
-    fig, axes = plt.subplots(2, (n + 1) // 2, figsize=(1.9 * ((n + 1) // 2), 4.5), layout="constrained")
+    cols = min((n + 1) // 2, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH_IN, 1.95 * rows + 0.6), layout="constrained",
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
         if i >= n:
@@ -142,7 +147,7 @@ def plot_context_examples(data, n: int = 8):
             title = t("figures.context.band", answer=t(f"data.colour.{COLOURS[int(data.colour[i])]}"))
         else:
             title = t("figures.context.none", answer=t(f"data.orientation.{ORIENTATIONS[int(data.orientation[i])]}"))
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize="medium")
     fig.suptitle(t("figures.context.title"))
     return fig
 
@@ -151,7 +156,7 @@ def plot_gate_by_context(gates: Mapping[str, object], context, title: Optional[s
     """One panel per model: its gate ``(G, C)`` averaged over the images with the band and over those
     without, channels sorted by the difference. A gate that ignores the question draws two equal rows."""
     panels = list(gates.items())
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.6 * len(panels) + 0.6), layout="constrained",
+    fig, axes = plt.subplots(len(panels), 1, figsize=(PAGE_WIDTH_IN, 2.7 * len(panels) + 0.9), layout="constrained",
                              squeeze=False)
     band = np.asarray(context).astype(bool)
     for ax, (label, g) in zip(axes[:, 0], panels):
@@ -163,10 +168,10 @@ def plot_gate_by_context(gates: Mapping[str, object], context, title: Optional[s
         ax.bar(x + 0.2, with_band[order], width=0.4, color="#e69138", label=t("figures.gate_context.band"))
         ax.set_ylim(0.0, 1.3)
         ax.set_yticks(np.linspace(0.0, 1.0, 5))
-        ax.set_xticks(x, [str(i) for i in order], fontsize=7)
-        ax.set_title(label, fontsize=10)
+        fit_ticks(ax, x, [str(i) for i in order], "x", length_in=PAGE_WIDTH_IN - 1.0, rotation=90)
+        ax.set_title(label)
         ax.set_ylabel(t("figures.gate_context.y"))
-        ax.legend(loc="upper center", ncol=2, fontsize=8)
+        ax.legend(loc="upper center", ncol=2)
     axes[-1, 0].set_xlabel(t("figures.gate_context.x"))
     fig.suptitle(title or t("figures.gate_context.title"))
     return fig
@@ -179,8 +184,8 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
     ``references``: ``{measure: (label, value)}``, a dashed horizontal line in that panel (a baseline).
     """
     references = references or {}
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), layout="constrained", squeeze=False)
-    for ax, (measure, results) in zip(axes[0], panels.items()):
+    fig, axes = page_grid(len(panels), (3.2, 3.4), max_cols=2, extra=(0.2, 1.4))
+    for ax, (measure, results) in zip(axes, panels.items()):
         labels = list(results)
         for i, label in enumerate(labels):
             values = np.asarray(results[label], dtype=float)
@@ -191,11 +196,11 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
         if measure in references:
             ref_label, value = references[measure]
             ax.axhline(value, ls="--", color="gray", label=ref_label)
-        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", rotation_mode="anchor")
         ax.set_xlim(-0.5, len(labels) - 0.2)
         ax.set_ylabel(measure)
         ax.grid(True, axis="y", alpha=0.3)
     if references:                        # outside the panels: a legend must not hide a seed's dot
-        fig.legend(fontsize=8, loc="outside upper right")
+        fig.legend(loc="outside lower center")
     fig.suptitle(title or t("figures.seeds.title"))
     return fig

@@ -376,12 +376,14 @@ def count_flops(module: nn.Module | Callable, x: Any, *, method: str = "forward"
 def summary(module: nn.Module, input_size: Sequence[int] | Sequence[Sequence[int]], **kwargs):
     """``torchinfo.summary`` with the book's columns, nothing printed; returns its ``ModelStatistics``.
 
-    Runs on the module's device; extra keyword arguments go to ``torchinfo.summary``.
+    The columns are the layer, its output shape and its parameters, 72 characters in all: a summary fits
+    the width of a notebook and of the book's pages without wrapping (each row's input shape is the output
+    shape of the row before). Runs on the module's device; extra keyword arguments go to ``torchinfo.summary``.
     """
     import torchinfo
 
     param = next(module.parameters(), None)
-    options = dict(col_names=("input_size", "output_size", "num_params"), row_settings=("var_names",),
+    options = dict(col_names=("output_size", "num_params"), col_width=16, row_settings=("var_names",),
                    depth=4, device=param.device if param is not None else "cpu", verbose=0)
     options.update(kwargs)
     with contextlib.redirect_stdout(io.StringIO()):

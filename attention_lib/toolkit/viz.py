@@ -4,6 +4,10 @@ Each function takes the map as a tensor or array (any device, any float dtype), 
 labelled axes and a colour bar wherever colour carries a value, and returns the matplotlib Figure.
 ``ax=None`` makes a new figure; pass an Axes to draw into an existing one.
 In a notebook, end the call with ``;`` (or assign it) so the figure is not shown twice.
+
+Every new figure follows the site's rule (:mod:`~attention_lib.toolkit.figure_output`): at most
+``PAGE_WIDTH_IN`` wide, no text under ``MIN_FONT_PT``. :func:`page_grid` lays panels out in rows that fit
+the width, and :func:`fit_ticks` thins tick labels so that they do not collide at that size.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from .figure_output import MIN_FONT_PT, PAGE_WIDTH_IN
 from .i18n import register, t
 
 register({
@@ -41,7 +46,7 @@ register({
     "viz.spatial.y": {"en": "y (pixels)", "zh": "y（像素）"},
     "viz.spatial.value": {"en": "spatial weight", "zh": "空间权重"},
     "viz.gallery.title": {"en": "Spatial attention maps (the target's box outlined)",
-                          "zh": "空间注意力图（方框为目标所在位置）"},
+                          "zh": "空间注意力图（方框为目标框）"},
     "viz.gallery.image": {"en": "image", "zh": "图像"},
     "viz.gallery.index": {"en": "image {i}", "zh": "图像 {i}"},
     "viz.sk.title": {"en": "Selective Kernel: branch weights per channel",
@@ -56,7 +61,8 @@ register({
     "viz.trace.function": {"en": "tensor operation", "zh": "张量运算"},
     "viz.trace.view": {"en": "reshape / index", "zh": "变形 / 索引"},
     "viz.trace.params": {"en": "{n} parameters", "zh": "{n} 个参数"},
-    "viz.trace.more": {"en": "… {n} more steps", "zh": "…… 另有 {n} 步"},
+    "viz.trace.more": {"en": "… {n} more steps", "zh": "……另有 {n} 步"},
+    "viz.all_zero": {"en": "all entries are 0", "zh": "所有元素均为 0"},
 })
 
 _KIND_COLOURS = {"module": "#cfe2f3", "function": "#fce5cd", "view": "#eeeeee"}
@@ -75,8 +81,42 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
 def _new_axes(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, figsize[0]), figsize[1]), layout="constrained")
     return fig, ax
+
+
+def page_grid(n: int, panel: tuple[float, float], *, max_cols: int | None = None, extra: tuple[float, float] = (0.6, 0.8),
+              **subplots) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels in rows that fit the page: as many columns of ``panel`` = (width, height)
+    inches as the page width allows (at most ``max_cols``), then more rows; ``extra`` = (width, height)
+    inches for what surrounds the panels (labels, colour bar, title). Returns the figure and the ``n``
+    axes in reading order (unused grid cells are removed)."""
+    if n < 1:
+        raise ValueError(f"page_grid: expected at least one panel, got {n}")
+    fit = max(1, int((PAGE_WIDTH_IN - extra[0]) / panel[0] + 1e-9))
+    cols = max(1, min(n, fit, max_cols or n))
+    rows = -(-n // cols)
+    size = (min(PAGE_WIDTH_IN, cols * panel[0] + extra[0]), rows * panel[1] + extra[1])
+    fig, axes = plt.subplots(rows, cols, figsize=size, layout="constrained", squeeze=False, **subplots)
+    flat = list(axes.ravel())
+    for unused in flat[n:]:
+        unused.remove()
+    return fig, flat[:n]
+
+
+def fit_ticks(ax: Axes, positions: Sequence[float], labels: Sequence[str], axis: str = "x", *,
+              length_in: float, rotation: float = 0, **kw) -> None:
+    """Tick labels on ``axis`` at the figures' smallest font, every k-th one so that neighbours do not
+    collide over ``length_in`` inches of axis (a rotated label needs its line height, a flat one its width)."""
+    labels = [str(v) for v in labels]
+    if not labels:
+        return
+    per_char = 0.62 * MIN_FONT_PT / 72                # inches per character, near enough for DejaVu and CJK
+    need = 1.6 * MIN_FONT_PT / 72 if rotation else max(len(v) for v in labels) * per_char + 0.12
+    step = max(1, int(np.ceil(need * len(labels) / max(length_in, 1e-3))))
+    idx = list(range(0, len(labels), step))
+    set_ticks = ax.set_xticks if axis == "x" else ax.set_yticks
+    set_ticks([positions[i] for i in idx], [labels[i] for i in idx], rotation=rotation, **kw)
 
 
 def _integer_ticks(ax: Axes) -> None:
@@ -84,7 +124,7 @@ def _integer_ticks(ax: Axes) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _token_ticks(ax: Axes, tokens: Sequence[str] | None, n: int, axis: str) -> None:
+def _token_ticks(ax: Axes, tokens: Sequence[str] | None, n: int, axis: str, length_in: float) -> None:
     if tokens is None:
         return
     if len(tokens) != n:
@@ -93,9 +133,10 @@ def _token_ticks(ax: Axes, tokens: Sequence[str] | None, n: int, axis: str) -> N
         return
     labels = [str(tok) for tok in tokens]
     if axis in ("x", "both"):
-        ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+        fit_ticks(ax, range(n), labels, "x", length_in=length_in, rotation=90)
     if axis in ("y", "both"):
-        ax.set_yticks(range(n), labels, fontsize=8)
+        fit_ticks(ax, range(n), labels, "y", length_in=length_in, rotation=90)
+        ax.tick_params(axis="y", labelrotation=0)
 
 
 def plot_heads(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes | Sequence[Axes] | None = None,
@@ -116,15 +157,10 @@ def plot_heads(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes | Seq
     a = a[:max_heads]
     heads, n_q, n_k = a.shape
     grid = ax is None
+    side = 1.45                              # inches per head: four heads and a colour bar fill the page width
     if grid:
-        cols = max(1, min(cols, heads))
-        rows = -(-heads // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 1.0, 2.4 * rows + 0.8), layout="constrained",
-                                 squeeze=False, sharex=True, sharey=True)
-        axes = list(axes.ravel())
-        for extra in axes[heads:]:
-            extra.remove()
-        axes = axes[:heads]
+        fig, axes = page_grid(heads, (side, side), max_cols=cols, extra=(1.4, 0.9), sharex=True, sharey=True)
+        cols = max(1, min(cols, heads, int((PAGE_WIDTH_IN - 1.4) / side + 1e-9)))
     else:
         axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
         if len(axes) < heads:
@@ -135,8 +171,8 @@ def plot_heads(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes | Seq
         im = axis.imshow(a[i], cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto")
         axis.set_title(t("viz.heads.head", i=i))
         _integer_ticks(axis)
-        _token_ticks(axis, tokens, n_k, "x")
-        _token_ticks(axis, tokens, n_q, "y")
+        _token_ticks(axis, tokens, n_k, "x", side)
+        _token_ticks(axis, tokens, n_q, "y", side)
         if grid:
             # Shared axes: tick labels on the outer edge only (fewer texts to lay out, easier to read).
             axis.tick_params(labelbottom=(i + cols >= heads), labelleft=(i % cols == 0))
@@ -167,12 +203,13 @@ def plot_memory_map(attn: Any, tokens: Sequence[str] | None = None, *, ax: Axes 
     if a.ndim != 2:
         raise ValueError(f"plot_memory_map: expected (N, S), (B, N, S) or (B, heads, N, S), got {np.shape(attn)}")
     n, s = a.shape
-    fig, ax = _new_axes(ax, (min(10.0, 2.5 + 0.12 * s), min(8.0, 2.0 + 0.12 * n)))
+    height = min(6.0, 2.0 + 0.12 * n)
+    fig, ax = _new_axes(ax, (2.5 + 0.12 * s, height))
     im = ax.imshow(a, cmap="viridis", vmin=0.0, interpolation="nearest", aspect="auto")
     ax.set_xlabel(t("viz.memory.slot"))
     ax.set_ylabel(t("viz.token"))
     _integer_ticks(ax)
-    _token_ticks(ax, tokens, n, "y")
+    _token_ticks(ax, tokens, n, "y", height - 1.2)
     ax.set_title(title or t("viz.memory.title"))
     fig.colorbar(im, ax=ax, label=t("viz.weight"))
     return fig
@@ -205,7 +242,7 @@ def plot_channel_gate(gate: Any, *, sort: bool = False, compare: Any = None, lab
         raise ValueError(f"plot_channel_gate: compare must have {g.shape[0]} channels, got {other.shape[0]}")
     order = np.argsort(-g, kind="stable") if sort else np.arange(g.shape[0])
     c = g.shape[0]
-    fig, ax = _new_axes(ax, (min(10.0, 3.0 + 0.08 * c), 3.2))
+    fig, ax = _new_axes(ax, (3.0 + 0.08 * c, 3.2))
     x = np.arange(c)
     names = list(labels) if labels is not None else [t("viz.gate.first"), t("viz.gate.second")]
     if other is None:
@@ -222,7 +259,7 @@ def plot_channel_gate(gate: Any, *, sort: bool = False, compare: Any = None, lab
     ax.set_xlabel(t("viz.gate.channel_sorted") if sort else t("viz.gate.channel"))
     ax.set_ylabel(t("viz.gate.value"))
     if sort and c <= MAX_TICK_LABELS:
-        ax.set_xticks(x, [str(i) for i in order], fontsize=7, rotation=90)
+        fit_ticks(ax, x, [str(i) for i in order], "x", length_in=fig.get_figwidth() - 1.0, rotation=90)
     ax.set_title(title or t("viz.gate.title"))
     return fig
 
@@ -261,7 +298,7 @@ def plot_spatial_map(attn: Any, image: Any = None, *, ax: Axes | None = None, al
     h, w = m.shape
     img = None if image is None else _image_array(image)
     ih, iw = (h, w) if img is None else img.shape[:2]
-    fig, ax = _new_axes(ax, (5.6, min(8.0, 4.4 * ih / iw + 0.6)))
+    fig, ax = _new_axes(ax, (5.6, min(6.0, 4.4 * ih / iw + 0.6)))
     extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
     if img is not None:
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=extent, interpolation="bilinear")
@@ -294,7 +331,7 @@ def plot_sk_weights(weights: Any, kernel_sizes: Sequence[int] | None = None, *, 
     k, c = a.shape
     if kernel_sizes is not None and len(kernel_sizes) != k:
         raise ValueError(f"plot_sk_weights: {k} branches but {len(kernel_sizes)} kernel sizes")
-    fig, ax = _new_axes(ax, (min(10.0, 3.0 + 0.08 * c), 1.4 + 0.45 * k))
+    fig, ax = _new_axes(ax, (3.0 + 0.08 * c, 1.6 + 0.45 * k))
     im = ax.imshow(a, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
     names = ([f"{ks}×{ks}" for ks in kernel_sizes] if kernel_sizes is not None
              else [t("viz.sk.branch_i", i=i) for i in range(k)])
@@ -308,16 +345,21 @@ def plot_sk_weights(weights: Any, kernel_sizes: Sequence[int] | None = None, *, 
 
 
 def _shape_text(shapes) -> str:
-    return ", ".join("(" + ", ".join(str(d) for d in s) + ")" for s in shapes)
+    """``(2, 4)``; several outputs of one shape as ``3 × (2, 4)`` (unbind, chunk), otherwise one per line."""
+    texts = ["(" + ", ".join(str(d) for d in s) + ")" for s in shapes]
+    if len(texts) > 1 and len(set(texts)) == 1:
+        return f"{len(texts)} × {texts[0]}"
+    return ",\n".join(texts)
 
 
 def plot_shape_trace(records: Sequence[Any], *, ax: Axes | None = None, views: bool = True,
                      max_steps: int = 24, title: str | None = None) -> Figure:
     """A flow diagram of a :func:`~attention_lib.instruments.trace_shapes` trace.
 
-    From the input shape down to the output shape, one box per step (leaf modules and tensor
-    operations; container modules are left out), each annotated with the shape it produces and,
-    for modules, its parameter count. Box colours tell modules, tensor operations and reshapes apart.
+    From the input shape to the output shape, one box per step (leaf modules and tensor operations;
+    container modules are left out), each with the shape it produces and, for modules, its parameter
+    count. Box colours tell modules, tensor operations and reshapes apart. The boxes are read like
+    text: left to right, row after row, as many to a row as the page width holds.
     """
     records = list(records)
     if not records:
@@ -328,37 +370,49 @@ def plot_shape_trace(records: Sequence[Any], *, ax: Axes | None = None, views: b
         steps = [root]
     hidden = max(0, len(steps) - max_steps)
     steps = steps[:max_steps]
-    n = len(steps) + 2 + (1 if hidden else 0)
-    fig, ax = _new_axes(ax, (6.0, 0.62 * n + 0.9))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(n - 0.4, -0.6)
-    ax.axis("off")
 
-    def box(y, text, colour, bold=False):
-        ax.text(0.5, y, text, ha="center", va="center", fontsize=8.5, fontweight="bold" if bold else "normal",
-                bbox=dict(boxstyle="round,pad=0.35", facecolor=colour, edgecolor="#555555"))
-
-    def arrow(y):
-        ax.annotate("", xy=(0.5, y + 0.72), xytext=(0.5, y + 0.28),
-                    arrowprops=dict(arrowstyle="->", color="#555555", lw=1.0))
-
-    box(0, f"{t('viz.trace.input')}  {_shape_text(root.inputs)}", "white", bold=True)
-    y = 0
+    # (text, colour, bold) of every box, in order: input, the steps, "... n more", output.
+    items = [(f"{t('viz.trace.input')}\n{_shape_text(root.inputs)}", "white", True)]
     for rec in steps:
-        arrow(y)
-        y += 1
         head = rec.label if rec.label == rec.type else f"{rec.label} · {rec.type}"
-        extra = f"   [{t('viz.trace.params', n=f'{rec.params:,}')}]" if rec.kind == "module" and rec.params else ""
-        box(y, f"{head}  →  {_shape_text(rec.outputs)}{extra}", _KIND_COLOURS.get(rec.kind, "white"))
+        extra = f"\n{t('viz.trace.params', n=f'{rec.params:,}')}" if rec.kind == "module" and rec.params else ""
+        items.append((f"{head}\n→ {_shape_text(rec.outputs)}{extra}", _KIND_COLOURS.get(rec.kind, "white"), False))
     if hidden:
-        arrow(y)
-        y += 1
-        ax.text(0.5, y, t("viz.trace.more", n=hidden), ha="center", va="center", fontsize=8.5)
-    arrow(y)
-    box(y + 1, f"{t('viz.trace.output')}  {_shape_text(root.outputs)}", "white", bold=True)
+        items.append((t("viz.trace.more", n=hidden), "white", False))
+    items.append((f"{t('viz.trace.output')}\n{_shape_text(root.outputs)}", "white", True))
+
+    # As many columns as the widest box allows on the page (inches per character at the figures' font).
+    chars = max(len(line) for text, _, _ in items for line in text.split("\n"))
+    box_in = chars * 0.62 * MIN_FONT_PT / 72 + 0.45
+    cols = max(1, min(len(items), int(PAGE_WIDTH_IN // box_in), 4))
+    rows = -(-len(items) // cols)
+    lines = max(text.count("\n") + 1 for text, _, _ in items)
+    row_in = 0.22 * lines + 0.45
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN if cols > 1 else box_in + 0.4, rows * row_in + 0.9),
+                               layout="constrained")
+    fig = ax.figure
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.axis("off")
+    arrow = dict(arrowstyle="-|>", color="#555555", lw=1.0, shrinkA=0, shrinkB=0)
+    gap = 0.5 - (0.11 * lines + 0.12) / row_in              # from a box's edge to the middle of a row gap (rows)
+    half_w = min(0.48, box_in / 2 / (PAGE_WIDTH_IN / cols)) if cols > 1 else 0.48   # half a box width (columns)
+    for i, (text, colour, bold) in enumerate(items):
+        r, c = divmod(i, cols)
+        ax.text(c + 0.5, r + 0.5, text, ha="center", va="center", linespacing=1.25,
+                fontweight="bold" if bold else "normal",
+                bbox=dict(boxstyle="round,pad=0.35", facecolor=colour, edgecolor="#555555"))
+        if i + 1 == len(items):
+            break
+        if c + 1 < cols:                                      # to the right, in the same row
+            ax.annotate("", xy=(c + 1.5 - half_w, r + 0.5), xytext=(c + 0.5 + half_w, r + 0.5), arrowprops=arrow)
+        else:                                                 # down to the gap, back to the first column, down
+            ax.plot([c + 0.5, c + 0.5, 0.5], [r + 1 - gap, r + 1.0, r + 1.0], color="#555555", lw=1.0)
+            ax.annotate("", xy=(0.5, r + 1 + gap), xytext=(0.5, r + 1.0), arrowprops=arrow)
     kinds = [k for k in ("module", "function", "view") if any(r.kind == k for r in steps)]
-    ax.legend(handles=[Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=t(f"viz.trace.{k}"))
-                       for k in kinds], loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=7.5)
+    fig.legend(handles=[Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=t(f"viz.trace.{k}"))
+                        for k in kinds], loc="outside lower center", ncols=max(1, len(kinds)))
     ax.set_title(title or t("viz.trace.title", name=root.type))
     return fig
 
@@ -380,7 +434,9 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
         if m.ndim != 3 or m.shape[0] != g:
             raise ValueError(f"plot_map_gallery: maps {label!r} must be ({g}, h, w), got {m.shape}")
     box = None if boxes is None else _to_numpy(boxes, "plot_map_gallery(boxes)")
-    fig, axes = plt.subplots(1 + len(maps), g, figsize=(1.55 * g + 1.2, 1.6 * (1 + len(maps)) + 0.5),
+    side = min(1.5, (PAGE_WIDTH_IN - 1.6) / g)        # every image in one row across the page
+    fig, axes = plt.subplots(1 + len(maps), g, figsize=(min(PAGE_WIDTH_IN, side * g + 1.6),
+                                                        side * ih / iw * (1 + len(maps)) + 1.0),
                              layout="constrained", squeeze=False)
     extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
     im = None
@@ -396,9 +452,9 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
                 x0, y0, x1, y1 = box[j]
                 ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2,
                                            edgecolor="cyan"))
-        axes[-1, j].set_xlabel(t("viz.gallery.index", i=j), fontsize=8)
+        axes[-1, j].set_xlabel(str(j) if g > 6 else t("viz.gallery.index", i=j))
     for i, label in enumerate([t("viz.gallery.image"), *maps]):
-        axes[i, 0].set_ylabel(label, fontsize=9)
+        axes[i, 0].set_ylabel(label)
     if im is not None:
         fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), label=t("viz.spatial.value"), shrink=0.9)
     fig.suptitle(title or t("viz.gallery.title"))

@@ -50,7 +50,7 @@ PICTURE_FLOPS = 400e6                  #: the gallery of a picture shrinks to st
 i18n.register({
     "widgets.title": {"en": "Explorer: {name}", "zh": "探索器：{name}"},
     "widgets.tokens": {"en": "tokens N", "zh": "词元数 N"},
-    "widgets.dim": {"en": "width D", "zh": "维度 D"},
+    "widgets.dim": {"en": "width D", "zh": "宽度 D"},
     "widgets.heads": {"en": "heads h", "zh": "头数 h"},
     "widgets.height": {"en": "height H", "zh": "高 H"},
     "widgets.width": {"en": "width W", "zh": "宽 W"},

@@ -1,0 +1,121 @@
+"""The published site as its readers get it: page weight, axe-core and Lighthouse, page by page.
+
+    .venv/bin/python -m benchmarks.site                  # weights and axe (light and dark) of every page
+    .venv/bin/python -m benchmarks.site --lighthouse     # + Lighthouse (mobile) on the landing page, a chapter, the guide
+    .venv/bin/python -m benchmarks.site --pages book/index.html notebooks/en/01_self_attention.html
+
+Reads the built site (``_build/html``, ``make book``), serves it on loopback with Python's
+``http.server`` (no compression, no cache headers: the bytes are what a host that compresses
+nothing would send; ``--gzip`` serves text gzip-compressed, as GitHub Pages and most hosts do) and
+loads each page cold in headless Chromium. Lighthouse (npm ``lighthouse``, fetched into the npm cache
+of ``tests/browser.py`` when missing) is a benchmark, not a test: its scores move with the machine's
+load. The deterministic limits (bytes, axe, alt text, keyboard) are tests in ``tests/test_book_site.py``.
+Results go to ``benchmarks/site.json`` (git-ignored).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.browser import chromium, npm_package, page_weight, run_axe, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "_build" / "html"
+OUT = ROOT / "benchmarks" / "site.json"
+LIGHTHOUSE = "lighthouse@12.8.2"
+LIGHTHOUSE_PAGES = ["book/index.html", "notebooks/en/01_self_attention.html", "notebooks/zh/01_self_attention.html",
+                    "book/en/teaching.html"]
+CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
+
+
+def pages(site: Path) -> list[str]:
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
+                  if "_static" not in p.parts and "reports" not in p.parts and p.stat().st_size > 2000
+                  and p.name != "genindex.html")
+
+
+def axe_both_schemes(browser, url: str) -> dict:
+    out = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        page.goto(url, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        violations = run_axe(page)
+        out[scheme] = {v["id"]: len(v["nodes"]) for v in violations}
+        out[scheme + "_examples"] = {v["id"]: v["nodes"][:2] for v in violations}
+        context.close()
+    return out
+
+
+def lighthouse(url: str) -> dict:
+    """Lighthouse's default (mobile, simulated throttling) scores and metrics for one page."""
+    npm_package(LIGHTHOUSE)   # checks npm is there; the CLI needs its dependencies, so install it properly:
+    prefix = Path(npm_package(LIGHTHOUSE)).parent / "lighthouse-cli"
+    cli = prefix / "node_modules" / "lighthouse" / "cli" / "index.js"
+    if not cli.exists():
+        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", LIGHTHOUSE],
+                       check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        env = {**os.environ, "CHROME_PATH": os.environ.get("CHROMIUM", "/usr/bin/chromium")}
+        subprocess.run(["node", str(cli), url, "--quiet", "--output=json", f"--output-path={report}",
+                        "--only-categories=" + ",".join(CATEGORIES),
+                        "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
+                       check=True, env=env, capture_output=True, timeout=600)
+        data = json.loads(report.read_text())
+    audits = data["audits"]
+    failing = sorted(k for k, a in audits.items()
+                     if a.get("score") is not None and a["score"] < 0.9 and a.get("scoreDisplayMode") in ("binary", "numeric", "metricSavings"))
+    return {"scores": {c: round(100 * data["categories"][c]["score"]) for c in CATEGORIES},
+            "metrics": {k: audits[k].get("displayValue") for k in
+                        ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
+                         "cumulative-layout-shift", "speed-index", "total-byte-weight", "dom-size")},
+            "failing": failing}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--site", type=Path, default=SITE)
+    ap.add_argument("--pages", nargs="*", help="pages relative to the site (default: every page)")
+    ap.add_argument("--lighthouse", action="store_true", help="also run Lighthouse on " + ", ".join(LIGHTHOUSE_PAGES))
+    ap.add_argument("--no-axe", action="store_true")
+    ap.add_argument("--gzip", action="store_true", help="serve text gzip-compressed, as most hosts do")
+    ap.add_argument("--json", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if not (args.site / "index.html").exists():
+        sys.exit(f"no built site in {args.site}: run `make book` first")
+    rels = args.pages or pages(args.site)
+    results: dict = {"pages": {}, "lighthouse": {}}
+    with serve(args.site, gzip=args.gzip) as url, chromium(require=True) as browser:
+        print(f"{'page':46} {'KiB':>7} {'req':>4} {'KiB all':>8}  axe light / dark (nodes)")
+        for rel in rels:
+            first = page_weight(browser, f"{url}/{rel}")
+            full = page_weight(browser, f"{url}/{rel}", scroll=True)
+            row = {"bytes": first["bytes"], "requests": first["requests"], "bytes_scrolled": full["bytes"],
+                   "by_type": first["by_type"], "largest": first["largest"][:5]}
+            if not args.no_axe:
+                row["axe"] = axe_both_schemes(browser, f"{url}/{rel}")
+            results["pages"][rel] = row
+            axe = "" if args.no_axe else (f"{sum(row['axe']['light'].values())} {row['axe']['light']} / "
+                                           f"{sum(row['axe']['dark'].values())} {row['axe']['dark']}")
+            print(f"{rel:46} {first['bytes'] / 1024:7.0f} {first['requests']:4d} {full['bytes'] / 1024:8.0f}  {axe}",
+                  flush=True)
+        if args.lighthouse:
+            for rel in LIGHTHOUSE_PAGES:
+                lh = lighthouse(f"{url}/{rel}")
+                results["lighthouse"][rel] = lh
+                print(f"lighthouse {rel}: {lh['scores']} {lh['metrics']}\n  failing: {lh['failing']}", flush=True)
+    args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(f"written {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
