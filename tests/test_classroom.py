@@ -291,3 +291,15 @@ def test_the_guide_names_only_checks_that_exist(lang):
     assert named, "the guide's table of mistakes names no check"
     unknown = named - set(exercises.EXERCISES)
     assert not unknown, f"checks the guide names but no chapter registers: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] != "00"], ids=_rel)
+def test_the_first_cell_says_what_a_first_run_costs_on_a_busy_machine(path):
+    """Issue 23: "under a minute to run" was the compute of an idle machine; cold runs took 67-139 s on a shared one."""
+    first = _read(path).cells[0].source
+    if path.parent.name == "en":
+        assert "first time" in first and "busy or shared machine" in first and "cache" in first, first[-300:]
+        assert "under a minute to run" not in first
+    else:
+        assert "第一次运行" in first and "繁忙或多人共用的机器" in first and "缓存" in first, first[-300:]
+        assert "运行不到" not in first
