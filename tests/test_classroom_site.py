@@ -367,3 +367,44 @@ def test_pages_print_without_chrome_with_wrapped_code_and_the_explorers_picture(
     assert all(b == "avoid" for b in found["figures"]), f"{rel}: a figure may break across pages"
     if "03_" in rel:
         assert found["explorers"], f"{rel}: the chapter's explorer is missing"
+
+
+# ---------------------------------------------------------------- the exercises' verdicts on the page
+
+_VERDICTS = """() => [...document.querySelectorAll('.attention-verdict')].map(e => {
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = c => { const v = rgb(c).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
+  return {cls: e.className, text: e.innerText, contrast: (a + 0.05) / (b + 0.05), wordBreak: s.wordBreak,
+          wrap: s.overflowWrap, fits: e.scrollWidth <= e.clientWidth + 1, shown: r.width > 0 && r.height > 0};
+})"""
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_verdicts_show_as_blocks_that_say_their_outcome_in_words_in_light_and_dark(browser, server, lang):
+    i18n = _strings()
+    i18n.set_language(lang)
+    try:
+        reference = i18n.t("ex.reference", verdict=i18n.t("ex.correct"))
+        unanswered = i18n.t("ex.unanswered")
+    finally:
+        i18n.set_language("en")
+    page = browser.new_page(viewport={"width": 390, "height": 844})       # a phone: long verdicts must wrap
+    try:
+        page.goto(f"{server}/notebooks/{lang}/03_squeeze_excitation.html", wait_until="networkidle")
+        found = {}
+        for scheme in ("light", "dark"):
+            page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
+            found[scheme] = page.evaluate(_VERDICTS)
+    finally:
+        page.close()
+    for scheme, blocks in found.items():
+        right = [b for b in blocks if "attention-verdict-right" in b["cls"]]
+        waiting = [b for b in blocks if "attention-verdict-unanswered" in b["cls"]]
+        assert right and waiting, f"{lang} {scheme}: the verdict blocks are missing: {blocks}"
+        assert all(b["text"].replace("✓", "").strip() == reference for b in right), right
+        assert all(b["text"].replace("…", "", 1).strip() == unanswered for b in waiting), waiting
+        assert all(b["contrast"] >= 7 and b["wordBreak"] == "normal" and b["fits"] and b["shown"] for b in blocks), \
+            f"{lang} {scheme}: {blocks}"
