@@ -16,8 +16,7 @@ from torch import nn
 from ..registry import MECHANISMS
 from ..selective_kernel import SelectiveKernel
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
-                                  which)
+from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
@@ -443,10 +442,5 @@ def _sk_select(answer):
             expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
             variants = _select_variants(feats, logits)
             got = call(select, feats, logits, names=("feats", "logits"))
-            slip = which(got, variants)
-            if slip is not None:
-                raise Slip(slip)
-            expect_tensor(got, expected)
-            if not close(got, expected):
-                raise Slip("ex.sk.select.other")
+            expect_close(got, expected, variants, "ex.sk.select.other")
     return None

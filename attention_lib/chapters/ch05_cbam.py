@@ -16,8 +16,7 @@ from torch import nn
 from ..cbam import CBAM, CBAMAttention, ChannelGate, SpatialGate
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, describe, exercise,
-                                 expect_tensor, which)
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, describe, exercise, expect_close
 from ..toolkit.format import Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
@@ -517,10 +516,5 @@ def _cbam_spatial(answer):
             except Slip as slip:                        # the pooling-axis hint only where the conv got other maps
                 raise slip.also("ex.cbam.spatial.axis").whole() if slip.key == "ex.fn.raised" \
                     and _WRONG_MAPS.search(slip.fmt.get("error", "")) else slip
-            slip = which(got, variants)
-            if slip is not None:
-                raise Slip(slip)
-            expect_tensor(got, expected)
-            if not close(got, expected):
-                raise Slip("ex.cbam.spatial.other")
+            expect_close(got, expected, variants, "ex.cbam.spatial.other")
     return None

@@ -15,8 +15,7 @@ from torch import nn
 from ..bam import BAM
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
-                                  which)
+from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
 from ..toolkit.format import Table, format_count, format_si
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
@@ -486,10 +485,5 @@ def _bam_combine(answer):
                 ("ex.bam.combine.added", f + torch.sigmoid(m_c + m_s)),
             ]
             got = call(bam_output, f, m_c, m_s, names=("F", "m_c", "m_s"))
-            slip = which(got, variants)
-            if slip is not None:
-                raise Slip(slip)
-            expect_tensor(got, expected)
-            if not close(got, expected):
-                raise Slip("ex.bam.combine.other")
+            expect_close(got, expected, variants, "ex.bam.combine.other")
     return None

@@ -16,8 +16,7 @@ from ..eca import EfficientChannelAttention, eca_kernel_size
 from ..registry import MECHANISMS
 from ..squeeze_excitation import SqueezeExcitation
 from ..toolkit import viewer
-from ..toolkit.exercises import (Slip, as_count, as_function, as_number, call, case, close, exercise, expect_tensor,
-                                  which)
+from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, case, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.viz import page_grid
 from ..toolkit.format import Table
@@ -375,9 +374,4 @@ def _gate_case(eca_gate, x, weight):
         raise Slip("ex.eca.gate.fixed_padding", p=(got.numel() // B - C + k - 1) // 2, k=k).whole()
     if isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == x.shape[2:]:
         raise Slip("ex.eca.gate.spatial")
-    slip = which(got, variants)
-    if slip is not None:
-        raise Slip(slip)
-    expect_tensor(got, expected)
-    if not close(got, expected):
-        raise Slip("ex.eca.gate.other")
+    expect_close(got, expected, variants, "ex.eca.gate.other")

@@ -29,7 +29,8 @@ The helpers a judge uses, each raising :class:`Slip` with a named verdict:
   first on the originals, cannot be changed by it) and reports an exception with its message, or an
   input changed in place; :func:`expect_tensor` names ``None``, NumPy, a tuple, another dtype, device
   or shape; :func:`close` compares without raising; :func:`which` names the variant a wrong result
-  matches (the common slips of the chapter, computed the wrong way on purpose);
+  matches (the common slips of the chapter, computed the wrong way on purpose); :func:`expect_close` does all
+  three at the end of a test case;
 - test cases: a function check tries several sizes, each later case changing ONE thing of the first
   (the batch size, the number of tokens, the kernel size...), inside ``with case("ex.<key>.case.<what>")``:
   a slip found there is followed by the sentence that says what this case changed, so that the verdict
@@ -151,6 +152,7 @@ register({
                     "zh": "结果的数据类型是 {got}，而输入是 {expected}：请保持输入的数据类型"
                           "（检查 .double()、.half()、.float() 或经过 NumPy 的转换）。"},
     "ex.fn.not_finite": {"en": "the result contains NaN or infinite values.", "zh": "结果中含有 NaN 或无穷大。"},
+    "ex.fn.values": {"en": "the shape is right, the values are not.", "zh": "形状对了，数值不对。"},
     "ex.fn.mutated": {"en": "your function changed its input {name} in place (an operation ending in _, "
                             "an assignment into it, or a changed layer); compute new tensors instead.",
                       "zh": "你的函数原地修改了输入 {name}（以 _ 结尾的操作、对它的赋值，或改动了层）；"
@@ -766,3 +768,14 @@ def which(got: Any, variants, **tolerance) -> Optional[str]:
     """
     pairs = variants.items() if isinstance(variants, Mapping) else variants
     return next((key for key, value in pairs if close(got, value, **tolerance)), None)
+
+
+def expect_close(got: Any, expected: torch.Tensor, variants=(), other: str = "ex.fn.values", **tolerance) -> None:
+    """The usual end of a test case: raise the slip of a named variant ``got`` matches (:func:`which`), of a result
+    that is not a tensor like ``expected`` (:func:`expect_tensor`), or ``other`` when the values differ."""
+    slip = which(got, variants, **tolerance)
+    if slip is not None:
+        raise Slip(slip)
+    expect_tensor(got, expected)
+    if not close(got, expected, **tolerance):
+        raise Slip(other)
