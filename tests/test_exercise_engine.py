@@ -459,3 +459,19 @@ def test_every_function_check_tries_several_sizes_a_batch_of_one_among_them(note
     flat = [s[0] if isinstance(s[0], tuple) else s for s in first]
     assert len(set(seen)) >= 3, f"{key} tries only {sorted(set(seen))}"
     assert 1 in {s[0] for s in flat if s}, f"{key} never tries a batch of one: {sorted(set(seen))}"
+
+
+def test_in_a_jupyter_kernel_an_endless_loop_gets_its_verdict_and_the_cell_ends():
+    """The time limit where students meet it: a real kernel (ipykernel runs cells in its main thread)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import attention_lib as al\nal.exercises.TIME_LIMIT = 1.0"),
+        nbformat.v4.new_code_cell("def se_gate(x, fc1, fc2):\n    while True:\n        pass\n\n"
+                                  "al.exercises.check('se.gate', se_gate)"),
+        nbformat.v4.new_code_cell("print('the next cell runs')")])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    shown = [o for o in nb.cells[1].outputs if o.output_type == "display_data"]
+    assert shown and shown[0]["data"]["text/plain"] == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=1.0))
+    assert "attention-verdict-wrong" in shown[0]["data"]["text/html"]
+    assert nb.cells[2].outputs[0]["text"] == "the next cell runs\n"
