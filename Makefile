@@ -54,11 +54,11 @@ test: $(STAMP)
 	$(MAKE) site-test
 
 unit: $(STAMP)
-	$(PY) -m pytest -q --ignore=tests/test_book_site.py --ignore=tests/test_classroom_site.py
+	$(PY) -m pytest -q --ignore=tests/test_book_site.py --ignore=tests/test_classroom_site.py --ignore=tests/test_zh_site.py
 
 # The classroom site test runs every student notebook of the archives (a few minutes, demos cached by the build).
 site-test: $(STAMP)
-	ATTENTION_BOOK_REQUIRE_SITE=1 $(PY) -m pytest -q tests/test_book_site.py tests/test_classroom_site.py
+	ATTENTION_BOOK_REQUIRE_SITE=1 $(PY) -m pytest -q tests/test_book_site.py tests/test_classroom_site.py tests/test_zh_site.py
 
 clean:
 	rm -rf _build

@@ -205,3 +205,32 @@ def page_weight(browser, url: str, scroll: bool = False, width: int = 1280) -> d
     files = sorted(((r.sizes()["responseBodySize"], r.url) for r in done), reverse=True)
     context.close()
     return {"bytes": total, "requests": len(done), "by_type": by_type, "largest": files[:8]}
+
+
+# ---------------------------------------------------------------- the built site, for a test module
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
+REQUIRE_SITE = os.environ.get("ATTENTION_BOOK_REQUIRE_SITE") == "1"
+
+
+def require_built_site() -> None:
+    """At a site test module's top: skip it without a built site, or fail under ``make site-test``."""
+    if not (SITE / "index.html").exists():
+        if REQUIRE_SITE:
+            raise RuntimeError(f"{SITE} has no built site; `make test` builds it with `make book` first")
+        pytest.skip(f"no built book in {SITE}: run `make book` first", allow_module_level=True)
+
+
+@pytest.fixture(scope="module", name="server")
+def site_server():
+    """The built site on a local port: the fixture ``server`` of a test module that imports this function."""
+    with serve(SITE) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", name="browser")
+def site_browser():
+    """Headless Chromium: the fixture ``browser`` of a test module that imports this function."""
+    with chromium(REQUIRE_SITE) as b:
+        yield b

@@ -246,7 +246,7 @@ _PUNCT = re.compile(rf"(?<=[{CJK_CHARS}])[,;:!?]|[,;:!?](?=[{CJK_CHARS}])|{_PARE
 _ELLIPSIS = re.compile(rf"(?<=[{CJK_CHARS}])\.\.\.|\.\.\.(?=[{CJK_CHARS}])|(?<!…)…(?!…)")
 _DASH = re.compile(rf"(?<=[{CJK_CHARS}])\s*(?<!—)—(?!—)|(?<!—)—(?!—)(?=\s*[{CJK_CHARS}])")
 #: a run-in label with its punctuation inside the bold, or a period after it: **参数量。** / **参数量**。
-_LEADIN = re.compile(r"^(\s*(?:[-*+]\s+|>\s*)*)\*\*([^*\n]+?)\s*[。.：:；;]\*\*\s*(?=\S)"
+_LEADIN = re.compile(r"^(\s*(?:[-*+]\s+|\d+\.\s+|>\s*)*)\*\*([^*\n]+?)\s*[。.：:；;]\*\*[ \t]*(?=\S|$)"
                      r"|^(\s*(?:[-*+]\s+|>\s*)*)\*\*([^*\n]+?)\*\*\s*[。.]\s*(?=\S)")
 _LABEL = re.compile(r"\*\*练习\s*(\d+)\s*(（开放题?）|\(开放题?\))?\s*[.。:：]?\*\*\s*[.。:：]?\s*")
 _LABEL_OK = re.compile(r"\*\*练习 \d+(（开放题）)?\*\*：")

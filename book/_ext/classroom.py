@@ -171,7 +171,7 @@ HEAD = {
                pdf=("Print version: ", "one A4 page (PDF)", "."), chapter="chapter {n}"),
     "zh": dict(what=["机制", "章节", "重新加权的对象", "输入 = 输出", "注意力图", "公式"],
                cost=["机制", "参数量", "每个样本的浮点运算次数", "浮点运算次数的增长", "论文"],
-               symbols="**符号：**", sep="；", end="。", paper="{first} 等，{venue} {year}",
+               symbols="**符号**：", sep="；", end="。", paper="{first} 等，{venue} {year}",
                generated="本页在构建本书时由 `attention_lib.MECHANISMS` 生成；一次乘加计为 2 次浮点运算。",
                pdf=("打印版：", "一页 A4（PDF）", "。"), chapter="第 {n} 章"),
 }
@@ -294,6 +294,13 @@ class _Blank(string.Formatter):
         return str(value)
 
 
+def _slip_text(text: str, lang: str) -> str:
+    """A slip as the guide's table shows it: a quoted Python literal ('CBAM') as code, and in Chinese the
+    blanked value as a Chinese ellipsis with no space around it (输入是……，结果却是……)."""
+    text = re.sub(r"(?<![`\w])('[^'\s]+')(?![`\w])", r"`\1`", text)
+    return re.sub(r"[ ]*…[ ]*", "……", text) if lang == "zh" else text
+
+
 def _keys_named_by(judge) -> set:
     """The string constants of ``judge``'s code and of the functions of its module that it calls, transitively.
 
@@ -343,7 +350,7 @@ def exercise_slips_markdown(lang: str) -> str:
         slips = [k for k in texts if k.startswith("ex.") and not k.endswith(".other")
                  and not k.startswith(("ex.fn.", "ex.answer."))
                  and (k.startswith(f"ex.{ex.key}.") or k in named)]
-        said = [_Blank().format(texts[k].get(lang, texts[k]["en"])) for k in slips]
+        said = [_slip_text(_Blank().format(texts[k].get(lang, texts[k]["en"])), lang) for k in slips]
         said = [s[0].upper() + s[1:] if lang == "en" and s else s for s in said]
         number = re.match(r"ch(\d\d)", ex.chapter)
         chapter = str(int(number.group(1))) if number else ex.chapter
