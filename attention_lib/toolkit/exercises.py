@@ -315,7 +315,7 @@ class Verdict:
         lead = self._lead()
         rest = self.message[len(lead):]
         label = t("ex.reference", verdict="") if self.reference else ""
-        lang = "zh-Hans" if get_language() == "zh" else "en"
+        lang = "zh-CN" if get_language() == "zh" else "en"      # as the Chinese pages say it
         style = (f"margin:0.3em 0;padding:0.45em 0.8em;border-left:0.3em solid {border};border-radius:0.25em;"
                  f"background:{background};color:{colour};font-family:inherit;font-size:inherit;line-height:1.5;"
                  "white-space:normal;word-break:normal;overflow-wrap:break-word;hyphens:manual;max-width:52em")
