@@ -442,7 +442,11 @@ def _shapes(value):
         return tuple(value.shape)
     if isinstance(value, (list, tuple)):
         return tuple(_shapes(v) for v in value)
-    return None
+    return value if isinstance(value, (int, float, str)) else None
+
+
+#: checks whose inputs carry a batch axis first: a batch of one (where .squeeze() slips) is among their cases
+BATCHED = {"sa.sdpa", "sa.causal", "ea.double_norm", "se.gate", "sk.select", "cbam.spatial", "bam.combine", "eca.gate"}
 
 
 @pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
@@ -455,10 +459,11 @@ def test_every_function_check_tries_several_sizes_a_batch_of_one_among_them(note
         return answer(*args, **kwargs)
 
     assert exercises.verdict(key, recorded)[0] is True
-    first = [shapes[0] for shapes in seen]                       # the first input's shape in every call
-    flat = [s[0] if isinstance(s[0], tuple) else s for s in first]
-    assert len(set(seen)) >= 3, f"{key} tries only {sorted(set(seen))}"
-    assert 1 in {s[0] for s in flat if s}, f"{key} never tries a batch of one: {sorted(set(seen))}"
+    assert len(set(seen)) >= 3, f"{key} tries only {sorted(set(seen), key=repr)}"
+    if key in BATCHED:
+        first = [shapes[0] for shapes in seen]                   # the first input's shape in every call
+        flat = [s[0] if s and isinstance(s[0], tuple) else s for s in first]
+        assert 1 in {s[0] for s in flat if s}, f"{key} never tries a batch of one: {sorted(set(seen))}"
 
 
 def test_in_a_jupyter_kernel_an_endless_loop_gets_its_verdict_and_the_cell_ends():
