@@ -3,6 +3,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import pytest
 import torch
 
@@ -10,6 +12,8 @@ import attention_lib
 from attention_lib import i18n
 from attention_lib.chapters import ch00_introduction as overview
 from attention_lib.registry import FAMILIES
+from attention_lib.toolkit import readings as rd
+from attention_lib.toolkit.exercises import verdict
 
 
 @pytest.fixture(params=["en", "zh"])
@@ -61,3 +65,148 @@ def test_browser_has_one_tab_per_family(lang):
     assert len(tab.children) == len(FAMILIES)
     assert tab.titles[0] == i18n.t("ch00.family.channels")
     assert "arxiv.org/abs/1709.01507" in tab.children[0].value
+
+
+# ---------------------------------------------------------------- the two axes, measured
+
+def test_taxonomy_places_every_module_on_both_axes():
+    cells = overview.taxonomy()
+    placed = sorted(n for names in cells.values() for n in names)
+    assert placed == sorted(attention_lib.MECHANISMS)
+    assert cells[("channels", "gate")] == ["squeeze_excitation", "eca"]
+    assert cells[("channels", "distribution")] == ["selective_kernel"]
+    assert cells[("both", "gate")] == ["cbam"] and cells[("both", "residual")] == ["bam"]
+    assert set(cells[("tokens", "distribution")]) == {"self_attention", "external_attention",
+                                                      "multi_head_external_attention"}
+
+
+def test_kind_tells_a_gate_from_a_distribution_by_measuring():
+    # SE's map: one weight per channel in (0, 1), summing to 1 along no axis; BAM's forward is x (1 + map)
+    assert overview.kind("squeeze_excitation") == "gate" and overview.kind("bam") == "residual"
+    assert overview.kind("self_attention") == "distribution"
+
+
+def test_taxonomy_table_has_a_row_per_family_and_a_column_per_kind(lang):
+    table = overview.taxonomy_table()
+    assert len(table) == len(FAMILIES) and len(table.headers) == 1 + len(overview.KINDS)
+    spatial = table.rows[FAMILIES.index("spatial")]
+    assert spatial[1] == i18n.t("ch00.axes.spatial_gate") and spatial[3] == ""
+
+
+# ---------------------------------------------------------------- a trained gate on two images
+
+def test_the_demo_is_chapter_5s_seed_0_cbam():
+    from attention_lib.chapters import ch05_cbam
+    assert overview.DEMO == ch05_cbam.CBAM_DEMO
+
+
+def _two(channel_diff=0.9, spatial_diff=0.7, random_diff=0.004, spatial_peak=(1, 1)):
+    c = torch.tensor([[0.05, 0.5], [0.05 + channel_diff, 0.5]])
+    s = torch.zeros(2, 2, 2)
+    s[0, 0, 0] = spatial_diff                           # image 0's target is in the top-left cell
+    s[1][spatial_peak] = spatial_diff                   # image 1's in the bottom-right one
+    rc = torch.tensor([[0.5, 0.5], [0.5, 0.5 + random_diff]])
+    rs = torch.zeros(2, 2, 2)
+    return overview.TwoImages(torch.rand(2, 3, 32, 32), torch.tensor([[2, 2, 9, 9], [20, 20, 28, 28]]), c, s, rc, rs)
+
+
+def test_gate_readings_pass_on_the_chapters_numbers_and_fail_on_contrary_ones():
+    overview.check_gate_readings(_two())
+    with pytest.raises(rd.ReadingError):          # the trained gates hardly differ (the old random-input demo)
+        overview.check_gate_readings(_two(channel_diff=0.0085))
+    with pytest.raises(rd.ReadingError):          # an untrained module differs almost as much
+        overview.check_gate_readings(_two(random_diff=0.1))
+    with pytest.raises(rd.ReadingError):          # the map peaks away from the target in one image
+        overview.check_gate_readings(_two(spatial_peak=(0, 1)))
+    with pytest.raises(rd.ReadingError):          # no channel is switched on in one image and off in the other
+        overview.check_gate_readings(_two(channel_diff=0.5))
+
+
+def test_two_images_figure_draws_in_the_chosen_language(lang):
+    two = _two()
+    fig = overview.plot_two_images(two)
+    fig.canvas.draw()
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert i18n.t("ch00.two.gate") in titles and i18n.t("ch00.two.image", i=1) in titles
+    assert fig.get_size_inches()[0] <= 7.5
+    matplotlib.pyplot.close(fig)
+
+
+# ---------------------------------------------------------------- exercises
+
+def _is_distribution(w, dim):
+    sums = w.sum(dim)
+    return bool((w >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-5))
+
+
+SOLUTIONS = {"ch00.shapes": ((8, 256, 1, 1), (8, 1, 14, 14), (8, 256, 14, 14)),
+             "ch00.distribution": _is_distribution,
+             "ch00.map_bytes": lambda B, h, N: 4 * B * h * N * N}
+
+WRONG = [
+    ("ch00.shapes", ((8, 256, 1, 1), (8, 1, 14, 14)), "ex.ch00.shapes.not_three"),
+    ("ch00.shapes", ((256, 1, 1), (1, 14, 14), (256, 14, 14)), "ex.ch00.shapes.batch"),
+    ("ch00.shapes", ((8, 256), (8, 14, 14), (8, 256, 14, 14)), "ex.ch00.shapes.squeezed"),
+    ("ch00.shapes", ((8, 1, 14, 14), (8, 1, 14, 14), (8, 256, 14, 14)), "ex.ch00.shapes.se"),
+    ("ch00.shapes", ((8, 256, 1, 1), (8, 256, 14, 14), (8, 256, 14, 14)), "ex.ch00.shapes.cbam"),
+    ("ch00.shapes", ((8, 256, 1, 1), (8, 1, 14, 14), (8, 1, 14, 14)), "ex.ch00.shapes.bam"),
+    ("ch00.distribution", lambda w, dim: bool((w.sum(dim) == 1).all()), "ex.ch00.dist.tolerance"),
+    ("ch00.distribution", lambda w, dim: bool((w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(()),
+                                                                                atol=1e-5)), "ex.ch00.dist.axis"),
+    ("ch00.distribution", lambda w, dim: bool(torch.allclose(w.sum(dim), torch.ones(()), atol=1e-5)),
+     "ex.ch00.dist.negative"),
+    ("ch00.distribution", lambda w, dim: bool((w > 0).all() and (w < 1).all()), "ex.ch00.dist.gate"),
+    ("ch00.distribution", lambda w, dim: bool((w >= 0).all() and torch.allclose(w.sum(dim), torch.ones(()),
+                                                                                atol=0.05)), "ex.ch00.dist.close"),
+    ("ch00.distribution", lambda w, dim: (w >= 0) & ((w.sum(dim, keepdim=True) - 1).abs() < 1e-5),
+     "ex.ch00.dist.not_bool"),
+    ("ch00.map_bytes", lambda B, h, N: 4 * B * N * N, "ex.ch00.bytes.heads"),
+    ("ch00.map_bytes", lambda B, h, N: 4 * h * N * N, "ex.ch00.bytes.batch"),
+    ("ch00.map_bytes", lambda B, h, N: 4 * B * h * N, "ex.ch00.bytes.linear"),
+    ("ch00.map_bytes", lambda B, h, N: B * h * N * N, "ex.ch00.bytes.count"),
+    ("ch00.map_bytes", lambda B, h, N: 2 * B * h * N * N, "ex.ch00.bytes.width"),
+    ("ch00.map_bytes", lambda B, h, N: 4 * 12 * 196 * 196, "ex.ch00.bytes.other"),    # one size only
+    ("ch00.map_bytes", 4 * 12 * 196 * 196, "ex.answer.function.not_callable"),
+]
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_solutions_are_accepted(key, lang):
+    assert verdict(key, SOLUTIONS[key]) == (True, i18n.t("ex.correct"))
+
+
+def stem(key):
+    """The text of ``key`` up to its first format field, in the current language."""
+    fields = re.findall(r"{(\w+)", i18n._strings[key]["en"])
+    return i18n.t(key, **{f: "@" for f in fields}).split("@")[0]
+
+
+@pytest.mark.parametrize("key,answer,hint", WRONG)
+def test_typical_wrong_answers_are_named(key, answer, hint, lang):
+    result, message = verdict(key, answer)
+    assert result is False
+    assert stem(hint) in message
+
+
+def test_hints_do_not_give_the_answers_away():
+    for lang in ("en", "zh"):
+        i18n.set_language(lang)
+        hints = " ".join(i18n.t(k, **{f: "@" for f in re.findall(r"{(\w+)", i18n._strings[k]["en"])})
+                         for k in i18n._strings if k.startswith("ex.ch00."))
+        assert "(8, 256, 1, 1)" not in hints and "4 * B" not in hints and "allclose" not in hints
+    i18n.set_language("en")
+
+
+@pytest.mark.parametrize("key", sorted(SOLUTIONS))
+def test_checks_never_raise_on_odd_answers(key):
+    for odd in (torch.randn(3, 3), "x", object(), [1, 2], {}, 3.5, (8,), ((8,), "a"), lambda *a: None):
+        result, message = verdict(key, odd)
+        assert result is False and message
+
+
+def test_the_notebook_solutions_are_the_tested_ones():
+    import nbformat
+    from pathlib import Path
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks/en/00_introduction.ipynb", as_version=4)
+    solutions = [c.source for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) == 3 and all("check(" in s for s in solutions)

@@ -15,7 +15,8 @@ import attention_lib as al  # noqa: E402
 from attention_lib import environment, i18n  # noqa: E402
 from attention_lib.chapters import ch05_cbam as ch  # noqa: E402
 from attention_lib.toolkit.exercises import verdict  # noqa: E402
-from attention_lib.toolkit.train import Demo, ShapesCNN  # noqa: E402
+from attention_lib.toolkit import readings as rd  # noqa: E402
+from attention_lib.toolkit.train import CueCNN, Demo  # noqa: E402
 
 
 @pytest.fixture(params=["en", "zh"])
@@ -65,9 +66,7 @@ def naive_maps(v: ch.CBAMVariant, x):
         return torch.relu(d @ fc0.weight.T + fc0.bias) @ fc1.weight.T + fc1.bias
 
     def m_c(f):
-        logits = {"avg": mlp(f.mean((2, 3))), "max": mlp(f.flatten(2).max(2).values)}
-        pooling = v.channel_gate.pooling
-        total = logits["avg"] + logits["max"] if pooling == "both" else logits[pooling]
+        total = mlp(f.mean((2, 3))) + mlp(f.flatten(2).max(2).values)
         return torch.sigmoid(total)[:, :, None, None]
 
     def m_s(f):
@@ -89,9 +88,9 @@ def naive_maps(v: ch.CBAMVariant, x):
 
 # ---------------------------------------------------------------- the ablation's variants
 
-@pytest.mark.parametrize("order,pooling", ch.VARIANTS)
-def test_cbam_variants_equal_their_equations(order, pooling):
-    v = randomize(ch.CBAMVariant(16, reduction=4, order=order, pooling=pooling))
+@pytest.mark.parametrize("order", ch.ORDERS)
+def test_cbam_variants_equal_their_equations(order):
+    v = randomize(ch.CBAMVariant(16, reduction=4, order=order))
     x = torch.randn(3, 16, 5, 7)
     with torch.no_grad():
         mc, ms = naive_maps(v, x)
@@ -120,16 +119,14 @@ def test_orders_differ_so_the_ablation_compares_different_models():
     assert not torch.allclose(outs[0], outs[1], atol=1e-4) and not torch.allclose(outs[0], outs[2], atol=1e-4)
 
 
-def test_variants_refuse_unknown_orders_and_poolings():
+def test_variants_refuse_unknown_orders():
     with pytest.raises(ValueError, match="order"):
         ch.CBAMVariant(16, order="sideways")
-    with pytest.raises(ValueError, match="pooling"):
-        ch.CBAMVariant(16, pooling="median")
 
 
 def test_ablation_configs_share_cbam_runs_with_the_main_demo():
-    assert ch.ablation_config("channel_first", "both", 2) == ch.CBAM_DEMO.replace(seed=2)
-    other = ch.ablation_config("parallel", "both", 1)
+    assert ch.ablation_config("channel_first", 2) == ch.CBAM_DEMO.replace(seed=2)
+    other = ch.ablation_config("parallel", 1)
     assert isinstance(other, ch.CBAMAblation) and other.seed == 1 and other.order == "parallel"
     for field in ("n_train", "epochs", "batch_size", "lr", "width", "reduction", "n_val", "size"):
         assert getattr(other, field) == getattr(ch.CBAM_DEMO, field), field
@@ -138,9 +135,27 @@ def test_ablation_configs_share_cbam_runs_with_the_main_demo():
     assert model.spatial_map(torch.rand(2, 3, 32, 32)).shape == (2, 8, 8)
 
 
-def test_chapter_06_trains_its_cbam_runs_with_the_same_configuration():
-    from attention_lib.chapters import ch06_bam
-    assert ch06_bam.CBAM_DEMO == ch.CBAM_DEMO and ch06_bam.QUICK == ch.QUICK
+def test_exercise_4_trains_a_smaller_kernel_with_the_chapters_recipe():
+    small = ch.ablation_config(spatial_kernel=3, seed=1)
+    assert small.order == "channel_first" and small.seed == 1
+    assert (small.n_train, small.epochs, small.lr, small.batch_size) == \
+        (ch.CBAM_DEMO.n_train, ch.CBAM_DEMO.epochs, ch.CBAM_DEMO.lr, ch.CBAM_DEMO.batch_size)
+    assert small.build().attention.spatial_gate.conv.kernel_size == (3, 3)
+
+
+def test_chapter_00_shows_this_chapters_seed_0_model():
+    from attention_lib.chapters import ch00_introduction
+    assert ch00_introduction.DEMO == ch.CBAM_DEMO
+
+
+def test_the_demos_train_on_the_cue_images():
+    assert isinstance(ch.CBAM_DEMO, CueCNN) and ch.BASELINE_DEMO == ch.CBAM_DEMO.replace(attention=None)
+    val = ch.CBAM_DEMO.replace(n_val=8).data("val")
+    assert isinstance(val, al.data.CueData) and val.distractor_boxes.shape == (8, 2, 4)
+
+
+def test_recipe_line_names_the_hidden_units():
+    assert "C/r = 8" in ch.recipe(ch.CBAM_DEMO) and "(r = 16 would leave 2)" in ch.recipe(ch.CBAM_DEMO)
 
 
 # ---------------------------------------------------------------- helpers of §6 and §8
@@ -163,21 +178,180 @@ def test_centre_and_brightness_maps_peak_where_they_say():
     assert bright.shape == (1, 8, 8) and bright[0].argmax().item() == 2 * 8 + 5
 
 
-def _fake_run(seed=0):
-    cfg = ShapesCNN(attention="cbam", n_val=24, seed=seed)
-    torch.manual_seed(seed)
-    return Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val"))
+def test_class_activation_maps_add_up_to_the_logit():
+    torch.manual_seed(0)
+    model = al.TinyCNN(None).eval()
+    x, labels = torch.rand(3, 3, 32, 32), torch.tensor([0, 3, 1])
+    with torch.no_grad():
+        features = model.features(x)                                              # (3, 32, 8, 8)
+        raw = torch.einsum("kc,nchw->nkhw", model.head[-1].weight, features)[torch.arange(3), labels]
+        logits = model(x)[torch.arange(3), labels]
+    # the mean of w_k . F(x, y) over the positions plus the bias is the class's logit
+    assert torch.allclose(raw.mean((1, 2)) + model.head[-1].bias[labels], logits, atol=1e-5)
+    cam = ch.class_activation_maps(model, x, labels)
+    assert torch.allclose(cam, raw - raw.amin((1, 2), keepdim=True), atol=1e-6)
+    assert cam.amin((1, 2)).abs().max() == 0
+    with pytest.raises(ValueError, match="without attention"):
+        ch.class_activation_maps(al.TinyCNN("cbam").eval(), x, labels)
 
 
-def test_where_it_looks_tabulates_four_maps_and_the_box_area():
-    runs = [_fake_run(0), _fake_run(1)]
-    table = ch.where_it_looks(runs)
-    assert len(table) == 5 and all("±" in row[1] for row in table.rows[:4])
+def test_feature_energy_is_the_channel_mean_of_what_cbam_receives():
+    torch.manual_seed(0)
+    model = al.TinyCNN("cbam").eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(ch.feature_energy(model, x), model.features(x).mean(1))
+
+
+def test_cover_paints_a_square_of_the_background_around_each_centre():
+    images = torch.full((2, 3, 32, 32), 0.1)
+    images[:, 0, 10:14, 10:14] = 1.0
+    covered = ch.cover(images, torch.tensor([[12, 12], [0, 31]]))
+    assert torch.all(covered[0, :, 6:18, 6:18] == 0.1) and covered[0].max() == 0.1   # the red square is gone
+    assert covered[1, 0, 10:14, 10:14].min() == 1.0                                 # far from the corner: kept
+    assert ch.MASK == 12 and torch.equal(ch.cover(images, torch.tensor([[12, 12], [12, 12]]))[1],
+                                         covered[0])
+
+
+def test_peak_and_random_centres_stay_on_the_image():
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 2, 5] = 1.0
+    maps[1, 7, 0] = 1.0
+    assert ch.peak_centres(maps, 32).tolist() == [[10, 22], [30, 2]]
+    c = ch.random_centres(500, 32, seed=3)
+    assert c.min() >= 6 and c.max() <= 26 and torch.equal(c, ch.random_centres(500, 32, seed=3))
+
+
+def _fake_runs(n_val=24, seeds=(0, 1)):
+    runs, bases = [], []
+    for seed in seeds:
+        for attention, out in (("cbam", runs), (None, bases)):
+            cfg = CueCNN(attention=attention, n_val=n_val, seed=seed)
+            torch.manual_seed(seed)
+            out.append(Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val")))
+    return runs, bases
+
+
+def test_where_it_looks_scores_seven_maps_per_seed():
+    runs, bases = _fake_runs()
+    where = ch.where_it_looks(runs, bases)
+    assert set(where.peak) == set(ch.WHERE_ROWS) and all(len(v) == 2 for v in where.peak.values())
     centre = [al.data.box_scores(ch.centre_maps(24, 8, 8), r.val_data.boxes, 32).peak_in_box for r in runs]
-    assert table.rows[2][1].startswith(f"{sum(centre) / 2:.3f}")
+    assert where.peak["centre"] == pytest.approx(centre)
     trained = [al.data.box_scores(ch.spatial_maps(r.model, r.val_data.images), r.val_data.boxes, 32).mass_in_box
                for r in runs]
-    assert table.rows[0][2].startswith(f"{sum(trained) / 2:.3f}")
+    assert where.mass["trained"] == pytest.approx(trained)
+    table = where.table()
+    assert len(table) == len(ch.WHERE_ROWS) + 1 and "±" in table.rows[0][1]
+
+
+def test_where_it_looks_scores_the_random_module_in_eval_mode():
+    runs, bases = _fake_runs(seeds=(0,))
+    torch.manual_seed(0)
+    random_model = al.TinyCNN("cbam", width=runs[0].config.width, reduction=runs[0].config.reduction).eval()
+    val = runs[0].val_data
+    peak = al.data.box_scores(ch.spatial_maps(random_model, val.images), val.boxes, 32).peak_in_box
+    assert ch.where_it_looks(runs, bases).peak["random"] == [pytest.approx(peak)]
+
+
+def test_masking_test_reports_a_drop_per_region_and_seed():
+    runs, _ = _fake_runs()
+    m = ch.masking_test(runs)
+    assert set(m.drop) == set(ch.MASK_ROWS) and all(len(v) == 2 for v in m.drop.values())
+    run = runs[0]
+    val = run.val_data
+    before = ch.true_logits(run.model, val.images, val.labels)
+    after = ch.true_logits(run.model, ch.cover(val.images, ch.random_centres(24, 32, seed=0)), val.labels)
+    assert m.drop["random"][0] == pytest.approx((before - after).mean().item(), abs=1e-6)
+    assert len(m.table()) == 1 + len(ch.MASK_ROWS)
+
+
+# ---------------------------------------------------------------- the reading guards fail on contrary numbers
+
+def _where(**changes):
+    good = dict(trained=(1.0, 0.0, 0.20), random=(0.05, 0.15, 0.12), centre=(0.2, 0.34, 0.2),
+                bright=(0.35, 0.65, 0.19), features=(1.0, 0.0, 0.49), base_features=(0.97, 0.0, 0.49),
+                base_cam=(0.97, 0.0, 0.47))
+    good.update(changes)
+    return ch.Where({k: [v[0]] * 3 for k, v in good.items()}, {k: [v[1]] * 3 for k, v in good.items()},
+                    {k: [v[2]] * 3 for k, v in good.items()}, [0.115] * 3)
+
+
+def test_where_readings_pass_on_the_chapters_numbers():
+    ch.check_where_readings(_where())
+
+
+@pytest.mark.parametrize("changes", [
+    dict(trained=(0.9, 0.0, 0.20)),                  # the map misses the target in one image in ten
+    dict(trained=(1.0, 0.05, 0.20)),                 # it lands on distractors
+    dict(trained=(1.0, 0.0, 0.15)),                  # its mass is barely above the box's share
+    dict(random=(0.3, 0.1, 0.12)),                   # a random module finds the target too often
+    dict(centre=(0.45, 0.3, 0.45)),                  # the centre guess is not "one in five"
+    dict(bright=(0.7, 0.3, 0.3)),                    # saliency finds the target: the test means nothing
+    dict(features=(0.9, 0.05, 0.49)),                # the features do not localise as well as the map
+    dict(features=(1.0, 0.0, 0.18)),                 # the map concentrates more than its input
+    dict(base_cam=(0.6, 0.3, 0.3)),                  # the network without attention does not localise
+])
+def test_where_readings_fail_when_the_numbers_contradict_the_prose(changes):
+    with pytest.raises(rd.ReadingError):
+        ch.check_where_readings(_where(**changes))
+
+
+def _masking(peak=(3.5, 3.7, 3.1), random=(1.0, 1.1, 0.9), bright=(1.3, 1.4, 1.1), covered=(0.26, 0.26, 0.24)):
+    before = [0.97, 0.98, 0.98]
+    return ch.Masking({"peak": list(peak), "random": list(random), "bright": list(bright)},
+                      {"peak": list(covered), "random": [0.8] * 3, "bright": [0.67] * 3}, before)
+
+
+def test_masking_readings_pass_on_the_chapters_numbers():
+    ch.check_masking_readings(_masking())
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(peak=(3.5, 1.9, 3.1)),                      # one seed: less than twice the random drop
+    dict(bright=(1.3, 3.8, 1.1)),                    # the brightest cell costs more than the map's peak
+    dict(covered=(0.26, 0.6, 0.24)),                 # covering the map's square leaves most of the accuracy
+])
+def test_masking_readings_fail_when_the_numbers_contradict_the_prose(kwargs):
+    with pytest.raises(rd.ReadingError):
+        ch.check_masking_readings(_masking(**kwargs))
+
+
+def test_accuracy_readings():
+    ch.check_accuracy_readings([0.96, 0.98, 0.978], [0.964, 0.984, 0.978])
+    with pytest.raises(rd.ReadingError):             # CBAM two points above in one seed
+        ch.check_accuracy_readings([0.96, 0.98, 0.998], [0.964, 0.984, 0.978])
+    with pytest.raises(rd.ReadingError):             # one run below 95%
+        ch.check_accuracy_readings([0.96, 0.94, 0.978], [0.964, 0.984, 0.978])
+
+
+def test_ablation_readings():
+    good = ch.Ablation({"a": [0.96, 0.98, 0.978], "b": [0.958, 0.978, 0.962]},
+                       {"a": [1.0] * 3, "b": [1.0] * 3}, {"a": [0.0] * 3, "b": [0.0] * 3}, [0.97] * 3)
+    ch.check_ablation_readings(good)
+    apart = ch.Ablation({"a": [0.96, 0.98, 0.978], "b": [0.90, 0.91, 0.90]}, good.peak, good.distractor, [0.97] * 3)
+    with pytest.raises(rd.ReadingError):             # the orders' accuracies are far apart
+        ch.check_ablation_readings(apart)
+    lost = ch.Ablation(good.accuracy, {"a": [1.0] * 3, "b": [1.0, 0.7, 1.0]}, good.distractor, [0.97] * 3)
+    with pytest.raises(rd.ReadingError):             # one order's map misses the target
+        ch.check_ablation_readings(lost)
+
+
+def test_gallery_readings():
+    flat = torch.full((4, 8, 8), 0.5)
+    ch.check_gallery_readings({i18n.t("ch05.random"): flat})
+    bumpy = flat.clone()
+    bumpy[2, 3, 3] = 0.7
+    with pytest.raises(rd.ReadingError):             # the random map is not uniform
+        ch.check_gallery_readings({i18n.t("ch05.random"): bumpy})
+
+
+def test_photo_readings():
+    ch.check_photo_readings({32: (0.58, -0.09), 96: (0.69, 0.25)})
+    with pytest.raises(rd.ReadingError):             # the map follows brightness as much as redness
+        ch.check_photo_readings({32: (0.58, -0.09), 96: (0.69, 0.55)})
+    with pytest.raises(rd.ReadingError):             # it hardly follows redness
+        ch.check_photo_readings({32: (0.3, -0.09), 96: (0.69, 0.25)})
 
 
 def test_fold_spatial_norm_gives_the_equations_module_with_the_same_output():
@@ -196,7 +370,7 @@ def test_unshared_channel_gate_doubles_the_gates_parameters():
 
 def test_ablation_summary_reports_gap_and_spread():
     result = ch.Ablation({"a": [0.8, 0.9, 0.85], "b": [0.7, 0.72, 0.74]}, {"a": [1, 1, 1], "b": [1, 1, 1]},
-                         {"a": [0.2, 0.2, 0.2], "b": [0.2, 0.2, 0.2]}, [0.5, 0.6, 0.7])
+                         {"a": [0.0, 0.0, 0.0], "b": [0.0, 0.0, 0.0]}, [0.5, 0.6, 0.7])
     gap, std = result.spread()
     assert gap == pytest.approx(0.85 - 0.72) and std == pytest.approx((0.05 + 0.02) / 2)
     assert len(result.table()) == 3
@@ -233,9 +407,34 @@ def test_plot_photo_maps_overlays_each_size(lang):
     assert i18n.t("ch05.photo.title", s=64, h=16, w=16) in titles
 
 
+def test_block_diagram_draws_both_gates_in_the_chosen_language(lang):
+    fig = draws_cleanly(ch.plot_block_diagram)
+    words = [t.get_text() for t in fig.axes[0].texts]
+    assert fig.axes[0].get_title() == i18n.t("ch05.diagram.title")
+    assert i18n.t("ch05.diagram.channel") in words and i18n.t("ch05.diagram.spatial") in words
+    assert fig.get_size_inches()[0] <= 7.5
+
+
+def test_masking_example_shows_the_uncovered_image_and_three_squares(lang):
+    runs, _ = _fake_runs(seeds=(0,))
+    fig = draws_cleanly(lambda: ch.plot_masking_example(runs[0], index=1))
+    assert [ax.get_title() for ax in fig.axes] == [i18n.t(k) for k in (
+        "ch05.mask.original", "ch05.mask.short.peak", "ch05.mask.short.random", "ch05.mask.short.bright")]
+    assert all(ax.get_xlabel().startswith("p = ") for ax in fig.axes) and fig.get_size_inches()[0] <= 7.5
+
+
+def test_gallery_rows_scale_the_maps_that_need_no_attention():
+    torch.manual_seed(0)
+    model = al.TinyCNN("cbam").eval()
+    rows = ch.gallery_rows(model, torch.rand(3, 3, 32, 32))
+    assert len(rows) == 4 and all(m.shape == (3, 8, 8) for m in rows.values())
+    scaled = list(rows.values())[2:]
+    assert all(torch.allclose(m.amax((1, 2)), torch.ones(3)) and m.amin() == 0 for m in scaled)
+
+
 def test_plot_ablation_has_a_panel_per_measure_and_the_baseline(lang):
     result = ch.Ablation({"a": [0.8, 0.9, 0.85], "b": [0.7, 0.72, 0.74]}, {"a": [0.9, 1, 1], "b": [1, 1, 0.95]},
-                         {"a": [0.2, 0.2, 0.2], "b": [0.2, 0.2, 0.2]}, [0.5, 0.6, 0.7])
+                         {"a": [0.0, 0.0, 0.0], "b": [0.0, 0.0, 0.0]}, [0.5, 0.6, 0.7])
     fig = draws_cleanly(lambda: ch.plot_ablation(result))
     labels = texts(fig)
     assert i18n.t("ch05.ablation.acc") in labels and i18n.t("ch05.ablation.peak") in labels
@@ -317,10 +516,3 @@ def test_checks_never_raise_on_odd_answers(key):
         result, message = verdict(key, odd)
         assert result is False and message
 
-
-def test_where_it_looks_scores_the_random_module_in_eval_mode():
-    run = _fake_run(0)
-    torch.manual_seed(run.config.seed)
-    random_model = al.TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction).eval()
-    peak = al.data.box_scores(ch.spatial_maps(random_model, run.val_data.images), run.val_data.boxes, 32)
-    assert ch.where_it_looks([run]).rows[1][1] == f"{peak.peak_in_box:.3f}"

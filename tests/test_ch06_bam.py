@@ -14,6 +14,7 @@ import attention_lib as al  # noqa: E402
 from attention_lib import environment, i18n  # noqa: E402
 from attention_lib.chapters import ch06_bam as ch  # noqa: E402
 from attention_lib.toolkit.exercises import verdict  # noqa: E402
+from attention_lib.toolkit import readings as rd  # noqa: E402
 from attention_lib.toolkit.train import Demo  # noqa: E402
 
 
@@ -54,33 +55,59 @@ def randomize(module, seed=0):
     return module.eval()
 
 
-# ---------------------------------------------------------------- the two-stage network
+# ---------------------------------------------------------------- the staged network
 
-def test_staged_network_has_bam_at_both_stage_boundaries_with_the_right_sizes():
-    net = randomize(ch.StagedBAMNet(width=8, reduction=4))
+def test_staged_network_has_bam_at_two_of_three_stage_boundaries_with_the_right_sizes():
+    net = randomize(ch.StagedNet("bam", width=8, reduction=4))
     x = torch.rand(2, 3, 32, 32)
-    early, late = net.attention_maps(x)
+    early, late = net.bam_maps(x)
     assert early.shape == (2, 16, 16, 16) and late.shape == (2, 16, 8, 8)
+    assert len(net.attention_modules()) == 2 and isinstance(net.block4[-1], torch.nn.Identity)
     with torch.no_grad():
-        f1 = net.stage1(x)                                           # features the first BAM refines
-        f2 = net.stage2(net.bam1(f1))
+        f1 = net.block2(net.block1(x))                            # the end of stage 1
+        f2 = net.block3(net.bam1(f1))                             # the end of stage 2
         assert torch.allclose(early, net.bam1.attention_map(f1)) and torch.allclose(late, net.bam2.attention_map(f2))
-        h = net.bam2(f2).mean((2, 3))                                # the head: global pool, linear
-        assert torch.allclose(net(x), net.head[2](h), atol=1e-6)
+        assert torch.allclose(net.stage2_features(x), f2)
+        h = net.block4(net.bam2(f2))                              # stage 3: no BAM before the global pool
+        assert h.shape == (2, 16, 4, 4) and torch.allclose(net(x), net.head[2](h.mean((2, 3))), atol=1e-6)
+        one, two = net.applied_factors(x)
+        assert torch.allclose(one, (1 + early).mean(1)) and torch.allclose(two, (1 + late).mean(1))
 
 
-def test_stages_demo_builds_the_staged_network_on_the_shapes_data():
-    cfg = ch.STAGES_DEMO.replace(n_val=8)
-    assert isinstance(cfg.build(), ch.StagedBAMNet)
-    val = cfg.data("val")
-    assert val.images.shape == (8, 3, 32, 32) and cfg.n_train == ch.QUICK["n_train"]
-    assert cfg.build().bam1.fusion == "sum" and cfg.dilation == 4
+def test_staged_network_with_cbam_puts_one_in_every_block():
+    net = randomize(ch.StagedNet("cbam", width=8, reduction=4, cbam_reduction=2))
+    assert len(net.attention_modules()) == 4 and isinstance(net.bam1, torch.nn.Identity)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        f1 = net.block2[0](net.block1(x))
+        a = net.block2[1].attention_map(f1)
+        one, two = net.applied_factors(x)
+        assert torch.allclose(one, (a.channel * a.spatial).mean(1))
+        assert two.shape == (2, 8, 8)
+    base = ch.StagedNet(None)
+    assert base.attention_modules() == []
+    with pytest.raises(ValueError):
+        base.applied_factors(x)
+    with pytest.raises(ValueError):
+        ch.StagedNet("se")
 
 
-def test_product_demo_builds_bam_with_the_official_fusion():
-    model = ch.PRODUCT_DEMO.build()
-    assert isinstance(model.attention, al.BAM) and model.attention.fusion == "product"
-    assert ch.PRODUCT_DEMO.replace(fusion="sum") != ch.BAM_DEMO          # another demo kind: never mixed up
+def test_the_compared_networks_hold_about_the_same_attention_parameters():
+    bam = ch.attention_parameters(ch.BAM_DEMO.build())
+    cbam = ch.attention_parameters(ch.CBAM_DEMO.build())
+    assert bam == 2 * al.MECHANISMS["bam"].expected_params(channels=32, reduction=4) == 4114
+    assert cbam == 3896 and abs(bam - cbam) / bam < 0.06
+    assert ch.attention_parameters(ch.BASELINE_DEMO.build()) == 0
+
+
+def test_the_demos_share_chapter_5s_recipe_and_images():
+    from attention_lib.chapters import ch05_cbam
+    for cfg in ch.DEMOS.values():
+        for field in ("n_train", "epochs", "batch_size", "lr", "width", "reduction", "n_val", "size"):
+            assert getattr(cfg, field) == getattr(ch05_cbam.CBAM_DEMO, field), field
+    val = ch.BAM_DEMO.replace(n_val=8).data("val")
+    assert torch.equal(val.images, ch05_cbam.CBAM_DEMO.replace(n_val=8).data("val").images)
+    assert ch.PRODUCT_DEMO.build().bam1.fusion == "product" and ch.BAM_DEMO.build().bam2.fusion == "sum"
 
 
 @pytest.mark.parametrize("fusion", ["sum", "product"])
@@ -117,26 +144,123 @@ def test_resnet50_costs_equal_the_counters_module_by_module():
     assert table.rows[1][3] == al.format.format_si(bam_f)
 
 
+def _demo(cfg, seed=0, n_val=16, acc=0.5):
+    cfg = cfg.replace(n_val=n_val, seed=seed)
+    torch.manual_seed(seed)
+    return Demo(cfg.build().eval(), {"val_acc": [acc]}, cfg, True, None, cfg.data("val"))
+
+
 def test_spatial_branch_peaks_score_both_signs():
-    cfg = ch.BAM_DEMO.replace(n_val=16)
-    torch.manual_seed(0)
-    demo = Demo(cfg.build().eval(), {}, cfg, True, None, cfg.data("val"))
+    demo = _demo(ch.BAM_DEMO)
     (plus, minus), = ch.spatial_branch_peaks([demo])
-    m_s = ch.branches(demo.model.attention, demo.model.features(demo.val_data.images)).m_s
+    f = demo.model.stage2_features(demo.val_data.images)
+    m_s = ch.branches(demo.model.bam2, f).m_s
     expected = al.data.box_scores(m_s - m_s.amin((1, 2), keepdim=True), demo.val_data.boxes, 32).peak_in_box
     assert plus == pytest.approx(expected) and 0.0 <= minus <= 1.0
 
 
-def test_score_table_gives_one_row_per_map():
-    def demo(cfg, seed):
-        cfg = cfg.replace(n_val=16, seed=seed)
-        torch.manual_seed(seed)
-        return Demo(cfg.build().eval(), {"val_acc": [0.5]}, cfg, True, None, cfg.data("val"))
-    table = ch.score_table({"a": [demo(ch.BAM_DEMO, 0), demo(ch.BAM_DEMO, 1)]})
-    assert len(table) == 1 and table.rows[0][0] == "a" and "±" in table.rows[0][2]
-    staged = ch.score_table({"": [demo(ch.STAGES_DEMO, 0), demo(ch.STAGES_DEMO, 1)]}, stages=True)
-    assert [row[0] for row in staged.rows] == [i18n.t("ch06.stages.early"), i18n.t("ch06.stages.late")]
-    assert staged.rows[0][4] != staged.rows[1][4]             # box areas of a 16 x 16 and an 8 x 8 map
+def test_inside_outside_is_one_for_a_flat_map_and_ignores_an_offset():
+    boxes = torch.tensor([[0, 0, 8, 8], [16, 16, 32, 32]])
+    flat = torch.full((2, 8, 8), 0.4)
+    assert ch.inside_outside(flat, boxes, 32) == pytest.approx(1.0)
+    peaked = flat.clone()
+    peaked[0, :2, :2] = 0.8
+    peaked[1, 4:, 4:] = 0.8
+    assert ch.inside_outside(peaked, boxes, 32) == pytest.approx(2.0)
+    assert ch.inside_outside(peaked + 1, boxes, 32) == pytest.approx((1.8 / 1.4))
+
+
+def test_saturated_counts_maps_high_almost_everywhere():
+    maps = torch.full((4, 8, 8), 0.5)
+    maps[0] = 0.9
+    maps[1, :7] = 0.9                                 # 56 of 64 cells: more than three quarters
+    maps[2, :4] = 0.9                                 # half the cells
+    assert ch.saturated(maps) == pytest.approx(0.5)
+
+
+def test_score_maps_scores_every_network_and_place_per_seed():
+    runs = {k: [_demo(cfg, s) for s in (0, 1)] for k, cfg in ch.DEMOS.items()}
+    scores = ch.score_maps(runs)
+    assert set(scores.ratio) == set(ch.PLACES) and all(len(v) == 2 for v in scores.ratio.values())
+    demo = runs["cbam"][1]
+    late = demo.model.applied_factors(demo.val_data.images)[1]
+    assert scores.ratio[("cbam", 1)][1] == pytest.approx(ch.inside_outside(late, demo.val_data.boxes, 32))
+    assert len(scores.table()) == len(ch.PLACES) and len(scores.saturated[0]) == 2
+    acc = ch.accuracies(runs)
+    assert acc["bam"] == [0.5, 0.5] and len(ch.accuracy_table(acc)) == 4
+    assert len(ch.parameter_table(runs)) == 4
+
+
+# ---------------------------------------------------------------- the reading guards fail on contrary numbers
+
+def _scores(changes=None):
+    changes = dict(changes or {})
+    good = {("bam", 0): (1.0, 0.0, 1.32), ("bam", 1): (0.85, 0.03, 1.11), ("cbam", 0): (0.5, 0.01, 0.78),
+            ("cbam", 1): (0.64, 0.1, 1.41), ("product", 0): (0.8, 0.06, 1.02), ("product", 1): (0.56, 0.11, 1.01)}
+    ratios = {("cbam", 0): [0.29, 1.12, 0.92], ("cbam", 1): [0.95, 1.74, 1.54]}
+    sat = changes.pop("saturated", {0: [0.0] * 3, 1: [0.0] * 3})
+    ratios.update(changes.pop("ratios", {}))
+    good.update(changes)
+    return ch.Scores({k: [v[0]] * 3 for k, v in good.items()}, {k: [v[1]] * 3 for k, v in good.items()},
+                     {k: ratios.get(k, [v[2]] * 3) for k, v in good.items()}, sat)
+
+
+def test_score_readings_pass_on_the_chapters_numbers():
+    ch.check_score_readings(_scores())
+
+
+@pytest.mark.parametrize("changes", [
+    {("bam", 1): (0.85, 0.03, 0.98)},                                 # BAM's late factor does not prefer the target
+    {("bam", 0): (0.3, 0.2, 1.32)},                                   # it peaks on distractors almost as often
+    {"ratios": {("cbam", 0): [1.1, 1.12, 1.2]}},                      # CBAM's early factor always prefers the target
+    {"ratios": {("cbam", 0): [1.1, 1.12, 0.92], ("cbam", 1): [1.2, 1.3, 1.3]}},   # in every seed one CBAM does
+    {"ratios": {("cbam", 0): [0.29, 1.12, 0.92], ("cbam", 1): [0.95, 1.2, 1.3]}},  # CBAM's best is below BAM's
+    {"saturated": {0: [0.26, 0.0, 0.0], 1: [0.0] * 3}},               # a quarter of one seed's maps saturate
+    {("product", 1): (0.56, 0.11, 1.2)},                              # the product's map is not flat
+])
+def test_score_readings_fail_when_the_numbers_contradict_the_prose(changes):
+    with pytest.raises(rd.ReadingError):
+        ch.check_score_readings(_scores(changes))
+
+
+def test_accuracy_readings():
+    good = {"bam": [0.97, 0.988, 0.986], "product": [0.966, 0.984, 0.982], "cbam": [0.976, 0.994, 0.984],
+            "none": [0.972, 0.984, 0.968]}
+    ch.check_accuracy_readings(good)
+    with pytest.raises(rd.ReadingError):             # one run below 95%
+        ch.check_accuracy_readings({**good, "cbam": [0.856, 0.994, 0.984]})
+    with pytest.raises(rd.ReadingError):             # an attention module four points above the baseline
+        ch.check_accuracy_readings({**good, "none": [0.93, 0.984, 0.968], "product": [0.97] * 3, "cbam": [0.97] * 3})
+
+
+def test_sign_readings():
+    product, total = [(0.536, 0.55), (0.068, 0.774), (0.81, 0.024)], [(0.9, 0.0), (0.83, 0.014), (0.7, 0.0)]
+    ch.check_sign_readings(product, total)
+    with pytest.raises(rd.ReadingError):             # under the sum, -M_s finds the target in one seed
+        ch.check_sign_readings(product, [(0.9, 0.0), (0.1, 0.8), (0.7, 0.0)])
+    with pytest.raises(rd.ReadingError):             # under the product, -M_s never finds it
+        ch.check_sign_readings([(0.8, 0.1), (0.7, 0.2), (0.81, 0.024)], total)
+
+
+def test_gallery_and_photo_readings():
+    flat = torch.full((4, 8, 8), 0.44)
+    ch.check_gallery_readings({i18n.t("ch06.row.random"): flat})
+    bumpy = flat.clone()
+    bumpy[0, 0, 0] = 0.6
+    with pytest.raises(rd.ReadingError):
+        ch.check_gallery_readings({i18n.t("ch06.row.random"): bumpy})
+    ch.check_photo_readings({"bam": 0.13, "cbam": -0.08})
+    with pytest.raises(rd.ReadingError):
+        ch.check_photo_readings({"bam": 0.6, "cbam": -0.08})
+
+
+def test_every_bam_of_a_resnet50_costs_about_the_same():
+    rows = ch.resnet50_bam_flops()
+    assert len({c2hw for _, _, _, c2hw in rows}) == 1                   # C^2 HW is the same in every stage
+    flops = [f for _, _, f, _ in rows]
+    assert max(flops) / min(flops) < 1.1
+    for C, S, f, _ in rows:
+        assert f == al.count_flops(al.BAM(C).eval(), torch.zeros(1, C, S, S)).total
 
 
 def test_bam_registry_formulas_equal_the_counters_for_both_fusions_and_dilations():
@@ -168,7 +292,7 @@ def test_plot_fusion_picks_positive_near_zero_and_negative_channels(lang):
 
 def test_plot_photo_maps_draws_one_panel_per_model(lang):
     torch.manual_seed(0)
-    models = {"A": al.TinyCNN("cbam").eval(), "B": al.TinyCNN("bam").eval()}
+    models = {"A": ch.StagedNet("cbam").eval(), "B": ch.StagedNet("bam").eval()}
     fig = draws_cleanly(lambda: ch.plot_photo_maps(models, size=64))
     assert i18n.t("ch06.photo.title", name="B", s=64, h=16, w=16) in texts(fig)
 

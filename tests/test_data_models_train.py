@@ -499,3 +499,79 @@ def test_box_scores_read_as_a_sentence_in_the_chapters_language():
     finally:
         i18n.set_language("en")
     assert scores.peak_in_box == 0.9760000109672546            # the numbers themselves are untouched
+
+
+# ---------------------------------------------------------------- the cue task (chapters 0, 5, 6)
+
+def test_cue_dataset_draws_a_red_target_among_equally_bright_shapes_that_do_not_touch():
+    from attention_lib.toolkit import data as d
+    cue = d.cue_dataset(64, seed=3)
+    assert cue.images.shape == (64, 3, 32, 32) and cue.distractor_boxes.shape == (64, 2, 4)
+    assert torch.equal(cue.images, d.cue_dataset(64, seed=3).images)                 # same arguments, same images
+    assert not torch.equal(cue.images, d.cue_dataset(64, seed=4).images)
+    for i in range(64):
+        boxes = [cue.boxes[i]] + list(cue.distractor_boxes[i])
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in (bx.tolist() for bx in boxes)]
+        halves = [max(b[2] - b[0], b[3] - b[1]) / 2 for b in (bx.tolist() for bx in boxes)]
+        for a in range(3):                                   # the shapes keep apart: centres farther than the radii
+            for b in range(a + 1, 3):
+                gap = ((centres[a][0] - centres[b][0]) ** 2 + (centres[a][1] - centres[b][1]) ** 2) ** 0.5
+                assert gap >= halves[a] + halves[b]
+        x0, y0, x1, y1 = cue.boxes[i].tolist()
+        target = cue.images[i, :, y0:y1, x0:x1].flatten(1)                          # (3, pixels)
+        peak = target.amax(1)                                                        # the shape's colour
+        assert peak[0] > 0.75 and peak[1] < 0.55 and peak[2] < 0.55                  # red
+        for x0, y0, x1, y1 in cue.distractor_boxes[i].tolist():
+            other = cue.images[i, :, y0:y1, x0:x1].flatten(1).amax(1)
+            assert other[0] < 0.55 and max(other[1], other[2]) > 0.75                # green or blue,
+            assert abs(other.max() - peak.max()) < 0.25                              # as bright as the target
+    assert set(cue.labels.tolist()) <= set(range(len(d.SHAPE_CLASSES)))
+
+
+def test_cue_colours_share_their_maximum_and_mean():
+    from attention_lib.toolkit.data import CUE_COLOURS
+    assert torch.allclose(CUE_COLOURS.amax(1), torch.ones(3)) and torch.allclose(CUE_COLOURS.mean(1), CUE_COLOURS.mean())
+
+
+def test_peak_on_distractor_counts_peaks_on_a_distractor_and_not_on_the_target():
+    from attention_lib.toolkit import data as d
+    cue = d.cue_dataset(3, seed=0)
+    maps = torch.zeros(3, 8, 8)
+    for i, (x0, y0, x1, y1) in enumerate(cue.distractor_boxes[:, 0].tolist()):
+        maps[i, (y0 + y1) // 8, (x0 + x1) // 8] = 1.0                               # the first distractor's centre
+    x0, y0, x1, y1 = cue.boxes[2].tolist()
+    maps[2] = 0.0
+    maps[2, (y0 + y1) // 8, (x0 + x1) // 8] = 1.0                                    # image 2: on the target
+    assert d.peak_on_distractor(maps, cue, 32) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError):
+        d.peak_on_distractor(maps[:2], cue, 32)
+
+
+def test_redness_maps_see_red_and_nothing_else():
+    from attention_lib.toolkit.data import redness_maps
+    images = torch.full((1, 3, 16, 16), 0.5)
+    images[0, :, :8, :8] = torch.tensor([1.0, 0.2, 0.2])[:, None, None]             # red top-left
+    images[0, :, 8:, 8:] = torch.tensor([0.2, 1.0, 0.2])[:, None, None]             # green bottom-right
+    red = redness_maps(images, 2, 2)
+    assert red[0, 0, 0] == pytest.approx(0.8) and red[0, 1, 1] == 0 and red[0, 0, 1] == 0
+
+
+def test_cue_cnn_demo_builds_the_tiny_cnn_on_the_cue_images():
+    cfg = train.CueCNN(attention="cbam", n_val=4)
+    assert isinstance(cfg.build(), TinyCNN) and cfg.build().attention_name == "cbam"
+    val = cfg.data("val")
+    assert val.images.shape == (4, 3, 32, 32) and train.DEMOS["cue_cnn"] is train.CueCNN
+    assert not torch.equal(cfg.data("train").images[:4], val.images)                 # held-out images
+
+
+def test_one_thread_runs_on_one_thread_and_restores_the_setting():
+    from attention_lib.toolkit.train import one_thread
+    before = torch.get_num_threads()
+    with one_thread():
+        assert torch.get_num_threads() == 1
+
+    @one_thread()
+    def inside():
+        return torch.get_num_threads()
+
+    assert inside() == 1 and torch.get_num_threads() == before

@@ -202,13 +202,17 @@ SOLUTIONS = _solutions()
 
 
 def _spoil(solution, how):
-    """The solution, made wrong in one way a student might: returns another type, or edits its inputs."""
+    """The solution, made wrong in one way a student might: returns another type, or edits its inputs.
+    ``spoiled.mutable`` records whether it was ever handed an input it could edit (a tensor or a layer)."""
     def spoiled(*args, **kwargs):
+        spoiled.mutable |= any(isinstance(a, (torch.Tensor, nn.Module)) for a in (*args, *kwargs.values()))
         if how == "edits its inputs first":
             _mutates(*args, **kwargs)
         out = solution(*args, **kwargs)
         if how == "edits its inputs after":
             _mutates(*args, **kwargs)
+        if how == "raises after":                # whatever the solution returns (a tensor, a count, a truth value)
+            raise ValueError("a message the student should see")
         if not isinstance(out, torch.Tensor):
             return None
         if how == "changes the dtype":
@@ -217,9 +221,8 @@ def _spoil(solution, how):
             return out.detach().cpu().numpy()
         if how == "returns None":
             return None
-        if how == "raises after":
-            raise ValueError("a message the student should see")
         return out
+    spoiled.mutable = False
     return spoiled
 
 
@@ -246,11 +249,12 @@ def test_the_notebooks_solutions_are_accepted(notebook, key, answer, lang):
 @pytest.mark.parametrize("how", SPOILS)
 @pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
 def test_a_spoiled_solution_never_passes(notebook, key, answer, how, capsys):
-    result, message = _assert_a_verdict(key, _spoil(answer, how), capsys)
+    spoiled = _spoil(answer, how)
+    result, message = _assert_a_verdict(key, spoiled, capsys)
     assert result is False, (f"{notebook}: {key!r} accepted a solution that {how}: {message}\n"
                              "Compute the reference first and run the student's function with call(): it works on "
                              "copies of the inputs and names an input changed in place.")
-    if how.startswith("edits"):
+    if how.startswith("edits") and spoiled.mutable:      # plain numbers (map_bytes(B, h, N)) cannot be edited
         assert _stem("ex.fn.mutated") in message, f"{key}: the edited input is not named: {message}"
     if how == "raises after":
         assert "a message the student should see" in message

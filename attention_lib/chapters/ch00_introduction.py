@@ -1,8 +1,11 @@
-"""Chapter 00 · Introduction: the registry as a table, what each family reweights, a browser widget.
+"""Chapter 00 · Introduction: a trained gate on two images, the registry as a table, the two axes of the family
+tree measured from the modules, what each family reweights, a browser widget, and three exercises.
 
 Everything here is computed from :data:`attention_lib.MECHANISMS` (real modules, real shapes, real parameter
-counts; each entry's chapter, family and names) and drawn in the language chosen by ``attention_lib.setup``.
-The notebook imports it as ``ch``: ``from attention_lib.chapters import ch00_introduction as ch``.
+counts; each entry's chapter, family and names) or from chapter 5's trained CBAM (loaded through
+``trained_demo`` with the same configuration, so it is trained once), and drawn in the language chosen by
+``attention_lib.setup``. The notebook imports it as ``ch``: ``from attention_lib.chapters import
+ch00_introduction as ch``.
 """
 from __future__ import annotations
 
@@ -12,8 +15,13 @@ from dataclasses import dataclass
 import torch
 
 from ..registry import FAMILIES, MECHANISMS, by_chapter
+from ..toolkit import data
+from ..toolkit import readings as rd
+from ..toolkit.exercises import as_count, as_function, as_shape, call, describe, exercise
 from ..toolkit.format import Table, format_count, format_shape
 from ..toolkit.i18n import register, t
+from ..toolkit.models import TinyCNN
+from ..toolkit.train import CueCNN, one_thread, trained_demo
 
 
 
@@ -51,7 +59,6 @@ register({
     "ch00.col.weights": {"en": "Weights shape", "zh": "权重形状"},
     "ch00.col.params": {"en": "Parameters", "zh": "参数量"},
     "ch00.col.paper": {"en": "Paper", "zh": "论文"},
-    "ch00.chapter": {"en": "Chapter {n}", "zh": "第 {n} 章"},
     "ch00.fig.title": {"en": "What the attention weights rescale (randomly initialised modules)",
                            "zh": "注意力权重作用在哪里（随机初始化的模块）"},
     "ch00.fig.channels": {"en": "Channels: SE gate s", "zh": "通道：SE 门控 s"},
@@ -66,6 +73,76 @@ register({
     "ch00.fig.key": {"en": "key token j", "zh": "键词元 j"},
     "ch00.fig.query": {"en": "query token i", "zh": "查询词元 i"},
     "ch00.browser.chapter": {"en": "chapter {n}", "zh": "第 {n} 章"},
+    # the trained gate on two images
+    "ch00.two.title": {"en": "A trained CBAM (chapter 5) on two validation images",
+                       "zh": "训练后的 CBAM（第 5 章）作用于两张验证图像"},
+    "ch00.two.image": {"en": "image {i}: M_s over it", "zh": "图像 {i}：叠加其上的 M_s"},
+    "ch00.two.channel": {"en": "channel c (sorted by image 0's weight)", "zh": "通道 c（按图像 0 的权重排序）"},
+    "ch00.two.gate": {"en": "M_c: channel gate", "zh": "M_c：通道门控"},
+    "ch00.two.weight": {"en": "weight", "zh": "权重"},
+    "ch00.two.legend": {"en": "image {i}", "zh": "图像 {i}"},
+    "ch00.two.x": {"en": "x (pixels)", "zh": "x（像素）"},
+    "ch00.two.y": {"en": "y (pixels)", "zh": "y（像素）"},
+    "ch00.two.value": {"en": "spatial weight", "zh": "空间权重"},
+    "ch00.two.numbers": {"en": "largest difference between the two images' weights: trained CBAM M_c {c:.2f}, "
+                               "M_s {s:.2f}; randomly initialised CBAM M_c {rc:.3f}, M_s {rs:.3f}",
+                         "zh": "两张图像的权重之间的最大差值：训练后的 CBAM，M_c 为 {c:.2f}，M_s 为 {s:.2f}；"
+                               "随机初始化的 CBAM，M_c 为 {rc:.3f}，M_s 为 {rs:.3f}"},
+    # the two axes
+    "ch00.axes.what": {"en": "what is reweighted", "zh": "对什么加权"},
+    "ch00.axes.gate": {"en": "gate: each weight in (0, 1)", "zh": "门控：每个权重在 (0, 1) 之间"},
+    "ch00.axes.residual": {"en": "residual gate: 1 + weight", "zh": "残差门控：1 + 权重"},
+    "ch00.axes.distribution": {"en": "distribution: weights sum to 1", "zh": "概率分布：权重之和为 1"},
+    "ch00.axes.entry": {"en": "{name}, ch. {n}", "zh": "{name}，第 {n} 章"},
+    "ch00.axes.sep": {"en": "; ", "zh": "；"},
+    "ch00.axes.spatial_gate": {"en": "(CBAM's spatial map M_s)", "zh": "（CBAM 的空间图 M_s）"},
+    "ch00.axes.spatial_residual": {"en": "(BAM's spatial branch)", "zh": "（BAM 的空间分支）"},
+    # exercises
+    "ex.ch00.shapes.not_three": {"en": "give three shapes, (SE, CBAM's spatial map, BAM), each a tuple of integers; "
+                                       "you gave {what}.",
+                                 "zh": "请给出三个形状，即（SE，CBAM 的空间图，BAM），每个都是整数元组；你给出的是 {what}。"},
+    "ex.ch00.shapes.batch": {"en": "every map keeps the batch axis first: one set of weights per example.",
+                             "zh": "每张图的第一维都是批量维度：每个样本一组权重。"},
+    "ex.ch00.shapes.squeezed": {"en": "keep the axes of length 1: each map must broadcast against (B, C, H, W).",
+                                "zh": "请保留长度为 1 的轴：每张图都要能与 (B, C, H, W) 广播。"},
+    "ex.ch00.shapes.se": {"en": "SE's gate: what does it weigh, channels or positions? It has no spatial extent.",
+                          "zh": "SE 的门控给什么加权，通道还是位置？它没有空间上的延展。"},
+    "ex.ch00.shapes.cbam": {"en": "CBAM's spatial map is one weight per position, shared by all channels.",
+                            "zh": "CBAM 的空间图每个位置一个权重，所有通道共用。"},
+    "ex.ch00.shapes.bam": {"en": "BAM adds its channel and spatial branches into one map: what shape does that "
+                                 "broadcast give?",
+                           "zh": "BAM 把通道分支和空间分支相加成一张图：广播之后是什么形状？"},
+    "ex.ch00.dist.not_bool": {"en": "return one truth value, True or False; your function returned {what}.",
+                              "zh": "请返回一个真值（True 或 False）；你的函数返回的是 {what}。"},
+    "ex.ch00.dist.tolerance": {"en": "a true distribution was rejected: its sums are computed in floating point and "
+                                     "need not be exactly 1; compare within a tolerance.",
+                               "zh": "一个真正的概率分布被判成了“不是”：它的和是用浮点数算出来的，不一定恰好等于 1；"
+                                     "请在一定容差内比较。"},
+    "ex.ch00.dist.axis": {"en": "weights that sum to 1 along dim = 1 were rejected: sum along the axis dim you are "
+                                  "given, whichever it is.",
+                            "zh": "一组沿 dim = 1 加起来等于 1 的权重被判成了“不是”：请沿传入的 dim 求和，无论它是哪个轴。"},
+    "ex.ch00.dist.gate": {"en": "a sigmoid gate was accepted: its weights lie in (0, 1), but do they sum to 1?",
+                          "zh": "一个 sigmoid 门控被判成了概率分布：它的权重都在 (0, 1) 之间，但加起来等于 1 吗？"},
+    "ex.ch00.dist.negative": {"en": "weights that sum to 1 but include negative values were accepted.",
+                              "zh": "一组加起来等于 1、但含有负值的权重被判成了概率分布。"},
+    "ex.ch00.dist.dim": {"en": "the weights sum to 1 along another axis than dim, and your function said yes: sum "
+                               "along dim only.",
+                         "zh": "这些权重是沿 dim 以外的另一个轴加起来等于 1 的，而你的函数判成了“是”：只沿 dim 求和。"},
+    "ex.ch00.dist.close": {"en": "weights that sum to 1.01 were accepted: the tolerance is too loose.",
+                           "zh": "一组和为 1.01 的权重被判成了概率分布：容差太宽了。"},
+    "ex.ch00.bytes.heads": {"en": "your count does not grow with the number of heads h: every head has its own map.",
+                            "zh": "你的结果不随头数 h 增长：每个头都有自己的一张注意力图。"},
+    "ex.ch00.bytes.batch": {"en": "your count does not grow with the batch size B: every example has its own maps.",
+                            "zh": "你的结果不随批量大小 B 增长：每个样本都有自己的注意力图。"},
+    "ex.ch00.bytes.linear": {"en": "your count grows linearly with N; how many weights does one map of N tokens hold?",
+                             "zh": "你的结果随 N 线性增长；N 个词元的一张注意力图里有多少个权重？"},
+    "ex.ch00.bytes.count": {"en": "that is the number of weights; the question asks for bytes (float32).",
+                            "zh": "这是权重的个数；题目问的是字节数（float32）。"},
+    "ex.ch00.bytes.width": {"en": "check the number of bytes per value: the maps are float32.",
+                            "zh": "检查一下每个值占几个字节：这些注意力图是 float32。"},
+    "ex.ch00.bytes.other": {"en": "for B = {B}, h = {h}, N = {N} your function gives {got}; count the weights of the "
+                                  "maps, then their bytes.",
+                            "zh": "B = {B}、h = {h}、N = {N} 时，你的函数给出 {got}；先数出注意力图中的权重个数，再换算成字节数。"},
 })
 
 
@@ -190,3 +267,227 @@ def mechanism_browser():
     tab = widgets.Tab(children=pages)
     tab.titles = tuple(t(f"ch00.family.{f}") for f in FAMILIES)
     return tab
+
+
+# ---------------------------------------------------------------- a trained gate on two images
+
+#: Chapter 5's trained CBAM (seed 0) on the cue images: the same configuration as ``ch05_cbam.CBAM_DEMO`` (a test
+#: checks it), so the model is trained once and cached for both chapters.
+DEMO = CueCNN(attention="cbam")
+
+
+@dataclass(frozen=True)
+class TwoImages:
+    """The CBAM maps of two validation images, trained and untrained: ``images`` (2, 3, H, W), ``boxes`` (2, 4);
+    ``channel`` (2, C) and ``spatial`` (2, h, w) of the trained module; ``random_channel`` and
+    ``random_spatial`` the same for a randomly initialised one (the same seed)."""
+    images: torch.Tensor
+    boxes: torch.Tensor
+    channel: torch.Tensor
+    spatial: torch.Tensor
+    random_channel: torch.Tensor
+    random_spatial: torch.Tensor
+
+    def differences(self) -> dict:
+        """The largest difference between the two images' weights, per map: trained and random."""
+        diff = lambda m: (m[0] - m[1]).abs().max().item()   # noqa: E731
+        return {"channel": diff(self.channel), "spatial": diff(self.spatial),
+                "random_channel": diff(self.random_channel), "random_spatial": diff(self.random_spatial)}
+
+
+@one_thread()
+@torch.no_grad()
+def two_images(indices: tuple = (0, 1), **kwargs) -> TwoImages:
+    """Chapter 5's trained CBAM and a random one on two validation images (``kwargs`` go to ``trained_demo``)."""
+    demo = trained_demo(DEMO, **kwargs)
+    model, val = demo.model.cpu(), demo.val_data
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(DEMO.seed)
+        random_model = TinyCNN("cbam", width=DEMO.width, reduction=DEMO.reduction).eval()
+    images = val.images[list(indices)]                                         # (2, 3, H, W)
+    a = model.attention.attention_map(model.features(images))
+    b = random_model.attention.attention_map(random_model.features(images))
+    return TwoImages(images, val.boxes[list(indices)], a.channel[:, :, 0, 0], a.spatial[:, 0],
+                     b.channel[:, :, 0, 0], b.spatial[:, 0])
+
+
+def print_differences(two: TwoImages) -> None:
+    d = two.differences()
+    print(t("ch00.two.numbers", c=d["channel"], s=d["spatial"], rc=d["random_channel"], rs=d["random_spatial"]))
+
+
+def check_gate_readings(two: TwoImages) -> None:
+    """The sentence of §2: a trained module gives two images visibly different weights, an untrained one hardly."""
+    d = two.differences()
+    rd.expect("the trained CBAM's two maps differ by more than 0.3, both the channel gate and the spatial map",
+              min(d["channel"], d["spatial"]) > 0.3, **d)
+    rd.expect("an untrained CBAM's differ by less than one fiftieth of that",
+              max(d["random_channel"], d["random_spatial"]) < min(d["channel"], d["spatial"]) / 50, **d)
+    peaks = data.box_scores(two.spatial, two.boxes, two.images.shape[-1]).peak_in_box
+    rd.expect("the trained spatial map is highest on the target in both images", peaks == 1.0, peak_on_target=peaks)
+    switched = int(((two.channel.amax(0) > 0.9) & (two.channel.amin(0) < 0.1)).sum())
+    rd.expect("the channel gate switches whole channels on in one image and off in the other",
+              switched >= 1, channels_switched=switched)
+
+
+def plot_two_images(two: TwoImages):
+    """The two images with the trained M_s over each (box in cyan) and, below, both images' channel gates M_c."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from ..toolkit.figure_output import PAGE_WIDTH_IN
+
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 6.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.25, 1))
+    axes = top.subplots(1, 2)
+    norm = Normalize(0, 1)
+    size = two.images.shape[-1]
+    for i, ax in enumerate(axes):
+        ax.imshow(two.images[i].permute(1, 2, 0).clamp(0, 1).numpy(), extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+        ax.imshow(two.spatial[i].numpy(), cmap="inferno", norm=norm, alpha=0.55, interpolation="bilinear",
+                  extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+        x0, y0, x1, y1 = two.boxes[i].tolist()
+        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, edgecolor="cyan"))
+        ax.set(title=t("ch00.two.image", i=i), xlabel=t("ch00.two.x"), ylabel=t("ch00.two.y"))
+    top.colorbar(ScalarMappable(norm=norm, cmap="inferno"), ax=list(axes), label=t("ch00.two.value"), shrink=0.9)
+    ax = bottom.subplots()
+    order = torch.argsort(two.channel[0], descending=True)                    # (C,)
+    for i, marker in ((0, "o"), (1, "s")):
+        ax.plot(range(len(order)), two.channel[i, order].numpy(), marker, ms=4, label=t("ch00.two.legend", i=i))
+    ax.set(title=t("ch00.two.gate"), xlabel=t("ch00.two.channel"), ylabel=t("ch00.two.weight"), ylim=(-0.05, 1.05))
+    ax.legend(loc="center right")
+    ax.grid(True, alpha=0.3)
+    fig.suptitle(t("ch00.two.title"))
+    return fig
+
+
+# ---------------------------------------------------------------- the two axes of the family tree
+
+#: The columns of the two-way table: how the weights are normalised and applied.
+KINDS = ("gate", "residual", "distribution")
+
+
+@torch.no_grad()
+def kind(name: str) -> str:
+    """How mechanism ``name`` normalises and applies its weights, *measured* on its example input:
+    ``"distribution"`` when its map is non-negative and sums to 1 along an axis of length > 1, else
+    ``"residual"`` when ``forward(x) == x * (1 + map)``, else ``"gate"`` (``forward(x) == x * map``, the map in (0, 1))."""
+    mech = MECHANISMS[name]
+    torch.manual_seed(0)
+    module = mech.build().eval()
+    x = mech.example_input(2, generator=torch.Generator().manual_seed(0))
+    weights = module.attention_map(x)
+    if not isinstance(weights, torch.Tensor):                   # CBAM: the channel gate, then the spatial map
+        product = weights.channel * weights.spatial
+        if torch.allclose(module(x), x * product, atol=1e-5):
+            return "gate"
+        raise ValueError(f"kind: {name}'s maps do not reproduce its forward")
+    if weights.min() >= 0 and any(weights.shape[d] > 1 and torch.allclose(weights.sum(d), torch.ones(()), atol=1e-5)
+                                  for d in range(1, weights.dim())):
+        return "distribution"
+    if weights.shape == x.shape and torch.allclose(module(x), x * (1 + weights), atol=1e-5):
+        return "residual"
+    if 0 < weights.min() and weights.max() < 1 and torch.allclose(module(x), x * weights, atol=1e-5):
+        return "gate"
+    raise ValueError(f"kind: {name}'s map is neither a gate nor a distribution")
+
+
+def taxonomy() -> dict:
+    """``{(family, kind): [mechanism names]}``: every mechanism of the registry placed on both axes."""
+    cells = {}
+    for mech in by_chapter():
+        cells.setdefault((mech.family, kind(mech.name)), []).append(mech.name)
+    return cells
+
+
+def taxonomy_table() -> Table:
+    """The two-way table: rows what is reweighted (the registry's family), columns how the weights are
+    normalised and applied (measured by :func:`kind`); each cell names its mechanisms and their chapters."""
+    cells = taxonomy()
+    rows = []
+    for family in FAMILIES:
+        row = [t(f"ch00.family.{family}")]
+        for k in KINDS:
+            names = cells.get((family, k), [])
+            if family == "spatial" and k != "distribution":        # no module is purely spatial
+                row.append(t(f"ch00.axes.spatial_{k}"))
+                continue
+            row.append(t("ch00.axes.sep").join(t("ch00.axes.entry", name=MECHANISMS[n].display_name(),
+                                                   n=MECHANISMS[n].chapter) for n in names))
+        rows.append(row)
+    return Table([t("ch00.axes.what")] + [t(f"ch00.axes.{k}") for k in KINDS], rows)
+
+
+# ---------------------------------------------------------------- exercises
+
+#: Exercise 1's input: (B, C, H, W).
+EXERCISE_INPUT = (8, 256, 14, 14)
+
+
+@exercise("ch00.shapes")
+def _shapes(answer):
+    shapes = (tuple, list, torch.Size)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 3 or not all(isinstance(a, shapes) for a in answer):
+        return "ex.ch00.shapes.not_three", dict(what=describe(answer))
+    got = [as_shape(a) for a in answer]
+    B, C, H, W = EXERCISE_INPUT
+    right = [(B, C, 1, 1), (B, 1, H, W), (B, C, H, W)]
+    if got == right:
+        return None
+    if any(len(g) == len(r) - 1 and g == r[1:] for g, r in zip(got, right)):
+        return "ex.ch00.shapes.batch"
+    if any(g != r and len(g) < 4 and tuple(d for d in r if d != 1) == g for g, r in zip(got, right)):
+        return "ex.ch00.shapes.squeezed"
+    for key, g, r in zip(("se", "cbam", "bam"), got, right):
+        if g != r:
+            return f"ex.ch00.shapes.{key}"
+    return None
+
+
+def _distribution_cases():
+    """``(weights, dim, is a distribution, slip a wrong verdict reveals)``, several sizes and axes."""
+    g = torch.Generator().manual_seed(0)
+    soft = torch.softmax(torch.randn(2, 4, 49, 49, generator=g), dim=-1)         # self-attention-like rows
+    branches = torch.softmax(torch.randn(3, 2, 16, 1, 1, generator=g), dim=1)     # SK-like, over 2 branches
+    gate = torch.sigmoid(torch.randn(3, 16, 1, 1, generator=g))                   # SE-like
+    signed = torch.randn(5, 6, generator=g)
+    signed = signed - signed.mean(1, keepdim=True) + 1 / 6                        # sums to 1, some negative
+    # the first case catches an exact comparison (== 1); once that passes, the second catches a fixed axis
+    return [(soft, -1, True, "ex.ch00.dist.tolerance"), (branches, 1, True, "ex.ch00.dist.axis"),
+            (gate, 1, False, "ex.ch00.dist.gate"), (signed, 1, False, "ex.ch00.dist.negative"),
+            (soft, 2, False, "ex.ch00.dist.dim"), (branches.transpose(1, 2), 1, False, "ex.ch00.dist.dim"),
+            (soft * 1.01, -1, False, "ex.ch00.dist.close"), (torch.full((4, 5), 0.2), 0, False, "ex.ch00.dist.dim"),
+            (torch.full((4, 5), 0.2), 1, True, "ex.ch00.dist.tolerance")]
+
+
+@exercise("ch00.distribution")
+def _is_distribution(answer):
+    is_distribution = as_function(answer, usage="is_distribution(w, dim)")
+    for w, dim, right, slip in _distribution_cases():
+        got = call(is_distribution, w, dim, names=("w", "dim"))
+        if isinstance(got, torch.Tensor) and got.numel() == 1 and got.dtype == torch.bool:
+            got = bool(got)
+        if not isinstance(got, bool):
+            return "ex.ch00.dist.not_bool", dict(what=describe(got))
+        if got != right:
+            return slip
+    return None
+
+
+#: The sizes exercise 3's check tries: (B, h, N).
+BYTES_SIZES = ((1, 1, 196), (2, 8, 196), (4, 12, 50), (3, 2, 7))
+
+
+@exercise("ch00.map_bytes")
+def _map_bytes(answer):
+    map_bytes = as_function(answer, usage="map_bytes(B, h, N)")
+    for B, h, N in BYTES_SIZES:              # a slip that one size hides (B = h = 1), a later size shows
+        got = as_count(call(map_bytes, B, h, N, names=("B", "h", "N")))
+        if got == 4 * B * h * N * N:
+            continue
+        slips = {2 * B * h * N * N: "ex.ch00.bytes.width", 8 * B * h * N * N: "ex.ch00.bytes.width",
+                 B * h * N * N: "ex.ch00.bytes.count", 4 * B * h * N: "ex.ch00.bytes.linear",
+                 4 * h * N * N: "ex.ch00.bytes.batch", 4 * B * N * N: "ex.ch00.bytes.heads"}   # later keys win
+        return slips.get(got, ("ex.ch00.bytes.other", dict(B=B, h=h, N=N, got=got)))
+    return None

@@ -16,12 +16,13 @@ from torch import nn
 from ..cbam import CBAM, CBAMAttention, ChannelGate, SpatialGate
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
+from ..toolkit import readings as rd
 from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, describe, exercise, expect_close
-from ..toolkit.format import Table
+from ..toolkit.format import ShowsTable, Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import ShapesCNN, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demo
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -46,26 +47,68 @@ register({
     "ch05.max_adds": {"en": "{name:>6}: average {avg:.2f}, max {max:.2f}", "zh": "{name:>6}：平均 {avg:.2f}，最大 {max:.2f}"},
     "ch05.blob": {"en": "blob", "zh": "小亮斑"},
     "ch05.flat": {"en": "flat", "zh": "均匀"},
+    # the block diagram
+    "ch05.diagram.title": {"en": "CBAM inside a residual block: channel gate, then spatial gate",
+                           "zh": "残差块中的 CBAM：先通道门控，再空间门控"},
+    "ch05.diagram.input": {"en": "x\nC×H×W", "zh": "x\nC×H×W"},
+    "ch05.diagram.conv1": {"en": "3×3 conv\nBN, ReLU", "zh": "3×3 卷积\n批量归一化、ReLU"},
+    "ch05.diagram.conv2": {"en": "3×3 conv\nBN", "zh": "3×3 卷积\n批量归一化"},
+    "ch05.diagram.skip": {"en": "identity: x is added after CBAM", "zh": "恒等映射：x 在 CBAM 之后相加"},
+    "ch05.diagram.channel": {"en": "channel gate (what)", "zh": "通道门控（看什么）"},
+    "ch05.diagram.spatial": {"en": "spatial gate (where)", "zh": "空间门控（看哪里）"},
+    "ch05.diagram.pool_hw": {"en": "avg, max\nover H×W", "zh": "沿 H×W 取\n平均、最大"},
+    "ch05.diagram.mlp": {"en": "shared MLP\nadd, σ", "zh": "共享 MLP\n相加、σ"},
+    "ch05.diagram.m_c": {"en": "$M_c$\nC×1×1", "zh": "$M_c$\nC×1×1"},
+    "ch05.diagram.pool_c": {"en": "mean, max\nover C", "zh": "沿 C 取\n平均、最大"},
+    "ch05.diagram.conv7": {"en": "7×7 conv\nBN, σ", "zh": "7×7 卷积\n批量归一化、σ"},
+    "ch05.diagram.m_s": {"en": "$M_s$\n1×H×W", "zh": "$M_s$\n1×H×W"},
     # §5
     "ch05.counts": {"en": "parameters {params} (formula {params_formula}); FLOPs {flops} (formula {flops_formula})",
                     "zh": "参数量 {params}（公式 {params_formula}）；浮点运算次数 {flops}（公式 {flops_formula}）"},
     "ch05.versus_se": {"en": "C = {C}, {S}×{S}: SE {se}, CBAM {cbam} FLOPs; CBAM / 3×3 convolution: {share:.2%}",
                        "zh": "C = {C}、{S}×{S}：SE 为 {se}，CBAM 为 {cbam} 次浮点运算；CBAM 与 3×3 卷积之比：{share:.2%}"},
     # §6
-    "ch05.accuracy": {"en": "validation accuracy, seed 0: CBAM {acc:.1%}, no attention {base:.1%} (chance 25%)",
-                      "zh": "验证集准确率（随机种子 0）：CBAM {acc:.1%}，不带注意力 {base:.1%}（随机猜测 25%）"},
-    "ch05.random": {"en": "random CBAM", "zh": "随机初始化"},
-    "ch05.trained": {"en": "trained CBAM", "zh": "训练后"},
-    "ch05.gallery.title": {"en": "CBAM's spatial map M_s before and after training (target box in cyan)",
-                           "zh": "训练前后 CBAM 的空间图 M_s（青色方框为目标）"},
-    "ch05.score.who": {"en": "map", "zh": "图"},
-    "ch05.score.peak": {"en": "peak in box", "zh": "峰值落在框内"},
-    "ch05.score.mass": {"en": "mass in box", "zh": "框内质量占比"},
-    "ch05.score.trained": {"en": "trained CBAM (3 seeds)", "zh": "训练后的 CBAM（3 个随机种子）"},
-    "ch05.score.random": {"en": "random CBAM (3 seeds)", "zh": "随机初始化的 CBAM（3 个随机种子）"},
+    "ch05.random": {"en": "random CBAM: M_s", "zh": "随机初始化：M_s"},
+    "ch05.trained": {"en": "trained CBAM: M_s", "zh": "训练后：M_s"},
+    "ch05.gallery.bright": {"en": "brightness (scaled)", "zh": "亮度（缩放）"},
+    "ch05.gallery.features": {"en": "features in (scaled)", "zh": "输入特征（缩放）"},
+    "ch05.gallery.title": {"en": "Where CBAM's M_s looks, and two maps without attention (cyan: target box)",
+                           "zh": "CBAM 的 M_s 看向哪里，以及两张无需注意力的图（青色框为目标框）"},
+    "ch05.score.who": {"en": "map (3 seeds)", "zh": "图（3 个随机种子）"},
+    "ch05.score.peak": {"en": "peak on the target", "zh": "峰值落在目标上"},
+    "ch05.score.distractor": {"en": "peak on a distractor", "zh": "峰值落在干扰物上"},
+    "ch05.score.mass": {"en": "mass in the target's box", "zh": "目标框内的质量占比"},
+    "ch05.score.trained": {"en": "trained CBAM: M_s", "zh": "训练后的 CBAM：M_s"},
+    "ch05.score.random": {"en": "random CBAM: M_s", "zh": "随机初始化的 CBAM：M_s"},
     "ch05.score.centre": {"en": "centre guess", "zh": "总猜中心"},
     "ch05.score.bright": {"en": "brightest cell (no learning)", "zh": "最亮的格子（无需学习）"},
+    "ch05.score.features": {"en": "features CBAM receives (channel mean)", "zh": "CBAM 收到的特征（通道平均）"},
+    "ch05.score.base_features": {"en": "no attention: its features (channel mean)",
+                                 "zh": "不带注意力：其特征（通道平均）"},
+    "ch05.score.base_cam": {"en": "no attention: class-activation map", "zh": "不带注意力：类激活图"},
     "ch05.score.area": {"en": "the box's share of the map", "zh": "目标框占整张图的比例"},
+    "ch05.mask.region": {"en": "square covered", "zh": "遮住的方块"},
+    "ch05.mask.drop": {"en": "drop of the true class's logit", "zh": "真实类别 logit 的下降"},
+    "ch05.mask.accuracy": {"en": "accuracy", "zh": "准确率"},
+    "ch05.mask.none": {"en": "nothing", "zh": "不遮挡"},
+    "ch05.mask.peak": {"en": "{side}×{side} at the peak of M_s", "zh": "M_s 峰值处的 {side}×{side}"},
+    "ch05.mask.random": {"en": "{side}×{side} at random", "zh": "随机位置的 {side}×{side}"},
+    "ch05.mask.bright": {"en": "{side}×{side} at the brightest cell", "zh": "最亮格子处的 {side}×{side}"},
+    "ch05.mask.example": {"en": "Covering {side}×{side} pixels: p, the true class's probability (seed 0)",
+                          "zh": "遮住 {side}×{side} 个像素：p 为真实类别的概率（随机种子 0）"},
+    "ch05.mask.prob": {"en": "p = {p:.2f}", "zh": "p = {p:.2f}"},
+    "ch05.mask.original": {"en": "uncovered", "zh": "不遮挡"},
+    "ch05.mask.short.peak": {"en": "peak of M_s", "zh": "M_s 的峰值处"},
+    "ch05.mask.short.random": {"en": "random", "zh": "随机位置"},
+    "ch05.mask.short.bright": {"en": "brightest cell", "zh": "最亮的格子"},
+    "ch05.photo.corr": {"en": "{s}×{s}: correlation of M_s with each cell's redness {red:.2f}, with its brightness "
+                              "{bright:.2f}",
+                        "zh": "{s}×{s}：M_s 与各格子红色程度的相关系数 {red:.2f}，与亮度的相关系数 {bright:.2f}"},
+    "ch05.acc.who": {"en": "validation accuracy (3 seeds)", "zh": "验证集准确率（3 个随机种子）"},
+    "ch05.acc.value": {"en": "mean ± std (per seed)", "zh": "均值 ± 标准差（各随机种子）"},
+    "ch05.acc.cbam": {"en": "CBAM", "zh": "CBAM"},
+    "ch05.acc.none": {"en": "no attention", "zh": "不带注意力"},
+    "ch05.acc.change": {"en": "CBAM minus no attention, per seed", "zh": "CBAM 减去不带注意力（逐个随机种子）"},
     "ch05.photo.title": {"en": "Trained CBAM on a photograph, {s}×{s} pixels (map {h}×{w})",
                          "zh": "训练后的 CBAM 看照片：{s}×{s} 像素（空间图 {h}×{w}）"},
     "ch05.viewer.title": {"en": "CBAM's M_s over validation images", "zh": "CBAM 在验证图像上的 M_s"},
@@ -73,23 +116,25 @@ register({
     "ch05.order.channel_first": {"en": "channel → spatial", "zh": "先通道后空间"},
     "ch05.order.spatial_first": {"en": "spatial → channel", "zh": "先空间后通道"},
     "ch05.order.parallel": {"en": "parallel", "zh": "并行"},
-    "ch05.pooling.both": {"en": "avg & max", "zh": "平均和最大"},
-    "ch05.pooling.avg": {"en": "avg only", "zh": "只用平均"},
-    "ch05.pooling.max": {"en": "max only", "zh": "只用最大"},
-    "ch05.ablation.variant": {"en": "variant", "zh": "变体"},
+    "ch05.ablation.variant": {"en": "order", "zh": "顺序"},
     "ch05.ablation.acc": {"en": "validation accuracy", "zh": "验证集准确率"},
-    "ch05.ablation.peak": {"en": "M_s peak in box", "zh": "M_s 峰值落在框内"},
-    "ch05.ablation.mass": {"en": "M_s mass in box", "zh": "M_s 框内质量占比"},
+    "ch05.ablation.peak": {"en": "M_s peak on the target", "zh": "M_s 峰值落在目标上"},
+    "ch05.ablation.distractor": {"en": "M_s peak on a distractor", "zh": "M_s 峰值落在干扰物上"},
     "ch05.ablation.baseline": {"en": "no attention", "zh": "不带注意力"},
-    "ch05.ablation.title": {"en": "CBAM's ablations, small: each seed a dot, squares: mean ± std",
-                            "zh": "小规模的 CBAM 消融实验：每个点是一个随机种子，方块为均值 ± 标准差"},
-    "ch05.ablation.spread": {"en": "largest gap between variant means: {gap:.3f}; typical seed-to-seed std: {std:.3f}",
-                             "zh": "各变体均值之间的最大差距：{gap:.3f}；随机种子之间的典型标准差：{std:.3f}"},
+    "ch05.ablation.title": {"en": "The order of CBAM's gates, small: each seed a dot, squares: mean ± std",
+                            "zh": "小规模的 CBAM 顺序消融：每个点是一个随机种子，方块为均值 ± 标准差"},
+    "ch05.ablation.spread": {"en": "largest gap between the orders' mean accuracies: {gap:.3f}; typical "
+                                   "seed-to-seed std: {std:.3f}",
+                             "zh": "各顺序平均准确率之间的最大差距：{gap:.3f}；随机种子之间的典型标准差：{std:.3f}"},
+    "ch05.recipe": {"en": "r = {r}: the MLP has C/r = {hidden} hidden units for C = {C} channels "
+                          "(r = 16 would leave {hidden16}); {n} training images, {epochs} epochs",
+                    "zh": "r = {r}：C = {C} 个通道时 MLP 有 C/r = {hidden} 个隐藏单元（r = 16 只剩 {hidden16} 个）；"
+                          "{n} 张训练图像，{epochs} 轮"},
     # §7, §8
     "ch05.block_share": {"en": "output {shape}; CBAM adds {share:.1%} of the block's parameters",
                          "zh": "输出形状 {shape}；CBAM 占该残差块参数量的 {share:.1%}"},
     "ch05.fold": {"en": "official layout (conv, BN) folded into the equation's (conv with bias): max difference {diff:.1e}",
-                  "zh": "把官方结构（卷积 + BN）折叠成公式的结构（带偏置的卷积）：最大差异 {diff:.1e}"},
+                  "zh": "把官方结构（卷积 + 批量归一化）折叠成公式的结构（带偏置的卷积）：最大差异 {diff:.1e}"},
     "ch05.residual": {"en": "{which}: weights from {low:.3f} to {high:.3f}; {damped:.0%} of the values damped",
                       "zh": "{which}：权重从 {low:.3f} 到 {high:.3f}；{damped:.0%} 的数值被削弱"},
     "ch05.residual.right": {"en": "CBAM (no residual inside)", "zh": "CBAM（内部没有残差）"},
@@ -112,14 +157,14 @@ register({
     "ex.cbam.params.unshared": {"en": "the MLP is shared by the average and the max descriptor: count it once.",
                                 "zh": "平均描述符和最大描述符共用同一个 MLP：只算一次。"},
     "ex.cbam.params.no_spatial": {"en": "that is the channel gate alone; add the spatial gate (7×7 conv on 2 maps, BN).",
-                                  "zh": "这只是通道门控；还要加上空间门控（作用在 2 张图上的 7×7 卷积，以及 BN）。"},
+                                  "zh": "这只是通道门控；还要加上空间门控（作用在 2 张图上的 7×7 卷积，以及批量归一化）。"},
     "ex.cbam.params.conv_in": {"en": "the 7×7 conv sees 2 input maps (average and max), so it has 2 · 49 weights.",
                                "zh": "7×7 卷积的输入是 2 张图（平均与最大），所以有 2 · 49 个权重。"},
     "ex.cbam.params.norm": {"en": "the official spatial gate: a bias-free 7×7 conv, then BatchNorm (2 parameters).",
-                            "zh": "官方代码的空间门控：不带偏置的 7×7 卷积，后接 BatchNorm（2 个参数）。"},
+                            "zh": "官方代码的空间门控：不带偏置的 7×7 卷积，后接批量归一化（2 个参数）。"},
     "ex.cbam.params.other": {"en": "count every parameter of §5's breakdown: the weights and biases of the shared MLP, "
                                    "then the spatial gate's convolution and its BatchNorm; C = 256, r = 16.",
-                             "zh": "按 §5 的分解把每个参数都数一遍：共享 MLP 的权重和偏置，再加上空间门控的卷积及其 BatchNorm；"
+                             "zh": "按 §5 的分解把每个参数都数一遍：共享 MLP 的权重和偏置，再加上空间门控的卷积及其批量归一化；"
                                    "C = 256，r = 16。"},
     "ex.cbam.spatial.axis": {"en": "The convolution expects 2 maps: pool over the channel axis (dim 1) and keep it "
                                    "(keepdim=True).",
@@ -144,55 +189,34 @@ register({
 
 # ---------------------------------------------------------------- demos and the ablation's variants
 
-#: Training settings of every run of this chapter: 600 images, 4 epochs of batches of 16 (a couple of
-#: seconds on one CPU thread). Chapter 06 trains its CBAM runs with the same settings: the runs are shared.
-QUICK = dict(n_train=600, epochs=4, batch_size=16, lr=1e-2)
+#: The seeds of every experiment of this chapter (each seed: its own images, initialisation and shuffling).
 SEEDS = (0, 1, 2)
 
-#: The tiny CNN of §6 with CBAM right before its global pool, and the same network without attention.
-CBAM_DEMO = ShapesCNN(attention="cbam", **QUICK)
-BASELINE_DEMO = ShapesCNN(attention=None, **QUICK)
+#: The tiny CNN of §6 with CBAM right before its global pool, and the same network without attention, on the
+#: cue images (the red shape is the target). The training recipe is CueCNN's own: 600 images, 4 epochs of
+#: batches of 16, peak learning rate 0.01, r = 4. Chapter 00 shows the seed-0 model; chapter 06 does not
+#: train CBAM on this backbone.
+CBAM_DEMO = CueCNN(attention="cbam")
+BASELINE_DEMO = CueCNN(attention=None)
 
 ORDERS = ("channel_first", "spatial_first", "parallel")
-POOLINGS = ("both", "avg", "max")
-#: The ablation's cells: CBAM itself, then the two other orders, then the two single descriptors.
-VARIANTS = (("channel_first", "both"), ("spatial_first", "both"), ("parallel", "both"),
-            ("channel_first", "avg"), ("channel_first", "max"))
-
-
-class PooledChannelGate(ChannelGate):
-    """``M_c`` from a choice of descriptors: ``"both"`` (CBAM), ``"avg"`` (SE's squeeze) or ``"max"``."""
-
-    def __init__(self, channels: int, reduction: int = 16, pooling: str = "both"):
-        super().__init__(channels, reduction)
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.pooling = pooling
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = 0
-        if self.pooling in ("avg", "both"):
-            logits = logits + self.mlp(x.mean((2, 3)))          # (B, C)
-        if self.pooling in ("max", "both"):
-            logits = logits + self.mlp(x.amax((2, 3)))          # (B, C)
-        return torch.sigmoid(logits)[:, :, None, None]           # (B, C, 1, 1)
 
 
 class CBAMVariant(nn.Module):
-    """CBAM with the paper's ablations: the order of the two gates and the channel gate's descriptors.
+    """CBAM with the order of its two gates as the paper's ablation varies it.
 
     ``order``: ``"channel_first"`` (CBAM: M_s is computed on F' = M_c(F) F), ``"spatial_first"`` (M_c is
     computed on M_s(F) F) or ``"parallel"`` (both from F). The output is F M_c M_s in every case.
-    ``("channel_first", "both")`` computes what :class:`attention_lib.CBAM` computes.
+    ``"channel_first"`` computes what :class:`attention_lib.CBAM` computes.
     """
 
-    def __init__(self, channels: int, reduction: int = 16, order: str = "channel_first", pooling: str = "both"):
+    def __init__(self, channels: int, reduction: int = 16, order: str = "channel_first", spatial_kernel: int = 7):
         super().__init__()
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         self.order = order
-        self.channel_gate = PooledChannelGate(channels, reduction, pooling)
-        self.spatial_gate = SpatialGate(7)
+        self.channel_gate = ChannelGate(channels, reduction)
+        self.spatial_gate = SpatialGate(spatial_kernel)
 
     def attention_map(self, x: torch.Tensor) -> CBAMAttention:
         if self.order == "channel_first":
@@ -211,24 +235,38 @@ class CBAMVariant(nn.Module):
 
 
 @dataclass(frozen=True)
-class CBAMAblation(ShapesCNN):
+class CBAMAblation(CueCNN):
     """The tiny CNN of §6 with a :class:`CBAMVariant` in place of CBAM."""
     kind: ClassVar[str] = "cbam_ablation"
     attention: Optional[str] = "cbam"
     order: str = "channel_first"     # the order of the two gates, one of ORDERS
-    pooling: str = "both"            # the channel gate's descriptors, one of POOLINGS
+    spatial_kernel: int = 7          # the side k_s of the spatial gate's convolution (exercise 4)
 
     def build(self) -> nn.Module:
         model = super().build()
-        model.attention = CBAMVariant(2 * self.width, self.reduction, self.order, self.pooling)
+        model.attention = CBAMVariant(2 * self.width, self.reduction, self.order, self.spatial_kernel)
         return model
 
 
-def ablation_config(order: str = "channel_first", pooling: str = "both", seed: int = 0) -> ShapesCNN:
-    """One run of the ablation; CBAM itself (channel first, both descriptors) is the §6 demo's run."""
-    if (order, pooling) == ("channel_first", "both"):
+def ablation_config(order: str = "channel_first", seed: int = 0, spatial_kernel: int = 7) -> CueCNN:
+    """One run of the ablation; CBAM itself (channel first, a 7 × 7 kernel) is the §6 demo's run."""
+    if (order, spatial_kernel) == ("channel_first", 7):
         return CBAM_DEMO.replace(seed=seed)
-    return CBAMAblation(order=order, pooling=pooling, seed=seed, **QUICK)
+    return CBAMAblation(order=order, spatial_kernel=spatial_kernel, seed=seed)
+
+
+def recipe(config: CueCNN) -> str:
+    """One line that says what the demo's reduction ratio leaves of the MLP, and how long it trains."""
+    C = 2 * config.width
+    return t("ch05.recipe", r=config.reduction, hidden=C // config.reduction, C=C, hidden16=C // 16,
+             n=config.n_train, epochs=config.epochs)
+
+
+def accuracy_table(cbam: Sequence[float], baseline: Sequence[float]) -> Table:
+    """Validation accuracy per seed of CBAM and of the network without attention, and their per-seed change."""
+    rows = [[t("ch05.acc.cbam"), rd.seeds(cbam).format()], [t("ch05.acc.none"), rd.seeds(baseline).format()],
+            [t("ch05.acc.change"), rd.paired(cbam, baseline).format(signed=True)]]
+    return Table([t("ch05.acc.who"), t("ch05.acc.value")], rows)
 
 
 # ---------------------------------------------------------------- where the map looks
@@ -238,6 +276,28 @@ def spatial_maps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """``M_s`` of a tiny CNN's CBAM (or CBAM variant) on ``images`` (eval mode): ``(n, H/4, W/4)``, on the CPU."""
     x = images.to(next(model.parameters()).device)
     return model.attention.attention_map(model.features(x)).spatial[:, 0].cpu()
+
+
+@torch.no_grad()
+def feature_energy(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The channel mean of the features a tiny CNN's attention block receives (after a ReLU, so >= 0):
+    ``(n, H/4, W/4)``. A map that needs no attention: where the backbone responds at all."""
+    x = images.to(next(model.parameters()).device)
+    return model.features(x).mean(1).cpu()
+
+
+@torch.no_grad()
+def class_activation_maps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The class-activation map (Zhou et al., 2016) of the true class of a tiny CNN *without* attention:
+    ``w_k · F(x, y)``, whose mean over the positions plus the bias is the class's logit. Shifted so that each
+    map's minimum is 0 (a box score needs non-negative maps): ``(n, H/4, W/4)``."""
+    if getattr(model, "attention_name", None) is not None:
+        raise ValueError(f"class_activation_maps needs a TinyCNN without attention, got {model.attention_name!r}")
+    x = images.to(next(model.parameters()).device)
+    weight = model.head[-1].weight                                            # (K, C)
+    cam = torch.einsum("kc,nchw->nkhw", weight, model.features(x))            # (n, K, h, w)
+    cam = cam[torch.arange(len(labels)), labels.to(cam.device)].cpu()        # (n, h, w): the true class
+    return cam - cam.amin((1, 2), keepdim=True)
 
 
 def centre_maps(n: int, h: int, w: int) -> torch.Tensor:
@@ -252,84 +312,274 @@ def brightness_maps(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return nn.functional.adaptive_avg_pool2d(images.amax(1, keepdim=True), (h, w))[:, 0]
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    v = torch.tensor(values, dtype=torch.float64)
-    return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+def _scaled(maps: torch.Tensor) -> torch.Tensor:
+    """Each map stretched to [0, 1] (for drawing maps of different units on one colour scale)."""
+    low, high = maps.amin((1, 2), keepdim=True), maps.amax((1, 2), keepdim=True)
+    return (maps - low) / (high - low).clamp_min(1e-12)
 
 
-def where_it_looks(runs) -> Table:
-    """Box scores of the trained runs' ``M_s``, of randomly initialised CBAMs (same seeds), of a centre
-    guess and of the brightest cell, each on the run's own validation images (mean ± std over runs)."""
-    rows = {key: ([], []) for key in ("trained", "random", "centre", "bright")}
-    for run in runs:
-        images, boxes = run.val_data.images, run.val_data.boxes
-        size = images.shape[-1]
+@one_thread()
+def gallery_rows(model: nn.Module, images: torch.Tensor, seed: int = 0) -> dict:
+    """The rows of §6's gallery: a random and the trained CBAM's ``M_s``, and two maps that need no attention
+    (brightness, the features CBAM receives), each stretched to [0, 1] per image."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random_model = TinyCNN("cbam", width=CBAM_DEMO.width, reduction=CBAM_DEMO.reduction).eval()
+    trained = spatial_maps(model, images)
+    n, h, w = trained.shape
+    return {t("ch05.random"): spatial_maps(random_model, images), t("ch05.trained"): trained,
+            t("ch05.gallery.bright"): _scaled(brightness_maps(images, h, w)),
+            t("ch05.gallery.features"): _scaled(feature_energy(model, images))}
+
+
+def check_gallery_readings(rows: dict) -> None:
+    """The sentence of §6 on the gallery: the random CBAM's map is flat."""
+    random = rows[t("ch05.random")]
+    spread = (random.amax((1, 2)) - random.amin((1, 2))).max().item()
+    rd.expect("the random module's map is uniform: it varies by less than 0.02 within any of these images",
+              spread < 0.02, spread=spread)
+
+
+#: The maps of the table "where does it look", in the table's order.
+WHERE_ROWS = ("trained", "random", "centre", "bright", "features", "base_features", "base_cam")
+
+
+@dataclass(repr=False)
+class Where(ShowsTable):
+    """Per map (a key of ``WHERE_ROWS``), one value per seed: ``peak`` (the peak lies on the target's box),
+    ``distractor`` (it lies on a distractor's box instead), ``mass`` (the map's share inside the target's box);
+    ``area``: the box's share of the map, per seed."""
+    peak: dict
+    distractor: dict
+    mass: dict
+    area: list
+
+    def table(self) -> Table:
+        rows = [[t(f"ch05.score.{key}"), *(rd.seeds(getattr(self, m)[key]).format() for m in
+                                            ("peak", "distractor", "mass"))] for key in WHERE_ROWS]
+        rows.append([t("ch05.score.area"), "", "", rd.seeds(self.area).format()])
+        return Table([t("ch05.score.who"), t("ch05.score.peak"), t("ch05.score.distractor"), t("ch05.score.mass")],
+                     rows)
+
+
+@one_thread()
+def where_it_looks(runs: Sequence, baselines: Sequence) -> Where:
+    """Box scores of seven maps on each seed's validation images: the trained ``M_s``, a randomly initialised
+    CBAM's (same seed), a centre guess, the brightest cell, the channel mean of the features CBAM receives,
+    and, from the network without attention of the same seed, its features' channel mean and its
+    class-activation map. ``runs`` and ``baselines``: the CBAM and no-attention demos, one per seed."""
+    result = Where({k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, [])
+    for run, base in zip(runs, baselines, strict=True):
+        val = run.val_data
+        images, size = val.images, val.images.shape[-1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(run.config.seed)
             random_model = TinyCNN("cbam", width=run.config.width, reduction=run.config.reduction).eval()
         trained = spatial_maps(run.model, images)
         n, h, w = trained.shape
         maps = {"trained": trained, "random": spatial_maps(random_model, images),
-                "centre": centre_maps(n, h, w), "bright": brightness_maps(images, h, w)}
+                "centre": centre_maps(n, h, w), "bright": brightness_maps(images, h, w),
+                "features": feature_energy(run.model, images), "base_features": feature_energy(base.model, images),
+                "base_cam": class_activation_maps(base.model, images, val.labels)}
         for key, m in maps.items():
-            score = data.box_scores(m, boxes, size)
-            rows[key][0].append(score.peak_in_box)
-            rows[key][1].append(score.mass_in_box)
-        area = score.box_area
-    table = [[t(f"ch05.score.{key}"), _mean_std(peak), _mean_std(mass)] for key, (peak, mass) in rows.items()]
-    table.append([t("ch05.score.area"), "", f"{area:.3f}"])
-    return Table([t("ch05.score.who"), t("ch05.score.peak"), t("ch05.score.mass")], table)
+            score = data.box_scores(m, val.boxes, size)
+            result.peak[key].append(score.peak_in_box)
+            result.distractor[key].append(data.peak_on_distractor(m, val, size))
+            result.mass[key].append(score.mass_in_box)
+        result.area.append(score.box_area)
+    return result
+
+
+def check_where_readings(where: Where) -> None:
+    """The sentences of §6 that read the table "where does it look" (each holds in every seed)."""
+    p, d, m = where.peak, where.distractor, where.mass
+    rd.expect("the trained map peaks on the target in nearly every image (>= 0.95), in every seed",
+              min(p["trained"]) >= 0.95, peak=p["trained"])
+    rd.expect("and almost never on a distractor (<= 0.02)", max(d["trained"]) <= 0.02, distractor=d["trained"])
+    rd.expect("the trained map puts more than 1.5 times the box's share of its mass inside the box",
+              all(x > 1.5 * a for x, a in zip(m["trained"], where.area)), mass=m["trained"], area=where.area)
+    rd.expect("a random CBAM's peak lands on the target in fewer than one image in four",
+              max(p["random"]) < 0.25, peak=p["random"])
+    rd.expect("the centre guess finds the target in about one image in five (0.1 to 0.3)",
+              all(0.1 <= x <= 0.3 for x in p["centre"]), peak=p["centre"])
+    rd.expect("the brightest cell lies on a distractor in about two images out of three (0.55 to 0.8)",
+              all(0.55 <= x <= 0.8 for x in d["bright"]), distractor=d["bright"])
+    rd.expect("the features CBAM receives peak on the target as often as its map (within 0.01), in every seed",
+              all(f >= t_ - 0.01 for f, t_ in zip(p["features"], p["trained"])),
+              features=p["features"], trained=p["trained"])
+    rd.expect("and put a larger share of their mass in the box than the map does, in every seed",
+              all(f > t_ for f, t_ in zip(m["features"], m["trained"])), features=m["features"], trained=m["trained"])
+    rd.expect("the network without attention finds the target too: its features and its class-activation map "
+              "peak on it in at least 9 images out of 10, in every seed",
+              min(p["base_features"] + p["base_cam"]) >= 0.9, features=p["base_features"], cam=p["base_cam"])
+
+
+# ---------------------------------------------------------------- covering what the map points at
+
+#: The side of the square covered in the masking test, in pixels: 3 × 3 cells of the 8 × 8 map.
+MASK = 12
+
+
+def peak_centres(maps: torch.Tensor, image_size: int) -> torch.Tensor:
+    """The pixel centre ``(y, x)`` of each map's peak cell: ``(n, 2)`` int64 (maps ``(n, h, w)``)."""
+    n, h, w = maps.shape
+    step = image_size // h
+    peak = maps.flatten(1).argmax(1)                                          # (n,)
+    return torch.stack([(peak // w) * step + step // 2, (peak % w) * step + step // 2], dim=1)
+
+
+def random_centres(n: int, image_size: int, seed: int, side: int = MASK) -> torch.Tensor:
+    """Centres ``(n, 2)`` drawn uniformly (``seed``) so that a ``side`` × ``side`` square stays inside the image."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(side // 2, image_size - side // 2 + 1, (n, 2), generator=g)
+
+
+@torch.no_grad()
+def cover(images: torch.Tensor, centres: torch.Tensor, side: int = MASK) -> torch.Tensor:
+    """``images`` with a ``side`` × ``side`` square around each centre ``(y, x)`` painted in the image's median
+    colour (its background): ``(n, 3, H, W)``."""
+    n, _, h, w = images.shape
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")   # (H, W)
+    cy, cx = centres[:, 0, None, None], centres[:, 1, None, None]             # (n, 1, 1)
+    square = ((yy - cy) >= -(side // 2)) & ((yy - cy) < side - side // 2) \
+        & ((xx - cx) >= -(side // 2)) & ((xx - cx) < side - side // 2)       # (n, H, W)
+    background = images.flatten(2).median(2).values[:, :, None, None]         # (n, 3, 1, 1)
+    return torch.where(square[:, None], background, images)
+
+
+@torch.no_grad()
+def true_logits(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The logit of the true class, ``(n,)``, and nothing else (eval mode)."""
+    logits = model(images.to(next(model.parameters()).device)).cpu()
+    return logits[torch.arange(len(labels)), labels]
+
+
+#: The regions covered in the masking test, in the table's order.
+MASK_ROWS = ("peak", "random", "bright")
+
+
+@dataclass(repr=False)
+class Masking(ShowsTable):
+    """Per covered region (``MASK_ROWS``), one value per seed: the mean ``drop`` of the true class's logit and
+    the ``accuracy`` after covering; ``accuracy_before``: the accuracy of the uncovered images."""
+    drop: dict
+    accuracy: dict
+    accuracy_before: list
+
+    def table(self) -> Table:
+        rows = [[t("ch05.mask.none"), "", rd.seeds(self.accuracy_before).format()]]
+        rows += [[t(f"ch05.mask.{key}", side=MASK), rd.seeds(self.drop[key]).format(2),
+                  rd.seeds(self.accuracy[key]).format()] for key in MASK_ROWS]
+        return Table([t("ch05.mask.region"), t("ch05.mask.drop"), t("ch05.mask.accuracy")], rows)
+
+
+@one_thread()
+def masking_test(runs: Sequence) -> Masking:
+    """Covers, on each seed's validation images, the square under the trained ``M_s``'s peak, a random square
+    of the same size (drawn with the run's seed) and the square under the brightest cell; returns the drop of
+    the true class's logit and the accuracy after covering."""
+    result = Masking({k: [] for k in MASK_ROWS}, {k: [] for k in MASK_ROWS}, [])
+    for run in runs:
+        val, model = run.val_data, run.model
+        images, labels, size = val.images, val.labels, val.images.shape[-1]
+        m_s = spatial_maps(model, images)
+        centres = {"peak": peak_centres(m_s, size), "random": random_centres(len(images), size, run.config.seed),
+                   "bright": peak_centres(brightness_maps(images, *m_s.shape[1:]), size)}
+        before = true_logits(model, images, labels)
+        with torch.no_grad():
+            result.accuracy_before.append((model(images.to(next(model.parameters()).device)).argmax(1).cpu()
+                                           == labels).float().mean().item())
+        for key in MASK_ROWS:
+            covered = cover(images, centres[key])
+            with torch.no_grad():
+                logits = model(covered.to(next(model.parameters()).device)).cpu()
+            result.drop[key].append((before - logits[torch.arange(len(labels)), labels]).mean().item())
+            result.accuracy[key].append((logits.argmax(1) == labels).float().mean().item())
+    return result
+
+
+def check_masking_readings(masking: Masking) -> None:
+    """The sentences of §6 that read the masking test."""
+    drop = masking.drop
+    rd.expect("covering the square the map points at lowers the true class's logit at least twice as much as "
+              "covering a random square of the same size, in every seed",
+              all(p >= 2 * r for p, r in zip(drop["peak"], drop["random"])), peak=drop["peak"], random=drop["random"])
+    rd.expect("and more than covering the brightest cell's square, in every seed",
+              all(p > b for p, b in zip(drop["peak"], drop["bright"])), peak=drop["peak"], bright=drop["bright"])
+    rd.expect("covering the map's square leaves the network below half its accuracy, in every seed",
+              all(a < 0.5 * b for a, b in zip(masking.accuracy["peak"], masking.accuracy_before)),
+              covered=masking.accuracy["peak"], before=masking.accuracy_before)
+
+
+def check_accuracy_readings(cbam: Sequence[float], baseline: Sequence[float]) -> None:
+    """The sentence of §6 and of the summary on accuracy: CBAM does not beat the network without attention."""
+    change = rd.paired(cbam, baseline)
+    rd.expect("CBAM does not improve the accuracy: in no seed is it more than one point above the network "
+              "without attention", change.high <= 0.01, change=change)
+    rd.expect("both classify at least 95% of the validation images, in every seed",
+              min(*cbam, *baseline) >= 0.95, cbam=list(cbam), baseline=list(baseline))
 
 
 # ---------------------------------------------------------------- the ablation
 
 @dataclass
 class Ablation:
-    """Per variant, one value per seed: validation ``accuracy``, ``peak`` and ``mass`` of M_s in the box."""
+    """Per variant, one value per seed: validation ``accuracy``; ``peak`` and ``distractor``: how often M_s
+    peaks on the target and on a distractor. ``baseline``: the accuracy without attention, per seed."""
     accuracy: dict
     peak: dict
-    mass: dict
-    baseline: list                   # accuracy of the network without attention, per seed
+    distractor: dict
+    baseline: list
 
     def table(self) -> Table:
-        rows = [[name, _mean_std(self.accuracy[name]), _mean_std(self.peak[name]), _mean_std(self.mass[name])]
-                for name in self.accuracy]
-        rows.append([t("ch05.ablation.baseline"), _mean_std(self.baseline), "", ""])
+        rows = [[name, rd.seeds(self.accuracy[name]).format(), rd.seeds(self.peak[name]).format(),
+                 rd.seeds(self.distractor[name]).format()] for name in self.accuracy]
+        rows.append([t("ch05.ablation.baseline"), rd.seeds(self.baseline).format(), "", ""])
         return Table([t("ch05.ablation.variant"), t("ch05.ablation.acc"), t("ch05.ablation.peak"),
-                      t("ch05.ablation.mass")], rows)
+                      t("ch05.ablation.distractor")], rows)
 
     def spread(self) -> tuple[float, float]:
         """The largest gap between variant mean accuracies, and the mean seed-to-seed standard deviation."""
-        acc = [torch.tensor(v, dtype=torch.float64) for v in self.accuracy.values()]
-        means = torch.stack([a.mean() for a in acc])
-        return (means.max() - means.min()).item(), torch.stack([a.std() for a in acc]).mean().item()
+        acc = [rd.seeds(v) for v in self.accuracy.values()]
+        means = [a.mean for a in acc]
+        return max(means) - min(means), sum(a.sd for a in acc) / len(acc)
 
 
+@one_thread()
 def run_ablation(seeds: Sequence[int] = SEEDS, progress: bool = False) -> Ablation:
-    """Trains (or loads from the demo cache) every variant and the baseline for every seed, and scores them.
+    """Trains (or loads from the demo cache) every order and the baseline for every seed, and scores them.
 
     Each run is validated once, after its last epoch (``val_every``): the per-epoch curve is not shown here."""
     result = Ablation({}, {}, {}, [])
-    for order, pooling in VARIANTS:
-        name = f"{t(f'ch05.order.{order}')}, {t(f'ch05.pooling.{pooling}')}"
-        for key in ("accuracy", "peak", "mass"):
+    for order in ORDERS:
+        name = t(f"ch05.order.{order}")
+        for key in ("accuracy", "peak", "distractor"):
             getattr(result, key)[name] = []
         for seed in seeds:
-            config = ablation_config(order, pooling, seed)
+            config = ablation_config(order, seed)
             run = trained_demo(config, progress=progress, val_every=config.epochs)
             val = run.val_data
-            score = data.box_scores(spatial_maps(run.model, val.images), val.boxes, val.images.shape[-1])
+            m_s = spatial_maps(run.model, val.images)
             result.accuracy[name].append(run.history["val_acc"][-1])   # the trained model on val
-            result.peak[name].append(score.peak_in_box)
-            result.mass[name].append(score.mass_in_box)
+            result.peak[name].append(data.box_scores(m_s, val.boxes, val.images.shape[-1]).peak_in_box)
+            result.distractor[name].append(data.peak_on_distractor(m_s, val, val.images.shape[-1]))
     for seed in seeds:
-        run = trained_demo(BASELINE_DEMO.replace(seed=seed), progress=progress, val_every=QUICK["epochs"])
+        run = trained_demo(BASELINE_DEMO.replace(seed=seed), progress=progress, val_every=BASELINE_DEMO.epochs)
         result.baseline.append(run.history["val_acc"][-1])
     return result
 
 
+def check_ablation_readings(result: Ablation) -> None:
+    """The sentences of §6 that read the ablation."""
+    gap, sd = result.spread()
+    rd.expect("the largest gap between the orders' mean accuracies is no larger than twice the typical "
+              "seed-to-seed standard deviation", gap <= 2 * sd, gap=gap, sd=sd)
+    rd.expect("every order's M_s peaks on the target in at least 9 images out of 10, in every seed",
+              min(min(v) for v in result.peak.values()) >= 0.9, peak=result.peak)
+
+
 def plot_ablation(result: Ablation):
-    """Accuracy and M_s's peak-in-box rate per variant, every seed a dot; the baseline's mean accuracy dashed."""
+    """Accuracy and M_s's peak-on-target rate per order, every seed a dot; the baseline's mean accuracy dashed."""
     from ..toolkit.figures import plot_seed_spread
 
     base = float(np.mean(result.baseline))
@@ -339,6 +589,89 @@ def plot_ablation(result: Ablation):
 
 
 # ---------------------------------------------------------------- figures
+
+def _box(ax, x, y, text, width, height=7.0, colour="#eef3fb", edge="#4a6fa5", **kw):
+    """A rounded box centred at (x, y) with ``text`` in it (the block diagram's unit)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.4",
+                                facecolor=colour, edgecolor=edge, lw=1.2))
+    ax.text(x, y, text, ha="center", va="center", **kw)
+
+
+def _arrow(ax, start, end, **kw):
+    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.2, **kw))
+
+
+def plot_block_diagram():
+    """CBAM in a residual block (top) and inside (bottom): the channel gate, then the spatial gate, each
+    with the shape it makes; the input of each gate also goes straight to its product."""
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 5.0))
+    ax.set_xlim(0, 100), ax.set_ylim(0, 72), ax.axis("off")
+    # the residual block: x -> conv, BN, ReLU -> conv, BN -> CBAM -> + x -> ReLU
+    y = 54
+    top = [(6, t("ch05.diagram.input"), 10), (25.5, t("ch05.diagram.conv1"), 21), (47, t("ch05.diagram.conv2"), 15),
+           (65.5, "CBAM", 11), (80, "+", 4), (93, "ReLU", 9)]
+    for i, (x, text, w) in enumerate(top):
+        strong = text == "CBAM"
+        _box(ax, x, y, text, w, height=9.0, colour="#fde9c9" if strong else "#eef3fb",
+             edge="#c77c02" if strong else "#4a6fa5", fontweight="bold" if strong else "normal")
+        if i:
+            px, _, pw = top[i - 1]
+            _arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
+    ax.plot([6, 6, 80], [y + 5.2, y + 10, y + 10], color="#333333", lw=1.2)
+    _arrow(ax, (80, y + 10), (80, y + 5.2))
+    ax.text(43, y + 10.8, t("ch05.diagram.skip"), ha="center", va="bottom")
+    ax.text(57.2, y + 1.2, "$r$", ha="center", va="bottom")
+    # inside CBAM: two gates, each pooling in its own direction, each multiplying its own input
+    ax.add_patch(Rectangle((1, 1), 98, 40, fill=False, ls="--", edgecolor="#c77c02", lw=1.0))
+    ax.plot([60, 2], [48.6, 41], ls="--", color="#c77c02", lw=1.0)
+    ax.plot([71, 98], [48.6, 41], ls="--", color="#c77c02", lw=1.0)
+    rows = [(26, "ch05.diagram.channel", ["$F = r$", "ch05.diagram.pool_hw", "ch05.diagram.mlp",
+                                          "ch05.diagram.m_c", "⊗", "$F'$"]),
+            (7, "ch05.diagram.spatial", ["$F'$", "ch05.diagram.pool_c", "ch05.diagram.conv7",
+                                         "ch05.diagram.m_s", "⊗", "$F''$"])]
+    xs, ws = (6, 21.5, 42.5, 61.5, 76, 91), (8, 16, 20, 11, 4, 8)
+    for y, title, keys in rows:
+        ax.text(3, y + 10.2, t(title), ha="left", va="bottom", fontweight="bold")
+        for i, key in enumerate(keys):
+            _box(ax, xs[i], y, t(key) if key.startswith("ch05.") else key, ws[i], height=8.0)
+            if i:
+                _arrow(ax, (xs[i - 1] + ws[i - 1] / 2 + 0.6, y), (xs[i] - ws[i] / 2 - 0.6, y))
+        ax.plot([xs[0], xs[0], xs[4]], [y + 4.7, y + 7.6, y + 7.6], color="#333333", lw=1.0)   # the input itself
+        _arrow(ax, (xs[4], y + 7.6), (xs[4], y + 4.7))
+    ax.set_title(t("ch05.diagram.title"))
+    fig.tight_layout()
+    return fig
+
+
+@one_thread()
+def plot_masking_example(run, index: int = 0):
+    """One validation image of a trained run, uncovered and with a 12 × 12 square covered at the peak of ``M_s``,
+    at the random place the masking test draws for it and at the brightest cell, with the true class's
+    probability under each."""
+    model, val = run.model, run.val_data
+    images, labels = val.images, val.labels
+    size = images.shape[-1]
+    m_s = spatial_maps(model, images[index:index + 1])
+    centres = {"peak": peak_centres(m_s, size),
+               "random": random_centres(len(images), size, run.config.seed)[index:index + 1],
+               "bright": peak_centres(brightness_maps(images[index:index + 1], *m_s.shape[1:]), size)}
+    image = images[index:index + 1]
+    panels = [("ch05.mask.original", image)] + [(f"ch05.mask.short.{k}", cover(image, c)) for k, c in centres.items()]
+    fig, axes = viz.page_grid(len(panels), (2.3, 2.5), max_cols=2, extra=(0.2, 0.5))
+    for ax, (key, img) in zip(axes, panels):
+        with torch.no_grad():
+            p = torch.softmax(model(img.to(next(model.parameters()).device)).cpu(), 1)[0, labels[index]].item()
+        ax.imshow(img[0].permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(t(key))
+        ax.set_xlabel(t("ch05.mask.prob", p=p))
+    fig.suptitle(t("ch05.mask.example", side=MASK))
+    return fig
+
 
 def plot_two_poolings(channels: Sequence[torch.Tensor], names: Sequence[str]):
     """CBAM's two poolings on a few ``(H, W)`` channels (top row): per channel the average and the max
@@ -377,6 +710,7 @@ def plot_two_poolings(channels: Sequence[torch.Tensor], names: Sequence[str]):
     return fig
 
 
+@one_thread()
 def plot_photo_maps(model: nn.Module, sizes: Sequence[int] = (32, 96)):
     """The trained network's ``M_s`` over the sample photograph at a few sizes (the CNN is fully convolutional
     up to its pool, so a larger photo gives a larger map)."""
@@ -386,6 +720,33 @@ def plot_photo_maps(model: nn.Module, sizes: Sequence[int] = (32, 96)):
         m = spatial_maps(model, photo[None])[0]                               # (s/4, s/4)
         viz.plot_spatial_map(m, photo, ax=ax, title=t("ch05.photo.title", s=s, h=m.shape[0], w=m.shape[1]))
     return fig
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson's correlation of two maps over their cells."""
+    return torch.corrcoef(torch.stack([a.flatten(), b.flatten()]).double())[0, 1].item()
+
+
+@one_thread()
+def photo_correlations(model: nn.Module, sizes: Sequence[int] = (32, 96)) -> dict:
+    """Per photo size, how closely the trained ``M_s`` follows each cell's *redness* (the cue of the training
+    images, :func:`~attention_lib.toolkit.data.redness_maps`) and its brightness (max over RGB):
+    ``{size: (red, bright)}``, Pearson correlations over the map's cells; prints one line per size."""
+    out = {}
+    for s in sizes:
+        photo = data.sample_photo(size=s)[None]                                 # (1, 3, s, s)
+        m = spatial_maps(model, photo)                                          # (1, s/4, s/4)
+        out[s] = (correlation(m, data.redness_maps(photo, *m.shape[1:])),
+                  correlation(m, brightness_maps(photo, *m.shape[1:])))
+        print(t("ch05.photo.corr", s=s, red=out[s][0], bright=out[s][1]))
+    return out
+
+
+def check_photo_readings(correlations: dict) -> None:
+    """The sentence of §6 on the photograph: the map follows redness far more than brightness."""
+    rd.expect("on the photograph the map follows redness (correlation above 0.5) far more than brightness "
+              "(at least 0.3 less), at both sizes",
+              all(red > 0.5 and red - bright >= 0.3 for red, bright in correlations.values()), corr=correlations)
 
 
 # ---------------------------------------------------------------- §8: official code and common slips

@@ -6,6 +6,9 @@
 - :func:`context_dataset`: one coloured bar per image; a band of static along one edge (the context) decides
   whether the label is the bar's colour or its orientation, and no cell of the tiny CNN's last feature map
   sees both band and bar; :func:`context_share` measures how much of a model's gate follows that question.
+- :func:`cue_dataset`: three filled shapes of equal brightness; the red one is the target (the label is its
+  shape), the others are distractors, so the brightest place is not the relevant one; with the target's
+  and the distractors' boxes, and :func:`peak_on_distractor` to count maps that point at a distractor.
 - :func:`reversal_dataset`: token sequences whose target is the reversed sequence; output position i
   must read input position L-1-i, so a learned self-attention map is an anti-diagonal.
 - :func:`sample_photo`: a real photograph from matplotlib's sample data (no download).
@@ -127,17 +130,24 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: in
         raise ValueError(f"shapes_dataset: need 1 <= min_radius <= max_radius and 2 * max_radius + 2 <= size, "
                          f"got min_radius={min_radius}, max_radius={max_radius}, size={size}")
     key = (n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
-    if key not in _RECENT:
-        _RECENT[key] = _draw_shapes(*key)
-        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
-            _RECENT.popitem(last=False)
-    _RECENT.move_to_end(key)
-    return ShapesData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+    return _remembered(key, lambda: _draw_shapes(*key))
 
 
 #: The data sets drawn last, up to 64 MB of images: a chapter's demos ask for the same images again and again.
-_RECENT: "OrderedDict[tuple, ShapesData]" = OrderedDict()
+_RECENT: "OrderedDict[tuple, NamedTuple]" = OrderedDict()
 _RECENT_BYTES = 64 * 2 ** 20
+
+
+def _remembered(key: tuple, draw):
+    """The data set of ``key``: ``draw()`` once per process (the last 64 MB kept), then copies, since a caller
+    may modify its tensors."""
+    if key not in _RECENT:
+        _RECENT[key] = draw()
+        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
+            _RECENT.popitem(last=False)
+    _RECENT.move_to_end(key)
+    stored = _RECENT[key]
+    return type(stored)(*(t.clone() for t in stored))
 
 
 def _draw_shapes(n, size, seed, num_distractors, min_radius, max_radius, noise) -> ShapesData:
@@ -228,12 +238,7 @@ def context_dataset(n: int, size: int = 32, seed: int = 0, *, band: int = 5, cle
                          f"band={band}, clear={clear}, thickness={thickness}, size={size}")
     key = ("context", n, size, seed, band, clear, float(length[0]), float(length[1]), float(thickness),
            float(noise), bool(conflict))
-    if key not in _RECENT:
-        _RECENT[key] = _draw_context(*key[1:])
-        while sum(d.images.nbytes for d in _RECENT.values()) > _RECENT_BYTES and len(_RECENT) > 1:
-            _RECENT.popitem(last=False)
-    _RECENT.move_to_end(key)
-    return ContextData(*(t.clone() for t in _RECENT[key]))     # copies: a caller may modify its tensors
+    return _remembered(key, lambda: _draw_context(*key[1:]))
 
 
 def _draw_context(n, size, seed, band, clear, length_min, length_max, thickness, noise, conflict) -> ContextData:
@@ -384,3 +389,120 @@ def sample_photo(name: Optional[str] = None, size: Union[None, int, Sequence[int
         raise ValueError(f"sample_photo: size must be None, an int or (H, W) of positive ints, got {size!r}")
     resized = F.interpolate(photo[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     return resized[0].clamp(0.0, 1.0)                         # (3, H, W)
+
+
+# ---------------------------------------------------------------- the cue task: saliency is not relevance
+
+#: The colours of :func:`cue_dataset`: RGB in [0, 1], the same maximum and the same mean (equally bright).
+#: The first, red, is the cue: the target is always red, the distractors green or blue.
+CUE_COLOURS = torch.tensor([[1.0, 0.25, 0.25], [0.25, 1.0, 0.25], [0.25, 0.25, 1.0]])
+
+
+class CueData(NamedTuple):
+    """``images`` (n, 3, H, W) in [0, 1]; ``labels`` (n,) int64 into ``SHAPE_CLASSES``, the red target's shape;
+    ``boxes`` (n, 4) the target's pixel box ``(x0, y0, x1, y1)``, ends exclusive; ``distractor_boxes``
+    (n, k, 4) the k distractors' boxes; ``distractor_labels`` (n, k) their shapes."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    boxes: torch.Tensor
+    distractor_boxes: torch.Tensor
+    distractor_labels: torch.Tensor
+
+
+def cue_dataset(n: int, size: int = 32, seed: int = 0, *, num_distractors: int = 2, min_radius: float = 3.0,
+                max_radius: float = 4.5, noise: float = 0.08) -> CueData:
+    """``n`` images with ``1 + num_distractors`` filled shapes that do not touch; the red one is the target.
+
+    Every shape is a square, circle, cross or triangle (drawn independently, so a distractor may have the
+    target's shape) of half-size ``min_radius``..``max_radius``, filled with one of ``CUE_COLOURS`` times a
+    brightness in [0.85, 1] drawn the same way for every shape. The target is red, each distractor green or
+    blue: all are equally bright (the same maximum and mean over RGB), so a rule that looks for the
+    brightest place finds a distractor as often as the target, while the label (the red shape's class)
+    depends on the target alone. Same arguments, same tensors (made once per process, returned as copies).
+    """
+    name = "cue_dataset"
+    check_positive(n, "n", name)
+    check_positive(size, "size", name, minimum=16)
+    check_positive(num_distractors, "num_distractors", name, minimum=0)
+    free = size - 2 * (max_radius + 1)                       # the span of the centres, per axis
+    if not 1 <= min_radius <= max_radius or free < (1 + num_distractors) ** 0.5 * (2 * max_radius + 2):
+        raise ValueError(f"{name}: need 1 <= min_radius <= max_radius and room for {1 + num_distractors} shapes "
+                         f"that do not touch, got min_radius={min_radius}, max_radius={max_radius}, size={size}")
+    key = ("cue", n, size, seed, num_distractors, float(min_radius), float(max_radius), float(noise))
+    return _remembered(key, lambda: _draw_cue(*key[1:]))
+
+
+def _place_apart(g: torch.Generator, n: int, r: torch.Tensor, low: float, high: float, tries: int = 32):
+    """Whole-pixel centres (n, k) x and y in [low, high] such that shapes of half-sizes ``r`` (n, k) keep at
+    least two pixels between each other: ``tries`` candidate layouts per image at a time, the first that fits."""
+    k = r.shape[1]
+    cx, cy = torch.zeros(n, k), torch.zeros(n, k)
+    todo = torch.arange(n)
+    apart = r[:, :, None] + r[:, None, :] + 2 + torch.eye(k) * -1e9           # (n, k, k); no constraint on i = i
+    while len(todo):
+        m = len(todo)
+        px = (low + _uniform(g, m, tries, k) * (high - low)).round()           # (m, tries, k)
+        py = (low + _uniform(g, m, tries, k) * (high - low)).round()
+        dist = ((px[..., :, None] - px[..., None, :]) ** 2 + (py[..., :, None] - py[..., None, :]) ** 2).sqrt()
+        fits = (dist >= apart[todo][:, None]).flatten(2).all(2)                # (m, tries)
+        found = fits.any(1)
+        first = fits.float().argmax(1)                                         # the first layout that fits
+        done = todo[found]
+        cx[done], cy[done] = px[found, first[found]], py[found, first[found]]
+        todo = todo[~found]
+    return cx, cy
+
+
+def _draw_cue(n, size, seed, num_distractors, min_radius, max_radius, noise) -> CueData:
+    g = torch.Generator().manual_seed(seed)
+    k = 1 + num_distractors
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
+                            torch.arange(size, dtype=torch.float32), indexing="ij")   # (H, W) each
+    images = _uniform(g, n, 1, 1, 1, high=0.25).expand(n, 3, size, size).clone()     # dark grey + noise
+    images += noise * torch.randn(n, 3, size, size, generator=g)
+
+    classes = torch.randint(len(SHAPE_CLASSES), (n, k), generator=g)                  # (n, k); column 0: target
+    colour = torch.cat([torch.zeros(n, 1, dtype=torch.long),                          # the target is red,
+                        1 + torch.randint(len(CUE_COLOURS) - 1, (n, num_distractors), generator=g)], 1)
+    rgb = CUE_COLOURS[colour] * _uniform(g, n, k, 1, low=0.85)                        # (n, k, 3): same law for all
+    r = _uniform(g, n, k, low=min_radius, high=max_radius)                            # (n, k)
+    cx, cy = _place_apart(g, n, r, max_radius + 1, size - 2 - max_radius)
+
+    idx = torch.arange(size)
+    boxes = []
+    for j in range(k):
+        dx, dy = xx - cx[:, j, None, None], yy - cy[:, j, None, None]                 # (n, H, W)
+        mask = _shape_masks(dx, dy, r[:, j, None, None])[torch.arange(n), classes[:, j]]   # (n, H, W)
+        images = torch.where(mask[:, None], rgb[:, j, :, None, None].expand_as(images), images)
+        rows, cols = mask.any(2), mask.any(1)                                         # (n, H), (n, W)
+        boxes.append(torch.stack([torch.where(cols, idx, size).amin(1), torch.where(rows, idx, size).amin(1),
+                                  torch.where(cols, idx, -1).amax(1) + 1, torch.where(rows, idx, -1).amax(1) + 1],
+                                 dim=1))                                              # (n, 4)
+    images = (images + 0.5 * noise * torch.randn(n, 3, size, size, generator=g)).clamp(0.0, 1.0)
+    boxes = torch.stack(boxes, dim=1)                                                 # (n, k, 4)
+    return CueData(images.contiguous(), classes[:, 0].clone(), boxes[:, 0].clone(), boxes[:, 1:].clone(),
+                   classes[:, 1:].clone())
+
+
+def redness_maps(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """How red each cell of an ``h`` x ``w`` grid over ``images`` (n, 3, H, W) is: the red channel above the
+    larger of green and blue (0 for grey, green or blue pixels), averaged over the cell: ``(n, h, w)``. The cue of
+    :func:`cue_dataset`, measured on any image."""
+    red = (images[:, 0] - images[:, 1:].amax(1)).clamp(min=0)                      # (n, H, W)
+    return F.adaptive_avg_pool2d(red[:, None], (h, w))[:, 0]
+
+
+def peak_on_distractor(maps: torch.Tensor, data: CueData, image_size: Union[int, Sequence[int]]) -> float:
+    """The share of maps ``(n, h, w)`` whose peak (the first maximal cell) lies on a distractor of
+    :func:`cue_dataset` and not on the target: a cell counts when its footprint overlaps the box."""
+    n, h, w = maps.shape
+    if data.boxes.shape != (n, 4):
+        raise ValueError(f"peak_on_distractor expects maps (n, h, w) for the n images of the data, "
+                         f"got {tuple(maps.shape)} for {len(data.boxes)} images")
+    peak = maps.detach().float().cpu().flatten(1).argmax(1)                          # (n,)
+    rows = torch.arange(n)
+    on_target = box_masks(data.boxes, h, w, image_size).flatten(1)[rows, peak]      # (n,)
+    on_other = torch.zeros(n, dtype=torch.bool)
+    for j in range(data.distractor_boxes.shape[1]):
+        on_other |= box_masks(data.distractor_boxes[:, j], h, w, image_size).flatten(1)[rows, peak]
+    return (on_other & ~on_target).float().mean().item()

@@ -13,7 +13,8 @@ from typing import Any, Optional, Sequence
 
 from .._checks import format_shape
 
-__all__ = ["format_count", "format_si", "format_time", "format_shape", "format_shapes", "Table", "fit_slope"]
+__all__ = ["format_count", "format_si", "format_time", "format_shape", "format_shapes", "Table", "ShowsTable",
+           "fit_slope"]
 
 
 def format_count(n: float) -> str:
@@ -95,6 +96,20 @@ class Table:
                        + "</tr>" for i in range(len(self.rows)))
         cls = f' class="{self.css_class}"' if self.css_class else ""
         return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class ShowsTable:
+    """A result (per-seed numbers, say) that shows itself as its :meth:`table`: HTML in a notebook, text elsewhere.
+    A dataclass that mixes it in needs ``repr=False``, or its generated ``__repr__`` would hide the table."""
+
+    def table(self) -> Table:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return repr(self.table())
 
 
 def fit_slope(ns: Sequence[float], values: Sequence[float], last: Optional[int] = None) -> float:
