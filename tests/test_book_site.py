@@ -280,7 +280,7 @@ def test_search_finds_a_chinese_word_on_chinese_pages(visit):
 # ---------------------------------------------------------------- execution time of each notebook
 
 #: Seconds a notebook may take on a 2-core CPU when the book executes it; the comparison chapter
-#: trains its 18 tiny models on its first run and gets three minutes.
+#: trains its 21 tiny models on its first run and gets three minutes.
 TIME_LIMITS = {"08_comparison": 180.0}
 DEFAULT_LIMIT = 60.0
 

@@ -110,16 +110,55 @@ def _two(channel_diff=0.9, spatial_diff=0.7, random_diff=0.004, spatial_peak=(1,
     return overview.TwoImages(torch.rand(2, 3, 32, 32), torch.tensor([[2, 2, 9, 9], [20, 20, 28, 28]]), c, s, rc, rs)
 
 
+PAIR = overview.AttentionPair(0.095, 0.017, 0.153)        # the chapter's numbers
+
+
 def test_gate_readings_pass_on_the_chapters_numbers_and_fail_on_contrary_ones():
-    overview.check_gate_readings(_two())
+    overview.check_gate_readings(_two(), PAIR)
     with pytest.raises(rd.ReadingError):          # the trained gates hardly differ (the old random-input demo)
-        overview.check_gate_readings(_two(channel_diff=0.0085))
+        overview.check_gate_readings(_two(channel_diff=0.0085), PAIR)
     with pytest.raises(rd.ReadingError):          # an untrained module differs almost as much
-        overview.check_gate_readings(_two(random_diff=0.1))
+        overview.check_gate_readings(_two(random_diff=0.1), PAIR)
+    with pytest.raises(rd.ReadingError):          # under a fiftieth of the trained ones, but not under 0.01
+        overview.check_gate_readings(_two(channel_diff=0.95, spatial_diff=0.9, random_diff=0.015), PAIR)
     with pytest.raises(rd.ReadingError):          # the map peaks away from the target in one image
-        overview.check_gate_readings(_two(spatial_peak=(0, 1)))
+        overview.check_gate_readings(_two(spatial_peak=(0, 1)), PAIR)
     with pytest.raises(rd.ReadingError):          # no channel is switched on in one image and off in the other
-        overview.check_gate_readings(_two(channel_diff=0.5))
+        overview.check_gate_readings(_two(channel_diff=0.5), PAIR)
+    with pytest.raises(rd.ReadingError):          # the random self-attention map hardly depends on its input
+        overview.check_gate_readings(_two(), overview.AttentionPair(0.02, 0.017, 0.153))
+
+
+def test_random_attention_pair_measures_head_1_of_two_random_inputs():
+    pair = overview.random_attention_pair(seed=0)
+    assert pair == overview.random_attention_pair(seed=0)             # seeded: every build prints the same
+    assert 0 <= pair.low < pair.high <= 1 and 0 < pair.diff <= pair.high - pair.low
+
+
+def test_the_self_attention_panel_has_whole_token_indices():
+    fig = overview.plot_what_is_reweighted(seed=0)
+    fig.canvas.draw()
+    tokens = fig.axes[3] if fig.axes[3].get_title() == i18n.t("ch00.fig.tokens") else \
+        next(ax for ax in fig.axes if ax.get_title() == i18n.t("ch00.fig.tokens"))
+    ticks = list(tokens.get_xticks()) + list(tokens.get_yticks())
+    assert ticks and all(float(v).is_integer() for v in ticks)
+    from .test_viz import overlapping_texts
+    assert overlapping_texts(fig) == []                      # whole numbers, and few enough not to collide
+    matplotlib.pyplot.close(fig)
+
+
+def test_two_images_trains_the_demo_on_a_cold_cache(tmp_path, monkeypatch):
+    # chapter 0 run alone, before chapter 5: the demo is trained inside two_images (not under no_grad)
+    from attention_lib.toolkit import train
+    small = overview.DEMO.replace(n_train=32, n_val=4, epochs=1)
+    monkeypatch.setattr(overview, "DEMO", small)
+    train.set_cache_dir(tmp_path)
+    try:
+        two = overview.two_images(progress=False)
+    finally:
+        train.set_cache_dir(None)
+    assert two.channel.shape == (2, 32) and two.spatial.shape == (2, 8, 8)
+    assert len(list(tmp_path.glob("cue_cnn-*.pt"))) == 1
 
 
 def test_two_images_figure_draws_in_the_chosen_language(lang):

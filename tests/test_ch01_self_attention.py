@@ -79,13 +79,49 @@ def test_vit_figure_shares_one_colour_scale_across_its_maps():
 
 # ---------------------------------------------------------------- measurements
 
-def test_scaling_statistics_measure_the_variance_saturation_and_gradient():
+def test_scaling_statistics_measure_the_variance_saturation_and_the_gradient_reaching_q():
     s = ch.scaling_statistics([4, 64, 1024], samples=400)
     for d, raw, scaled in zip(s["d_k"], s["var_raw"], s["var_scaled"]):
         assert raw == pytest.approx(d, rel=0.15) and scaled == pytest.approx(1.0, rel=0.15)
     assert s["max_raw"][0] < s["max_raw"][1] < s["max_raw"][2]            # saturates
-    assert s["grad_raw"][2] < 0.5 * s["grad_raw"][0]                       # the gradient vanishes
+    assert s["grad_mean_raw"][2] > 2 * s["grad_mean_raw"][0]               # a few queries get large gradients
+    assert s["grad_median_raw"][2] < 0.01 * s["grad_median_raw"][0]        # most get almost none
     assert max(s["max_scaled"]) - min(s["max_scaled"]) < 0.05             # the scale keeps it flat
+
+
+def test_the_gradient_reaching_q_is_autograd_s():
+    s = ch.scaling_statistics([8], samples=3, n_keys=5, seed=4)
+    g = torch.Generator().manual_seed(4)
+    q = torch.randn(3, 1, 8, generator=g)
+    k = torch.randn(3, 5, 8, generator=g)
+    norms = []
+    for b in range(3):
+        jac = torch.autograd.functional.jacobian(lambda v: (k[b] @ v / math.sqrt(8)).softmax(-1), q[b, 0])
+        norms.append(jac.norm().item())
+    assert s["grad_median_scaled"][0] == pytest.approx(sorted(norms)[1], rel=1e-5)
+    assert s["grad_mean_scaled"][0] == pytest.approx(sum(norms) / 3, rel=1e-5)
+
+
+def test_scale_readings_hold_on_the_measurement_and_fail_on_contradicting_numbers():
+    stats = ch.scaling_statistics([4, 16, 64, 256, 1024])
+    ch.check_scale_readings(stats)
+    flat = dict(stats, grad_median_raw=[0.5] * 5)                          # a median that does not collapse
+    with pytest.raises(al.readings.ReadingError, match="median collapses"):
+        ch.check_scale_readings(flat)
+    growing = dict(stats, grad_mean_scaled=[0.2, 0.4, 0.8, 1.6, 3.2])      # the scale would not keep it flat
+    with pytest.raises(al.readings.ReadingError, match="with the scale"):
+        ch.check_scale_readings(growing)
+
+
+def test_memory_readings_check_the_slopes_and_the_5ND_floats():
+    ns = [64, 128, 256, 512, 1024]
+    fused = [5 * n * 64 * 4 for n in ns]
+    explicit = [2 * 8 * n * n * 4 + f for n, f in zip(ns, fused)]
+    ch.check_memory_readings(ns, {"fused": fused, "explicit": explicit}, dim=64, heads=8)
+    with pytest.raises(al.readings.ReadingError, match="slope"):
+        ch.check_memory_readings(ns, {"fused": explicit, "explicit": explicit}, dim=64, heads=8)
+    with pytest.raises(al.readings.ReadingError, match="5ND"):
+        ch.check_memory_readings(ns, {"fused": [2 * f for f in fused], "explicit": explicit}, dim=64, heads=8)
 
 
 def _naive_rollout(maps, residual=0.5):
@@ -226,7 +262,31 @@ def test_pair_models_differ_only_in_their_mask():
     assert isinstance(local_model.blocks[0].attn, ch.LocalSelfAttention)
     tokens = ch.pair_dataset(3, seed=0).inputs
     assert global_model(tokens).shape == (3, 2) and local_model(tokens[:1]).shape == (1, 2)
-    assert ch.PairDemo(window=2).reach == 8 and ch.PairDemo().reach is None
+    assert ch.PairDemo(window=2).reach == 2 and ch.PairDemo(window=4, depth=2).reach == 8
+    assert ch.PairDemo().reach is None and ch.PAIR_DEMOS["local"][0].reach == 8
+
+
+def test_the_answer_depends_only_on_tokens_within_reach_of_the_first_mark():
+    torch.manual_seed(0)
+    model = ch.PairDemo(window=2, depth=2).build().eval()      # reach 2 * 2 = 4
+    tokens = torch.tensor([[0, 1, 2, 0, 1, 1, 0, 1, 3, 0, 1, 0, 1, 1, 0, 0]])     # marks at 2 and 8
+    far = tokens.clone()
+    far[0, 7:] = 1 - far[0, 7:] % 2                            # change everything beyond 2 + 4 = 6 ...
+    far[0, 8] = 2                                              # ... the second mark's bit included
+    near = tokens.clone()
+    near[0, 5] = 1 - near[0, 5]                                # a bit within reach
+    with torch.no_grad():
+        assert torch.allclose(model(tokens), model(far), atol=1e-6)
+        assert not torch.allclose(model(tokens), model(near), atol=1e-6)
+    torch.manual_seed(0)
+    full = ch.PairDemo(depth=2).build().eval()                 # global: the far tokens matter
+    with torch.no_grad():
+        assert not torch.allclose(full(tokens), full(far), atol=1e-6)
+
+
+def test_loss_floor_is_ln2_times_the_share_of_distances_beyond_reach():
+    assert ch.loss_floor(16, 8) == pytest.approx(math.log(2) * 7 / 15)
+    assert ch.loss_floor(16, 15) == 0
 
 
 def test_accuracy_by_distance_of_an_oracle_is_one():
@@ -238,6 +298,41 @@ def test_accuracy_by_distance_of_an_oracle_is_one():
 
     data = ch.pair_dataset(300, seed=1)
     assert torch.equal(ch.accuracy_by_distance(Oracle(), data), torch.ones(15))
+
+
+def _pair_results(local_within=1.0, local_beyond=0.5, local_loss=0.35, global_acc=1.0, train_within=1.0):
+    def acc(within, beyond):
+        return torch.tensor([[within] * 8 + [beyond] * 7] * 3)
+    return {"global": dict(val=acc(global_acc, global_acc), train=acc(1.0, 1.0), loss=torch.full((3,), 0.001)),
+            "local": dict(val=acc(local_within, local_beyond), train=acc(train_within, 0.52),
+                          loss=torch.full((3,), local_loss))}
+
+
+def test_pair_readings_hold_on_a_clean_cliff_and_fail_on_contradicting_numbers():
+    floor = ch.loss_floor(16, 8)
+    ch.check_pair_readings(_pair_results(), 8, floor)
+    contradictions = {"training pairs within its reach": dict(train_within=0.6),
+                      "at chance": dict(local_beyond=0.7),
+                      "global self-attention is right": dict(global_acc=0.9),
+                      "just above the floor": dict(local_loss=0.6),
+                      "up to its reach": dict(local_within=0.55)}
+    for match, changes in contradictions.items():
+        with pytest.raises(al.readings.ReadingError, match=match):
+            ch.check_pair_readings(_pair_results(**changes), 8, floor)
+
+
+def test_pair_results_and_table_read_the_runs(tmp_path):
+    al.train.set_cache_dir(tmp_path)
+    try:
+        runs = [al.trained_demo(ch.PairDemo(window=8, seed=s, n_train=64, n_val=64, epochs=1), progress=False,
+                                device="cpu") for s in ch.PAIR_SEEDS]
+    finally:
+        al.train.set_cache_dir(None)
+    r = ch.pair_results(runs)
+    assert r["val"].shape == (3, 15) and r["train"].shape == (3, 15) and r["loss"].shape == (3,)
+    assert r["loss"][0].item() == pytest.approx(runs[0].history["loss"][-1])
+    table = ch.pair_table({"global": r, "local": r}, 8)
+    assert len(table) == 6 and "8" in table.headers[3]
 
 
 def test_class_token_vit_reads_the_class_token():
@@ -256,11 +351,50 @@ def test_class_token_vit_reads_the_class_token():
 
 def test_demo_configurations():
     assert ch.VIT_DEMO.kind == "ch01_shapes_vit" and isinstance(ch.VIT_DEMO.build(), ch.ClassTokenViT)
+    assert [c.seed for c in ch.VIT_DEMOS] == list(ch.VIT_SEEDS) and ch.VIT_DEMO is ch.VIT_DEMOS[0]
     data = ch.VIT_DEMO.replace(n_val=5).data("val")
     assert data.images.shape == (5, 3, 24, 24)
     assert [c.seed for c in ch.PAIR_DEMOS["local"]] == list(ch.PAIR_SEEDS)
     assert all(c.window == ch.PAIR_WINDOW for c in ch.PAIR_DEMOS["local"])
     assert all(c.window is None for c in ch.PAIR_DEMOS["global"])
+
+
+def test_vit_measurements_of_an_untrained_model():
+    torch.manual_seed(0)
+    model = ch.ClassTokenViT().eval()
+    val = ch.VIT_DEMO.replace(n_val=20).data("val")
+    m = ch.vit_measurements(model, val)
+    assert 0 <= m["acc"] <= 1 and len(m["cls"]) == 2 and len(m["heads"][0]) == 4
+    uniform = ch.box_share(torch.ones(20, 36), val.boxes, 6, 24).mean().item()
+    assert m["uniform"] == pytest.approx(uniform)
+    assert ch.uniform_distance(6, 4) == pytest.approx(12.3, abs=0.05)    # the review's 12.3 px
+    assert len(ch.vit_share_table([m] * 3)) == 3 and len(ch.vit_head_table([m] * 3, 12.3)) == 6
+
+
+def _vit(cls=(0.7, 0.7), queries=(0.5, 0.5), rollout=0.6, uniform=0.36, spread=0.3, dist=11.8, near=0.3,
+         far=0.05):
+    heads = [[0.5, 0.5 + spread, 0.5, 0.5]] * 2
+    return dict(acc=0.8, cls=list(cls), queries=list(queries), rollout=rollout, uniform=uniform, heads=heads,
+                dist=[[dist] * 4] * 2, near=near, far=far)
+
+
+def test_vit_readings_hold_and_fail_on_contradicting_numbers():
+    good = [_vit(cls=(0.7, 0.6)), _vit(cls=(0.6, 0.75)), _vit(cls=(0.85, 0.6))]
+    ch.check_vit_shares(good)
+    with pytest.raises(al.readings.ReadingError, match="seed to seed"):
+        ch.check_vit_shares([_vit()] * 3)                                   # three identical seeds
+    ch.check_vit_heads([_vit()] * 3, 12.3)
+    ch.check_vit_positions([_vit()] * 3, 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="class token"):
+        ch.check_vit_shares([good[0], _vit(cls=(0.45, 0.7)), good[2]])
+    with pytest.raises(al.readings.ReadingError, match="uniform share"):
+        ch.check_vit_shares([good[0], good[1], _vit(cls=(0.85, 0.6), rollout=0.4)])
+    with pytest.raises(al.readings.ReadingError, match="ten points"):
+        ch.check_vit_heads([_vit(spread=0.05)] * 3, 12.3)
+    with pytest.raises(al.readings.ReadingError, match="uniform attention"):
+        ch.check_vit_heads([_vit(dist=6.0)] * 3, 12.3)
+    with pytest.raises(al.readings.ReadingError, match="position embeddings"):
+        ch.check_vit_positions([_vit(near=0.1, far=0.1)] * 3, 0.0, 0.01)
 
 
 # ---------------------------------------------------------------- exercises
@@ -387,3 +521,11 @@ def test_checks_never_raise_on_odd_answers():
         for answer in (None, ..., 0, "text", [1, 2], {"a": 1}, object(), lambda *a: None, float("nan")):
             result, message = exercises.verdict(key, answer)
             assert result in (None, False) and isinstance(message, str)
+
+
+def test_reversal_readings_hold_and_fail_on_contradicting_numbers():
+    ch.check_reversal_readings(1.0, [0.67, 0.783], [0.125, 0.126])
+    with pytest.raises(al.readings.ReadingError, match="most of their weight"):
+        ch.check_reversal_readings(1.0, [0.4, 0.783], [0.125, 0.126])
+    with pytest.raises(al.readings.ReadingError, match="close to 1/8"):
+        ch.check_reversal_readings(1.0, [0.67, 0.783], [0.3, 0.126])

@@ -82,15 +82,37 @@ def test_plot_slot_gallery_draws_each_slot_over_each_image(lang, n_images):
         ch.plot_slot_gallery(images, random_map(n_images, 49, 16), [0], 8)
 
 
-def test_plot_experiment_shows_accuracy_and_step_time(lang):
-    summary = {k: dict(acc=[0.5, 0.6, 0.55], ms=[10.0, 11.0, 10.5], params=p)
-               for k, p in (("none", 0), ("external", 1024), ("slot_softmax", 1024), ("self", 4128))}
+def _summary(ea=(0.74, 0.76, 0.68), sa=(0.91, 0.87, 0.87), ablation=(0.57, 0.54, 0.60), moved=0.03):
+    def runs(acc):
+        return [[a - 0.3, a - 0.2, a - moved, a, a, a] for a in acc]
+    return {"slot_softmax": dict(acc=list(ablation), curves=runs(ablation), train=[0.9] * 3, params=4096),
+            "external": dict(acc=list(ea), curves=runs(ea), train=[0.95] * 3, params=4096),
+            "self": dict(acc=list(sa), curves=runs(sa), train=[1.0] * 3, params=4128)}
+
+
+def test_plot_experiment_shows_final_accuracy_and_every_run_s_curve(lang):
+    summary = _summary()
     fig = draws_cleanly(lambda: ch.plot_experiment(summary))
     left, right = fig.axes
-    assert left.get_ylabel() == i18n.t("ch02.experiment.acc") and right.get_ylabel() == i18n.t("ch02.experiment.ms")
+    assert left.get_ylabel() == i18n.t("ch02.experiment.acc") and right.get_xlabel() == i18n.t("ch02.experiment.epoch")
     assert [tick.get_text() for tick in left.get_xticklabels()] == [i18n.t(f"ch02.variant.{k}") for k in summary]
+    assert len(right.get_lines()) == 9 + 1                        # one line per run, and chance
     table = ch.experiment_table(summary)
-    assert len(table) == 4 and table[0][2] == "0.550 ± 0.050" and table[1][1] == "1024"
+    assert len(table) == 3 and table[1][2] == "0.727 ± 0.042" and table[1][1] == "4,096"
+
+
+def test_experiment_readings_hold_and_fail_on_contradicting_numbers():
+    ch.check_experiment_readings(_summary())
+    with pytest.raises(al.readings.ReadingError, match="levelled off"):
+        ch.check_experiment_readings(_summary(moved=0.08))
+    with pytest.raises(al.readings.ReadingError, match="ablation"):
+        ch.check_experiment_readings(_summary(ablation=(0.72, 0.54, 0.60)))   # one seed: no real gap
+    with pytest.raises(al.readings.ReadingError, match="self-attention beats"):
+        ch.check_experiment_readings(_summary(sa=(0.91, 0.75, 0.87)))
+    unequal = _summary()
+    unequal["self"]["params"] = 8256
+    with pytest.raises(al.readings.ReadingError, match="same number of parameters"):
+        ch.check_experiment_readings(unequal)
 
 
 # ---------------------------------------------------------------- helpers
@@ -150,31 +172,125 @@ def test_memories_in_a_python_list_are_invisible_to_pytorch_but_still_compute():
     assert count_parameters(slip) == 2 * 8 * 4
 
 
-def test_step_seconds_leaves_the_model_untouched_and_summarise_reads_the_runs():
-    model = al.models.TinyTokenNet("external_attention", dim=16, memory_size=4).eval()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    x, y = torch.rand(4, 3, 32, 32), torch.randint(4, (4,))
-    seconds = ch.step_seconds(model, x, y, repeats=1)
-    assert seconds > 0 and not model.training
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # BN statistics too
-
+def test_summarise_reads_the_runs():
     class Run:
-        history = {"val_acc": [0.3, 0.7]}
-        model = al.models.TinyTokenNet(None, dim=16)
+        history = {"val_acc": [0.3, 0.7], "acc": [0.4, 0.8]}
+        model = al.models.TinyTokenNet("external_attention", dim=16, memory_size=4)
 
-    summary = ch.summarise({"none": [Run(), Run()]}, x, y)
-    assert summary["none"]["acc"] == [0.7, 0.7] and summary["none"]["params"] == 0
-    assert len(summary["none"]["ms"]) == 2
+    summary = ch.summarise({"external": [Run(), Run()]})
+    assert summary["external"]["acc"] == [0.7, 0.7] and summary["external"]["train"] == [0.8, 0.8]
+    assert summary["external"]["curves"] == [[0.3, 0.7]] * 2 and summary["external"]["params"] == 2 * 16 * 4
 
 
-def test_experiment_compares_four_mixers_on_one_network():
-    assert list(ch.EXPERIMENT) == ["none", "external", "slot_softmax", "self"] and len(ch.SEEDS) >= 3
+def test_experiment_compares_three_mixers_of_equal_size_on_one_network():
+    assert list(ch.EXPERIMENT) == ["slot_softmax", "external", "self"] and len(ch.SEEDS) >= 3
     widths = {name: cfg.dim for name, cfg in ch.EXPERIMENT.items()}
     assert len(set(widths.values())) == 1                        # the same width for every mixer
-    ablation = ch.EXPERIMENT["slot_softmax"].build()
-    assert isinstance(ablation.block.attn, ch.SlotSoftmaxExternalAttention)
-    assert count_parameters(ablation) == count_parameters(ch.EA_DEMO.build())
+    models = {name: cfg.build() for name, cfg in ch.EXPERIMENT.items()}
+    assert isinstance(models["slot_softmax"].block.attn, ch.SlotSoftmaxExternalAttention)
+    mixer = {name: count_parameters(m.block.attn) for name, m in models.items()}
+    assert mixer["slot_softmax"] == mixer["external"] == 2 * ch.MEMORY_SIZE * 32
+    assert abs(mixer["self"] - mixer["external"]) <= 0.01 * mixer["self"]
     assert ch.EXPERIMENT["external"] == ch.EA_DEMO and ch.EA_DEMO.attention == "external_attention"
+
+
+def test_crossover_is_near_2D_plus_4S_and_its_readings():
+    rows = ch.crossovers([(64, 8, 64), (256, 4, 64), (384, 6, 64)], at=197)
+    assert [r["crossover"] for r in rows] == [385, 763, 1015]        # the review's 763 and 1,015
+    for r in rows:
+        n = r["crossover"]
+        sa = MECHANISMS["self_attention"].expected_flops((1, n, r["dim"]), dim=r["dim"], num_heads=r["heads"])
+        mh = MECHANISMS["multi_head_external_attention"].expected_flops(
+            (1, n, r["dim"]), dim=r["dim"], num_heads=r["heads"], memory_size=r["memory"], coef=4)
+        assert sa > mh
+    ch.check_crossover_readings(rows)
+    assert len(ch.crossover_table(rows)) == 3
+    with pytest.raises(al.readings.ReadingError, match="2D \\+ 4S"):
+        ch.check_crossover_readings([dict(rows[0], crossover=500)] + rows[1:])
+
+
+def _scaling(fused_rate=10.0, external_rate=3.0, explicit_ms=300.0):
+    ns = [128, 256, 512, 1024, 2048]
+    names = ("external", "explicit", "fused")
+    flops = {k: [ch._flops(name, n, 64, 8, 64) for n in ns]
+             for k, name in (("external", "multi_head_external_attention"), ("fused", "self_attention"))}
+    seconds = {"external": [f / (external_rate * 1e9) for f in flops["external"]],
+               "fused": [f / (fused_rate * 1e9) for f in flops["fused"]],
+               "explicit": [explicit_ms / 1e3 * (n / 1024) ** 2 for n in ns[:4]]}
+    memory = {"external": [n * 100 for n in ns], "fused": [n * 50 for n in ns], "explicit": [n * n * 64 for n in ns[:4]]}
+    return ns, seconds, memory, names
+
+
+def test_scaling_readings_hold_and_fail_on_contradicting_times():
+    ns, seconds, memory, names = _scaling()
+    ch.check_scaling_readings(ns, seconds, memory, *names)
+    for changes, match in ((dict(fused_rate=2.0), "runs its FLOPs faster"), (dict(explicit_ms=30.0), "slowest")):
+        ns, seconds, memory, names = _scaling(**changes)
+        with pytest.raises(al.readings.ReadingError, match=match):
+            ch.check_scaling_readings(ns, seconds, memory, *names)
+
+
+def test_l1_step_keeps_each_token_s_ratios_between_slots():
+    maps = ch.normalisations(3 * torch.randn(64, 16, generator=torch.Generator().manual_seed(0)))
+    step = ch.l1_step(maps)
+    assert step["ratio"] < 1e-4 and step["S"] == 16 and 0 <= step["same"] <= 16
+    ch.check_l1_readings(dict(step, same=8))
+    with pytest.raises(al.readings.ReadingError, match="favourite token"):
+        ch.check_l1_readings(dict(step, same=16))
+
+
+def test_slot_and_gallery_readings():
+    share = torch.tensor([0.75, 0.7, 0.6] + [0.35] * 10 + [0.15] * 40 + [0.05] * 11)
+    summary = ch.slot_summary(share, 0.15, torch.full((64,), 0.17))
+    assert summary["best"] == [5.0, 4.7, 4.0] and summary["above"] == 13 and summary["below"] == 11
+    ch.check_slot_readings(summary)
+    with pytest.raises(al.readings.ReadingError, match="four to five times"):
+        ch.check_slot_readings(dict(summary, best=[2.0, 1.9, 1.8]))
+    attn = torch.zeros(2, 64, 4)
+    attn[0, 0, 0] = attn[1, 63, 0] = 1.0                          # slot 0: token 0 in image 0, token 63 in image 1
+    boxes = torch.tensor([[0, 0, 8, 8], [0, 0, 8, 8]])             # both targets in the top-left corner
+    hits = ch.gallery_hits(attn, boxes, [0], 8, 32)
+    assert hits == dict(hits=1, pairs=2)
+    ch.check_gallery_readings(dict(hits=17, pairs=18))
+    with pytest.raises(al.readings.ReadingError, match="not in all"):
+        ch.check_gallery_readings(dict(hits=18, pairs=18))
+
+
+def test_relation_test_blocks_what_it_says():
+    torch.manual_seed(0)
+    model = al.models.TinyTokenNet("self_attention").eval()
+    data = ch.EA_DEMO.replace(n_val=40).data("val")
+    r = ch.relation_test(model, data)
+    assert set(r) >= {"intact", "within", "within_random", "fetch", "fetch_random"}
+    with torch.no_grad():
+        assert r["intact"] == pytest.approx((model(data.images).argmax(-1) == data.labels).float().mean().item())
+    masked = ch.MaskedSelfAttention(model.block.attn)
+    x = torch.randn(2, 64, 32)
+    masked.allowed = torch.ones(2, 64, 64, dtype=torch.bool)
+    with torch.no_grad():
+        assert torch.allclose(masked(x), model.block.attn(x), atol=1e-6)   # nothing blocked: the same module
+    assert len(ch.relation_table([r] * 3)) == 3
+
+
+def test_relation_readings_hold_and_fail_on_contradicting_numbers():
+    good = [dict(intact=0.9, within=0.9, within_random=0.9, fetch=0.27, fetch_random=0.9)] * 3
+    ch.check_relation_readings(good)
+    with pytest.raises(al.readings.ReadingError, match="between two tokens of the target"):
+        ch.check_relation_readings([dict(good[0], within=0.6)] * 3)
+    with pytest.raises(al.readings.ReadingError, match="about chance"):
+        ch.check_relation_readings([dict(good[0], fetch=0.7)] * 3)
+    with pytest.raises(al.readings.ReadingError, match="random pairs"):
+        ch.check_relation_readings([dict(good[0], fetch_random=0.5)] * 3)
+
+
+def test_the_loop_runs_many_more_operators_than_the_batched_forms():
+    m = al.MultiHeadExternalAttention(64, num_heads=8).eval()
+    x = torch.randn(1, 64, 64)
+    counts = {k: ch.count_operators(fn, x) for k, fn in
+              dict(loop=lambda x: ch.per_head_loop(m, x), explicit=m.forward_explicit, fast=m).items()}
+    ch.check_loop_readings(counts)
+    with pytest.raises(al.readings.ReadingError, match="five times"):
+        ch.check_loop_readings(dict(loop=40, explicit=28, fast=28))
 
 
 # ---------------------------------------------------------------- the registry's formulas
@@ -300,3 +416,14 @@ def test_checks_never_raise_whatever_they_are_handed():
         for key in ("ea.shape", "ea.params", "ea.double_norm"):
             ok, message = verdict(key, answer)
             assert ok is False and message
+
+
+def test_row_sum_and_isolation_readings():
+    maps = ch.normalisations(4 * torch.randn(64, 64, generator=torch.Generator().manual_seed(1)))
+    rows = maps["tokens"].sum(dim=1)
+    assert rows.mean().item() == pytest.approx(1.0, abs=1e-5)                # S/N = 64/64
+    with pytest.raises(al.readings.ReadingError, match="a few tokens hold"):
+        ch.check_row_sum_readings(torch.ones(64), 64)                       # every token the same total
+    ch.check_isolation_readings(0.0, 0.03)
+    with pytest.raises(al.readings.ReadingError, match="does not move"):
+        ch.check_isolation_readings(0.01, 0.03)

@@ -86,3 +86,106 @@ def test_gate_gallery_embeds_the_networks_own_gates_for_two_images_per_class(lan
     assert embedded.shape == gates.shape and ((embedded - gates).abs() <= step / 2 + 1e-6).all()
     assert payload["labels"] == [al.data.shape_names()[k] for k in (0, 0, 1, 1, 2, 2, 3, 3)]
     assert payload["title"] == i18n.t("ch03.gallery.title", n=8)
+
+
+# ---------------------------------------------------------------- §6: the readings and their guards
+
+from attention_lib.toolkit import readings as rd  # noqa: E402
+from attention_lib.toolkit.data import context_dataset  # noqa: E402
+
+
+def _gates(n=256, C=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    trained = 0.9 + 0.1 * torch.rand(n, C, generator=g)
+    trained[:, :4] = 0.6                                              # a few damped channels: 4 of 32 below 0.9
+    random = 0.5 + 0.05 * (torch.rand(n, C, generator=g) - 0.5)
+    return trained, random
+
+
+def test_class_spread_is_the_std_across_class_means_and_the_null_shuffles_labels():
+    gate = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
+    labels = torch.tensor([0, 1, 2, 3])
+    assert ch.class_spread(gate, labels) == pytest.approx(torch.tensor([0.0, 0.0, 1.0, 1.0]).std().item())
+    gate = torch.rand(40, 3)
+    labels = torch.arange(4).repeat(10)
+    null = ch.permuted_spreads(gate, labels, n=5, seed=1)
+    assert null.shape == (5,) and torch.equal(null, ch.permuted_spreads(gate, labels, n=5, seed=1))
+    with pytest.raises(ValueError, match=r"\(n, C\)"):
+        ch.class_spread(torch.rand(8), labels[:8])
+
+
+def test_shapes_readings_hold_for_the_printed_kind_of_numbers_and_fail_otherwise():
+    trained, random = _gates()
+    ch.check_shapes_readings(0.966, 0.966, trained, random, spread=0.031, null=torch.tensor([0.004, 0.008]))
+    bad = [dict(acc=0.966, base_acc=0.90),                                  # not "about the same accuracy"
+           dict(random_gate=random + 0.3),                                  # the random gate is not near 0.5
+           dict(trained_gate=torch.full_like(trained, 0.95)),               # no damped channel
+           dict(spread=0.006),                                              # within the shuffled labels' spread
+           dict(spread=0.2, null=torch.tensor([0.01]))]                     # not "a few hundredths"
+    for change in bad:
+        args = dict(acc=0.966, base_acc=0.966, trained_gate=trained, random_gate=random, spread=0.031,
+                    null=torch.tensor([0.004, 0.008]))
+        args.update(change)
+        with pytest.raises(rd.ReadingError):
+            ch.check_shapes_readings(**args)
+
+
+def _context_accs(none=(0.52, 0.51, 0.50, 0.53, 0.50), mlp=(0.89, 0.95, 1.0, 0.90, 0.99),
+                  se=(0.998, 1.0, 1.0, 1.0, 1.0)):
+    return {"none": rd.seeds(none), "mlp": rd.seeds(mlp), "se": rd.seeds(se)}
+
+
+def test_context_readings_hold_for_the_printed_numbers_and_fail_for_contradicting_ones():
+    ch.check_context_readings(_context_accs(), rule=0.738, ce=0.504)
+    for accs, rule, ce in [
+            (_context_accs(), 0.62, 0.504),                                        # the rule is not about 3/4
+            (_context_accs(), 0.738, 0.70),                                        # cross-entropy does not land at 1/2
+            (_context_accs(none=(0.52, 0.51, 0.70, 0.53, 0.50)), 0.738, 0.504),    # a baseline run far above 1/2
+            (_context_accs(se=(0.998, 1.0, 0.85, 1.0, 1.0)), 0.738, 0.504),        # SE misses the switch once
+            (_context_accs(mlp=(0.95, 0.95, 1.0, 0.95, 0.99)), 0.738, 0.504),      # the MLP head learns it every time
+            (_context_accs(mlp=(0.50, 0.52, 1.0, 0.51, 0.99)), 0.738, 0.504),      # ... or in a minority of runs
+            (_context_accs(se=(0.95, 0.95, 0.95, 0.95, 0.95),
+                           mlp=(0.99, 1.0, 1.0, 0.85, 1.0)), 0.738, 0.504)]:       # SE below the MLP on average
+        with pytest.raises(rd.ReadingError):
+            ch.check_context_readings(accs, rule, ce)
+
+
+def test_gate_readings_hold_for_the_printed_numbers_and_fail_for_contradicting_ones():
+    moves, swap = dict(up=6, down=4, closed=5), dict(own=0.998, same=0.69, other=0.25)
+    ch.check_gate_readings(0.51, moves, swap)
+    for share, m, s in [(0.2, moves, swap), (0.51, dict(moves, down=0), swap), (0.51, dict(moves, closed=1), swap),
+                        (0.51, moves, dict(swap, same=0.55)), (0.51, moves, dict(swap, other=0.5)),
+                        (0.51, moves, dict(swap, own=0.7))]:
+        with pytest.raises(rd.ReadingError):
+            ch.check_gate_readings(share, m, s)
+
+
+def test_gate_moves_counts_channels_by_hand():
+    context = torch.tensor([1, 1, 0, 0])
+    gate = torch.tensor([[0.9, 0.1, 0.1, 0.5], [0.9, 0.1, 0.2, 0.5],
+                         [0.1, 0.9, 0.1, 0.4], [0.1, 0.9, 0.2, 0.4]])           # (4 images, 4 channels)
+    assert ch.gate_moves(gate, context) == dict(up=1, down=1, closed=1)
+
+
+def test_the_hand_built_additive_read_out_is_right_where_the_argument_says():
+    val = context_dataset(400, seed=3)
+    band = val.context == 1
+    expected = ((~band) | (val.colour < val.orientation)).float().mean().item()
+    rule, ce = ch.additive_readouts(context_dataset(300, seed=4), val)
+    assert rule == pytest.approx(expected) and 0.65 < rule < 0.85
+    assert 0.3 < ce < rule                                        # the cross-entropy optimum is not the best rule
+
+
+def test_context_demos_and_the_mlp_head_has_more_parameters_than_se():
+    base = ch.CONTEXT_DEMOS["none"].build()
+    assert ch.extra_parameters(ch.CONTEXT_DEMOS["se"].build(), base) == 2 * 16 * 16 + 2 * 16
+    assert ch.extra_parameters(ch.CONTEXT_DEMOS["mlp"].build(), base) == 16 * 32 + 32 + 32 * 4 + 4 - (16 * 4 + 4)
+    assert all(c.after == 1 for c in ch.CONTEXT_DEMOS.values())
+
+
+def test_gate_swap_of_a_constant_gate_changes_nothing():
+    model = al.train.untrained_model(ch.CONTEXT_DEMOS["se"])
+    with torch.no_grad():
+        model.attention.fc2.weight.zero_()                       # the gate no longer depends on the image
+    swap = ch.gate_swap(model, context_dataset(64, seed=2))
+    assert swap["own"] == pytest.approx(swap["same"]) == pytest.approx(swap["other"])

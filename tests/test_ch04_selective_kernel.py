@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import attention_lib as al  # noqa: E402
 from attention_lib import MECHANISMS, exercises, i18n  # noqa: E402
 from attention_lib.chapters import ch04_selective_kernel as ch  # noqa: E402
+from attention_lib.toolkit import readings as rd  # noqa: E402
 from attention_lib.toolkit.instruments import count_flops, count_parameters  # noqa: E402
 
 
@@ -51,8 +52,14 @@ def test_every_figure_draws_with_its_labels(lang):
     sets = ch.scale_sets(radii=(2, 6), n=3)
     fig = draws_cleanly(lambda: ch.plot_scale_examples(sets))
     assert i18n.t("ch04.scales.radius", r=6) in texts(fig)
-    fig = draws_cleanly(lambda: ch.plot_scale_response((2, 6), torch.tensor([[0.1, 0.2], [0.0, -0.1]]), (0, 1)))
-    assert i18n.t("ch04.response.x") in texts(fig) and len(fig.legends) == 1
+    fig = draws_cleanly(lambda: ch.plot_scale_response((2, 6), torch.tensor([[[0.1, 0.2], [0.0, -0.1]],
+                                                                             [[0.0, 0.3], [0.1, 0.1]]])))
+    assert i18n.t("ch04.response.unit", stride=4) in texts(fig) and len(fig.legends) == 1 and len(fig.axes) == 2
+    accs = {b: rd.seeds([0.8, 0.85]) for b in ("sk", "mean", "single")}
+    fig = draws_cleanly(lambda: ch.plot_accuracies(accs))
+    assert i18n.t("ch04.block.mean") in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    with pytest.raises(ValueError, match="seeds, units"):
+        ch.plot_scale_response((2, 6), torch.zeros(2, 2))
 
 
 def test_plot_windows_rejects_a_batch():
@@ -93,16 +100,29 @@ def test_branch_mean_averages_sk_branches_and_single_is_one_conv_bn_relu():
     assert count_parameters(both) == 2 * (9 * 8 * 8 + 2 * 8) and count_parameters(one) == 9 * 8 * 8 + 2 * 8
 
 
-def test_scales_cnn_builds_each_block_and_refuses_others():
-    blocks = {b: ch.ScalesCNN(block=b).build() for b in ("sk", "mean", "single")}
-    assert isinstance(blocks["sk"].attention, al.SelectiveKernel)
-    assert [ch.block_parameters(blocks[b]) for b in ("sk", "mean", "single")] == [
-        count_parameters(al.SelectiveKernel(16, reduction=4)), 2 * (9 * 16 * 16 + 32), 9 * 16 * 16 + 32]
-    x = torch.rand(2, 3, 32, 32)
-    assert all(m.eval()(x).shape == (2, 4) for m in blocks.values())
+def test_tiny_sknet_builds_each_block_in_every_unit_and_refuses_others():
+    nets = {b: ch.SK_DEMO.replace(block=b).build() for b in ("sk", "mean", "single")}
+    assert all(isinstance(u, al.SelectiveKernel) for u in nets["sk"].units) and len(nets["sk"].units) == 2
+    unit = nets["sk"].units[0]
+    assert unit.channels == 16 and unit.fuse[0].out_features == 32 and unit.branches[1][0].dilation == (2, 2)
+    assert [ch.block_parameters(nets[b]) for b in ("sk", "mean", "single")] == [
+        2 * count_parameters(al.SelectiveKernel(16, min_dim=32)), 2 * 2 * (9 * 16 * 16 + 32), 2 * (9 * 16 * 16 + 32)]
+    x = torch.rand(3, 3, 32, 32)
+    assert all(m.eval()(x).shape == (3, 4) for m in nets.values())
+    maps = nets["sk"].attention_maps(x)
+    assert [tuple(a.shape) for a in maps] == [(3, 2, 16, 1, 1)] * 2
+    with torch.no_grad():
+        logits, again = nets["sk"].logits_and_maps(x)                  # one pass: the same logits and maps
+    torch.testing.assert_close(logits, nets["sk"](x))
+    torch.testing.assert_close(again[1], maps[1])
+    torch.testing.assert_close(maps[0], unit.attention_map(nets["sk"].reduce(nets["sk"].stem(x))))
+    with pytest.raises(ValueError, match="block='sk'"):
+        nets["mean"].attention_maps(x)
     with pytest.raises(ValueError, match="block"):
-        ch.ScalesCNN(block="sum").build()
-    d = ch.ScalesCNN(n_train=16, n_val=8).data("val")
+        ch.SK_DEMO.replace(block="sum").build()
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        nets["sk"](torch.rand(3, 1, 32, 32))
+    d = ch.SK_DEMO.replace(n_train=16, n_val=8).data("val")
     w = d.boxes[:, 2] - d.boxes[:, 0]
     assert len(d.images) == 8 and (w >= 5).all() and (w <= 22).all()
 
@@ -113,17 +133,62 @@ def test_scale_sets_are_the_same_scenes_with_only_the_target_size_changed():
     assert all(torch.equal(labels[0], lab) for lab in labels)
     widths = [(d.boxes[:, 2] - d.boxes[:, 0]).float().mean() for d in sets.values()]
     assert widths[0] < widths[1] < widths[2]
+    mean, most = ch.centre_shift(sets)
+    assert 0 < mean <= most < 16
 
 
-def test_scale_response_is_the_mean_branch_weight_difference():
-    torch.manual_seed(0)
-    model = ch.ScalesCNN().build().eval()
+def test_scale_response_is_each_units_per_channel_branch_weight_difference():
+    model = al.train.untrained_model(ch.SK_DEMO)
     sets = ch.scale_sets(radii=(3, 7), n=6)
     diffs, accs = ch.scale_response(model, sets)
     with torch.no_grad():
-        a = model.attention.attention_map(model.features(sets[7].images))[..., 0, 0]     # (n, M, C)
-    torch.testing.assert_close(diffs[1], (a[:, 1] - a[:, 0]).mean())
-    assert diffs.shape == accs.shape == (2,) and ((accs >= 0) & (accs <= 1)).all()
+        a = model.attention_maps(sets[7].images)[1][..., 0, 0]                # (n, M, C): the stride-4 unit
+    torch.testing.assert_close(diffs[1, 1], (a[:, 1] - a[:, 0]).mean(0))
+    assert diffs.shape == (2, 2, 16) and accs.shape == (2,) and ((accs >= 0) & (accs <= 1)).all()
+    per_seed = torch.stack([diffs, diffs + 1])                               # (seeds, units, sizes, C)
+    torch.testing.assert_close(ch.scale_changes(per_seed), (diffs[:, 1] - diffs[:, 0]).mean(-1).expand(2, 2))
+    rises = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]]])   # (1 seed, 2 units, 2 sizes, 2 C)
+    assert ch.channel_rises(rises).tolist() == [0.5, 0.0]
+
+
+def test_accuracy_readings_fail_when_sk_falls_behind_or_far_ahead():
+    accs = {"sk": rd.seeds([0.868, 0.882, 0.815, 0.812]), "mean": rd.seeds([0.863, 0.840, 0.812]),
+            "single": rd.seeds([0.855, 0.873, 0.795])}
+    ch.check_accuracy_readings(accs)
+    behind = dict(accs, mean=rd.seeds([0.863, 0.890, 0.812]))
+    far = dict(accs, single=rd.seeds([0.75, 0.873, 0.795]))
+    for case in (behind, far):
+        with pytest.raises(rd.ReadingError):
+            ch.check_accuracy_readings(case)
+
+
+def test_scale_readings_fail_for_numbers_that_contradict_the_prose():
+    changes = torch.tensor([[0.17, 0.04], [0.41, 0.02], [0.37, 0.11], [0.52, 0.04], [0.28, 0.17]])
+    before = torch.full((5, 2), 0.001)
+    rises, acc = torch.tensor([0.8, 0.6]), torch.tensor([[0.4, 0.9, 0.98, 0.99, 0.99]] * 5)
+    ch.check_scale_readings(changes, before, rises, acc)
+    ch.check_scale_readings(torch.cat([changes, torch.tensor([[-0.01, 0.1]])]), torch.cat([before, before[:1]]),
+                            rises, acc)                            # one exception in six seeds is what it reads
+    flipped = changes.clone()
+    flipped[2, 0], flipped[3, 0] = -0.05, -0.02                    # two seeds against the trend in the stride-2 unit
+    second = changes.clone()
+    second[:, 1] = -0.1                                              # the stride-4 unit mostly falls
+    for args in [(flipped, before, rises, acc), (second, before, rises, acc), (changes, before + 0.1, rises, acc),
+                 (changes * 3, before, rises, acc),
+                 (changes, before, torch.tensor([0.3, 0.6]), acc), (changes, before, rises, acc.flip(1))]:
+        with pytest.raises(rd.ReadingError):
+            ch.check_scale_readings(*args)
+
+
+def test_selection_readings_fail_when_the_untrained_unit_already_chooses():
+    random = 0.5 + 0.02 * torch.rand(10, 2, 16)
+    trained = torch.rand(10, 2, 16)
+    trained[0, 0, 0], trained[0, 0, 1] = 0.01, 0.99
+    ch.check_selection_readings(trained, random)
+    with pytest.raises(rd.ReadingError):
+        ch.check_selection_readings(trained, random + 0.2)
+    with pytest.raises(rd.ReadingError):
+        ch.check_selection_readings(0.4 + 0.2 * torch.rand(10, 2, 16), random)
 
 
 def test_plain_list_hides_its_layers_from_parameters_and_state_dict():
@@ -135,8 +200,7 @@ def test_plain_list_hides_its_layers_from_parameters_and_state_dict():
 
 
 def test_selection_gallery_holds_the_weights_of_both_sizes():
-    torch.manual_seed(0)
-    model = ch.ScalesCNN().build().eval()
+    model = al.train.untrained_model(ch.SK_DEMO)
     sets = ch.scale_sets(radii=(2, 10), n=3)
     view = ch.selection_gallery(model, sets, per_scale=2)
     assert view.kind == "channel_gallery" and view.data["G"] == 4 and view.data["K"] == 2

@@ -4,6 +4,7 @@ import re
 import warnings
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
@@ -46,9 +47,15 @@ def test_every_figure_draws_with_its_labels(lang):
     mats = {"a": torch.randn(8, 8), "b": ch.eca_matrix(al.EfficientChannelAttention(8))}
     fig = draws_cleanly(lambda: ch.plot_matrices(mats, "title"))
     assert i18n.t("ch07.matrix.colorbar") in texts(fig) and len(fig.axes) == 3
-    gates = {"eca": [torch.rand(20, 6), torch.rand(20, 6)], "se1": [torch.rand(20, 6)]}
-    fig = draws_cleanly(lambda: ch.plot_similarity(gates, n=20))
+    gates = {"eca": [torch.rand(20, 6), torch.rand(20, 6)], "se1": [torch.ones(20, 6)]}
+    runs, m = ch.similarity(gates)
+    fig = draws_cleanly(lambda: ch.plot_similarity(runs, m, n=20))
     assert i18n.t("ch07.cka.title", n=20) in texts(fig) and len(fig.axes) == 2
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    assert cells.count(i18n.t("ch07.cka.undefined")) == 5 and "0.00" not in cells    # the constant gate's row, column
+    accs = {n: rd.seeds([0.5, 0.9, 1.0]) for n in ("eca", "se16", "se1")}
+    fig = draws_cleanly(lambda: ch.plot_accuracies(accs, "after"))
+    assert fig._suptitle.get_text() == i18n.t("ch07.where.after")
     d = data.context_dataset(8, seed=1)
     fig = draws_cleanly(lambda: figures.plot_context_examples(d))
     assert i18n.t("figures.context.title") in texts(fig)
@@ -118,14 +125,14 @@ def test_linear_cka_ignores_channel_order_rotation_and_scale():
     assert ch.linear_cka(a, a[:, torch.randperm(6, generator=g)]) == pytest.approx(1.0)
     b = torch.randn(200, 4, generator=g)
     assert ch.linear_cka(a, b) < 0.1 and ch.linear_cka(a, b) == pytest.approx(ch.linear_cka(b, a))
-    assert ch.linear_cka(a, torch.ones(200, 3)) == 0.0                 # a constant gate shares nothing
+    assert math.isnan(ch.linear_cka(a, torch.ones(200, 3)))            # a constant gate: 0/0, undefined
 
 
 def test_variants_are_chapter_3s_runs_where_they_overlap():
-    assert ch.VARIANTS["none"] == ch03.CONTEXT_DEMOS["none"]
     assert ch.VARIANTS["se1"] == ch03.CONTEXT_DEMOS["se"]
-    assert set(ch.SEEDS) <= set(ch03.CONTEXT_SEEDS)
+    assert set(ch.RUN_SEEDS["se1"]) == set(ch03.CONTEXT_SEEDS)        # all of chapter 3's runs, not a subset
     assert ch.VARIANTS["se16"].reduction == 16 and ch.VARIANTS["eca"].attention == "eca"
+    assert all(v.after == 1 for v in ch.VARIANTS.values()) and all(c.after == 0 for c in ch.CONTROLS.values())
     assert ch.variant_label("se16") == i18n.t("ch07.variant.se16", h=1)
     assert ch.variant_label("eca") == i18n.t("ch07.variant.eca", k=3)
 
@@ -209,3 +216,95 @@ def test_typical_wrong_answers_are_named(key, answer, hint, lang):
 
 def test_explorer_is_declared_by_the_chapter():
     assert ch.EXPLORER.name == "eca"
+
+
+# ---------------------------------------------------------------- §6: the controls and the readings
+
+from attention_lib.toolkit import readings as rd  # noqa: E402
+
+
+def test_the_controls_build_the_gate_they_name_right_before_the_read_out():
+    models = {name: cfg.build().eval() for name, cfg in ch.CONTROLS.items()}
+    assert all(m.after is None for m in models.values())
+    assert models["eca31_bias"].attention.eca.kernel_size == 31 and isinstance(models["full"].attention, ch.FullGate)
+    assert models["eca3"].attention.kernel_size == 3 and set(ch.CONTROLS) == {"eca3", "eca31_bias", "full"}
+    assert sum(p.numel() for p in models["full"].attention.parameters()) == 16 * 16 + 16
+    assert sum(p.numel() for p in models["eca31_bias"].attention.parameters()) == 31 + 16
+    x = torch.rand(5, 3, 32, 32)
+    for m in models.values():
+        gate = m.attention_map(x)
+        assert gate.shape == (5, 16, 1, 1) and m(x).shape == (5, 4)
+        torch.testing.assert_close(m.attention(m.features(x)), m.features(x) * gate)
+    with pytest.raises(ValueError, match="gate"):
+        ch.GateAlone(gate="conv").build()
+    with pytest.raises(ValueError, match=r"\(B, 16, H, W\)"):
+        models["full"].attention.attention_map(torch.rand(2, 8, 4, 4))
+
+
+def test_shared_band_bias_is_eca_plus_a_bias_per_channel():
+    gate = ch.SharedBandBias(12, kernel_size=5)
+    with torch.no_grad():
+        gate.bias.copy_(torch.linspace(-1, 1, 12))
+    x = torch.randn(3, 12, 4, 4)
+    eca = gate.eca
+    y = x.mean((2, 3))
+    expected = torch.sigmoid(_conv_reference(y, eca.conv.weight.detach().view(5)) + gate.bias.detach())
+    torch.testing.assert_close(gate.attention_map(x)[..., 0, 0], expected)
+
+
+def _accs(values):
+    return {name: rd.seeds(v) for name, v in values.items()}
+
+
+VARIANT_ACCS = {"se1": [0.998, 1, 1, 1, 1], "eca": [1, 1, 1, 0.852, 1], "se16": [0.502, 0.914, 1]}
+CONTROL_ACCS = {"eca3": [0.51, 0.53, 0.54], "eca31_bias": [0.55, 0.86, 0.53],
+                "full": [0.98, 1.0, 0.95]}
+
+
+def test_variant_readings_fail_for_numbers_that_contradict_the_prose():
+    ch.check_variant_readings(_accs(VARIANT_ACCS))
+    for change in ({"se1": [0.998, 1, 0.8, 1, 1]}, {"eca": [1, 1, 1, 1, 1]}, {"eca": [0.5, 0.5, 1, 0.5, 1]},
+                   {"se16": [0.95, 0.914, 1]}, {"se16": [0.5, 0.5, 0.5]}):
+        with pytest.raises(rd.ReadingError):
+            ch.check_variant_readings(_accs({**VARIANT_ACCS, **change}))
+
+
+def test_control_readings_fail_when_a_band_learns_the_switch_or_the_full_layer_misses_it():
+    ch.check_control_readings(_accs(CONTROL_ACCS))
+    for change in ({"eca3": [0.54, 0.95, 0.52]}, {"eca31_bias": [0.55, 0.92, 0.53]}, {"full": [0.98, 0.7, 0.95]}):
+        with pytest.raises(rd.ReadingError):
+            ch.check_control_readings(_accs({**CONTROL_ACCS, **change}))
+
+
+def test_share_similarity_matrix_and_hidden_unit_readings_fail_for_contradicting_numbers():
+    accs = _accs(VARIANT_ACCS)
+    shares = _accs({"eca": [0.48, 0.6, 0.32, 0.17, 0.5], "se16": [0.0, 0.56, 0.88],
+                    "se1": [0.51, 0.83, 0.61, 0.67, 0.73]})
+    ch.check_share_readings(shares, accs)
+    for change in ({"se1": [0.1, 0.2, 0.2, 0.2, 0.2]}, {"eca": [0.1, 0.6, 0.32, 0.17, 0.5]},
+                   {"se16": [0.05, 0.56, 0.88]}):
+        with pytest.raises(rd.ReadingError):
+            ch.check_share_readings({**shares, **_accs(change)}, accs)
+    runs = [("eca", 0), ("se16", 0), ("se1", 0)]
+    m = np.array([[1.0, np.nan, 0.7], [np.nan] * 3, [0.7, np.nan, 1.0]])
+    ch.check_similarity_readings(runs, m, accs)
+    for bad in (np.where(np.isnan(m), np.nan, 0.2) + np.eye(3) * 0.8, np.nan_to_num(m)):
+        with pytest.raises(rd.ReadingError):
+            ch.check_similarity_readings(runs, bad, accs)
+    ch.check_matrix_readings(0.53, channels=16)
+    with pytest.raises(rd.ReadingError):
+        ch.check_matrix_readings(0.33, channels=16)
+    ch.check_hidden_readings([0.0, 0.67, 0.75], VARIANT_ACCS["se16"])
+    for active, hidden in (([0.1, 0.67, 0.75], VARIANT_ACCS["se16"]),
+                           ([0.0, 0.67, 0.75], [0.502, 0.6, 1]),
+                           ([0.0, 0.67, 0.75], [0.702, 0.914, 1])):
+        with pytest.raises(rd.ReadingError):
+            ch.check_hidden_readings(active, hidden)
+
+
+def test_column_share_by_hand():
+    m = torch.zeros(4, 4)
+    m[:, 0] = 1.0
+    m[:, 1] = 1.0
+    assert ch.column_share(m, top=1) == pytest.approx(0.5) and ch.column_share(m, top=2) == pytest.approx(1.0)
+    assert math.isnan(ch.column_share(torch.zeros(3, 3)))

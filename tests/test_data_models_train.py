@@ -6,12 +6,15 @@ Measured on the reference machine (2 CPU cores), default demo configurations:
 - reversal TinyTransformer: validation accuracy 1.00; mean attention weight on the anti-diagonal key
   0.73 trained vs 0.125 (= 1/L) random-initialised.
 """
+import os
 import time
 
 import pytest
 import torch
+from torch import nn
 
 from attention_lib import MECHANISMS, train
+from attention_lib.toolkit import data
 from attention_lib.toolkit.data import (SHAPE_CLASSES, box_masks, reversal_dataset, sample_photo, shapes_dataset)
 from attention_lib.toolkit.models import FEATURE_MAP_MECHANISMS, TinyCNN, TinyTransformer, TinyViT
 
@@ -194,6 +197,37 @@ def test_fit_leaves_the_global_rng_and_thread_count_alone_and_writes_nothing(cap
     assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_box_means_are_each_maps_mean_inside_and_outside_the_box():
+    maps = torch.zeros(2, 4, 4)
+    maps[0, :2, :2] = 1.0                          # image 0: its box is the top-left quarter
+    maps[1] = -1.0
+    boxes = torch.tensor([[0, 0, 16, 16], [16, 16, 32, 32]])
+    inside, outside = data.box_means(maps, boxes, 32)
+    assert inside.tolist() == [1.0, -1.0] and outside.tolist() == [0.0, -1.0]
+    assert torch.allclose(data.box_means(3 * maps + 1, boxes, 32)[0], 3 * inside + 1)
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        data.box_means(maps[0], boxes, 32)
+
+
+def test_centre_and_brightness_maps_need_no_learning():
+    centre = data.centre_maps(3, 8, 8)
+    assert centre.sum((1, 2)).tolist() == [1.0] * 3 and centre[0, 4, 4] == 1.0
+    images = torch.zeros(1, 3, 32, 32)
+    images[0, 2, 4:8, 28:32] = 0.9                 # a bright blue patch in the top-right cell
+    bright = data.brightness_maps(images, 8, 8)
+    assert bright.shape == (1, 8, 8) and bright[0].flatten().argmax().item() == 1 * 8 + 7
+
+
+def test_fit_trains_when_called_under_no_grad():
+    # a chapter helper that computes maps under no_grad may train its demo first, on a cold cache
+    torch.manual_seed(0)
+    model = TinyCNN(None, width=4)
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        train.fit(model, shapes_dataset(32), epochs=1, batch_size=16, **CPU)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_fit_and_evaluate_reject_data_without_targets():
@@ -501,6 +535,52 @@ def test_box_scores_read_as_a_sentence_in_the_chapters_language():
     assert scores.peak_in_box == 0.9760000109672546            # the numbers themselves are untouched
 
 
+def test_tiny_cnn_stages_after_the_block_and_the_mlp_head_are_optional_and_leave_the_default_untouched():
+    plain = TinyCNN("squeeze_excitation", width=4)
+    assert plain.after is None and len(plain.head) == 3 and "after" not in repr(plain)   # the demo cache key
+    model = TinyCNN("squeeze_excitation", width=4, after=2, head_hidden=6).eval()
+    assert len(model.after) == 2 and model.after[0][0].kernel_size == (1, 1)              # 1x1: windows unchanged
+    assert [m.out_features for m in model.head if isinstance(m, nn.Linear)] == [6, 4]
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        f = model.attention(model.features(x))
+        torch.testing.assert_close(model(x), model.head(model.after(f)))
+        torch.testing.assert_close(model.read_out(f), model(x))
+    with pytest.raises(ValueError, match="after"):
+        TinyCNN(None, after=-1)
+    cfg = train.ContextCNN(head_hidden=32)
+    assert cfg.build().after is not None and train.ContextCNN(after=0).build().after is None
+
+
+def test_untrained_model_is_the_starting_point_of_trained_demo(tmp_path):
+    train.set_cache_dir(tmp_path)
+    try:
+        cfg = train.ContextCNN(attention="squeeze_excitation", n_train=8, n_val=4, epochs=1, seed=3)
+        a, b = train.untrained_model(cfg), train.untrained_model(cfg)
+        assert not a.training and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                                       b.state_dict().values()))
+        state = torch.get_rng_state()
+        train.untrained_model(cfg.replace(seed=4))
+        assert torch.equal(state, torch.get_rng_state())                  # the global RNG is left as it was
+        trained = train.trained_demo(cfg, progress=False, device="cpu").model
+        assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), trained.state_dict().values()))
+    finally:
+        train.set_cache_dir(None)
+
+
+def test_seed_accuracies_reads_each_demo_on_its_own_validation_images():
+    from types import SimpleNamespace
+
+    class Constant(nn.Module):                                    # always answers class 0
+        def forward(self, x):
+            return torch.zeros(len(x), 4).index_fill_(1, torch.tensor([0]), 1.0)
+
+    labels = [torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 1])]
+    demos = [SimpleNamespace(model=Constant(), val_data=(torch.zeros(4, 3), y)) for y in labels]
+    accs = train.seed_accuracies({"constant": demos})
+    assert accs["constant"].values == (0.5, 0.25) and accs["constant"].n == 2
+
+
 # ---------------------------------------------------------------- the cue task (chapters 0, 5, 6)
 
 def test_cue_dataset_draws_a_red_target_among_equally_bright_shapes_that_do_not_touch():
@@ -575,3 +655,66 @@ def test_one_thread_runs_on_one_thread_and_restores_the_setting():
         return torch.get_num_threads()
 
     assert inside() == 1 and torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------------- the cache follows the code; many demos
+
+_CHAPTER_DEMO = '''
+from dataclasses import dataclass
+from typing import ClassVar
+from attention_lib.toolkit import train
+
+@dataclass(frozen=True)
+class Tiny(train.DemoConfig):
+    kind: ClassVar[str] = "tiny_chapter_demo"
+
+def make_data():
+    return {version}
+'''
+
+
+def test_code_digest_changes_with_a_chapter_modules_source_and_not_otherwise(tmp_path, monkeypatch):
+    """A chapter demo's data code lives beside its config: editing the module must train the demo anew (a cached
+    model would otherwise print what the old code trained), while the toolkit's demos do not depend on it."""
+    import importlib
+
+    module = tmp_path / "chapter_demo_probe.py"
+    module.write_text(_CHAPTER_DEMO.format(version=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("chapter_demo_probe")
+    before, toolkit_before = train.code_digest(probe.Tiny()), train.code_digest(train.ShapesCNN())
+    assert train.code_digest(probe.Tiny()) == before                       # stable while nothing changes
+    module.write_text(_CHAPTER_DEMO.format(version=2))                     # the data code changes, not the config
+    os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert train.code_digest(probe.Tiny()) != before
+    assert train.code_digest(train.ShapesCNN()) == toolkit_before
+    key = train.demo_key("tiny_chapter_demo", {}, "arch", before)
+    assert key != train.demo_key("tiny_chapter_demo", {}, "arch", train.code_digest(probe.Tiny()))
+
+
+def test_trained_demos_in_worker_processes_are_bitwise_those_trained_one_by_one(tmp_path, monkeypatch):
+    """trained_demos trains uncached demos in spawned processes: same weights and history as trained_demo alone,
+    each configuration once, results in the order asked."""
+    configs = [train.demo_config("reversal", seed=s, **TINY) for s in (1, 0, 1)]
+    train.set_cache_dir(tmp_path / "parallel")
+    try:
+        together = train.trained_demos(configs, device="cpu", progress=False, workers=2)
+        assert all(d.from_cache for d in together)           # the workers trained them; this process only loaded
+        assert len(list((tmp_path / "parallel").glob("reversal-*.pt"))) == 2
+        train.set_cache_dir(tmp_path / "alone")
+        alone = [train.trained_demo(c, **CPU) for c in configs]
+    finally:
+        train.set_cache_dir(None)
+    assert [d.config.seed for d in together] == [1, 0, 1]
+    for a, b in zip(together, alone):
+        assert {k: v for k, v in a.history.items() if k != "seconds"} == \
+            {k: v for k, v in b.history.items() if k != "seconds"}               # wall times differ, nothing else
+        for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+            assert torch.equal(x, y), name
+    with pytest.raises(ValueError, match="workers"):
+        train.trained_demos(configs, workers=0)
+    monkeypatch.setenv("ATTENTION_LIB_WORKERS", "three")
+    with pytest.raises(ValueError, match="ATTENTION_LIB_WORKERS"):
+        train.default_workers()
+    monkeypatch.setenv("ATTENTION_LIB_WORKERS", "3")
+    assert train.default_workers() == 3

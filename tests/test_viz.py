@@ -75,6 +75,24 @@ def follows_page_rule(fig):
     return chunks
 
 
+def overlapping_texts(fig):
+    """Pairs of a figure's titles, axis labels and tick labels whose drawn boxes overlap (after a draw)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    artists = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        artists += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+        for axis in (ax.xaxis, ax.yaxis):            # the tick labels drawn: those inside the view
+            lo, hi = sorted(axis.get_view_interval())
+            artists += [label for loc, label in zip(axis.get_majorticklocs(), axis.get_majorticklabels())
+                        if lo - 1e-9 * (hi - lo) <= loc <= hi + 1e-9 * (hi - lo)]
+    artists += [getattr(fig, "_supxlabel", None), getattr(fig, "_supylabel", None)]
+    shown = [a for a in artists if a is not None and a.get_visible() and a.get_text().strip()]
+    boxes = [(a.get_text(), a.get_window_extent(renderer)) for a in shown]
+    return [(ta, tb) for i, (ta, a) in enumerate(boxes) for tb, b in boxes[i + 1:]
+            if a.overlaps(b) and a.intersection(a, b).width > 1 and a.intersection(a, b).height > 1]
+
+
 def check_figure(fig, caught, lang, n_colorbars, page_rule=True):
     assert caught == [], caught                     # no missing glyphs, no other warnings
     if page_rule:
@@ -221,11 +239,33 @@ def test_plot_map_gallery_draws_images_and_map_rows_with_boxes(lang):
     axes = plot_axes(fig)
     assert len(axes) == 9 and fig.get_suptitle() == i18n.t("viz.gallery.title")
     assert [axes[i * 3].get_ylabel() for i in range(3)] == [i18n.t("viz.gallery.image"), "A", "B"]
+    assert overlapping_texts(fig) == []
     assert all(len(ax.patches) == 1 for ax in axes)                         # the box on every panel
     assert axes[3].get_images()[0].get_extent() == axes[0].get_images()[0].get_extent()   # stretched over the image
     assert bool(CJK.search(" ".join(texts(fig)))) == (lang == "zh")
     with pytest.raises(ValueError, match=r"\(3, h, w\)"):
         viz.plot_map_gallery(images, {"A": torch.rand(2, 8, 8)})
+
+
+def test_plot_map_gallery_row_labels_of_eight_images_do_not_overlap(lang):
+    # chapter 5's gallery: eight images, five rows with long labels (rotated, they ran into each other)
+    long = {"en": ["random CBAM: M_s", "trained CBAM: M_s", "brightness (scaled)", "features in (scaled)"],
+            "zh": ["随机初始化：M_s", "训练后：M_s", "亮度（缩放）", "输入特征（缩放）"]}[lang]
+    rows = {label: torch.rand(8, 8, 8) for label in long}
+    fig, caught = draw(lambda: viz.plot_map_gallery(torch.rand(8, 3, 32, 32), rows, title="gallery"))
+    follows_page_rule(fig)
+    assert caught == [] and overlapping_texts(fig) == []
+    labels = [ax.yaxis.label for ax in plot_axes(fig)[::8]]
+    assert all(label.get_rotation() == 0 for label in labels)
+
+
+@pytest.mark.parametrize("text,width,lines", [
+    ("trained CBAM: M_s", 16, ["trained CBAM:", "M_s"]), ("image", 16, ["image"]),
+    ("no attention: class-activation map", 16, ["no attention:", "class-activation", "map"]),
+    ("CBAM 的 M_c M_s，第 1 阶段末", 16, ["CBAM 的 M_c M_s，", "第 1 阶段末"]),
+])
+def test_wrap_label_breaks_between_words_and_never_before_closing_punctuation(text, width, lines):
+    assert viz.wrap_label(text, width).split("\n") == lines
 
 
 def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):

@@ -26,17 +26,19 @@ register({
     "ch01.lookup.photo": {"en": "photograph", "zh": "照片"},
     "ch01.lookup.query": {"en": "query: patch ({r}, {c})", "zh": "查询：图像块 ({r}, {c})"},
     # §2
-    "ch01.scale.title": {"en": "Why divide by √d_k: random q, k with unit-variance entries, 32 keys",
-                         "zh": "为什么要除以 √d_k：q、k 的元素为单位方差的随机数，共 32 个键"},
+    "ch01.scale.title": {"en": "Why divide by √d_k: random q, k, 32 keys per query",
+                         "zh": "为什么要除以 √d_k：随机的 q、k，每个查询 32 个键"},
     "ch01.scale.d_k": {"en": "key width d_k", "zh": "键的维度 d_k"},
     "ch01.scale.raw": {"en": "q·k", "zh": "q·k"},
     "ch01.scale.scaled": {"en": "q·k / √d_k", "zh": "q·k / √d_k"},
     "ch01.scale.var": {"en": "variance of the scores", "zh": "分数的方差"},
-    "ch01.scale.var_title": {"en": "Scores spread out as d_k grows", "zh": "d_k 越大，分数越分散"},
-    "ch01.scale.max": {"en": "largest softmax weight (mean)", "zh": "softmax 的最大权重（均值）"},
+    "ch01.scale.var_title": {"en": "Scores spread out", "zh": "分数越来越分散"},
+    "ch01.scale.max": {"en": "largest weight (mean)", "zh": "最大权重（均值）"},
     "ch01.scale.max_title": {"en": "Softmax saturates", "zh": "softmax 饱和"},
-    "ch01.scale.grad": {"en": "norm of the softmax Jacobian (mean)", "zh": "softmax 雅可比矩阵的范数（均值）"},
-    "ch01.scale.grad_title": {"en": "Its gradient vanishes", "zh": "梯度随之消失"},
+    "ch01.scale.grad_mean": {"en": "‖∂A/∂q‖, mean", "zh": "‖∂A/∂q‖ 的均值"},
+    "ch01.scale.grad_mean_title": {"en": "Mean gradient: a few large", "zh": "梯度均值：少数很大"},
+    "ch01.scale.grad_median": {"en": "‖∂A/∂q‖, median", "zh": "‖∂A/∂q‖ 的中位数"},
+    "ch01.scale.grad_median_title": {"en": "Median gradient: most vanish", "zh": "梯度中位数：多数消失"},
     "ch01.heads.title": {"en": "Splitting D into h heads: a view, then a transpose",
                          "zh": "把 D 拆成 h 个头：先 view，再 transpose"},
     "ch01.heads.before": {"en": "Q = X W^Q: (N, D) = ({N}, {D})", "zh": "Q = X W^Q：(N, D) = ({N}, {D})"},
@@ -63,6 +65,7 @@ register({
     "ch01.cost.projections": {"en": "projections W^Q, W^K, W^V, W^O: 8ND²", "zh": "投影 W^Q、W^K、W^V、W^O：8ND²"},
     "ch01.cost.products": {"en": "QKᵀ and AV: 4N²D", "zh": "QKᵀ 与 AV：4N²D"},
     "ch01.cost.crossover": {"en": "N = 2D = {n}: the two are equal", "zh": "N = 2D = {n}：两者相等"},
+    "ch01.cost.marks": {"en": "8ND² + 4N²D for a 224 × 224 image, patches of P", "zh": "224 × 224 图像、图像块边长为 P 时的 8ND² + 4N²D"},
     # §6
     "ch01.vit.title": {"en": "Where the class token looks (heads averaged); cyan: the target's box",
                        "zh": "类别词元看向哪里（各头平均）；青色框：目标的位置"},
@@ -80,8 +83,9 @@ register({
     "ch01.pos.row": {"en": "patch row", "zh": "图像块所在行"},
     "ch01.pos.col": {"en": "patch column", "zh": "图像块所在列"},
     "ch01.pos.cosine": {"en": "cosine similarity", "zh": "余弦相似度"},
-    "ch01.pairs.title": {"en": "Are the two marked bits equal? Accuracy by their distance (mean ± std, 3 seeds)",
-                         "zh": "两个被标记的比特相等吗？按距离统计的准确率（3 个随机种子的均值 ± 标准差）"},
+    "ch01.pairs.title": {"en": "Are the two marked bits equal? Held-out accuracy by their distance",
+                         "zh": "两个被标记的比特相等吗？按距离统计的验证准确率"},
+    "ch01.pairs.seeds": {"en": "{name} ({n} seeds, one line each)", "zh": "{name}（{n} 个随机种子，每个一条线）"},
     "ch01.pairs.distance": {"en": "distance between the two marked positions", "zh": "两个被标记位置之间的距离"},
     "ch01.pairs.chance": {"en": "chance (0.5)", "zh": "随机猜测（0.5）"},
     "ch01.pairs.reach": {"en": "reach of the local model ({reach})", "zh": "局部模型的可及范围（{reach}）"},
@@ -139,19 +143,24 @@ def plot_patch_lookup(photo: torch.Tensor, patch_size: int, queries: Sequence[tu
 
 
 def plot_scaling_statistics(stats: dict):
-    """§2: the variance of q·k, the largest softmax weight and the softmax's gradient against d_k."""
-    fig, axes = page_grid(3, (3.2, 2.9), max_cols=2, extra=(0.2, 0.9))
+    """§2: against d_k, without and with the scale: the variance of q·k, the largest softmax weight, and the
+    mean and the median of the gradient that reaches the query, ||dA/dq||."""
+    fig, axes = page_grid(4, (3.2, 2.9), max_cols=2, extra=(0.2, 0.9))
     d = stats["d_k"]
-    for ax, name, ylabel in zip(axes, ("var", "max", "grad"), ("ch01.scale.var", "ch01.scale.max", "ch01.scale.grad")):
+    panels = (("var", "ch01.scale.var", True), ("max", "ch01.scale.max", False),
+              ("grad_mean", "ch01.scale.grad_mean", False), ("grad_median", "ch01.scale.grad_median", True))
+    for ax, (name, key, log) in zip(axes, panels):
         ax.plot(d, stats[f"{name}_raw"], "o-", color="tab:red", label=t("ch01.scale.raw"))
         ax.plot(d, stats[f"{name}_scaled"], "s-", color="tab:blue", label=t("ch01.scale.scaled"))
         ax.set_xscale("log", base=2)
         ax.set_xticks(d, [str(v) for v in d])
+        ax.minorticks_off()
+        if log:
+            ax.set_yscale("log")
         ax.set_xlabel(t("ch01.scale.d_k"))
-        ax.set_ylabel(t(ylabel))
-        ax.set_title(t(f"{ylabel}_title"))
+        ax.set_ylabel(t(key))
+        ax.set_title(t(f"{key}_title"))
         ax.grid(True, alpha=0.3)
-    axes[0].set_yscale("log")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
     fig.suptitle(t("ch01.scale.title"), wrap=True)
     return fig
@@ -251,14 +260,15 @@ def plot_flop_terms(ns: Sequence[int], dim: int, marks: Optional[dict] = None):
     ax.loglog(n, 8 * n * dim ** 2, "-", label=t("ch01.cost.projections"))
     ax.loglog(n, 4 * n ** 2 * dim, "-", label=t("ch01.cost.products"))
     ax.axvline(2 * dim, color="gray", linestyle="--", label=t("ch01.cost.crossover", n=2 * dim))
-    for label, value in (marks or {}).items():
-        ax.plot([value], [8 * value * dim ** 2 + 4 * value ** 2 * dim], "k^")
-        ax.annotate(label, (value, 8 * value * dim ** 2), textcoords="offset points", xytext=(4, -16))
+    for i, (label, value) in enumerate((marks or {}).items()):
+        total = 8 * value * dim ** 2 + 4 * value ** 2 * dim                   # both terms: the layer's FLOPs
+        ax.plot([value], [total], "k^", label=t("ch01.cost.marks") if i == 0 else None)
+        ax.annotate(label, (value, total), textcoords="offset points", xytext=(-8, 6), ha="right")
     ax.set_xlabel(t("figures.scaling.tokens"))
     ax.set_ylabel(t("figures.cost.flops"))
     ax.set_title(t("ch01.cost.title", D=dim))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     return fig
 
 
@@ -343,22 +353,23 @@ def plot_memory(ns: Sequence[int], memory: dict):
 
 
 def plot_pair_accuracy(accuracy: dict, reach: int):
-    """§6: accuracy against the distance between the two marked positions, mean ± std over seeds.
-    ``accuracy``: ``{label: (seeds, L - 1) tensor}``; ``reach``: how far the local model can see."""
+    """§6: held-out accuracy against the distance between the two marked positions, one line per seed.
+    ``accuracy``: ``{label: (seeds, L - 1) tensor}``; ``reach``: how far the local model can hear."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.4), layout="constrained")
+    markers = "os^vD"
     for i, (label, acc) in enumerate(accuracy.items()):
         acc = torch.as_tensor(acc, dtype=torch.float32)
         d = np.arange(1, acc.shape[1] + 1)
-        mean, std = acc.mean(0).numpy(), acc.std(0).numpy() if len(acc) > 1 else np.zeros(acc.shape[1])
-        ax.plot(d, mean, "o-", color=f"C{i}", label=label)
-        ax.fill_between(d, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+        for k, row in enumerate(acc):
+            ax.plot(d, row.numpy(), linestyle="-", marker=markers[k % len(markers)], color=f"C{i}", alpha=0.8,
+                    markersize=4, label=t("ch01.pairs.seeds", name=label, n=len(acc)) if k == 0 else None)
     ax.axhline(0.5, color="gray", linestyle=":", label=t("ch01.pairs.chance"))
     ax.axvline(reach + 0.5, color="black", linestyle="--", label=t("ch01.pairs.reach", reach=reach))
     ax.set_xticks(d)
-    ax.set_ylim(0.2, 1.05)
+    ax.set_ylim(0.3, 1.04)
     ax.set_xlabel(t("ch01.pairs.distance"))
     ax.set_ylabel(t("figures.accuracy.y"))
     ax.set_title(t("ch01.pairs.title"), wrap=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="center left")                                  # the empty band within the reach
     return fig

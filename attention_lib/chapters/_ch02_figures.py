@@ -20,29 +20,32 @@ from ..toolkit.i18n import t
 
 
 def plot_experiment(summary: Mapping[str, dict]):
-    """Two panels: accuracy and milliseconds per training step (bars: mean, error bars: std, dots: seeds)."""
+    """Left: the final validation accuracy of each mixer (bars: mean, error bars: sample sd, dots: seeds).
+    Right: the validation accuracy after every epoch, one line per run: every run has levelled off."""
     names = list(summary)
     labels = [t(f"ch02.variant.{n}") for n in names]
     x = np.arange(len(names))
-    fig, (left, right) = viz.page_grid(2, (6.2, 3.4), max_cols=1, extra=(0.4, 0.6))   # one above the other
-    for ax, key in ((left, "acc"), (right, "ms")):
-        values = [np.asarray(summary[n][key], dtype=float) for n in names]
-        means = [v.mean() for v in values]
-        stds = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in values]
-        ax.bar(x, means, yerr=stds, capsize=5, color=[f"C{i}" for i in range(len(names))], alpha=0.75)
-        for i, v in enumerate(values):
-            ax.plot(np.full(len(v), x[i]) + np.linspace(-0.15, 0.15, len(v)), v, "k.", markersize=7)
-        ax.set_xticks(x, labels, rotation=15, ha="right", rotation_mode="anchor")
-        ax.set_xlabel(t("ch02.table.mixer"))
-        ax.grid(True, axis="y", alpha=0.3)
+    fig, (left, right) = viz.page_grid(2, (6.2, 3.2), max_cols=1, extra=(0.4, 0.8))   # one above the other
+    for i, n in enumerate(names):
+        v = np.asarray(summary[n]["acc"], dtype=float)
+        left.bar(x[i], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0.0, capsize=5, color=f"C{i}", alpha=0.75)
+        left.plot(np.full(len(v), x[i]) + np.linspace(-0.15, 0.15, len(v)), v, "k.", markersize=7)
+        for k, curve in enumerate(summary[n]["curves"]):
+            epochs = np.arange(1, len(curve) + 1)
+            right.plot(epochs, curve, color=f"C{i}", alpha=0.8, label=labels[i] if k == 0 else None)
     k = len(summary[names[0]]["acc"])
-    left.axhline(0.25, color="gray", ls="--", lw=1, label=t("ch02.experiment.chance"))
-    left.set_ylim(0, 1)
-    left.set_title(t("ch02.experiment.acc_title", k=k))
+    for ax in (left, right):
+        ax.axhline(0.25, color="gray", ls="--", lw=1)
+        ax.set_ylim(0, 1)
+        ax.grid(True, axis="y", alpha=0.3)
+    left.set_xticks(x, labels, rotation=15, ha="right", rotation_mode="anchor")
     left.set_ylabel(t("ch02.experiment.acc"))
-    left.legend(loc="upper left")
-    right.set_title(t("ch02.experiment.time_title"))
-    right.set_ylabel(t("ch02.experiment.ms"))
+    left.set_title(t("ch02.experiment.acc_title", k=k))
+    right.set_xlabel(t("ch02.experiment.epoch"))
+    right.set_ylabel(t("ch02.experiment.acc"))
+    right.set_title(t("ch02.experiment.curve_title"))
+    right.legend(loc="lower right")
+    fig.suptitle(t("ch02.experiment.title"), wrap=True)
     return fig
 
 
@@ -71,7 +74,8 @@ def plot_slot_shares(trained: torch.Tensor, random: torch.Tensor, chance: float,
     ax.bar(x - 0.2, trained, 0.4, label=t("ch02.share.trained"), color="tab:orange")
     ax.bar(x + 0.2, random, 0.4, label=t("ch02.share.random"), color="tab:gray")
     ax.axhline(chance, color="k", ls="--", lw=1, label=t("ch02.share.chance", p=chance))
-    ax.set_xticks(x, [str(i) for i in x])
+    viz.fit_ticks(ax, list(x), [str(i) for i in x], length_in=PAGE_WIDTH_IN - 1.0)   # every k-th slot
+    ax.set_xlim(-0.7, len(x) - 0.3)
     ax.set_ylim(0, 1)
     ax.set_xlabel(t("ch02.share.slot"))
     ax.set_ylabel(t("ch02.share.y"))

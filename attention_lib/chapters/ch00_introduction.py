@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -88,6 +89,10 @@ register({
                                "M_s {s:.2f}; randomly initialised CBAM M_c {rc:.3f}, M_s {rs:.3f}",
                          "zh": "两张图像的权重之间的最大差值：训练后的 CBAM，M_c 为 {c:.2f}，M_s 为 {s:.2f}；"
                                "随机初始化的 CBAM，M_c 为 {rc:.3f}，M_s 为 {rs:.3f}"},
+    "ch00.two.attention": {"en": "randomly initialised self-attention (head 1, two random inputs): largest difference "
+                                 "{d:.3f}, its weights range from {low:.3f} to {high:.3f}",
+                           "zh": "随机初始化的自注意力（第 1 个头，两个随机输入）：最大差值 {d:.3f}，"
+                                 "其权重范围为 {low:.3f} 到 {high:.3f}"},
     # the two axes
     "ch00.axes.what": {"en": "what is reweighted", "zh": "对什么加权"},
     "ch00.axes.gate": {"en": "gate: each weight in (0, 1)", "zh": "门控：每个权重在 (0, 1) 之间"},
@@ -210,6 +215,7 @@ def plot_what_is_reweighted(seed: int = 0):
     not what a trained model learns (later chapters train them).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -240,6 +246,8 @@ def plot_what_is_reweighted(seed: int = 0):
     for ax, image, title, xlabel, ylabel in panels:
         im = ax.imshow(image.numpy(), cmap="viridis", aspect="auto")
         ax.set(title=t(title), xlabel=t(xlabel), ylabel=t(ylabel))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # indices: a few whole numbers
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         fig.colorbar(im, ax=ax, label=t("ch00.fig.weight"))
     fig.suptitle(t("ch00.fig.title"), wrap=True)
     return fig
@@ -296,33 +304,61 @@ class TwoImages:
 
 
 @one_thread()
-@torch.no_grad()
 def two_images(indices: tuple = (0, 1), **kwargs) -> TwoImages:
-    """Chapter 5's trained CBAM and a random one on two validation images (``kwargs`` go to ``trained_demo``)."""
+    """Chapter 5's trained CBAM and a random one on two validation images (``kwargs`` go to ``trained_demo``,
+    which trains the model on a cold cache: so not under ``no_grad``)."""
     demo = trained_demo(DEMO, **kwargs)
     model, val = demo.model.cpu(), demo.val_data
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEMO.seed)
         random_model = TinyCNN("cbam", width=DEMO.width, reduction=DEMO.reduction).eval()
     images = val.images[list(indices)]                                         # (2, 3, H, W)
-    a = model.attention.attention_map(model.features(images))
-    b = random_model.attention.attention_map(random_model.features(images))
+    with torch.no_grad():
+        a = model.attention.attention_map(model.features(images))
+        b = random_model.attention.attention_map(random_model.features(images))
     return TwoImages(images, val.boxes[list(indices)], a.channel[:, :, 0, 0], a.spatial[:, 0],
                      b.channel[:, :, 0, 0], b.spatial[:, 0])
 
 
-def print_differences(two: TwoImages) -> None:
+class AttentionPair(NamedTuple):
+    """A randomly initialised self-attention layer's map (head 1) on two random inputs: the largest difference
+    between them, ``diff``, and the range of their weights, ``low`` .. ``high``."""
+    diff: float
+    low: float
+    high: float
+
+
+@torch.no_grad()
+def random_attention_pair(seed: int = 0) -> AttentionPair:
+    """The registry's self-attention at its example size, randomly initialised (``seed``), on two random inputs:
+    a dot-product map depends on its input before any training."""
+    mech = MECHANISMS["self_attention"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = mech.build().eval()
+    g = torch.Generator().manual_seed(seed)
+    maps = torch.cat([module.attention_map(mech.example_input(1, generator=g))[:, 0] for _ in range(2)])  # (2, N, N)
+    return AttentionPair((maps[0] - maps[1]).abs().max().item(), maps.min().item(), maps.max().item())
+
+
+def print_differences(two: TwoImages, pair: Optional[AttentionPair] = None) -> None:
+    """One line for the two CBAMs and, given ``pair``, one for the random self-attention."""
     d = two.differences()
     print(t("ch00.two.numbers", c=d["channel"], s=d["spatial"], rc=d["random_channel"], rs=d["random_spatial"]))
+    if pair is not None:
+        print(t("ch00.two.attention", d=pair.diff, low=pair.low, high=pair.high))
 
 
-def check_gate_readings(two: TwoImages) -> None:
-    """The sentence of §2: a trained module gives two images visibly different weights, an untrained one hardly."""
+def check_gate_readings(two: TwoImages, pair: AttentionPair) -> None:
+    """The sentences of §2: this trained CBAM gives two images visibly different weights, the same CBAM untrained
+    hardly does, and a randomly initialised self-attention map does."""
     d = two.differences()
     rd.expect("the trained CBAM's two maps differ by more than 0.3, both the channel gate and the spatial map",
               min(d["channel"], d["spatial"]) > 0.3, **d)
-    rd.expect("an untrained CBAM's differ by less than one fiftieth of that",
-              max(d["random_channel"], d["random_spatial"]) < min(d["channel"], d["spatial"]) / 50, **d)
+    rd.expect("the untrained CBAM's differ by less than 0.01, under a fiftieth of the trained differences",
+              max(d["random_channel"], d["random_spatial"]) < min(0.01, min(d["channel"], d["spatial"]) / 50), **d)
+    rd.expect("a randomly initialised self-attention map already differs between two random inputs by more than "
+              "half the range of its weights", pair.diff > 0.5 * (pair.high - pair.low), pair=pair)
     peaks = data.box_scores(two.spatial, two.boxes, two.images.shape[-1]).peak_in_box
     rd.expect("the trained spatial map is highest on the target in both images", peaks == 1.0, peak_on_target=peaks)
     switched = int(((two.channel.amax(0) > 0.9) & (two.channel.amin(0) < 0.1)).sum())

@@ -21,12 +21,13 @@ from ..patch_embedding import PatchEmbedding
 from ..registry import MECHANISMS
 from ..self_attention import MultiHeadSelfAttention
 from ..toolkit import data as _data
+from ..toolkit import readings as rd
 from ..toolkit import viewer
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise,
                                   expect_tensor, which)
-from ..toolkit.format import Table, format_count
+from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
-from ..toolkit.train import Reversal
+from ..toolkit.train import Reversal, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 from ._ch01_demos import (ClassTokenViT, LocalSelfAttention, PairClassifier, PairData, PairDemo,  # noqa: F401
                           ShapesClassTokenViT, pair_dataset)
@@ -38,17 +39,19 @@ register({
     "ch01.explorer.temperature": {"en": "softmax temperature τ", "zh": "softmax 温度 τ"},
     "ch01.explorer.temperature_note": {"en": "τ only rescales the scores before the softmax in the plot: "
                                              "shapes and costs do not change.",
-                                       "zh": "τ 只在绘图时缩放 softmax 之前的得分，形状和计算量不变。"},
+                                       "zh": "τ 只在绘图时缩放 softmax 之前的分数，形状和计算量不变。"},
     "ch01.explorer.image_size": {"en": "image size H = W", "zh": "图像尺寸 H = W"},
     "ch01.explorer.patch_size": {"en": "patch size P", "zh": "图像块大小 P"},
 })
 
 register({
     # printed by the notebook
-    "ch01.scale.row": {"en": "d_k = {d_k:4d}: variance {var_raw:7.1f} -> {var_scaled:.2f} scaled; largest weight "
-                             "{max_raw:.3f} -> {max_scaled:.3f}; gradient norm {grad_raw:.2e} -> {grad_scaled:.2e}",
-                       "zh": "d_k = {d_k:4d}：方差 {var_raw:7.1f}，缩放后 {var_scaled:.2f}；最大权重 {max_raw:.3f}，"
-                             "缩放后 {max_scaled:.3f}；梯度范数 {grad_raw:.2e}，缩放后 {grad_scaled:.2e}"},
+    "ch01.scale.table.d_k": {"en": "d_k", "zh": "d_k"},
+    "ch01.scale.table.var": {"en": "variance of the scores", "zh": "分数的方差"},
+    "ch01.scale.table.max": {"en": "largest weight (mean)", "zh": "最大权重（均值）"},
+    "ch01.scale.table.mean": {"en": "‖∂A/∂q‖, mean", "zh": "‖∂A/∂q‖ 的均值"},
+    "ch01.scale.table.median": {"en": "‖∂A/∂q‖, median", "zh": "‖∂A/∂q‖ 的中位数"},
+    "ch01.scale.table.flat": {"en": "queries with ‖∂A/∂q‖ < 0.01", "zh": "‖∂A/∂q‖ < 0.01 的查询"},
     "ch01.row_sums": {"en": "row sums of A (sample 0, head 0): {sums}", "zh": "A 各行之和（样本 0，头 0）：{sums}"},
     "ch01.equivariance": {"en": "permutation {perm}: output permuted the same way: {plain}; "
                                 "with a position embedding: {with_pos}",
@@ -56,49 +59,55 @@ register({
     "ch01.masked_rows": {"en": "row sums with the causal mask: {causal}; largest weight on a padded key: {padded}",
                          "zh": "加因果掩码后各行之和：{causal}；填充键上的最大权重：{padded}"},
     "ch01.counts": {"en": "N={N}, D={D}, h={h}: {params} parameters; FLOPs explicit {explicit:,} = formula "
-                          "{formula:,}; fused forward {fused:,}; 8ND² + 4N²D alone {main:,}",
+                          "{formula:,}; forward on SDPA's math path {fused:,}; 8ND² + 4N²D alone {main:,}",
                     "zh": "N={N}，D={D}，h={h}：参数量 {params}；显式路径的浮点运算次数 {explicit:,} = 公式 {formula:,}；"
-                          "融合的 forward {fused:,}；仅 8ND² + 4N²D 为 {main:,}"},
+                          "forward 走 SDPA 数学路径时为 {fused:,}；仅 8ND² + 4N²D 为 {main:,}"},
     "ch01.memory": {"en": "N = {n}: peak extra memory {fused:,} bytes fused, {explicit:,} bytes explicit "
-                          "({ratio:.0f}×); the scores and weights alone: 2·h·N²·4 = {scores:,} bytes",
+                          "({ratio:.0f}×); the scores and weights alone: 2·h·N²·4 = {scores:,} bytes; 5·N·D·4 = {linear:,} bytes",
                     "zh": "N = {n}：额外峰值内存，融合核函数 {fused:,} 字节，显式路径 {explicit:,} 字节（{ratio:.0f} 倍）；"
-                          "仅分数与权重就有 2·h·N²·4 = {scores:,} 字节"},
+                          "仅分数与权重就有 2·h·N²·4 = {scores:,} 字节；5·N·D·4 = {linear:,} 字节"},
     "ch01.reversal": {"en": "reversal accuracy {acc:.1%}; weight on the anti-diagonal per head: trained {trained}, "
                             "random {random} (uniform: 0.125)",
                       "zh": "反转任务的准确率 {acc:.1%}；各头落在反对角线上的权重：训练后 {trained}，"
                             "随机初始化 {random}（均匀分配时为 0.125）"},
     "ch01.reversal.random": {"en": "Random initialisation: attention per head", "zh": "随机初始化：各头的注意力"},
     "ch01.reversal.trained": {"en": "Trained to reverse: attention per head", "zh": "训练反转之后：各头的注意力"},
-    "ch01.vit.accuracy": {"en": "tiny ViT trained on {n:,} images for {epochs} epochs: validation accuracy {acc:.1%} "
+    "ch01.vit.accuracy": {"en": "tiny ViT, {n:,} training images, {epochs} epochs: validation accuracy per seed {acc} "
                                 "(chance: 25%)",
-                          "zh": "小型 ViT 用 {n:,} 张图像训练 {epochs} 轮：验证集准确率 {acc:.1%}（随机猜测为 25%）"},
-    "ch01.share.cls": {"en": "class token, layer {layer}: {share:.1%} of its attention on the target's box",
-                       "zh": "类别词元，第 {layer} 层：{share:.1%} 的注意力落在目标框上"},
-    "ch01.share.queries": {"en": "all patch queries averaged, layer {layer}: {share:.1%}",
-                           "zh": "所有图像块查询的平均，第 {layer} 层：{share:.1%}"},
-    "ch01.share.rollout": {"en": "rollout from the class token: {share:.1%}", "zh": "从类别词元出发的注意力展开：{share:.1%}"},
-    "ch01.share.uniform": {"en": "uniform attention (the box's share of the patches): {share:.1%}",
-                           "zh": "均匀注意力（目标框覆盖的图像块所占比例）：{share:.1%}"},
-    "ch01.heads.row": {"en": "layer {layer}: share on the target per head {share} (spread {spread:.0%}); "
-                             "mean attention distance (pixels) {dist}",
-                       "zh": "第 {layer} 层：各头落在目标上的份额 {share}（最大与最小相差 {spread:.0%}）；"
-                             "平均注意力距离（像素）{dist}"},
-    "ch01.pos.trained": {"en": "trained", "zh": "训练后"},
+                          "zh": "小型 ViT，{n:,} 张训练图像，{epochs} 轮：各随机种子的验证准确率 {acc}（随机猜测为 25%）"},
+    "ch01.vit.table.seed": {"en": "seed", "zh": "随机种子"},
+    "ch01.vit.table.acc": {"en": "accuracy", "zh": "准确率"},
+    "ch01.vit.table.layer": {"en": "layer", "zh": "层"},
+    "ch01.vit.table.uniform_dist": {"en": "uniform attention (px)", "zh": "均匀注意力（像素）"},
+    "ch01.vit.table.cls": {"en": "class token, layer {l}", "zh": "类别词元，第 {l} 层"},
+    "ch01.vit.table.queries": {"en": "patch queries, layer {l}", "zh": "图像块查询，第 {l} 层"},
+    "ch01.vit.table.rollout": {"en": "rollout", "zh": "注意力展开"},
+    "ch01.vit.table.spread": {"en": "heads' spread in share", "zh": "各头份额之差"},
+    "ch01.vit.table.dist": {"en": "heads' attention distance (px)", "zh": "各头的注意力距离（像素）"},
+    "ch01.vit.table.uniform": {"en": "uniform", "zh": "均匀分配"},
+    "ch01.heads.row": {"en": "seed 0, layer {layer}: share on the target per head {share}; mean attention distance "
+                             "(pixels) {dist}",
+                       "zh": "随机种子 0，第 {layer} 层：各头落在目标上的份额 {share}；平均注意力距离（像素）{dist}"},
+    "ch01.pos.trained": {"en": "trained, seed {seed}", "zh": "训练后，随机种子 {seed}"},
     "ch01.pos.random": {"en": "random initialisation", "zh": "随机初始化"},
     "ch01.pos.row_text": {"en": "{which}: mean cosine similarity {near:.2f} between neighbouring patches, "
                                 "{far:.2f} between patches 3 or more apart",
                           "zh": "{which}：相邻图像块之间的平均余弦相似度 {near:.2f}，相距 3 格及以上的图像块之间 {far:.2f}"},
     "ch01.viewer.title": {"en": "Tiny ViT, layer 1: where each patch looks", "zh": "小型 ViT 第 1 层：每个图像块看向哪里"},
     "ch01.pairs.params": {"en": "parameters: global {global:,}, local {local:,}; each trained on {n:,} sequences for "
-                                "{epochs} epochs, {seeds} seeds",
-                          "zh": "参数量：全局 {global:,}，局部 {local:,}；各用 {n:,} 个序列训练 {epochs} 轮，{seeds} 个随机种子"},
-    "ch01.pairs.global_row": {"en": "global: accuracy {near:.3f} ± {near_std:.3f} within the reach, "
-                                    "{far:.3f} ± {far_std:.3f} beyond it (mean ± std over seeds)",
-                              "zh": "全局：可及范围以内准确率 {near:.3f} ± {near_std:.3f}，以外 {far:.3f} ± {far_std:.3f}"
-                                    "（各随机种子的均值 ± 标准差）"},
-    "ch01.pairs.local_row": {"en": "local (±{w}): accuracy {near:.3f} ± {near_std:.3f} within the reach, "
-                                   "{far:.3f} ± {far_std:.3f} beyond it",
-                             "zh": "局部（±{w}）：可及范围以内准确率 {near:.3f} ± {near_std:.3f}，以外 {far:.3f} ± {far_std:.3f}"},
+                                "{epochs} epochs, {seeds} seeds; loss floor of a model that is sure within distance "
+                                "{reach} and guesses beyond: {floor:.3f}",
+                          "zh": "参数量：全局 {global:,}，局部 {local:,}；各用 {n:,} 个序列训练 {epochs} 轮，{seeds} 个随机种子；"
+                                "在距离 {reach} 以内完全确定、更远处只能猜的模型，其损失下限为 {floor:.3f}"},
+    "ch01.pairs.global_short": {"en": "global", "zh": "全局"},
+    "ch01.pairs.local_short": {"en": "local", "zh": "局部"},
+    "ch01.pairs.table.model": {"en": "model", "zh": "模型"},
+    "ch01.pairs.table.seed": {"en": "seed", "zh": "随机种子"},
+    "ch01.pairs.table.loss": {"en": "final training loss", "zh": "最终训练损失"},
+    "ch01.pairs.table.train_in": {"en": "training acc., distance ≤ {reach}", "zh": "训练准确率（距离 ≤ {reach}）"},
+    "ch01.pairs.table.train_out": {"en": "training acc., distance > {reach}", "zh": "训练准确率（距离 > {reach}）"},
+    "ch01.pairs.table.val_in": {"en": "held-out acc., distance ≤ {reach}", "zh": "验证准确率（距离 ≤ {reach}）"},
+    "ch01.pairs.table.val_out": {"en": "held-out acc., distance > {reach}", "zh": "验证准确率（距离 > {reach}）"},
     "ch01.block_share": {"en": "output {shape}; self-attention holds {share:.1%} of the block's parameters",
                          "zh": "输出形状 {shape}；自注意力占该块参数量的 {share:.1%}"},
     "ch01.slip.view": {"en": "view without transpose: shape {shape} (looks right), largest difference from "
@@ -106,8 +115,8 @@ register({
                        "zh": "只 view 不 transpose：形状 {shape}（看起来没错），与正确输出的最大差值 {diff:.3f}"},
     "ch01.slip.dim": {"en": "softmax(dim=-2): row sums {rows}; column sums {cols}",
                       "zh": "softmax(dim=-2)：各行之和 {rows}；各列之和 {cols}"},
-    "ch01.slip.nan": {"en": "a query with every key blocked: explicit path {explicit}, SDPA {sdpa}",
-                      "zh": "所有键都被屏蔽的查询：显式路径 {explicit}，SDPA {sdpa}"},
+    "ch01.slip.nan": {"en": "a query with every key blocked: explicit path {explicit}, SDPA {sdpa} (PyTorch {version})",
+                      "zh": "所有键都被屏蔽的查询：显式路径 {explicit}，SDPA {sdpa}（PyTorch {version}）"},
     "ch01.slip.list": {"en": "heads in a Python list: {plain} parameters; in nn.ModuleList: {registered}",
                        "zh": "用 Python 列表存放各头：{plain} 个参数；用 nn.ModuleList：{registered} 个"},
     "ch01.table.patch": {"en": "patch size P", "zh": "图像块大小 P"},
@@ -120,39 +129,159 @@ register({
 # ---------------------------------------------------------------- the demos of §6
 
 REVERSAL_DEMO = Reversal()
-VIT_DEMO = ShapesClassTokenViT()
+VIT_SEEDS = (0, 1, 2)
+VIT_DEMOS = [ShapesClassTokenViT(seed=s) for s in VIT_SEEDS]
+VIT_DEMO = VIT_DEMOS[0]
 PAIR_SEEDS = (0, 1, 2)
-PAIR_WINDOW = 2
+PAIR_WINDOW = 8
 PAIR_DEMOS = {"global": [PairDemo(seed=s) for s in PAIR_SEEDS],
               "local": [PairDemo(window=PAIR_WINDOW, seed=s) for s in PAIR_SEEDS]}
 
 
 @torch.no_grad()
+@one_thread()
 def accuracy_by_distance(model: nn.Module, data: PairData) -> torch.Tensor:
-    """Accuracy on the pairs at each distance 1..L-1 (index 0 is distance 1)."""
+    """Accuracy on the pairs at each distance 1..L-1 (index 0 is distance 1), on one thread (the same numbers
+    on every machine)."""
     correct = (model(data.inputs).argmax(-1) == data.targets).float()
     length = data.inputs.shape[1]
     return torch.stack([correct[data.distance == d].mean() for d in range(1, length)])
 
 
+def loss_floor(length: int, reach: int) -> float:
+    """The expected training loss of a model that is sure of every pair within ``reach`` and guesses (p = 1/2)
+    beyond it: ln 2 times the share of the distances 1..length-1 that lie beyond ``reach``."""
+    return math.log(2) * (length - 1 - reach) / (length - 1)
+
+
+def pair_results(demos: Sequence) -> dict:
+    """One model's runs (one :class:`~attention_lib.toolkit.train.Demo` per seed) ->
+    ``val`` and ``train`` accuracy by distance ``(seeds, L - 1)``, the final training ``loss`` per seed and
+    the training loss of every epoch (``curves``, ``(seeds, epochs)``)."""
+    val, train = [], []
+    for demo in demos:
+        model = demo.model.cpu()
+        val.append(accuracy_by_distance(model, demo.val_data))
+        train.append(accuracy_by_distance(model, demo.config.data("train")))
+    return dict(val=torch.stack(val), train=torch.stack(train),
+                loss=torch.tensor([d.history["loss"][-1] for d in demos]),
+                curves=torch.tensor([d.history["loss"] for d in demos]))
+
+
+def pair_table(results: dict, reach: int) -> Table:
+    """One row per model and seed: final training loss; accuracy within and beyond ``reach`` on the
+    training pairs and on the held-out pairs."""
+    rows = []
+    for name, r in results.items():
+        for i, seed in enumerate(PAIR_SEEDS):
+            cells = [r["train"][i, :reach].mean(), r["train"][i, reach:].mean(),
+                     r["val"][i, :reach].mean(), r["val"][i, reach:].mean()]
+            rows.append([t(f"ch01.pairs.{name}_short"), str(seed), f"{r['loss'][i].item():.3f}",
+                         *(f"{c.item():.3f}" for c in cells)])
+    headers = [t(f"ch01.pairs.table.{k}") for k in ("model", "seed", "loss", "train_in", "train_out",
+                                                      "val_in", "val_out")]
+    return Table([h.format(reach=reach) for h in headers], rows)
+
+
+def check_pair_readings(results: dict, reach: int, floor: float) -> None:
+    """§6's sentences on the far-pair experiment, against ``pair_results`` of each model
+    (``{"global": ..., "local": ...}``), the local model's ``reach`` and the ``loss_floor``."""
+    g, loc = results["global"], results["local"]
+    rd.expect("global self-attention is right on (almost) every held-out pair, at every distance, in every seed",
+              g["val"].min().item() >= 0.98, global_lowest=round(g["val"].min().item(), 3))
+    rd.expect("the global model's training loss ends near 0",
+              g["loss"].max().item() <= 0.02, global_loss=rd.seeds(g["loss"].tolist()))
+    rd.expect("the local model's training loss ends just above the floor of a model that is sure within its "
+              "reach and guesses beyond it",
+              all(floor - 0.03 <= v <= floor + 0.1 for v in loc["loss"].tolist()),
+              local_loss=rd.seeds(loc["loss"].tolist()), floor=round(floor, 3))
+    near_train, far_train = loc["train"][:, :reach].mean(1), loc["train"][:, reach:].mean(1)
+    rd.expect("on its own training pairs within its reach the local model is right almost every time, beyond "
+              "it about half the time, in every seed",
+              near_train.min().item() >= 0.97 and far_train.max().item() <= 0.6,
+              within=rd.seeds(near_train.tolist()), beyond=rd.seeds(far_train.tolist()))
+    within, beyond = loc["val"][:, :reach], loc["val"][:, reach:]
+    rd.expect("on held-out pairs the local model is right at every distance up to its reach, in every seed",
+              within.min().item() >= 0.95, lowest_within=round(within.min().item(), 3))
+    rd.expect("beyond its reach the local model is at chance: its mean accuracy there is within 0.05 of 0.5 "
+              "in every seed, and no distance is far from 0.5",
+              all(abs(v - 0.5) <= 0.05 for v in beyond.mean(1).tolist())
+              and (beyond - 0.5).abs().max().item() <= 0.12,
+              beyond=rd.seeds(beyond.mean(1).tolist()), farthest=round((beyond - 0.5).abs().max().item(), 3))
+    drop = loc["val"][:, reach - 1] - loc["val"][:, reach]
+    rd.expect("the local model's accuracy drops from its reach to the next distance in every seed",
+              drop.min().item() >= 0.3, drop=rd.seeds(drop.tolist()))
+
+
 # ---------------------------------------------------------------- measurements
 
-def scaling_statistics(d_ks: Sequence[int], n_keys: int = 32, samples: int = 500, seed: int = 0) -> dict:
-    """For q, k with N(0, 1) entries: the variance of q·k, the largest softmax weight over ``n_keys`` keys and
-    the norm of the softmax's Jacobian (the gradient it passes back), without and with the 1/sqrt(d_k) scale."""
+def scaling_statistics(d_ks: Sequence[int], n_keys: int = 32, samples: int = 500, seed: int = 0,
+                       flat: float = 0.01) -> dict:
+    """For q, k with N(0, 1) entries, without and with the 1/sqrt(d_k) scale: the variance of the scores, the
+    largest softmax weight over ``n_keys`` keys (mean over queries) and the gradient that reaches the query,
+    ``||dA/dq|| = ||J K / c||`` (J the softmax's Jacobian, c = 1 or sqrt(d_k)): its mean, its median and the
+    share of queries for which it is below ``flat``."""
     g = torch.Generator().manual_seed(seed)
-    out = {k: [] for k in ("var_raw", "var_scaled", "max_raw", "max_scaled", "grad_raw", "grad_scaled")}
+    names = ("var", "max", "grad_mean", "grad_median", "flat")
+    out = {f"{k}_{v}": [] for k in names for v in ("raw", "scaled")}
     for d in d_ks:
         q = torch.randn(samples, 1, d, generator=g)
-        k = torch.randn(samples, n_keys, d, generator=g)
-        raw = (q @ k.transpose(1, 2))[:, 0]                     # (samples, n_keys)
-        for name, s in (("raw", raw), ("scaled", raw / math.sqrt(d))):
+        k = torch.randn(samples, n_keys, d, generator=g)                     # (samples, n_keys, d_k)
+        raw = (q @ k.transpose(1, 2))[:, 0]                                   # (samples, n_keys)
+        for name, c in (("raw", 1.0), ("scaled", math.sqrt(d))):
+            s = raw / c
             p = s.softmax(-1)
-            jacobian = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]   # d softmax / d scores
+            jacobian = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]   # dA/dS: (samples, n_keys, n_keys)
+            grad = (jacobian @ k / c).flatten(1).norm(dim=1)                  # ||dA/dq||: (samples,)
             out[f"var_{name}"].append(s.var().item())
             out[f"max_{name}"].append(p.amax(-1).mean().item())
-            out[f"grad_{name}"].append(jacobian.flatten(1).norm(dim=1).mean().item())
+            out[f"grad_mean_{name}"].append(grad.mean().item())
+            out[f"grad_median_{name}"].append(grad.median().item())
+            out[f"flat_{name}"].append((grad < flat).float().mean().item())
     return {"d_k": list(d_ks), **out}
+
+
+def scaling_table(stats: dict) -> Table:
+    """§2's measurements as a table: each cell "without the scale → with it"."""
+    def pair(key, i, fmt):
+        return f"{format(stats[f'{key}_raw'][i], fmt)} → {format(stats[f'{key}_scaled'][i], fmt)}"
+
+    rows = [[str(d), pair("var", i, ".1f"), pair("max", i, ".3f"), pair("grad_mean", i, ".3g"),
+             pair("grad_median", i, ".3g"), pair("flat", i, ".0%")] for i, d in enumerate(stats["d_k"])]
+    return Table([t(f"ch01.scale.table.{k}") for k in ("d_k", "var", "max", "mean", "median", "flat")], rows)
+
+
+def check_reversal_readings(acc: float, trained: Sequence[float], random: Sequence[float]) -> None:
+    """§6's sentences on the reversal demo: the random map is nearly flat (1/8 on the anti-diagonal), the trained
+    heads put most of their weight there, and together they reverse (almost) every sequence."""
+    rd.expect("the random map's anti-diagonal share is close to 1/8, the trained heads put most of their weight on "
+              "it, and the accuracy says that together they are enough",
+              all(abs(v - 0.125) < 0.02 for v in random) and min(trained) > 0.5 and acc >= 0.99,
+              acc=round(acc, 4), trained=list(trained), random=list(random))
+
+
+def check_scale_readings(stats: dict) -> None:
+    """§2's sentences on the 1/sqrt(d_k) scale, against :func:`scaling_statistics`."""
+    d = stats["d_k"]
+    var_raw, var_scaled = stats["var_raw"], stats["var_scaled"]
+    rd.expect("without the scale the variance of the scores follows d_k; with it, it stays at 1",
+              all(abs(v / k - 1) < 0.1 for v, k in zip(var_raw, d)) and all(abs(v - 1) < 0.1 for v in var_scaled),
+              raw=[round(v, 1) for v in var_raw], scaled=[round(v, 2) for v in var_scaled])
+    top = stats["max_raw"]
+    rd.expect("without the scale the largest weight climbs towards 1",
+              all(a < b for a, b in zip(top, top[1:])) and top[-1] > 0.9, largest=[round(v, 3) for v in top])
+    mean, median = stats["grad_mean_raw"], stats["grad_median_raw"]
+    rd.expect("without the scale the mean gradient reaching q grows with d_k while its median collapses",
+              mean[-1] > 2 * mean[0] and median[-1] < 0.01 * max(median),
+              mean=[round(v, 3) for v in mean], median=[float(f"{v:.3g}") for v in median])
+    rd.expect("without the scale, at the largest d_k about half of the queries get a gradient below 0.01",
+              0.4 <= stats["flat_raw"][-1] <= 0.7 and stats["flat_raw"][0] == 0, share=stats["flat_raw"])
+    scaled = [stats[f"{k}_scaled"] for k in ("max", "grad_mean", "grad_median")]
+    rd.expect("with the scale the largest weight and the gradient (mean and median alike) stay where they are at "
+              "the smallest d_k",
+              all(abs(v / row[0] - 1) < 0.2 for row in scaled for v in row)
+              and all(abs(m / md - 1) < 0.2 for m, md in zip(*scaled[1:])),
+              scaled=[[round(v, 3) for v in row] for row in scaled])
 
 
 def attention_rollout(maps: Sequence[torch.Tensor], residual: float = 0.5) -> torch.Tensor:
@@ -205,6 +334,113 @@ def similarity_by_distance(sim: torch.Tensor, grid: int) -> tuple:
     """Mean similarity of neighbouring patches (one step apart) and of patches at least 3 steps apart."""
     dist = torch.cdist(patch_positions(grid, 1), patch_positions(grid, 1))
     return sim[dist == 1].mean().item(), sim[dist >= 3].mean().item()
+
+
+@one_thread()
+def vit_measurements(model: nn.Module, val) -> dict:
+    """§6's numbers for one trained class-token ViT on its validation images ``val``: accuracy; the share on the
+    target's box of the class token's attention (per layer, heads averaged), of all patch queries averaged (per
+    layer), of the rollout and of uniform attention; per head the class token's share and the mean attention
+    distance (per layer); the position embeddings' similarity between neighbours and patches 3+ apart."""
+    grid, P = model.grid, model.patch_embed.patch_size
+    with torch.no_grad():
+        maps = model.attention_maps(val.images)                              # per layer (B, h, 1 + N, 1 + N)
+        correct = (model(val.images).argmax(-1) == val.labels).float().mean().item()
+
+    def on_target(w):                                                        # w: (B, N) over the patches
+        return box_share(w, val.boxes, grid, model.image_size).mean().item()
+
+    near, far = similarity_by_distance(position_similarity(model.pos[0, 1:]), grid)
+    return dict(acc=correct,
+                cls=[on_target(m[:, :, 0, 1:].mean(1)) for m in maps],
+                queries=[on_target(m[:, :, 1:, 1:].mean((1, 2))) for m in maps],
+                rollout=on_target(attention_rollout(maps)[:, 0, 1:]),
+                uniform=on_target(torch.ones(len(val.images), grid * grid)),
+                heads=[[on_target(m[:, k, 0, 1:]) for k in range(m.shape[1])] for m in maps],
+                dist=[mean_attention_distance(m, grid, P).tolist() for m in maps],
+                near=near, far=far)
+
+
+def uniform_distance(grid: int, patch_size: int) -> float:
+    """The mean attention distance (pixels) of uniform attention over a ``grid x grid`` patch grid."""
+    n = grid * grid + 1
+    return mean_attention_distance(torch.ones(1, 1, n, n), grid, patch_size).item()
+
+
+def vit_share_table(per_seed: Sequence[dict]) -> Table:
+    """:func:`vit_measurements` of each seed as one row: accuracy and the shares on the target's box."""
+    layers = range(len(per_seed[0]["cls"]))
+    rows = [[str(seed), f"{m['acc']:.1%}"]
+            + [f"{v:.1%}" for v in m["cls"] + m["queries"] + [m["rollout"], m["uniform"]]]
+            for seed, m in zip(VIT_SEEDS, per_seed)]
+    headers = ([t("ch01.vit.table.seed"), t("ch01.vit.table.acc")]
+               + [t("ch01.vit.table.cls", l=l + 1) for l in layers]
+               + [t("ch01.vit.table.queries", l=l + 1) for l in layers]
+               + [t("ch01.vit.table.rollout"), t("ch01.vit.table.uniform")])
+    return Table(headers, rows)
+
+
+def vit_head_table(per_seed: Sequence[dict], uniform: float) -> Table:
+    """Per seed and layer: the spread of the heads' shares on the target and the range of their mean attention
+    distances; the last column repeats the distance of uniform attention."""
+    rows = []
+    for seed, m in zip(VIT_SEEDS, per_seed):
+        for layer, (share, dist) in enumerate(zip(m["heads"], m["dist"]), start=1):
+            rows.append([str(seed), str(layer), f"{max(share) - min(share):.0%}",
+                         f"{min(dist):.1f}–{max(dist):.1f}", f"{uniform:.1f}"])
+    return Table([t(f"ch01.vit.table.{k}") for k in ("seed", "layer", "spread", "dist", "uniform_dist")], rows)
+
+
+def check_vit_shares(per_seed: Sequence[dict]) -> None:
+    """§6's sentences on where the tiny ViTs look, against :func:`vit_measurements` of every seed."""
+    shares = [[*m["cls"], *m["queries"], m["rollout"]] for m in per_seed]
+    rd.expect("in every seed, every view, the rollout included, puts well over the uniform share on the target",
+              all(min(s) >= 1.25 * m["uniform"] for s, m in zip(shares, per_seed)),
+              lowest=[round(min(s), 3) for s in shares], uniform=[round(m["uniform"], 3) for m in per_seed])
+    rd.expect("in every seed and both layers the class token puts more of its attention on the target than the "
+              "patch queries averaged together",
+              all(c > q for m in per_seed for c, q in zip(m["cls"], m["queries"])),
+              cls=[[round(v, 3) for v in m["cls"]] for m in per_seed],
+              queries=[[round(v, 3) for v in m["queries"]] for m in per_seed])
+    cls = torch.tensor([m["cls"] for m in per_seed])                           # (seeds, layers)
+    rd.expect("the class token's share moves by more than ten points from seed to seed, and which layer is the "
+              "more focused changes with the seed",
+              (cls.amax(0) - cls.amin(0)).max().item() > 0.10 and len(set(cls.argmax(1).tolist())) > 1,
+              cls=[[round(v, 3) for v in row] for row in cls.tolist()])
+
+
+def check_vit_heads(per_seed: Sequence[dict], uniform: float) -> None:
+    """§6's sentences on the heads: they differ in their share on the target, not in their attention distance."""
+    spreads = [max(h) - min(h) for m in per_seed for h in m["heads"]]
+    rd.expect("in every layer of every seed the heads' shares on the target differ by more than ten points",
+              min(spreads) > 0.10, spreads=[round(v, 2) for v in spreads])
+    dists = [v for m in per_seed for d in m["dist"] for v in d]
+    rd.expect("every head's mean attention distance lies within 1.5 pixels of uniform attention's",
+              all(abs(v - uniform) <= 1.5 for v in dists),
+              distances=(round(min(dists), 1), round(max(dists), 1)), uniform=round(uniform, 1))
+
+
+def check_vit_positions(per_seed: Sequence[dict], random_near: float, random_far: float) -> None:
+    """§6's sentence on the learned position embeddings, against every seed and the random start."""
+    rd.expect("in every seed neighbouring patches have learned more similar position embeddings than distant "
+              "ones, while the random start shows no such pattern",
+              all(m["near"] - m["far"] >= 0.1 for m in per_seed) and abs(random_near - random_far) < 0.05,
+              near=[round(m["near"], 2) for m in per_seed], far=[round(m["far"], 2) for m in per_seed],
+              random=(round(random_near, 2), round(random_far, 2)))
+
+
+def check_memory_readings(ns: Sequence[int], memory: dict, dim: int, heads: int) -> None:
+    """§5's sentences on memory: the explicit path's extra memory grows with slope 2 and is mostly the
+    2hN² floats of scores and weights; the fused path's grows with slope 1 and is 5ND floats."""
+    explicit, fused, n = memory["explicit"], memory["fused"], ns[-1]
+    slopes = fit_slope(ns, explicit, 3), fit_slope(ns, fused, 3)
+    scores = 2 * heads * n * n * 4
+    rd.expect("the explicit path's memory grows with slope 2, the fused path's with slope 1",
+              abs(slopes[0] - 2) < 0.15 and abs(slopes[1] - 1) < 0.1, slopes=[round(v, 2) for v in slopes])
+    rd.expect("the explicit path's extra memory is dominated by the scores and weights",
+              scores <= explicit[-1] <= 1.1 * scores, explicit=explicit[-1], scores=scores)
+    rd.expect("the fused path keeps 5ND floats", fused[-1] == 5 * n * dim * 4, fused=fused[-1],
+              five_nd=5 * n * dim * 4)
 
 
 def patch_table(image_size: int, patch_sizes: Sequence[int], dim: int) -> Table:

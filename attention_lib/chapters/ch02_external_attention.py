@@ -7,27 +7,27 @@ the slots, and two common slips (memories in a plain Python list, heads in a Pyt
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .._checks import check_tokens
 from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttention, double_normalization
 from ..registry import MECHANISMS
+from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.data import SHAPE_CLASSES
+from ..toolkit.data import SHAPE_CLASSES, box_masks
 from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
                                   which)
-from ..toolkit.format import Table
+from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
 from ..toolkit.models import TinyTokenNet
-from ..toolkit.train import ShapesTokens
+from ..toolkit.train import ShapesTokens, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
 from ._ch02_figures import (normalisations, plot_experiment, plot_map_sizes,  # noqa: F401
                             plot_normalisations, plot_slot_gallery, plot_slot_shares, slot_target_share)
@@ -50,10 +50,11 @@ register({
                   "zh": "与库模块的输出一致：{out}；注意力图一致：{map}"},
     "ch02.same_heads": {"en": "same output as forward: {fast}; as forward_explicit: {explicit}",
                         "zh": "与 forward 的输出一致：{fast}；与 forward_explicit 一致：{explicit}"},
-    "ch02.counts": {"en": "{name}: parameters {params} (formula {params_formula}); FLOPs {flops} "
-                          "(formula {flops_formula})",
-                    "zh": "{name}：参数量 {params}（公式 {params_formula}）；浮点运算次数 {flops}（公式 {flops_formula}）"},
-    "ch02.scaling.external": {"en": "External Attention", "zh": "外部注意力"},
+    "ch02.counts": {"en": "{name}: parameters {params:,} (formula {params_formula:,}); FLOPs per sample {flops:,} "
+                          "(formula {flops_formula:,})",
+                    "zh": "{name}：参数量 {params:,}（公式 {params_formula:,}）；每个样本的浮点运算次数 {flops:,}"
+                          "（公式 {flops_formula:,}）"},
+    "ch02.scaling.external": {"en": "multi-head External Attention", "zh": "多头外部注意力"},
     "ch02.scaling.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
     "ch02.scaling.fused": {"en": "self-attention, fused kernel", "zh": "自注意力（融合核函数）"},
     # §6
@@ -63,18 +64,47 @@ register({
     "ch02.variant.self": {"en": "self-attention", "zh": "自注意力"},
     "ch02.table.mixer": {"en": "token mixer", "zh": "词元混合器"},
     "ch02.table.params": {"en": "its parameters", "zh": "其参数量"},
-    "ch02.table.acc": {"en": "val. accuracy (mean ± std)", "zh": "验证集准确率（均值 ± 标准差）"},
+    "ch02.table.acc": {"en": "val. accuracy (mean ± sample sd)", "zh": "验证集准确率（均值 ± 样本标准差）"},
     "ch02.table.seeds": {"en": "per seed", "zh": "各随机种子"},
-    "ch02.table.ms": {"en": "ms per training step (mean ± std)", "zh": "每个训练步的毫秒数（均值 ± 标准差）"},
-    "ch02.experiment.acc_title": {"en": "Validation accuracy ({k} seeds; dots: single runs)",
-                                  "zh": "验证集准确率（{k} 个随机种子；圆点为单次运行）"},
+    "ch02.table.train": {"en": "training accuracy (mean)", "zh": "训练准确率（均值）"},
+    "ch02.table.moved": {"en": "largest move over the last 4 epochs", "zh": "最后 4 轮中的最大变动"},
+    "ch02.experiment.title": {"en": "Three token mixers of equal size, three seeds each",
+                              "zh": "三种参数量相同的词元混合器，各三个随机种子"},
+    "ch02.experiment.acc_title": {"en": "Final accuracy ({k} seeds: dots)", "zh": "最终准确率（{k} 个随机种子：圆点）"},
     "ch02.experiment.acc": {"en": "validation accuracy", "zh": "验证集准确率"},
-    "ch02.experiment.chance": {"en": "chance (25%)", "zh": "随机猜测（25%）"},
-    "ch02.experiment.time_title": {"en": "One training step, batch of 64 (1 CPU thread)",
-                                   "zh": "一个训练步，批量大小 64（单个 CPU 线程）"},
-    "ch02.experiment.ms": {"en": "milliseconds (forward + backward)", "zh": "毫秒（前向 + 反向）"},
+    "ch02.experiment.epoch": {"en": "epoch", "zh": "训练轮次"},
+    "ch02.experiment.curve_title": {"en": "After every epoch (one line per run)", "zh": "每轮之后（每次运行一条线）"},
+    "ch02.relation.seed": {"en": "seed", "zh": "随机种子"},
+    "ch02.relation.intact": {"en": "intact", "zh": "不屏蔽"},
+    "ch02.relation.within": {"en": "target ↔ target blocked (~{within} pairs)", "zh": "屏蔽目标内部（约 {within} 对）"},
+    "ch02.relation.within_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
+    "ch02.relation.fetch": {"en": "others → target blocked (~{fetch} pairs)", "zh": "屏蔽其余词元读取目标（约 {fetch} 对）"},
+    "ch02.relation.fetch_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
+    "ch02.scaling.rates": {"en": "N = {n}: multi-head External Attention {e[mflop]:.0f} MFLOP in {e[ms]:.1f} ms "
+                                 "({e[rate]:.1f} GFLOP/s); fused self-attention {f[mflop]:.0f} MFLOP in {f[ms]:.1f} ms "
+                                 "({f[rate]:.1f} GFLOP/s)",
+                           "zh": "N = {n}：多头外部注意力 {e[mflop]:.0f} MFLOP，耗时 {e[ms]:.1f} ms（{e[rate]:.1f} GFLOP/s）；"
+                                 "融合的自注意力 {f[mflop]:.0f} MFLOP，耗时 {f[ms]:.1f} ms（{f[rate]:.1f} GFLOP/s）"},
+    "ch02.cross.dim": {"en": "D", "zh": "D"},
+    "ch02.cross.heads": {"en": "h", "zh": "h"},
+    "ch02.cross.memory": {"en": "S", "zh": "S"},
+    "ch02.cross.crossover": {"en": "self-attention costs more from N =", "zh": "自注意力更贵的起点 N ="},
+    "ch02.cross.estimate": {"en": "2D + 4S", "zh": "2D + 4S"},
+    "ch02.cross.ratio": {"en": "multi-head EA / self-attention at N = {at}", "zh": "N = {at} 时多头外部注意力 / 自注意力"},
+    "ch02.l1.top": {"en": "slots whose favourite token (the largest weight in the slot's column) is the same before "
+                          "and after the ℓ1 step: {same} of {S}; each token's ratios between slots: unchanged "
+                          "(largest relative change {ratio:.1e})",
+                    "zh": "ℓ1 归一化前后，偏爱的词元（该槽位那一列中权重最大的词元）不变的槽位：{S} 个中有 {same} 个；"
+                          "每个词元在各槽位之间的比例不变（最大相对变化 {ratio:.1e}）"},
+    "ch02.share.ratio": {"en": "in units of the target's share of the tokens: the three best slots {best}; {above} of "
+                               "the {S} slots above 2, {below} below 1; the random network's best slot {random}",
+                         "zh": "以目标所占词元的比例为单位：最好的三个槽位为 {best}；{S} 个槽位中有 {above} 个高于 2，"
+                               "{below} 个低于 1；随机初始化网络中最好的槽位为 {random}"},
+    "ch02.gallery.hits": {"en": "the three best slots' largest weight falls on the target in {hits} of {pairs} "
+                                "(slot, image) pairs",
+                          "zh": "最好的三个槽位的最大权重落在目标上的（槽位，图像）组合：{pairs} 个中有 {hits} 个"},
     "ch02.norm.title": {"en": "One trained map, three normalisations (image {i})",
-                        "zh": "同一组训练好的得分，三种归一化（图像 {i}）"},
+                        "zh": "同一组训练好的分数，三种归一化（图像 {i}）"},
     "ch02.norm.slots": {"en": "softmax over the S slots\n(each row sums to 1)",
                         "zh": "只对 S 个槽位做 softmax\n（每行之和为 1）"},
     "ch02.norm.tokens": {"en": "softmax over the N tokens\n(each column sums to 1)",
@@ -106,8 +136,9 @@ register({
     "ch02.gallery.slot": {"en": "slot {j}", "zh": "槽位 {j}"},
     "ch02.gallery.image": {"en": "image", "zh": "图像"},
     "ch02.gallery.weight": {"en": "weight α (slot's column)", "zh": "权重 α（该槽位所在的列）"},
-    "ch02.accuracy": {"en": "trained External Attention model: {acc:.1%} on {n} held-out images (chance: 25%)",
-                      "zh": "训练好的外部注意力模型：在 {n} 张留出图像上的准确率为 {acc:.1%}（随机猜测为 25%）"},
+    "ch02.accuracy": {"en": "trained External Attention model (seed 0): {acc:.1%} on {n} validation images "
+                            "(chance: 25%)",
+                      "zh": "训练好的外部注意力模型（随机种子 0）：在 {n} 张验证图像上的准确率为 {acc:.1%}（随机猜测为 25%）"},
     # §7, §8
     "ch02.head_maps": {"en": "N = {N} tokens: self-attention's map holds {sa:,} weights per head, External "
                              "Attention's {ea:,}",
@@ -119,6 +150,8 @@ register({
     "ch02.loop.title": {"en": "B = {B}, N = {N}, {H} heads: loop {loop}, forward_explicit {explicit}, "
                               "forward {fast}",
                         "zh": "B = {B}，N = {N}，{H} 个头：循环 {loop}，forward_explicit {explicit}，forward {fast}"},
+    "ch02.loop.ops": {"en": "operators per call: loop {loop}, forward_explicit {explicit}, forward {fast}",
+                      "zh": "每次调用的算子数：循环 {loop}，forward_explicit {explicit}，forward {fast}"},
     "ch02.fp16": {"en": "{what}: NaN in the output: {nan}", "zh": "{what}：输出中有 NaN：{nan}"},
     "ch02.fp16.no_eps": {"en": "float16, no ε", "zh": "float16，不加 ε"},
     "ch02.fp16.eps": {"en": "float16, ε = 1e-9", "zh": "float16，ε = 1e-9"},
@@ -175,14 +208,191 @@ register({
                         "zh": "float32 的几组测试都通过了；这一组是 float16，而且有一个词元不匹配任何槽位。"},
     "ex.ea.norm.other": {"en": "the values differ from softmax over dim -2, then division by ε + the sum over "
                                "dim -1.",
-                         "zh": "数值与「先对 dim -2 做 softmax，再除以 ε 加 dim -1 上的和」不一致。"},
+                         "zh": "数值与“先对 dim -2 做 softmax，再除以 ε 加 dim -1 上的和”不一致。"},
 })
+
+
+# ---------------------------------------------------------------- §5: the costs compared like for like
+
+def _flops(name: str, n: int, dim: int, heads: int, memory_size: int, coef: int = 4) -> int:
+    """FLOPs per sample of the registry's formula for ``name`` on ``(1, n, dim)`` (the official coef = 4)."""
+    kwargs = dict(dim=dim, num_heads=heads)
+    if name == "multi_head_external_attention":
+        kwargs.update(memory_size=memory_size, coef=coef)
+    return MECHANISMS[name].expected_flops((1, n, dim), **kwargs)
+
+
+def crossovers(settings: Sequence[tuple], at: int = 197) -> list:
+    """For each ``(D, h, S)``: the smallest N from which self-attention costs more FLOPs than the official
+    multi-head External Attention (coef = 4), the estimate 2D + 4S, and the ratio of their FLOPs at N = ``at``."""
+    rows = []
+    for dim, heads, memory in settings:
+        n = 1
+        while _flops("self_attention", n, dim, heads, memory) <= _flops("multi_head_external_attention", n, dim,
+                                                                         heads, memory):
+            n += 1
+        ratio = _flops("multi_head_external_attention", at, dim, heads, memory) / _flops("self_attention", at, dim,
+                                                                                          heads, memory)
+        rows.append(dict(dim=dim, heads=heads, memory=memory, crossover=n, estimate=2 * dim + 4 * memory,
+                         at=at, ratio=ratio))
+    return rows
+
+
+def crossover_table(rows: Sequence[dict]) -> Table:
+    """:func:`crossovers` as a table."""
+    cells = [[str(r["dim"]), str(r["heads"]), str(r["memory"]), format_count(r["crossover"]),
+              format_count(r["estimate"]), f"{r['ratio']:.2f}"] for r in rows]
+    at = rows[0]["at"]
+    return Table([t(f"ch02.cross.{k}").format(at=at) for k in ("dim", "heads", "memory", "crossover", "estimate",
+                                                                "ratio")], cells)
+
+
+def check_crossover_readings(rows: Sequence[dict]) -> None:
+    """§5's sentences on the crossover: it lies near 2D + 4S, and below it the multi-head form costs more."""
+    rd.expect("the crossover lies within 5 % of 2D + 4S",
+              all(abs(r["crossover"] / r["estimate"] - 1) <= 0.05 for r in rows),
+              crossover=[r["crossover"] for r in rows], estimate=[r["estimate"] for r in rows])
+    wide = [r for r in rows if r["dim"] == 256]
+    rd.expect("at N = 197 and D = 256 the multi-head form costs about 1.8 times the FLOPs of self-attention",
+              bool(wide) and all(1.75 <= r["ratio"] <= 1.85 for r in wide), ratio=[round(r["ratio"], 2) for r in wide])
+
+
+def scaling_rates(n: int, seconds: Mapping[str, list], ns: Sequence[int], external: str, fused: str,
+                  dim: int = 64, heads: int = 8, memory_size: int = 64) -> dict:
+    """FLOPs (the registry's formulas) and the rate in GFLOP/s of multi-head External Attention and of fused
+    self-attention at ``n`` tokens, from the measured ``seconds``."""
+    i = list(ns).index(n)
+    out = {}
+    for key, name in (("external", "multi_head_external_attention"), ("fused", "self_attention")):
+        flops = _flops(name, n, dim, heads, memory_size)
+        t_ = seconds[external if key == "external" else fused][i]
+        out[key] = dict(mflop=flops / 1e6, ms=t_ * 1e3, rate=flops / t_ / 1e9)
+    return out
+
+
+def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
+                           external: str, explicit: str, fused: str) -> None:
+    """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes; the
+    explicit path clearly the slowest at its largest N; the fused kernel's FLOP rate, with margins a busy
+    machine cannot reverse."""
+    slope = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
+    rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and at most 1 "
+              "for multi-head External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
+              and slope[external] < 1.1, slopes={k: round(v, 2) for k, v in slope.items()})
+    i = len(seconds[explicit]) - 1
+    rd.expect("at N = 1024 the explicit self-attention is clearly the slowest of the three",
+              rd.clearly_less(max(seconds[external][i], seconds[fused][i]), seconds[explicit][i]),
+              n=ns[i], explicit=seconds[explicit][i], external=seconds[external][i], fused=seconds[fused][i])
+    rates = scaling_rates(ns[-1], seconds, ns, external, fused)
+    rd.expect("at the largest N the fused kernel runs its FLOPs faster than multi-head External Attention runs "
+              "its own, so the two are closer in time than in FLOPs", rates["fused"]["rate"] > rates["external"]["rate"],
+              rates={k: round(v["rate"], 1) for k, v in rates.items()})
+
+
+# ---------------------------------------------------------------- §6: what the slots and the two steps do
+
+def l1_step(maps: Mapping[str, torch.Tensor]) -> dict:
+    """What the ℓ1 step changes, from :func:`normalisations` of one image's scores ``(N, S)``: in how many
+    slots the favourite token (the largest weight of the slot's column) is the same before and after it, and
+    the largest relative change of a token's ratios between slots (zero up to rounding: it keeps them)."""
+    before, after = maps["tokens"], maps["double"]                        # (N, S) each
+    same = int((before.argmax(0) == after.argmax(0)).sum())
+    ratios = lambda m: m / m[:, :1]                                       # noqa: E731  each row over its slot 0
+    change = ((ratios(after) - ratios(before)).abs() / ratios(before)).max().item()
+    return dict(same=same, S=before.shape[1], ratio=change)
+
+
+def check_row_sum_readings(rows: torch.Tensor, memory_size: int) -> None:
+    """§6's sentence on the softmax over the tokens alone: a few tokens hold almost all the weight (the largest
+    row total is many times the median), and the totals average exactly S/N."""
+    n = len(rows)
+    rd.expect("with the softmax over the tokens alone a few tokens hold almost all the weight, and the row "
+              "totals average S/N", rows.max().item() >= 10 * rows.median().item()
+              and abs(rows.mean().item() - memory_size / n) < 1e-4,
+              largest=round(rows.max().item(), 3), median=round(rows.median().item(), 3),
+              mean=round(rows.mean().item(), 4), s_over_n=memory_size / n)
+
+
+def check_isolation_readings(slot: float, double: float) -> None:
+    """§6's sentence on the isolation check: token i's row does not move under the slot softmax, and does move
+    under the double normalisation."""
+    rd.expect("the row does not move at all under the slot softmax; under the double normalisation it does",
+              slot == 0 and double > 1e-3, slot=slot, double=double)
+
+
+def check_l1_readings(step: dict) -> None:
+    """§6's sentence on the ℓ1 step: it keeps each token's ratios between slots and changes the favourite token
+    of about half of the slots."""
+    changed = step["S"] - step["same"]
+    rd.expect("the ℓ1 step keeps each token's ratios between slots exactly, and changes the favourite token of "
+              "about half of the slots", step["ratio"] < 1e-4 and 0.3 * step["S"] <= changed <= 0.7 * step["S"],
+              **step)
+
+
+def slot_summary(mean_share: torch.Tensor, chance: float, random_share: torch.Tensor) -> dict:
+    """The slots' shares on the target (one per slot, averaged over images) in units of the target's share of the
+    tokens: the three best, how many slots exceed twice it, how many fall below it; the random network's best."""
+    ratio = mean_share / chance
+    return dict(best=[round(v, 1) for v in ratio.sort(descending=True).values[:3].tolist()],
+                above=int((ratio > 2).sum()), below=int((ratio < 1).sum()), S=len(ratio),
+                random=round((random_share.max() / chance).item(), 2))
+
+
+def check_slot_readings(summary: dict) -> None:
+    """§6's sentences on the slots' shares on the target, against :func:`slot_summary`."""
+    rd.expect("after training the best slots put four to five times the target's share of the tokens on it, many "
+              "slots more than twice it, and some fall below it; the random network's best slot stays near it",
+              3.5 <= summary["best"][0] <= 6 and summary["above"] >= 10 and summary["below"] >= 5
+              and summary["random"] < 1.5, **summary)
+
+
+def gallery_hits(attn: torch.Tensor, boxes: torch.Tensor, slots: Sequence[int], grid: int, image_size: int) -> dict:
+    """For the gallery: in how many (slot, image) pairs the slot's largest weight falls on a token of the target."""
+    inside = box_masks(boxes, grid, grid, image_size).flatten(1)                      # (G, N)
+    hits = sum(bool(inside[g, attn[g, :, j].argmax()]) for j in slots for g in range(len(attn)))
+    return dict(hits=hits, pairs=len(slots) * len(attn))
+
+
+def check_gallery_readings(hits: dict) -> None:
+    """§6's sentence on the gallery's best slots: brightest on the target in most images, not in all."""
+    rd.expect("the best slots are brightest on the target in most images, but not in all",
+              2 * hits["pairs"] / 3 <= hits["hits"] < hits["pairs"], **hits)
+
+
+class _OperatorCounter(TorchDispatchMode):
+    """Counts the ATen operators a call runs (each one is a kernel launch on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@torch.no_grad()
+def count_operators(fn, x: torch.Tensor) -> int:
+    """How many ATen operators one call ``fn(x)`` runs: a count that, unlike a time, no busy machine changes."""
+    with _OperatorCounter() as counter:
+        fn(x)
+    return counter.count
+
+
+def check_loop_readings(counts: dict) -> None:
+    """§8's sentence on the Python loop over heads: it runs many times more operators than either batched form
+    (``counts``: ``loop``, ``explicit``, ``fast`` for one setting)."""
+    rd.expect("the loop runs at least five times as many operators as either batched form",
+              counts["loop"] >= 5 * max(counts["explicit"], counts["fast"]), **counts)
 
 
 # ---------------------------------------------------------------- demos and the ablation
 
-#: The §6 model: a conv stem's 8 x 8 token grid, one block whose token mixer is External Attention, S = 16.
-EA_DEMO = ShapesTokens(attention="external_attention")
+#: The memory of §6's External Attention: the paper's S = 64, which gives the mixer 2SD = 4,096 parameters at
+#: D = 32, next to self-attention's 4D² + D = 4,128: the two mixers of the experiment have equal budgets.
+MEMORY_SIZE = 64
+#: The training of §6's runs: long enough for every mixer's validation accuracy to level off (checked).
+TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
 
@@ -209,59 +419,140 @@ class SlotSoftmaxDemo(ShapesTokens):
         return TinyTokenNet(mixer, num_classes=len(SHAPE_CLASSES), dim=self.dim, image_size=self.size)
 
 
-#: §6's experiment: one network at one width (D = 32), four token mixers, each trained with every seed.
+#: §6's experiment: one network at one width (D = 32), three token mixers of (almost) equal size, every seed:
+#: the ablation that cannot mix, External Attention, self-attention.
 EXPERIMENT: Mapping[str, ShapesTokens] = {
-    "none": ShapesTokens(attention=None),
-    "external": EA_DEMO,
-    "slot_softmax": SlotSoftmaxDemo(),
-    "self": ShapesTokens(attention="self_attention"),
+    "slot_softmax": SlotSoftmaxDemo(memory_size=MEMORY_SIZE, **TRAINING),
+    "external": ShapesTokens(attention="external_attention", memory_size=MEMORY_SIZE, **TRAINING),
+    "self": ShapesTokens(attention="self_attention", **TRAINING),
 }
+#: The §6 model: a conv stem's 8 x 8 token grid, one block whose token mixer is External Attention, S = 64.
+EA_DEMO = EXPERIMENT["external"]
 
 
-def step_seconds(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, repeats: int = 3) -> float:
-    """Median seconds of one training step's forward and backward pass on one batch (a copy of ``model``
-    in training mode, one CPU thread; the optimiser's update is the same for every mixer and left out)."""
-    model = copy.deepcopy(model).train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        times = []
-        for i in range(repeats + 1):                   # one warm-up step
-            start = time.perf_counter()
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(images), labels).backward()
-            times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return float(np.median(times[1:]))
+def summarise(runs: Mapping[str, Sequence]) -> dict:
+    """``{name: [Demo per seed]}`` -> ``{name: dict(acc=[...], curves=[[...]], train=[...], params=int)}``:
+    the final validation accuracy of each run, its validation accuracy after every epoch, its training accuracy
+    in the last epoch, and the token mixer's parameters (the rest of the network is the same for all)."""
+    return {name: dict(acc=[d.history["val_acc"][-1] for d in demos],
+                       curves=[list(d.history["val_acc"]) for d in demos],
+                       train=[d.history["acc"][-1] for d in demos],
+                       params=count_parameters(demos[0].model.block.attn))
+            for name, demos in runs.items()}
 
 
-def summarise(runs: Mapping[str, Sequence], images: torch.Tensor, labels: torch.Tensor) -> dict:
-    """``{name: [Demo per seed]}`` -> ``{name: dict(acc=[...], ms=[...], params=int)}``.
-
-    ``acc``: the final validation accuracy of each run; ``ms``: the milliseconds of one training step of
-    each run's model on the batch ``images``, ``labels`` (measured now, so cached runs are timed too);
-    ``params``: the token mixer's parameters (the rest of the network is the same for all).
-    """
-    out = {}
-    for name, demos in runs.items():
-        out[name] = dict(acc=[d.history["val_acc"][-1] for d in demos],
-                         ms=[1e3 * step_seconds(d.model, images, labels) for d in demos],
-                         params=count_parameters(demos[0].model.block.attn))
-    return out
-
-
-def _mean_std(values, digits: int = 3) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
+def _last_change(curve: Sequence[float], epochs: int = 4) -> float:
+    """How much the validation accuracy moved over the last ``epochs`` epochs (largest minus smallest)."""
+    tail = list(curve)[-epochs:]
+    return max(tail) - min(tail)
 
 
 def experiment_table(summary: Mapping[str, dict]) -> Table:
-    """The experiment as a table: mixer, its parameters, accuracy and time per epoch (mean ± std over seeds)."""
-    rows = [[t(f"ch02.variant.{name}"), str(r["params"]), _mean_std(r["acc"]),
-             ", ".join(f"{a:.3f}" for a in r["acc"]), _mean_std(r["ms"], 1)] for name, r in summary.items()]
-    headers = [t(f"ch02.table.{k}") for k in ("mixer", "params", "acc", "seeds", "ms")]
+    """The experiment as a table: mixer, its parameters, validation accuracy (mean ± sample sd, per seed), the
+    training accuracy and how much the validation accuracy still moved over the last four epochs."""
+    rows = []
+    for name, r in summary.items():
+        acc = rd.seeds(r["acc"])
+        rows.append([t(f"ch02.variant.{name}"), format_count(r["params"]), f"{acc.mean:.3f} ± {acc.sd:.3f}",
+                     ", ".join(f"{a:.3f}" for a in r["acc"]), f"{rd.seeds(r['train']).mean:.3f}",
+                     f"{max(_last_change(c) for c in r['curves']):.3f}"])
+    headers = [t(f"ch02.table.{k}") for k in ("mixer", "params", "acc", "seeds", "train", "moved")]
     return Table(headers, rows)
+
+
+def check_experiment_readings(summary: Mapping[str, dict]) -> None:
+    """§6's sentences on the experiment, against :func:`summarise`: equal budgets, every run at a plateau, and
+    the per-seed changes (the seeds share the images, so the changes are paired)."""
+    params = {name: r["params"] for name, r in summary.items()}
+    rd.expect("External Attention with S = 64 and self-attention have the same number of parameters, within 1 %",
+              abs(params["external"] - params["self"]) <= 0.01 * params["self"]
+              and params["slot_softmax"] == params["external"], params=params)
+    moved = {name: max(_last_change(c) for c in r["curves"]) for name, r in summary.items()}
+    rd.expect("every run has levelled off: its validation accuracy moved by at most 0.05 over the last four "
+              "epochs", max(moved.values()) <= 0.05, moved={k: round(v, 3) for k, v in moved.items()})
+    mixing = rd.paired(summary["external"]["acc"], summary["slot_softmax"]["acc"])
+    rd.expect("External Attention beats its ablation that cannot mix in every seed, by a wide margin",
+              mixing.low >= 0.05, change=mixing.format(signed=True))
+    relations = rd.paired(summary["self"]["acc"], summary["external"]["acc"])
+    rd.expect("self-attention beats External Attention of the same size in every seed",
+              relations.low >= 0.05, change=relations.format(signed=True))
+
+
+# ---------------------------------------------------------------- the hypothesis, tested: relations within the target
+
+class MaskedSelfAttention(nn.Module):
+    """A trained ``MultiHeadSelfAttention`` run with a per-image boolean mask ``allowed`` ``(B, N, N)``
+    (True: query i may attend key j), for the intervention of §6. Set ``allowed`` before calling."""
+
+    def __init__(self, attention: nn.Module):
+        super().__init__()
+        self.attention = attention
+        self.allowed = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.attention._qkv(x)                                    # (B, h, N, d) each
+        B, h, N, d = q.shape
+        mask = None if self.allowed is None else self.allowed[:, None].to(x.device)   # (B, 1, N, N)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)          # (B, h, N, d)
+        return self.attention.proj(y.transpose(1, 2).reshape(B, N, h * d))  # (B, N, D)
+
+
+@torch.no_grad()
+@one_thread()
+def relation_test(model: nn.Module, data, images: int = 250, seed: int = 0) -> dict:
+    """Accuracy of a trained self-attention ``TinyTokenNet`` on ``data`` (images, labels, boxes) when some
+    attention is blocked: ``within``: between two tokens of the target; ``fetch``: from every other token to the
+    target's tokens (the others can no longer read the target); each with a control that blocks as many token
+    pairs per image, chosen at random (``*_random``); ``intact``: nothing blocked. A token may always attend to
+    itself, so no row is ever fully blocked. The first ``images`` images of ``data`` are used."""
+    images, labels, boxes = (part[:images] for part in data[:3])
+    model = copy.deepcopy(model).cpu().eval()
+    masked = MaskedSelfAttention(model.block.attn)
+    model.block.attn = masked
+    n = model.grid ** 2
+    inside = box_masks(boxes, model.grid, model.grid, model.image_size).flatten(1)   # (B, N): target tokens
+    self_pair = torch.eye(n, dtype=torch.bool)
+    blocks = {"within": inside[:, :, None] & inside[:, None, :] & ~self_pair,      # (B, N, N): query, key
+              "fetch": ~inside[:, :, None] & inside[:, None, :]}
+    g = torch.Generator().manual_seed(seed)
+
+    def accuracy(allowed):
+        masked.allowed = allowed
+        return (model(images).argmax(-1) == labels).float().mean().item()
+
+    def matched(block):                            # as many pairs per image as ``block``, at random, never (i, i)
+        keys = torch.rand(len(images), n * n, generator=g).masked_fill(self_pair.flatten(), 2.0)   # (B, N²)
+        rank = keys.argsort(dim=1).argsort(dim=1)                                 # each pair's place in a shuffle
+        return ~(rank < block.flatten(1).sum(1, keepdim=True)).view(-1, n, n)   # (B, N, N): allowed
+
+    out = dict(intact=accuracy(None))
+    for name, block in blocks.items():
+        out[name] = accuracy(~block)
+        out[f"{name}_random"] = accuracy(matched(block))
+        out[f"{name}_pairs"] = block.flatten(1).sum(1).float().mean().item()
+    return out
+
+
+def relation_table(tests: Sequence[dict]) -> Table:
+    """:func:`relation_test` of every seed, one row each."""
+    keys = ("intact", "within", "within_random", "fetch", "fetch_random")
+    rows = [[str(seed)] + [f"{r[k]:.3f}" for k in keys] for seed, r in zip(SEEDS, tests)]
+    pairs = {k: round(tests[0][f"{k}_pairs"]) for k in ("within", "fetch")}
+    return Table([t("ch02.relation.seed")] + [t(f"ch02.relation.{k}", **pairs) for k in keys], rows)
+
+
+def check_relation_readings(tests: Sequence[dict], chance: float = 0.25) -> None:
+    """§6's sentences on the intervention, against :func:`relation_test` of every seed."""
+    within = rd.paired([r["within"] for r in tests], [r["intact"] for r in tests])
+    rd.expect("blocking attention between two tokens of the target changes self-attention's accuracy by at most "
+              "two points, in every seed", max(abs(v) for v in within.values) <= 0.02,
+              change=within.format(signed=True))
+    fetch = [r["fetch"] for r in tests]
+    rd.expect("when no other token can read the target's tokens, self-attention falls to about chance in every "
+              "seed", all(v <= chance + 0.1 for v in fetch), accuracy=fetch, chance=chance)
+    random = rd.paired([r["fetch_random"] for r in tests], [r["intact"] for r in tests])
+    rd.expect("blocking as many random pairs changes its accuracy by at most two points",
+              max(abs(v) for v in random.values) <= 0.02, change=random.format(signed=True))
 
 
 # ---------------------------------------------------------------- common slips, run on purpose

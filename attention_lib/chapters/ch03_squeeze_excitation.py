@@ -16,7 +16,8 @@ from ..toolkit import data, viewer, viz
 from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
-from ..toolkit.train import ContextCNN, ShapesCNN
+from ..toolkit import readings as rd
+from ..toolkit.train import ContextCNN, ShapesCNN, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -50,8 +51,6 @@ register({
                       "zh": "验证集准确率：带 SE {acc:.1%}；不带注意力 {base:.1%}；随机猜测 25%"},
     "ch03.gate_range": {"en": "{which}: gate values from {low:.3f} to {high:.3f}; {damped:.1%} of them below 0.9",
                         "zh": "{which}：门控值从 {low:.3f} 到 {high:.3f}；其中 {damped:.1%} 低于 0.9"},
-    "ch03.spread": {"en": "mean spread of the gate across classes: trained {trained:.3g}, random {random:.3g}",
-                    "zh": "门控在各类别之间的平均离散程度：训练后 {trained:.3g}，随机初始化 {random:.3g}"},
     "ch03.block_share": {"en": "output {shape}; SE adds {share:.1%} of the block's parameters",
                          "zh": "输出形状 {shape}；SE 占该残差块参数量的 {share:.1%}"},
     # exercise verdicts (keys ex.<exercise>.<slip>: the teacher's guide lists them by exercise)
@@ -176,7 +175,6 @@ def gate_gallery(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, p
                                   title=t("ch03.gallery.title", n=len(pick)))
 
 
-
 # ---------------------------------------------------------------- the explorer
 
 def _explorer_module(s) -> nn.Module:
@@ -281,21 +279,199 @@ def _gate_case(se_gate, x, fc1, fc2):
     expect_close(got, expected, variants, "ex.se.gate.other")
 
 
+# ---------------------------------------------------------------- §6: readings of the shapes demo
+
+register({
+    "ch03.shapes_config": {"en": "the SE block of this network: C = {C} channels, r = {r}, so {h} hidden units",
+                           "zh": "这个网络里的 SE 模块：C = {C} 个通道，r = {r}，因此有 {h} 个隐藏单元"},
+    "ch03.spread_null": {"en": "spread of the gate across classes: {trained:.4f} with the true labels; with the labels "
+                               "shuffled ({n} times): mean {mean:.4f}, largest {high:.4f}",
+                         "zh": "门控在各类别之间的离散程度：真实标签下为 {trained:.4f}；把标签随机打乱 {n} 次：均值 {mean:.4f}，"
+                               "最大 {high:.4f}"},
+})
+
+
+def class_spread(gate: torch.Tensor, labels: torch.Tensor, classes: int = 4) -> float:
+    """How much a gate ``(n, C)`` differs between classes: the standard deviation across the classes of the
+    per-class mean gate, averaged over the channels."""
+    gate, labels = torch.as_tensor(gate).float(), torch.as_tensor(labels)
+    if gate.dim() != 2 or labels.shape != gate.shape[:1]:
+        raise ValueError(f"class_spread expects a gate (n, C) and labels (n,), got {tuple(gate.shape)} and "
+                         f"{tuple(labels.shape)}")
+    means = torch.stack([gate[labels == k].mean(0) for k in range(classes)])     # (classes, C)
+    return means.std(0).mean().item()
+
+
+def permuted_spreads(gate: torch.Tensor, labels: torch.Tensor, n: int = 200, seed: int = 0) -> torch.Tensor:
+    """:func:`class_spread` with the labels shuffled ``n`` times (a seeded generator): the spread that chance
+    alone gives images of these classes, the null against which the trained gate's spread is read."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.as_tensor(labels)
+    return torch.tensor([class_spread(gate, labels[torch.randperm(len(labels), generator=g)]) for _ in range(n)])
+
+
+def check_shapes_readings(acc: float, base_acc: float, trained_gate: torch.Tensor, random_gate: torch.Tensor,
+                          spread: float, null: torch.Tensor) -> None:
+    """The sentences of §6 that read the shapes demo (cells after the accuracy, the gate ranges and the spread)."""
+    rd.expect("the first cell printed about the same accuracy with and without SE (within 2 points)",
+              abs(acc - base_acc) <= 0.02, acc=acc, base=base_acc)
+    rd.expect("the random gate stays close to 0.5 for every channel (within 0.1)",
+              float((random_gate - 0.5).abs().max()) < 0.1, low=float(random_gate.min()), high=float(random_gate.max()))
+    damped = float((trained_gate < 0.9).float().mean())
+    rd.expect("the trained gate passes most values almost untouched (at least 0.9) and damps some of them",
+              0.02 < damped < 0.5, damped=damped)
+    rd.expect("the gates of different classes differ more than with any shuffling of the labels",
+              spread > float(null.max()), spread=spread, null_max=float(null.max()))
+    rd.expect("they differ by a few hundredths (between 0.01 and 0.1)", 0.01 <= spread <= 0.1, spread=spread)
+
+
 # ---------------------------------------------------------------- §6: the context task (shared with chapter 7)
 
 register({
-    "ch03.context.accuracy": {"en": "{label:>16}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); "
-                                    "{found} of {n} runs above 90%",
-                              "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；"
-                                    "{n} 次训练中有 {found} 次超过 90%"},
+    "ch03.context.accuracy": {"en": "{label:>24}: accuracy {seeds}; {found} of {n} runs above 90%; "
+                                    "{extra} parameters beyond the baseline",
+                              "zh": "{label}：准确率 {seeds}；{n} 次训练中有 {found} 次超过 90%；比基线多 {extra} 个参数"},
     "ch03.context.none": {"en": "no attention", "zh": "无注意力"},
+    "ch03.context.mlp": {"en": "no attention, MLP head", "zh": "无注意力，MLP 分类头"},
     "ch03.context.se": {"en": "SE (r = 1)", "zh": "SE（r = 1）"},
+    "ch03.context.paired": {"en": "SE minus MLP head, seed by seed: {diffs}",
+                            "zh": "SE 减去 MLP 分类头，逐个随机种子：{diffs}"},
+    "ch03.context.readouts": {"en": "read-outs that add one vector per colour, orientation and band, on the {n} "
+                                    "validation images: hand-built {rule:.3f}; lowest cross-entropy {ce:.3f}",
+                              "zh": "在 {n} 张验证图像上，为颜色、方向和条带各加一个向量的读出：手工构造的 {rule:.3f}；"
+                                    "交叉熵最小的 {ce:.3f}"},
     "ch03.context.share": {"en": "SE, seed {seed}: the question explains {share:.0%} of the gate's variation across "
                                  "the {n} validation images",
                            "zh": "SE，随机种子 {seed}：在 {n} 张验证图像上，门控的变化有 {share:.0%} 可由问题解释"},
+    "ch03.context.moves": {"en": "channels whose mean gate moves by more than 0.3 between the questions: {up} open "
+                                 "with the band, {down} close with it; {closed} stay below 0.25 for both",
+                           "zh": "两种问题下门控均值相差超过 0.3 的通道：有条带时打开的 {up} 个，关闭的 {down} 个；"
+                                 "另有 {closed} 个在两种问题下都低于 0.25"},
+    "ch03.context.swap": {"en": "every image given the mean gate of its own question: accuracy {same:.3f}; of the "
+                                "other question: {other:.3f} (its own gate: {own:.3f})",
+                          "zh": "每张图像换上本问题的平均门控：准确率 {same:.3f}；换上另一问题的平均门控：{other:.3f}"
+                                "（用它自己的门控：{own:.3f}）"},
 })
 
-#: The context task of §6: the same TinyCNN without attention and with SE (16 channels, r = 1, so the
-#: bottleneck does not starve the gate; chapter 7 compares r = 16, ECA and these same runs).
-CONTEXT_DEMOS = {"none": ContextCNN(attention=None), "se": ContextCNN(attention="squeeze_excitation", reduction=1)}
+#: The context task of §6: the same TinyCNN (16 channels before the block, one 1x1 conv stage after it) without
+#: attention, with an MLP head instead (32 hidden units: 608 parameters beyond the linear head, more than SE's 544)
+#: and with SE without reduction (r = 1: the paper's r = 16 would leave one hidden unit; chapter 7 measures it).
+CONTEXT_DEMOS = {"none": ContextCNN(attention=None), "mlp": ContextCNN(attention=None, head_hidden=32),
+                 "se": ContextCNN(attention="squeeze_excitation", reduction=1)}
 CONTEXT_SEEDS = (0, 1, 2, 3, 4)
+#: "Learned the switch": a validation accuracy above this (no read-out without the question can pass 3/4).
+FOUND = 0.9
+
+
+def extra_parameters(model: nn.Module, baseline: nn.Module) -> int:
+    """Parameters a variant of the context network adds to the one without attention and with a linear head."""
+    return sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in baseline.parameters())
+
+
+def context_lines(runs: dict, accs: dict) -> list:
+    """The printed results of the context runs: one line per variant (per-seed accuracies, runs above 90%,
+    parameters added to the baseline), then SE minus the MLP head, seed by seed."""
+    baseline = runs["none"][0].model
+    lines = [t("ch03.context.accuracy", label=t(f"ch03.context.{name}"), seeds=a, found=a.count(lambda v: v > FOUND),
+               n=a.n, extra=extra_parameters(runs[name][0].model, baseline)) for name, a in accs.items()]
+    lines.append(t("ch03.context.paired", diffs=rd.paired(accs["se"].values, accs["mlp"].values).format(signed=True)))
+    return lines
+
+
+def _bar_features(d) -> torch.Tensor:
+    """What a linear read-out of averaged features can add up, written exactly: one-hot colour, one-hot
+    orientation and the band (n, 9)."""
+    one_hot = nn.functional.one_hot
+    return torch.cat([one_hot(d.colour, 4), one_hot(d.orientation, 4), d.context[:, None]], 1).float()
+
+
+def additive_readouts(train, val) -> tuple[float, float]:
+    """Two read-outs of the kind a linear layer on averaged features can be (one vector added per colour, per
+    orientation and for the band), scored on ``val`` (a :func:`~attention_lib.toolkit.data.context_dataset`):
+
+    - hand-built: answer the orientation, unless the band is there and the colour's class comes before the
+      orientation's in a fixed order (the band vector favours classes 0 > 1 > 2 > 3): right on every image
+      without the band and on half of those with it, 3/4 in expectation;
+    - the one with the lowest cross-entropy on ``train``: logistic regression on the exact features (a convex
+      problem, solved by L-BFGS from zero: one answer, whatever the seed).
+    """
+    pick_colour = (val.context == 1) & (val.colour < val.orientation)
+    rule = (torch.where(pick_colour, val.colour, val.orientation) == val.labels).float().mean().item()
+    x, y = _bar_features(train), train.labels
+    layer = nn.Linear(x.shape[1], 4)
+    nn.init.zeros_(layer.weight), nn.init.zeros_(layer.bias)
+    opt = torch.optim.LBFGS(layer.parameters(), max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(layer(x), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad():
+        ce = (layer(_bar_features(val)).argmax(1) == val.labels).float().mean().item()
+    return rule, ce
+
+
+def check_context_readings(accs: dict, rule: float, ce: float) -> None:
+    """The sentences of §6 that read the context runs (``accs``: :func:`context_accuracies`) and the two
+    additive read-outs."""
+    none, mlp, se = accs["none"], accs["mlp"], accs["se"]
+    rd.expect("a hand-built additive read-out is right about 3/4 of the time (0.70 to 0.78)", 0.70 <= rule <= 0.78,
+              rule=rule)
+    rd.expect("the additive read-out with the lowest cross-entropy is right only about half of the time",
+              0.44 <= ce <= 0.56, ce=ce)
+    rd.expect("without attention every run stays near one half (0.44 to 0.56), far below 3/4",
+              none.low >= 0.44 and none.high <= 0.56, none=none)
+    rd.expect("SE learned the switch in every run", se.count(lambda a: a > FOUND) == se.n, se=se)
+    rd.expect("the MLP head learned it in most runs but not in every one",
+              se.n / 2 < mlp.count(lambda a: a > FOUND) < mlp.n, mlp=mlp)
+    change = rd.paired(se.values, mlp.values)
+    rd.expect("on average over the seeds SE was more accurate than the MLP head", change.mean > 0, change=change)
+
+
+def gate_moves(gate: torch.Tensor, context: torch.Tensor, threshold: float = 0.3, closed: float = 0.25) -> dict:
+    """How a context gate ``(n, C)`` follows the question: the number of channels whose mean gate rises (``up``)
+    or falls (``down``) by more than ``threshold`` with the band, and of those below ``closed`` for both."""
+    band = torch.as_tensor(context).bool()
+    with_band, without = gate[band].mean(0), gate[~band].mean(0)                    # (C,) each
+    diff = with_band - without
+    return dict(up=int((diff > threshold).sum()), down=int((diff < -threshold).sum()),
+                closed=int(((with_band < closed) & (without < closed)).sum()))
+
+
+@torch.no_grad()
+def gate_swap(model: nn.Module, val) -> dict:
+    """Validation accuracy of a trained context network when every image's gate is replaced by the mean gate
+    of the images that ask the same question (``same``) or the other one (``other``); ``own``: unchanged.
+    If the later layers read the question from the gate, ``same`` stays high and ``other`` collapses."""
+    model = model.cpu().eval()
+    with one_thread():
+        return _gate_swap(model, val)
+
+
+def _gate_swap(model: nn.Module, val) -> dict:
+    f = model.features(val.images)                                  # (n, C, H', W')
+    g = model.attention.attention_map(f)                            # (n, C, 1, 1)
+    q = val.context.long()
+    mean = torch.stack([g[q == k].mean(0) for k in (0, 1)])         # (2, C, 1, 1): mean gate per question
+
+    def acc(gates):
+        return (model.read_out(f * gates).argmax(1) == val.labels).float().mean().item()
+    return dict(own=acc(g), same=acc(mean[q]), other=acc(mean[1 - q]))
+
+
+def check_gate_readings(share: float, moves: dict, swap: dict) -> None:
+    """The sentences of §6 that read SE's context gate (seed 0): the figure, the share and the swap."""
+    rd.expect("the question explains a large share of the gate's variation (at least a third)", share >= 1 / 3,
+              share=share)
+    rd.expect("a few channels open with the band and another group closes (2 to 8 each)",
+              2 <= moves["up"] <= 8 and 2 <= moves["down"] <= 8, **moves)
+    rd.expect("several channels stay nearly closed for both questions (at least 3 below 0.25)", moves["closed"] >= 3,
+              **moves)
+    rd.expect("with the mean gate of its own question the network still answers most images right (above 0.6)",
+              swap["same"] > 0.6, **swap)
+    rd.expect("with the other question's mean gate it falls below the one half of no attention (below 0.4)",
+              swap["other"] < 0.4, **swap)
+    rd.expect("its own gate does better than the mean gate of its question", swap["own"] > swap["same"] + 0.05,
+              **swap)

@@ -15,12 +15,11 @@ from torch import nn
 
 from ..registry import MECHANISMS
 from ..selective_kernel import SelectiveKernel
-from ..toolkit import data, viewer, viz
+from ..toolkit import data, figures, viewer, viz
+from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
-from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
-from ..toolkit.models import TinyCNN
-from ..toolkit.train import DemoConfig
+from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -58,7 +57,7 @@ register({
     "ch04.groups": {"en": "groups G = {G:>3}: {params:>7,} parameters, {flops:>11,} FLOPs per sample",
                     "zh": "分组数 G = {G:>3}：参数量 {params:>7,}，每个样本的浮点运算次数 {flops:>11,}"},
     "ch04.speed": {"en": "forward (folded BN, channels_last): {fast}; forward_explicit: {slow}; ratio {ratio:.2f}",
-                   "zh": "forward（折叠 BN、channels_last）：{fast}；forward_explicit：{slow}；比值 {ratio:.2f}"},
+                   "zh": "forward（折叠批量归一化、channels_last）：{fast}；forward_explicit：{slow}；比值 {ratio:.2f}"},
     # §6
     "ch04.random_vs_trained": {"en": "{which}: selection weights of the 5×5 branch from {low:.3f} to {high:.3f}",
                                "zh": "{which}：5×5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
@@ -67,21 +66,33 @@ register({
     "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，选择）"},
     "ch04.block.mean": {"en": "3×3 and 5×5, averaged", "zh": "3×3 与 5×5，取平均"},
     "ch04.block.single": {"en": "one 3×3 branch", "zh": "单个 3×3 分支"},
-    "ch04.accuracy": {"en": "{label:>26}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); block parameters {params:,}",
-                      "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；模块参数量 {params:,}"},
+    "ch04.accuracy": {"en": "{label:>26}: accuracy {seeds}; parameters of the two units {params:,}",
+                      "zh": "{label}：准确率 {seeds}；两个单元的参数量 {params:,}"},
+    "ch04.accuracy.title": {"en": "One dot per seed (bars: mean ± sd)", "zh": "每个点是一个随机种子（误差棒：均值 ± 标准差）"},
+    "ch04.paired": {"en": "SK minus '{label}', seed by seed (seeds {seeds}): {change}",
+                    "zh": "SK 减去“{label}”，逐个随机种子（随机种子 {seeds}）：{change}"},
+    "ch04.units": {"en": "each unit: C = {C} channels, M = 2 branches, G = 1 group, d = max(C/16, {L}) = {d}",
+                   "zh": "每个单元：C = {C} 个通道，M = 2 个分支，G = 1 组，d = max(C/16, {L}) = {d}"},
     "ch04.scales.title": {"en": "The same scenes, the target drawn at five sizes",
                           "zh": "同一批场景，目标画成五种大小"},
     "ch04.scales.radius": {"en": "half-size {r} px", "zh": "半边长 {r} 像素"},
-    "ch04.response.title": {"en": "Does the trained SK block pick the larger kernel for larger objects?",
-                            "zh": "训练后的 SK 模块会给更大的目标选更大的卷积核吗？"},
+    "ch04.centre": {"en": "the middle of the target's box moves by {mean:.1f} px on average between half-size {r0} and "
+                          "{r1} ({high:.1f} px at most)",
+                    "zh": "半边长从 {r0} 变到 {r1} 时，目标框的中心平均移动 {mean:.1f} 像素（最多 {high:.1f} 像素）"},
+    "ch04.response.title": {"en": "Does each SK unit pick the larger kernel for larger objects?",
+                            "zh": "每个 SK 单元会给更大的目标选更大的卷积核吗？"},
+    "ch04.response.unit": {"en": "unit at stride {stride}", "zh": "步幅 {stride} 的单元"},
     "ch04.response.x": {"en": "half-size of the target shape (pixels)", "zh": "目标形状的半边长（像素）"},
     "ch04.response.y": {"en": "mean weight of 5×5 minus 3×3", "zh": "5×5 与 3×3 的平均权重之差"},
-    "ch04.response.seed": {"en": "seed {seed}", "zh": "随机种子 {seed}"},
+    "ch04.response.seeds": {"en": "one line per seed ({n})", "zh": "每条细线一个随机种子（共 {n} 个）"},
     "ch04.response.mean": {"en": "mean over seeds", "zh": "各随机种子的均值"},
-    "ch04.response.line": {"en": "r = {r:>4}: a(5×5) − a(3×3) = {mean:+.3f} ± {std:.3f}; accuracy {acc:.3f}",
-                           "zh": "r = {r:>4}：a(5×5) − a(3×3) = {mean:+.3f} ± {std:.3f}；准确率 {acc:.3f}"},
-    "ch04.response.slope": {"en": "change from the smallest to the largest target: {delta:+.3f} (per seed: {runs})",
-                            "zh": "从最小到最大目标的变化：{delta:+.3f}（各随机种子：{runs}）"},
+    "ch04.response.line": {"en": "stride-{stride} unit, change from half-size {r0} to {r1}: {change}; up in {up} of {n} "
+                                 "seeds; channels that rise: {rise:.0%}",
+                           "zh": "步幅 {stride} 的单元，半边长从 {r0} 到 {r1} 的变化：{change}；{n} 个随机种子中 {up} 个上升；"
+                                 "上升的通道占 {rise:.0%}"},
+    "ch04.response.untrained": {"en": "the same networks untrained (stride 2, stride 4): {change}",
+                                "zh": "同样的网络未经训练时（步幅 2、步幅 4）：{change}"},
+    "ch04.response.acc": {"en": "accuracy by half-size {radii}: {accs}", "zh": "按半边长 {radii} 的准确率：{accs}"},
     "ch04.gallery.title": {"en": "Selection weights per channel: small targets (top rows), large targets (bottom)",
                            "zh": "各通道的选择权重：小目标（上面几行）与大目标（下面几行）"},
     "ch04.gallery.label": {"en": "half-size {r} px", "zh": "半边长 {r} 像素"},
@@ -90,8 +101,9 @@ register({
     "ch04.photo_title": {"en": "Selection weights of the trained block on a photograph",
                          "zh": "训练后的模块在照片上的选择权重"},
     # §7, §8
-    "ch04.block_share": {"en": "output {shape}; the SK convolution holds {share:.1%} of the block's parameters",
-                         "zh": "输出形状 {shape}；SK 卷积占该残差块参数量的 {share:.1%}"},
+    "ch04.block_share": {"en": "output {shape}; the SK convolution holds {params:,} parameters, {share:.1%} of the "
+                               "block's",
+                         "zh": "输出形状 {shape}；SK 卷积有 {params:,} 个参数，占该残差块参数量的 {share:.1%}"},
     "ch04.plain_list": {"en": "parameters: {registered:,} registered, {missing:,} in the plain list (never trained, "
                               "never saved, never moved to the GPU)",
                         "zh": "参数量：已注册 {registered:,} 个，普通列表里还有 {missing:,} 个（不会被训练、不会被保存、"
@@ -100,7 +112,7 @@ register({
                         "zh": "在 dim={dim} 上做 softmax：对各分支求和的结果从 {low:.3f} 到 {high:.3f}"},
     "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows}×{cols} matrix of rank {rank}; "
                             "same logits: {same}",
-                      "zh": "融合时去掉 BatchNorm 和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
+                      "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
                             "logits 相同：{same}"},
     # exercise verdicts
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
@@ -114,14 +126,14 @@ register({
     "ex.sk.params.dense": {"en": "that counts a true 5×5 kernel (25 weights); the 5×5 branch is a dilated 3×3.",
                            "zh": "这是按真正的 5×5 卷积核（25 个权重）算的；5×5 分支其实是 3×3 空洞卷积。"},
     "ex.sk.params.no_bn": {"en": "each branch also has a BatchNorm with 2C parameters.",
-                           "zh": "每个分支还有一个 BatchNorm，含 2C 个参数。"},
+                           "zh": "每个分支还有一个批量归一化层，含 2C 个参数。"},
     "ex.sk.params.small_d": {"en": "d = max(C/r, L) with L = 32, not C/r = 4.",
                              "zh": "d = max(C/r, L)，其中 L = 32，而不是 C/r = 4。"},
     "ex.sk.params.no_fuse_bn": {"en": "the fuse layer's BatchNorm1d adds 2d parameters.",
-                                "zh": "融合层的 BatchNorm1d 还有 2d 个参数。"},
+                                "zh": "融合层的批量归一化层（`BatchNorm1d`）还有 2d 个参数。"},
     "ex.sk.params.other": {"en": "count every layer of §5's breakdown, the branch convolutions with their BatchNorms, "
                                  "the fuse layer and the select layer, with C = 64 and d = max(C/r, L).",
-                           "zh": "按 §5 的分解把每一层都数一遍：各分支的卷积及其 BatchNorm、融合层和选择层，"
+                           "zh": "按 §5 的分解把每一层都数一遍：各分支的卷积及其批量归一化层、融合层和选择层，"
                                  "其中 C = 64，d = max(C/r, L)。"},
     "ex.sk.select.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
                                   ".squeeze() remove the batch axis too?",
@@ -148,12 +160,16 @@ register({
 
 #: The kernel sizes and branch names of this chapter's SK blocks.
 KERNELS = (3, 5)
-#: The target sizes of the scale experiment (half-sizes in pixels) and the seeds of every experiment.
+#: The target sizes of the scale experiment (half-sizes in pixels).
 RADII = (2, 4, 6, 8, 10)
-SEEDS = (0, 1, 2)
+#: Seeds of the SK network (the scale experiment) and of the accuracy comparison with the two baselines.
+SEEDS = tuple(range(8))
+BASELINE_SEEDS = (0, 1, 2)
+#: The units of the network, by depth: the stride of the feature map each one sees.
+UNIT_STRIDES = (2, 4)
 
 
-# ---------------------------------------------------------------- the blocks of the experiment
+# ---------------------------------------------------------------- the network of the experiment
 
 class BranchMean(nn.Module):
     """SK's split without fuse and select: the branches' outputs averaged with fixed, equal weights.
@@ -170,27 +186,79 @@ class BranchMean(nn.Module):
         return sum(branch(x) for branch in self.branches) / len(self.branches)      # (B, C, H, W)
 
 
+def _unit(block: str, channels: int, min_dim: int) -> nn.Module:
+    if block == "sk":
+        return SelectiveKernel(channels, KERNELS, min_dim=min_dim)      # d = max(C/16, L)
+    if block in ("mean", "single"):
+        return BranchMean(channels, KERNELS if block == "mean" else (3,))
+    raise ValueError(f"TinySKNet: block must be 'sk', 'mean' or 'single', got {block!r}")
+
+
+class TinySKNet(nn.Module):
+    """SKNet in miniature: a 3x3 stem at stride 2, a 1x1 convolution to ``2 width`` channels, then the block in
+    place of every further 3x3 convolution, one unit at stride 2 and one at stride 4 (after a 2x2 max pool),
+    average pool, linear. ``block``: ``"sk"`` (3x3 and dilated 3x3, selected), ``"mean"`` (the same two branches
+    averaged: SK without the selection) or ``"single"`` (one 3x3 branch). No residual connections, ``G = 1``.
+
+    The whole network runs in channels_last memory format, the format in which SK runs its branches (§4): a
+    network that mixed formats would copy every feature map at every unit, and trained twice as slowly here."""
+
+    def __init__(self, block: str = "sk", width: int = 8, min_dim: int = 32, num_classes: int = 4):
+        super().__init__()
+        c = 2 * width
+        self.block = block
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, padding=1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU())                                        # (B, w, H/2, W/2)
+        self.reduce = nn.Sequential(nn.Conv2d(width, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+        self.units = nn.ModuleList([_unit(block, c, min_dim), _unit(block, c, min_dim)])
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"TinySKNet expects images of shape (B, 3, H, W), got {got}")
+        return x.contiguous(memory_format=torch.channels_last)   # (B, 3, H, W), NHWC in memory
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._check(x)
+        h = self.units[0](self.reduce(self.stem(x)))          # (B, 2w, H/2, W/2): the stride-2 unit
+        h = self.units[1](self.pool(h))                       # (B, 2w, H/4, W/4): the stride-4 unit
+        return self.head(h)                                   # (B, num_classes)
+
+    def attention_maps(self, x: torch.Tensor) -> list:
+        """The selection weights of each unit, ``(B, M, C, 1, 1)``, stride-2 unit first (call in eval mode)."""
+        return self.logits_and_maps(x)[1]
+
+    def logits_and_maps(self, x: torch.Tensor) -> tuple:
+        """The logits ``(B, num_classes)`` and :meth:`attention_maps`, from one pass through the network."""
+        if self.block != "sk":
+            raise ValueError(f"TinySKNet(block={self.block!r}) has no selection weights: only block='sk' does")
+        x = self._check(x)
+        h = self.reduce(self.stem(x))                         # (B, 2w, H/2, W/2)
+        first = self.units[0].attention_map(h)                # (B, M, 2w, 1, 1)
+        h = self.pool(self.units[0](h))                       # (B, 2w, H/4, W/4)
+        second = self.units[1].attention_map(h)
+        return self.head(self.units[1](h)), [first, second]
+
+
 @dataclass(frozen=True)
-class ScalesCNN(DemoConfig):
-    """TinyCNN on shapes whose size varies widely; its block after the stem is SK, or a baseline without selection."""
-    kind: ClassVar[str] = "ch04_scales_cnn"
-    block: str = "sk"                # "sk": SelectiveKernel(3, 5); "mean": both branches averaged; "single": one 3x3
-    width: int = 8                   # channels of the first convolution; the block sees 2 * width
+class ScalesSKNet(DemoConfig):
+    """:class:`TinySKNet` on shapes whose size varies widely (half-size 2 to 10 pixels on 32 x 32 images)."""
+    kind: ClassVar[str] = "ch04_scales_sknet"
+    block: str = "sk"                # "sk": SelectiveKernel(3, 5) in both units; "mean": branches averaged; "single"
+    width: int = 8                   # stem channels; the units see 2 * width = 16
+    min_dim: int = 32                # SK's L: d = max(C/16, L) = 32 > C = 16, a widening (§6 says so; exercise 4: L = 4)
     min_radius: float = 2.0          # smallest half-size of the target shape, in pixels
     max_radius: float = 10.0         # largest (the images are 32 x 32)
     n_train: int = 800               # training images
     n_val: int = 400                 # held-out images
     epochs: int = 8
-    lr: float = 0.01
-    batch_size: int = 32
+    lr: float = 0.02                 # peak of the one-cycle schedule
+    batch_size: int = 64             # 100 steps in all: the fourteen networks of §6 train within the minute
 
     def build(self) -> nn.Module:
-        if self.block not in ("sk", "mean", "single"):
-            raise ValueError(f"ScalesCNN: block must be 'sk', 'mean' or 'single', got {self.block!r}")
-        model = TinyCNN("selective_kernel" if self.block == "sk" else None, width=self.width)
-        if self.block != "sk":
-            model.attention = BranchMean(2 * self.width, KERNELS if self.block == "mean" else (3,))
-        return model
+        return TinySKNet(self.block, self.width, self.min_dim)
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
@@ -198,29 +266,134 @@ class ScalesCNN(DemoConfig):
                                    max_radius=self.max_radius)      # made once per process (data's memo)
 
 
-SK_DEMO = ScalesCNN()
+SK_DEMO = ScalesSKNet()
 
 
-def block_parameters(model: nn.Module) -> int:
-    """Parameters of the block between the stem and the head (``model.attention``)."""
-    return sum(p.numel() for p in model.attention.parameters())
+def block_parameters(model: TinySKNet) -> int:
+    """Parameters of the two units (the blocks the experiment swaps)."""
+    return sum(p.numel() for p in model.units.parameters())
 
 
 def scale_sets(radii: Sequence[float] = RADII, n: int = 200, seed: int = 20_000) -> dict:
-    """The same ``n`` scenes for every half-size in ``radii``: only the target's size changes."""
-    return {r: data.shapes_dataset(n, seed=seed, min_radius=float(r), max_radius=float(r)) for r in radii}
+    """The same ``n`` scenes for every half-size in ``radii``: only the target's size changes (its centre moves
+    a little, so that the larger target stays inside the image: :func:`centre_shift`)."""
+    with one_thread():
+        return {r: data.shapes_dataset(n, seed=seed, min_radius=float(r), max_radius=float(r)) for r in radii}
+
+
+def centre_shift(sets: dict) -> tuple[float, float]:
+    """How far the target's centre moves between the smallest and the largest size: mean and largest, in pixels."""
+    small, large = sets[min(sets)].boxes.float(), sets[max(sets)].boxes.float()
+    centre = lambda b: torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)     # (n, 2)
+    d = (centre(large) - centre(small)).norm(dim=1)
+    return d.mean().item(), d.max().item()
 
 
 @torch.no_grad()
-def scale_response(model: nn.Module, sets: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each scale: the mean over images and channels of a(5×5) − a(3×3), and the accuracy."""
+def scale_response(model: TinySKNet, sets: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each unit and size, every channel's mean over the images of a(5×5) − a(3×3), ``(units, sizes, C)``,
+    and the accuracy per size, ``(sizes,)``."""
     model = model.cpu().eval()
+    with one_thread():
+        return _scale_response(model, sets)
+
+
+def _scale_response(model: TinySKNet, sets: dict) -> tuple[torch.Tensor, torch.Tensor]:
     diffs, accs = [], []
     for d in sets.values():
-        a = model.attention_map(d.images)[:, :, :, 0, 0]                  # (n, M, C)
-        diffs.append((a[:, -1] - a[:, 0]).mean())
-        accs.append((model(d.images).argmax(1) == d.labels).float().mean())
-    return torch.stack(diffs), torch.stack(accs)
+        logits, maps = model.logits_and_maps(d.images)                     # (n, K), units x (n, M, C, 1, 1)
+        diffs.append(torch.stack([(a[:, -1] - a[:, 0])[..., 0, 0].mean(0) for a in maps]))    # (units, C)
+        accs.append((logits.argmax(1) == d.labels).float().mean())
+    return torch.stack(diffs, 1), torch.stack(accs)
+
+
+def scale_changes(diffs: torch.Tensor) -> torch.Tensor:
+    """Per-seed change from the smallest to the largest size of the channel-mean difference, ``(seeds, units)``,
+    from per-seed :func:`scale_response` differences ``(seeds, units, sizes, C)``."""
+    d = diffs.mean(-1)                                                     # (seeds, units, sizes)
+    return d[..., -1] - d[..., 0]
+
+
+def accuracy_lines(runs: dict, accs: dict) -> list:
+    """The printed accuracies of §6: one line per block, then SK minus each baseline, seed by seed."""
+    lines = [t("ch04.accuracy", label=t(f"ch04.block.{b}"), seeds=a, params=block_parameters(runs[b][0].model))
+             for b, a in accs.items()]
+    for b in ("mean", "single"):
+        n = accs[b].n
+        change = rd.paired(accs["sk"].values[:n], accs[b].values)
+        lines.append(t("ch04.paired", label=t(f"ch04.block.{b}"), seeds=f"0–{n - 1}",
+                       change=change.format(signed=True)))
+    return lines
+
+
+def channel_rises(diffs: torch.Tensor) -> torch.Tensor:
+    """Per unit, the share of (seed, channel) pairs whose a(5×5) − a(3×3) is larger at the largest size than at the
+    smallest, from ``diffs`` (seeds, units, sizes, C)."""
+    return (diffs[..., -1, :] > diffs[..., 0, :]).float().mean((0, 2))      # (units,)
+
+
+def scale_lines(diffs: torch.Tensor, untrained_diffs: torch.Tensor, size_acc: torch.Tensor) -> list:
+    """The printed results of the scale experiment: per unit the per-seed changes, how many rise and the share of
+    channels that rise; the same changes for the untrained networks; the accuracy per size."""
+    changes, rises = scale_changes(diffs), channel_rises(diffs)
+    lines = []
+    for u, stride in enumerate(UNIT_STRIDES):
+        change = rd.seeds(changes[:, u].tolist())
+        lines.append(t("ch04.response.line", stride=stride, r0=RADII[0], r1=RADII[-1], change=change.format(
+            signed=True), up=change.positive, n=change.n, rise=float(rises[u])))
+    before = scale_changes(untrained_diffs)
+    lines.append(t("ch04.response.untrained", change="; ".join(
+        rd.seeds(before[:, u].tolist()).format(signed=True) for u in range(len(UNIT_STRIDES)))))
+    lines.append(t("ch04.response.acc", radii=list(RADII), accs=", ".join(f"{a:.3f}" for a in size_acc.mean(0))))
+    return lines
+
+
+def plot_accuracies(accs: dict):
+    """Validation accuracy of each block, one dot per seed (``accs``: ``{block: rd.Seeds}``)."""
+    return figures.plot_seed_spread({t("figures.accuracy.y"): {t(f"ch04.block.{b}"): a.values for b, a in accs.items()}},
+                                    title=t("ch04.accuracy.title"))
+
+
+def check_selection_readings(trained: torch.Tensor, random: torch.Tensor) -> None:
+    """The sentence after the random-against-trained cell: selection weights ``(n, M, C)`` of the stride-2 unit."""
+    rd.expect("the untrained unit keeps every weight close to one half (within 0.05)",
+              float((random - 0.5).abs().max()) <= 0.05, low=float(random.min()), high=float(random.max()))
+    rd.expect("training moves them far from it (some below 0.1, some above 0.9)",
+              float(trained.min()) < 0.1 and float(trained.max()) > 0.9, low=float(trained.min()),
+              high=float(trained.max()))
+
+
+def check_accuracy_readings(accs: dict) -> None:
+    """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the baselines on the first
+    seeds of SK's)."""
+    sk = accs["sk"]
+    for name in ("mean", "single"):
+        change = rd.paired(sk.values[:accs[name].n], accs[name].values)
+        rd.expect(f"SK came out ahead of '{name}' in each of the seeds they share", change.positive == change.n,
+                  change=change)
+        rd.expect(f"... by a few points at most (every per-seed difference from '{name}' below 5 points)",
+                  change.high < 0.05, change=change)
+
+
+def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, rises: torch.Tensor,
+                         size_acc: torch.Tensor) -> None:
+    """The sentences of §6 that read the scale experiment: ``changes`` and ``random_changes`` ``(seeds, units)``
+    (trained, untrained), ``rises`` the share of channels whose difference grows, per unit, ``size_acc`` the
+    accuracy per size ``(seeds, sizes)``."""
+    first, second = rd.seeds(changes[:, 0].tolist()), rd.seeds(changes[:, 1].tolist())
+    rd.expect("in the stride-2 unit the 5×5 branch gains weight as the target grows, in all seeds but at most one",
+              first.positive >= first.n - 1, first=first)
+    rd.expect("... by about 0.3 on average (0.2 to 0.45)", 0.2 <= first.mean <= 0.45, first=first)
+    rd.expect("in the stride-4 unit it gains in most seeds (at least 70%), by less on average",
+              second.positive >= 0.7 * second.n and second.mean < first.mean, second=second, first=first)
+    rd.expect("most channels of the stride-2 unit follow (more than half rise)", float(rises[0]) > 0.5,
+              rises=rises.tolist())
+    untrained = rd.seeds(random_changes.flatten().tolist())
+    rd.expect("untrained networks show no such shift (every change within 0.02 of zero)",
+              max(abs(untrained.low), abs(untrained.high)) <= 0.02, untrained=untrained)
+    acc = size_acc.mean(0)
+    rd.expect("the smallest targets are the ones the networks mostly miss (accuracy below 0.6, the others above 0.8)",
+              float(acc[0]) < 0.6 and float(acc[1:].min()) > 0.8, acc=acc.tolist())
 
 
 # ---------------------------------------------------------------- figures
@@ -296,31 +469,37 @@ def plot_scale_examples(sets: dict, index: int = 0):
     return fig
 
 
-def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor, seeds: Sequence[int] = SEEDS):
-    """``diffs`` (seeds, scales): a(5×5) − a(3×3) against the target's size, one thin line per seed."""
+def plot_scale_response(radii: Sequence[float], diffs: torch.Tensor):
+    """``diffs`` (seeds, units, sizes): a(5×5) − a(3×3) against the target's size, one panel per unit (by depth),
+    one thin line per seed and their mean in black. Each seed is read against itself (the change along its
+    line), so the figure draws no error bars between seeds."""
     d = torch.as_tensor(diffs).detach().cpu().float()
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.4), layout="constrained")
-    for row, seed in zip(d, seeds):
-        ax.plot(radii, row.numpy(), "o-", lw=1, alpha=0.5, label=t("ch04.response.seed", seed=seed))
-    ax.errorbar(radii, d.mean(0).numpy(), yerr=d.std(0).numpy() if len(d) > 1 else None, fmt="s-", color="black",
-                lw=2, capsize=4, label=t("ch04.response.mean"))
-    ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(list(radii))
-    ax.set_xlabel(t("ch04.response.x"))
-    ax.set_ylabel(t("ch04.response.y"))
-    ax.set_title(t("ch04.response.title"), wrap=True)
-    ax.grid(True, alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(d) + 1, 4))
+    if d.dim() != 3 or d.shape[2] != len(radii):
+        raise ValueError(f"plot_scale_response expects diffs (seeds, units, {len(radii)}), got {tuple(d.shape)}")
+    fig, axes = viz.page_grid(d.shape[1], (3.0, 3.4), extra=(0.6, 1.2), sharey=True)
+    for u, ax in enumerate(axes):
+        for row in d[:, u]:
+            ax.plot(radii, row.numpy(), "-", lw=0.8, alpha=0.5, color="tab:blue")
+        ax.plot(radii, d[:, u].mean(0).numpy(), "s-", color="black", lw=2, label=t("ch04.response.mean"))
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(list(radii))
+        ax.set_title(t("ch04.response.unit", stride=UNIT_STRIDES[u] if u < len(UNIT_STRIDES) else u))
+        ax.set_xlabel(t("ch04.response.x"))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(t("ch04.response.y"))
+    axes[0].plot([], [], "-", lw=0.8, alpha=0.5, color="tab:blue", label=t("ch04.response.seeds", n=d.shape[0]))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    fig.suptitle(t("ch04.response.title"), wrap=True)
     return fig
 
 
-def selection_gallery(model: nn.Module, sets: dict, per_scale: int = 2):
-    """The selection weights (G, M, C) of ``per_scale`` images at the smallest and at the largest target size,
-    as a viewer: point at a channel to read its weight on each branch in every image."""
+def selection_gallery(model: TinySKNet, sets: dict, per_scale: int = 2):
+    """The stride-2 unit's selection weights (G, M, C) of ``per_scale`` images at the smallest and at the largest
+    target size, as a viewer: point at a channel to read its weight on each branch in every image."""
     small, large = min(sets), max(sets)
     images = torch.cat([sets[small].images[:per_scale], sets[large].images[:per_scale]])
     with torch.no_grad():
-        weights = model.cpu().eval().attention_map(images)[:, :, :, 0, 0]           # (G, M, C)
+        weights = model.cpu().eval().attention_maps(images)[0][:, :, :, 0, 0]      # (G, M, C)
     labels = [t("ch04.gallery.label", r=r) for r in [small] * per_scale + [large] * per_scale]
     return viewer.channel_gallery(images, weights, labels=labels, title=t("ch04.gallery.title"),
                                   branch_labels=[t("ch04.branch.small"), t("ch04.branch.large")])
@@ -329,7 +508,8 @@ def selection_gallery(model: nn.Module, sets: dict, per_scale: int = 2):
 # ---------------------------------------------------------------- common slips (§8), each small enough to read
 
 class PlainListSelect(nn.Module):
-    """The select step as in a widely copied implementation: one FC per branch, kept in a plain Python list."""
+    """The select step as Wei Li's ``SelectiveKernelAttention`` writes it (2694048168/blog, PaperMD/attention.md):
+    a fuse FC with bias, then one FC per branch kept in a plain Python list."""
 
     def __init__(self, channels: int, d: int = 32, branches: int = 2):
         super().__init__()

@@ -16,6 +16,7 @@ from torch import nn
 from ..cbam import CBAM, CBAMAttention, ChannelGate, SpatialGate
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
+from ..toolkit.data import brightness_maps, centre_maps
 from ..toolkit import readings as rd
 from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, describe, exercise, expect_close
 from ..toolkit.format import ShowsTable, Table
@@ -63,8 +64,10 @@ register({
     "ch05.diagram.conv7": {"en": "7×7 conv\nBN, σ", "zh": "7×7 卷积\n批量归一化、σ"},
     "ch05.diagram.m_s": {"en": "$M_s$\n1×H×W", "zh": "$M_s$\n1×H×W"},
     # §5
-    "ch05.counts": {"en": "parameters {params} (formula {params_formula}); FLOPs {flops} (formula {flops_formula})",
-                    "zh": "参数量 {params}（公式 {params_formula}）；浮点运算次数 {flops}（公式 {flops_formula}）"},
+    "ch05.counts": {"en": "parameters {params} (formula {params_formula}); FLOPs for the batch of {B}: {flops} "
+                          "(formula {flops_formula}), {per_sample} per sample",
+                    "zh": "参数量 {params}（公式 {params_formula}）；这批 {B} 个样本的浮点运算次数 {flops}"
+                          "（公式 {flops_formula}），每个样本 {per_sample}"},
     "ch05.versus_se": {"en": "C = {C}, {S}×{S}: SE {se}, CBAM {cbam} FLOPs; CBAM / 3×3 convolution: {share:.2%}",
                        "zh": "C = {C}、{S}×{S}：SE 为 {se}，CBAM 为 {cbam} 次浮点运算；CBAM 与 3×3 卷积之比：{share:.2%}"},
     # §6
@@ -87,6 +90,8 @@ register({
                                  "zh": "不带注意力：其特征（通道平均）"},
     "ch05.score.base_cam": {"en": "no attention: class-activation map", "zh": "不带注意力：类激活图"},
     "ch05.score.area": {"en": "the box's share of the map", "zh": "目标框占整张图的比例"},
+    "ch05.where.means": {"en": "trained M_s: mean {inside} inside the target's box, {outside} outside it",
+                         "zh": "训练后的 M_s：目标框内的均值 {inside}，框外的均值 {outside}"},
     "ch05.mask.region": {"en": "square covered", "zh": "遮住的方块"},
     "ch05.mask.drop": {"en": "drop of the true class's logit", "zh": "真实类别 logit 的下降"},
     "ch05.mask.accuracy": {"en": "accuracy", "zh": "准确率"},
@@ -94,6 +99,11 @@ register({
     "ch05.mask.peak": {"en": "{side}×{side} at the peak of M_s", "zh": "M_s 峰值处的 {side}×{side}"},
     "ch05.mask.random": {"en": "{side}×{side} at random", "zh": "随机位置的 {side}×{side}"},
     "ch05.mask.bright": {"en": "{side}×{side} at the brightest cell", "zh": "最亮格子处的 {side}×{side}"},
+    "ch05.mask.cam": {"en": "{side}×{side} at the peak of the class-activation map",
+                      "zh": "类激活图峰值处的 {side}×{side}"},
+    "ch05.mask.row": {"en": "{net}: {region}", "zh": "{net}：{region}"},
+    "ch05.mask.net.cbam": {"en": "CBAM", "zh": "CBAM"},
+    "ch05.mask.net.none": {"en": "no attention", "zh": "不带注意力"},
     "ch05.mask.example": {"en": "Covering {side}×{side} pixels: p, the true class's probability (seed 0)",
                           "zh": "遮住 {side}×{side} 个像素：p 为真实类别的概率（随机种子 0）"},
     "ch05.mask.prob": {"en": "p = {p:.2f}", "zh": "p = {p:.2f}"},
@@ -300,18 +310,6 @@ def class_activation_maps(model: nn.Module, images: torch.Tensor, labels: torch.
     return cam - cam.amin((1, 2), keepdim=True)
 
 
-def centre_maps(n: int, h: int, w: int) -> torch.Tensor:
-    """A guess that needs no image: every map peaks at the centre cell ``(h // 2, w // 2)``."""
-    m = torch.zeros(n, h, w)
-    m[:, h // 2, w // 2] = 1.0
-    return m
-
-
-def brightness_maps(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """A rule that needs no learning: each cell's mean brightness (max over RGB), ``(n, h, w)``."""
-    return nn.functional.adaptive_avg_pool2d(images.amax(1, keepdim=True), (h, w))[:, 0]
-
-
 def _scaled(maps: torch.Tensor) -> torch.Tensor:
     """Each map stretched to [0, 1] (for drawing maps of different units on one colour scale)."""
     low, high = maps.amin((1, 2), keepdim=True), maps.amax((1, 2), keepdim=True)
@@ -348,11 +346,18 @@ WHERE_ROWS = ("trained", "random", "centre", "bright", "features", "base_feature
 class Where(ShowsTable):
     """Per map (a key of ``WHERE_ROWS``), one value per seed: ``peak`` (the peak lies on the target's box),
     ``distractor`` (it lies on a distractor's box instead), ``mass`` (the map's share inside the target's box);
-    ``area``: the box's share of the map, per seed."""
+    ``area``: the box's share of the map, per seed; ``inside`` and ``outside``: the trained ``M_s``'s mean over
+    the cells inside the target's box and over the other cells, per seed."""
     peak: dict
     distractor: dict
     mass: dict
     area: list
+    inside: list
+    outside: list
+
+    def means(self) -> str:
+        """One line: the trained map's mean inside and outside the box, per seed."""
+        return t("ch05.where.means", inside=rd.seeds(self.inside).format(2), outside=rd.seeds(self.outside).format(2))
 
     def table(self) -> Table:
         rows = [[t(f"ch05.score.{key}"), *(rd.seeds(getattr(self, m)[key]).format() for m in
@@ -368,7 +373,7 @@ def where_it_looks(runs: Sequence, baselines: Sequence) -> Where:
     CBAM's (same seed), a centre guess, the brightest cell, the channel mean of the features CBAM receives,
     and, from the network without attention of the same seed, its features' channel mean and its
     class-activation map. ``runs`` and ``baselines``: the CBAM and no-attention demos, one per seed."""
-    result = Where({k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, [])
+    result = Where({k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, [], [], [])
     for run, base in zip(runs, baselines, strict=True):
         val = run.val_data
         images, size = val.images, val.images.shape[-1]
@@ -387,6 +392,9 @@ def where_it_looks(runs: Sequence, baselines: Sequence) -> Where:
             result.distractor[key].append(data.peak_on_distractor(m, val, size))
             result.mass[key].append(score.mass_in_box)
         result.area.append(score.box_area)
+        mean_in, mean_out = data.box_means(trained, val.boxes, size)                      # (n,) each
+        result.inside.append(mean_in.mean().item())
+        result.outside.append(mean_out.mean().item())
     return result
 
 
@@ -398,6 +406,10 @@ def check_where_readings(where: Where) -> None:
     rd.expect("and almost never on a distractor (<= 0.02)", max(d["trained"]) <= 0.02, distractor=d["trained"])
     rd.expect("the trained map puts more than 1.5 times the box's share of its mass inside the box",
               all(x > 1.5 * a for x, a in zip(m["trained"], where.area)), mass=m["trained"], area=where.area)
+    rd.expect("far from all of it, because the map is broad: near its top inside the box (above 0.9), and still "
+              "above 0.4 on average outside it, in every seed",
+              min(where.inside) > 0.9 and min(where.outside) > 0.4 and max(m["trained"]) < 0.5,
+              inside=where.inside, outside=where.outside, mass=m["trained"])
     rd.expect("a random CBAM's peak lands on the target in fewer than one image in four",
               max(p["random"]) < 0.25, peak=p["random"])
     rd.expect("the centre guess finds the target in about one image in five (0.1 to 0.3)",
@@ -454,61 +466,94 @@ def true_logits(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     return logits[torch.arange(len(labels)), labels]
 
 
-#: The regions covered in the masking test, in the table's order.
-MASK_ROWS = ("peak", "random", "bright")
+#: The regions covered in the masking test, in the table's order: the peak of the trained ``M_s``, the peak of
+#: the class-activation map of the network without attention, a random place, the brightest cell.
+MASK_ROWS = ("peak", "cam", "random", "bright")
+#: The networks the masking test asks: the CBAM network, and the network without attention of the same seed
+#: (the control: it has no M_s, so whatever covering the map's peak costs it is not the map's doing).
+MASK_NETS = ("cbam", "none")
 
 
 @dataclass(repr=False)
 class Masking(ShowsTable):
-    """Per covered region (``MASK_ROWS``), one value per seed: the mean ``drop`` of the true class's logit and
-    the ``accuracy`` after covering; ``accuracy_before``: the accuracy of the uncovered images."""
+    """Per network (``MASK_NETS``) and covered region (``MASK_ROWS``), keyed ``(net, region)``, one value per seed:
+    the mean ``drop`` of the true class's logit and the ``accuracy`` after covering; ``accuracy_before[net]``:
+    the accuracy on the uncovered images. Both networks of a seed see the same covered images."""
     drop: dict
     accuracy: dict
-    accuracy_before: list
+    accuracy_before: dict
 
     def table(self) -> Table:
-        rows = [[t("ch05.mask.none"), "", rd.seeds(self.accuracy_before).format()]]
-        rows += [[t(f"ch05.mask.{key}", side=MASK), rd.seeds(self.drop[key]).format(2),
-                  rd.seeds(self.accuracy[key]).format()] for key in MASK_ROWS]
+        rows = []
+        for net in MASK_NETS:
+            who = t(f"ch05.mask.net.{net}")
+            rows.append([t("ch05.mask.row", net=who, region=t("ch05.mask.none")), "",
+                         rd.seeds(self.accuracy_before[net]).format()])
+            rows += [[t("ch05.mask.row", net=who, region=t(f"ch05.mask.{key}", side=MASK)),
+                      rd.seeds(self.drop[(net, key)]).format(2), rd.seeds(self.accuracy[(net, key)]).format()]
+                     for key in MASK_ROWS]
         return Table([t("ch05.mask.region"), t("ch05.mask.drop"), t("ch05.mask.accuracy")], rows)
 
 
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return (logits.argmax(1) == labels).float().mean().item()
+
+
 @one_thread()
-def masking_test(runs: Sequence) -> Masking:
-    """Covers, on each seed's validation images, the square under the trained ``M_s``'s peak, a random square
-    of the same size (drawn with the run's seed) and the square under the brightest cell; returns the drop of
-    the true class's logit and the accuracy after covering."""
-    result = Masking({k: [] for k in MASK_ROWS}, {k: [] for k in MASK_ROWS}, [])
-    for run in runs:
-        val, model = run.val_data, run.model
+@torch.no_grad()
+def masking_test(runs: Sequence, baselines: Sequence) -> Masking:
+    """Covers, on each seed's validation images, a 12 × 12 square under the trained ``M_s``'s peak, under the
+    peak of the class-activation map of the network without attention, at a random place (drawn with the run's
+    seed) and under the brightest cell, and asks both networks of the seed (``runs``: CBAM, ``baselines``: no
+    attention) about the same covered images: the drop of the true class's logit and the accuracy."""
+    result = Masking({}, {}, {net: [] for net in MASK_NETS})
+    for run, base in zip(runs, baselines, strict=True):
+        val = run.val_data
         images, labels, size = val.images, val.labels, val.images.shape[-1]
-        m_s = spatial_maps(model, images)
-        centres = {"peak": peak_centres(m_s, size), "random": random_centres(len(images), size, run.config.seed),
+        m_s = spatial_maps(run.model, images)
+        centres = {"peak": peak_centres(m_s, size),
+                   "cam": peak_centres(class_activation_maps(base.model, images, labels), size),
+                   "random": random_centres(len(images), size, run.config.seed),
                    "bright": peak_centres(brightness_maps(images, *m_s.shape[1:]), size)}
-        before = true_logits(model, images, labels)
-        with torch.no_grad():
-            result.accuracy_before.append((model(images.to(next(model.parameters()).device)).argmax(1).cpu()
-                                           == labels).float().mean().item())
-        for key in MASK_ROWS:
-            covered = cover(images, centres[key])
-            with torch.no_grad():
-                logits = model(covered.to(next(model.parameters()).device)).cpu()
-            result.drop[key].append((before - logits[torch.arange(len(labels)), labels]).mean().item())
-            result.accuracy[key].append((logits.argmax(1) == labels).float().mean().item())
+        covered = {key: cover(images, c) for key, c in centres.items()}         # (n, 3, H, W) each
+        rows = torch.arange(len(labels))
+        for net, model in zip(MASK_NETS, (run.model, base.model)):
+            device = next(model.parameters()).device
+            logits = model(images.to(device)).cpu()                              # (n, K)
+            result.accuracy_before[net].append(_accuracy(logits, labels))
+            for key in MASK_ROWS:
+                after = model(covered[key].to(device)).cpu()
+                result.drop.setdefault((net, key), []).append((logits - after)[rows, labels].mean().item())
+                result.accuracy.setdefault((net, key), []).append(_accuracy(after, labels))
     return result
+
+
+#: Chance accuracy on the cue images (four shapes, equally likely) and the band the masking test reads as "at
+#: chance": about two binomial standard deviations of 500 images, sqrt(0.25 * 0.75 / 500) = 0.019.
+CHANCE, CHANCE_BAND = 0.25, 0.04
 
 
 def check_masking_readings(masking: Masking) -> None:
     """The sentences of §6 that read the masking test."""
-    drop = masking.drop
+    drop, acc = masking.drop, masking.accuracy
+    peak, random, bright = drop[("cbam", "peak")], drop[("cbam", "random")], drop[("cbam", "bright")]
     rd.expect("covering the square the map points at lowers the true class's logit at least twice as much as "
               "covering a random square of the same size, in every seed",
-              all(p >= 2 * r for p, r in zip(drop["peak"], drop["random"])), peak=drop["peak"], random=drop["random"])
+              all(p >= 2 * r for p, r in zip(peak, random)), peak=peak, random=random)
     rd.expect("and more than covering the brightest cell's square, in every seed",
-              all(p > b for p, b in zip(drop["peak"], drop["bright"])), peak=drop["peak"], bright=drop["bright"])
-    rd.expect("covering the map's square leaves the network below half its accuracy, in every seed",
-              all(a < 0.5 * b for a, b in zip(masking.accuracy["peak"], masking.accuracy_before)),
-              covered=masking.accuracy["peak"], before=masking.accuracy_before)
+              all(p > b for p, b in zip(peak, bright)), peak=peak, bright=bright)
+    rd.expect("covering the map's square leaves the CBAM network at chance (within 0.04 of 0.25), in every seed",
+              all(abs(a - CHANCE) <= CHANCE_BAND for a in acc[("cbam", "peak")]), covered=acc[("cbam", "peak")])
+    none_peak = drop[("none", "peak")]
+    rd.expect("the network without attention loses about as much when the same square is covered: at least 90% "
+              "of the CBAM network's drop, in every seed",
+              all(n >= 0.9 * c for n, c in zip(none_peak, peak)), none=none_peak, cbam=peak)
+    rd.expect("and falls close to chance too (below 0.35), in every seed",
+              max(acc[("none", "peak")]) < 0.35, covered=acc[("none", "peak")])
+    rd.expect("covering the peak of the class-activation map of the network without attention costs either network "
+              "at least 90% of what covering the peak of M_s costs it, in every seed",
+              all(c >= 0.9 * p for net in MASK_NETS for c, p in zip(drop[(net, "cam")], drop[(net, "peak")])),
+              cam={net: drop[(net, "cam")] for net in MASK_NETS}, peak={net: drop[(net, "peak")] for net in MASK_NETS})
 
 
 def check_accuracy_readings(cbam: Sequence[float], baseline: Sequence[float]) -> None:
@@ -590,19 +635,6 @@ def plot_ablation(result: Ablation):
 
 # ---------------------------------------------------------------- figures
 
-def _box(ax, x, y, text, width, height=7.0, colour="#eef3fb", edge="#4a6fa5", **kw):
-    """A rounded box centred at (x, y) with ``text`` in it (the block diagram's unit)."""
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.4",
-                                facecolor=colour, edgecolor=edge, lw=1.2))
-    ax.text(x, y, text, ha="center", va="center", **kw)
-
-
-def _arrow(ax, start, end, **kw):
-    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.2, **kw))
-
-
 def plot_block_diagram():
     """CBAM in a residual block (top) and inside (bottom): the channel gate, then the spatial gate, each
     with the shape it makes; the input of each gate also goes straight to its product."""
@@ -616,13 +648,13 @@ def plot_block_diagram():
            (65.5, "CBAM", 11), (80, "+", 4), (93, "ReLU", 9)]
     for i, (x, text, w) in enumerate(top):
         strong = text == "CBAM"
-        _box(ax, x, y, text, w, height=9.0, colour="#fde9c9" if strong else "#eef3fb",
+        viz.diagram_box(ax, x, y, text, w, height=9.0, colour="#fde9c9" if strong else "#eef3fb",
              edge="#c77c02" if strong else "#4a6fa5", fontweight="bold" if strong else "normal")
         if i:
             px, _, pw = top[i - 1]
-            _arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
+            viz.diagram_arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
     ax.plot([6, 6, 80], [y + 5.2, y + 10, y + 10], color="#333333", lw=1.2)
-    _arrow(ax, (80, y + 10), (80, y + 5.2))
+    viz.diagram_arrow(ax, (80, y + 10), (80, y + 5.2))
     ax.text(43, y + 10.8, t("ch05.diagram.skip"), ha="center", va="bottom")
     ax.text(57.2, y + 1.2, "$r$", ha="center", va="bottom")
     # inside CBAM: two gates, each pooling in its own direction, each multiplying its own input
@@ -637,11 +669,11 @@ def plot_block_diagram():
     for y, title, keys in rows:
         ax.text(3, y + 10.2, t(title), ha="left", va="bottom", fontweight="bold")
         for i, key in enumerate(keys):
-            _box(ax, xs[i], y, t(key) if key.startswith("ch05.") else key, ws[i], height=8.0)
+            viz.diagram_box(ax, xs[i], y, t(key) if key.startswith("ch05.") else key, ws[i], height=8.0)
             if i:
-                _arrow(ax, (xs[i - 1] + ws[i - 1] / 2 + 0.6, y), (xs[i] - ws[i] / 2 - 0.6, y))
+                viz.diagram_arrow(ax, (xs[i - 1] + ws[i - 1] / 2 + 0.6, y), (xs[i] - ws[i] / 2 - 0.6, y))
         ax.plot([xs[0], xs[0], xs[4]], [y + 4.7, y + 7.6, y + 7.6], color="#333333", lw=1.0)   # the input itself
-        _arrow(ax, (xs[4], y + 7.6), (xs[4], y + 4.7))
+        viz.diagram_arrow(ax, (xs[4], y + 7.6), (xs[4], y + 4.7))
     ax.set_title(t("ch05.diagram.title"))
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""Chapter 06 · BAM: the chapter's strings, figures, the two-stage network, demos, exercises and explorer.
+"""Chapter 06 · BAM: the chapter's strings, figures, the three-stage residual network, demos, exercises and explorer.
 
 The notebook imports it as ``ch``: ``from attention_lib.chapters import ch06_bam as ch``.
 """
@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from ..bam import BAM
-from ..cbam import CBAM
+from ..cbam import CBAM, CBAMAttention
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
+from ..toolkit.data import brightness_maps, centre_maps
 from ..toolkit import readings as rd
 from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
 from ..toolkit.format import ShowsTable, Table, format_count, format_si
@@ -32,11 +33,32 @@ register({
     # §1
     "ch06.rf.title": {"en": "Where one output of two 3×3 convolutions looks: dilation 1 against 4",
                       "zh": "两层 3×3 卷积的一个输出看到哪里：空洞率 1 与 4 对比"},
-    "ch06.rf.panel": {"en": "dilation {d}: {n} pixels read, spanning {s}×{s}",
-                      "zh": "空洞率 {d}：读取 {n} 个像素，跨越 {s}×{s}"},
+    "ch06.rf.panel": {"en": "dilation {d}\n{n} pixels read, spanning {s}×{s}",
+                      "zh": "空洞率 {d}\n读取 {n} 个像素，跨越 {s}×{s}"},
     "ch06.rf.x": {"en": "x (pixels)", "zh": "x（像素）"},
     "ch06.rf.y": {"en": "y (pixels)", "zh": "y（像素）"},
     "ch06.rf.taps": {"en": "times an input pixel is read", "zh": "输入像素被读取的次数"},
+    # the block diagram
+    "ch06.diagram.title": {"en": "BAM: one module per stage boundary; inside, two branches in parallel, added",
+                           "zh": "BAM：每个阶段边界一个模块；模块内两个分支并行，再相加"},
+    "ch06.diagram.stem": {"en": "stem", "zh": "输入卷积"},
+    "ch06.diagram.stage": {"en": "stage {n}", "zh": "第 {n} 阶段"},
+    "ch06.diagram.head": {"en": "pool, FC", "zh": "池化、全连接"},
+    "ch06.diagram.where": {"en": "where: after each stage but the last", "zh": "位置：除最后一个阶段外，每个阶段之后"},
+    "ch06.diagram.channel": {"en": "channel branch (what)", "zh": "通道分支（看什么）"},
+    "ch06.diagram.spatial": {"en": "spatial branch (where)", "zh": "空间分支（看哪里）"},
+    "ch06.diagram.pool": {"en": "avg over\nH×W", "zh": "沿 H×W\n取平均"},
+    "ch06.diagram.mlp": {"en": "MLP\nC→C/r→C", "zh": "MLP\nC→C/r→C"},
+    "ch06.diagram.m_c": {"en": "$\\mathbf{M_c}$\nC×1×1", "zh": "$\\mathbf{M_c}$\nC×1×1"},
+    "ch06.diagram.reduce": {"en": "1×1 conv\nC→C/r", "zh": "1×1 卷积\nC→C/r"},
+    "ch06.diagram.dilated": {"en": "3×3 conv ×2\ndilation d", "zh": "3×3 卷积 ×2\n空洞率 d"},
+    "ch06.diagram.one": {"en": "1×1\nconv", "zh": "1×1\n卷积"},
+    "ch06.diagram.m_s": {"en": "$\\mathbf{M_s}$\n1×H×W", "zh": "$\\mathbf{M_s}$\n1×H×W"},
+    "ch06.diagram.sum": {"en": "+", "zh": "+"},
+    "ch06.diagram.out": {"en": "$\\mathbf{F}' = \\mathbf{F}\\,+$\n$\\mathbf{F} \\otimes \\mathbf{M}(\\mathbf{F})$",
+                         "zh": "$\\mathbf{F}' = \\mathbf{F}\\,+$\n$\\mathbf{F} \\otimes \\mathbf{M}(\\mathbf{F})$"},
+    "ch06.diagram.identity": {"en": "F itself: multiplied by M(F) and added (the identity)",
+                              "zh": "F 本身：既与 M(F) 相乘，又直接相加（恒等映射）"},
     # §3, §5
     "ch06.counts": {"en": "parameters {params} (formula {params_formula}); FLOPs {flops} (formula {flops_formula})",
                     "zh": "参数量 {params}（公式 {params_formula}）；浮点运算次数 {flops}（公式 {flops_formula}）"},
@@ -51,48 +73,53 @@ register({
                           "zh": "同一输入上的相加与相乘：一张图像的三个通道"},
     "ch06.fusion.sum": {"en": "σ(M_c + M_s)", "zh": "σ(M_c + M_s)"},
     "ch06.fusion.product": {"en": "σ(M_c · M_s)", "zh": "σ(M_c · M_s)"},
-    "ch06.fusion.channel": {"en": "channel {c}: M_c = {v:+.2f}", "zh": "通道 {c}：M_c = {v:+.2f}"},
+    "ch06.fusion.channel": {"en": "channel {c}\nM_c = {v:+.2f}", "zh": "通道 {c}\nM_c = {v:+.2f}"},
     "ch06.fusion.value": {"en": "map value", "zh": "图的取值"},
     "ch06.fusion.x": {"en": "position on the feature map", "zh": "特征图上的位置"},
     "ch06.net.who": {"en": "network (3 seeds)", "zh": "网络（3 个随机种子）"},
     "ch06.net.bam": {"en": "BAM per stage, sum", "zh": "每个阶段一个 BAM，相加"},
     "ch06.net.product": {"en": "BAM per stage, product", "zh": "每个阶段一个 BAM，相乘"},
-    "ch06.net.cbam": {"en": "CBAM per block", "zh": "每个卷积块一个 CBAM"},
+    "ch06.net.cbam": {"en": "CBAM per residual block", "zh": "每个残差块一个 CBAM"},
     "ch06.net.none": {"en": "no attention", "zh": "不带注意力"},
     "ch06.net.modules": {"en": "attention modules", "zh": "注意力模块数"},
     "ch06.net.attention": {"en": "their parameters", "zh": "它们的参数量"},
     "ch06.net.total": {"en": "network's parameters", "zh": "整个网络的参数量"},
     "ch06.score.acc": {"en": "validation accuracy", "zh": "验证集准确率"},
     "ch06.score.change": {"en": "minus no attention, per seed", "zh": "减去不带注意力（逐个随机种子）"},
-    "ch06.score.who": {"en": "factor (3 seeds)", "zh": "乘法因子（3 个随机种子）"},
+    "ch06.score.who": {"en": "end of stage {stage} ({side}×{side}), 3 seeds", "zh": "第 {stage} 阶段末（{side}×{side}），3 个随机种子"},
     "ch06.score.peak": {"en": "peak on the target", "zh": "峰值落在目标上"},
     "ch06.score.distractor": {"en": "peak on a distractor", "zh": "峰值落在干扰物上"},
     "ch06.score.ratio": {"en": "inside / outside the box", "zh": "框内 / 框外"},
-    "ch06.place.bam.0": {"en": "BAM (sum) 1 + M(F), stage 1", "zh": "BAM（相加）1 + M(F)，第 1 阶段"},
-    "ch06.place.bam.1": {"en": "BAM (sum) 1 + M(F), stage 2", "zh": "BAM（相加）1 + M(F)，第 2 阶段"},
-    "ch06.place.cbam.0": {"en": "CBAM M_c M_s, end of stage 1", "zh": "CBAM 的 M_c M_s，第 1 阶段末"},
-    "ch06.place.cbam.1": {"en": "CBAM M_c M_s, end of stage 2", "zh": "CBAM 的 M_c M_s，第 2 阶段末"},
-    "ch06.place.product.0": {"en": "BAM (product) 1 + M(F), stage 1", "zh": "BAM（相乘）1 + M(F)，第 1 阶段"},
-    "ch06.place.product.1": {"en": "BAM (product) 1 + M(F), stage 2", "zh": "BAM（相乘）1 + M(F)，第 2 阶段"},
+    "ch06.score.row.bam": {"en": "BAM (sum): gate M(F)", "zh": "BAM（相加）：门控 M(F)"},
+    "ch06.score.row.bam_in": {"en": "BAM (sum): the features it receives", "zh": "BAM（相加）：它收到的特征"},
+    "ch06.score.row.cbam": {"en": "CBAM: gate M_c M_s in the stage's block", "zh": "CBAM：该阶段残差块里的门控 M_c M_s"},
+    "ch06.score.row.product": {"en": "BAM (product): gate M(F)", "zh": "BAM（相乘）：门控 M(F)"},
+    "ch06.score.row.none": {"en": "no attention: the stage's features", "zh": "不带注意力：该阶段的特征"},
+    "ch06.score.row.centre": {"en": "centre guess", "zh": "总猜中心"},
+    "ch06.score.row.bright": {"en": "brightest cell (no learning)", "zh": "最亮的格子（无需学习）"},
+    "ch06.score.factor": {"en": "end of stage {stage}, BAM (sum), inside / outside: factor 1 + M(F) {factor}; "
+                                "gate M(F) {gate}; maps above 0.8 almost everywhere: {saturated}",
+                          "zh": "第 {stage} 阶段末，BAM（相加），框内 / 框外：乘法因子 1 + M(F) 为 {factor}；"
+                                "门控 M(F) 为 {gate}；几乎处处高于 0.8 的图所占比例：{saturated}"},
     "ch06.row.random": {"en": "random BAM 2: M(F)", "zh": "随机 BAM 2：M(F)"},
     "ch06.row.early": {"en": "BAM 1 (16×16): M(F)", "zh": "BAM 1（16×16）：M(F)"},
     "ch06.row.late": {"en": "BAM 2 (8×8): M(F)", "zh": "BAM 2（8×8）：M(F)"},
-    "ch06.row.cbam_early": {"en": "CBAM (16×16): M_c M_s", "zh": "CBAM（16×16）：M_c M_s"},
-    "ch06.row.cbam_late": {"en": "CBAM (8×8): M_c M_s", "zh": "CBAM（8×8）：M_c M_s"},
-    "ch06.gallery.title": {"en": "BAM's M(F) and CBAM's factor at two stages (cyan: target box)",
-                           "zh": "两个阶段上 BAM 的 M(F) 与 CBAM 的乘法因子（青色框为目标框）"},
+    "ch06.row.cbam_early": {"en": "CBAM, stage 1 (16×16): M_c M_s", "zh": "CBAM，第 1 阶段（16×16）：M_c M_s"},
+    "ch06.row.cbam_late": {"en": "CBAM, stage 2 (8×8): M_c M_s", "zh": "CBAM，第 2 阶段（8×8）：M_c M_s"},
+    "ch06.gallery.title": {"en": "The gates of BAM and CBAM at the ends of stages 1 and 2 (cyan: target box)",
+                           "zh": "第 1、2 阶段末 BAM 与 CBAM 的门控（青色框为目标框）"},
     "ch06.m_s_peaks": {"en": "{name}, seed {seed}: M_s peaks on the target in {plus:.1%} of the images, -M_s in {minus:.1%}",
                        "zh": "{name}，随机种子 {seed}：M_s 的峰值落在目标上的图像占 {plus:.1%}，-M_s 的占 {minus:.1%}"},
-    "ch06.photo.title": {"en": "{name}: factor at stage 2, photo {s}×{s} (map {h}×{w})",
-                         "zh": "{name}：第 2 阶段的乘法因子，照片 {s}×{s}（图 {h}×{w}）"},
+    "ch06.photo.title": {"en": "{name}: gate at the end of stage 2 (map {h}×{w})",
+                         "zh": "{name}：第 2 阶段末的门控（图 {h}×{w}）"},
     "ch06.viewer.title": {"en": "BAM 2's M(F) (mean over channels) over validation images",
                           "zh": "BAM 2 的 M(F)（通道平均）在验证图像上"},
     "ch06.bam_share": {"en": "the two BAMs hold {share:.1%} of the network's parameters",
                        "zh": "两个 BAM 占整个网络参数量的 {share:.1%}"},
     "ch06.cost.per_bam": {"en": "BAM on C = {C}, {S}×{S}: {flops}FLOPs; C²HW = {c2hw}",
                           "zh": "BAM，C = {C}，{S}×{S}：浮点运算次数 {flops}；C²HW = {c2hw}"},
-    "ch06.photo.corr": {"en": "correlation of the factor with each cell's redness: BAM {bam:.2f}, CBAM {cbam:.2f}",
-                        "zh": "乘法因子与各格子红色程度的相关系数：BAM {bam:.2f}，CBAM {cbam:.2f}"},
+    "ch06.photo.corr": {"en": "correlation of the gate with each cell's redness: BAM {bam:.2f}, CBAM {cbam:.2f}",
+                        "zh": "门控与各格子红色程度的相关系数：BAM {bam:.2f}，CBAM {cbam:.2f}"},
     # §8
     "ch06.bn1": {"en": "training mode, batch size 1: {error}", "zh": "训练模式、批量大小为 1：{error}"},
     "ch06.bn1.fix": {"en": "eval mode, batch size 1: output {shape}", "zh": "评估模式、批量大小为 1：输出形状 {shape}"},
@@ -156,20 +183,42 @@ register({
 SEEDS = (0, 1, 2)
 
 
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResidualBlock(nn.Module):
+    """ResNet's basic block: ``ReLU(shortcut(x) + CBAM(r))``, ``r = BN(conv(ReLU(BN(conv(x)))))`` the residual
+    branch. With ``cbam_reduction`` a CBAM refines ``r`` before the identity is added, where the CBAM paper and
+    the official ``BasicBlock`` put it; without, the plain block. The shortcut is the identity, or a 1×1
+    convolution and BatchNorm when the channels change (as ResNet's projection shortcut)."""
+
+    def __init__(self, cin: int, cout: int, cbam_reduction: Optional[int] = None):
+        super().__init__()
+        self.conv1, self.conv2 = _conv_bn(cin, cout), _conv_bn(cout, cout)
+        self.cbam = CBAM(cout, cbam_reduction) if cbam_reduction else nn.Identity()
+        self.shortcut = nn.Identity() if cin == cout else _conv_bn(cin, cout, 1)
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual branch ``r`` (what CBAM refines): ``(B, cout, H, W)``."""
+        return self.conv2(torch.relu(self.conv1(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.shortcut(x) + self.cbam(self.branch(x)))      # (B, cout, H, W)
 
 
 class StagedNet(nn.Module):
-    """A three-stage CNN with BAM where the paper puts it, at the stage boundaries, or CBAM in every block.
+    """A small residual network in three stages, with BAM where the BAM paper puts it (at the boundaries
+    between stages) or CBAM where the CBAM paper puts it (on the residual branch of every block).
 
-    stage 1: conv (stride 2), conv           -> (B, 2w, H/2, W/2)   [BAM 1]
-    stage 2: max pool, conv                  -> (B, 2w, H/4, W/4)   [BAM 2]
-    stage 3: max pool, conv                  -> (B, 2w, H/8, W/8)   -> global average pool -> linear
+    stem:    3×3 conv, stride 2, BN, ReLU    -> (B, w, H/2, W/2)
+    stage 1: residual block                  -> (B, w, H/2, W/2)     [BAM 1]
+    stage 2: max pool, residual block        -> (B, 2w, H/4, W/4)    [BAM 2]
+    stage 3: max pool, residual block        -> (B, 2w, H/8, W/8)    -> global average pool -> linear
 
-    ``attention="bam"``: one BAM after stage 1 and one after stage 2, none after the last stage (the official
-    ResNet has none after ``layer4`` either); ``"cbam"``: a CBAM at the end of each of the four conv blocks
-    (as CBAM sits in every residual block), with reduction ``cbam_reduction``; ``None``: the backbone alone.
+    ``attention="bam"``: a BAM after stage 1 and one after stage 2, none after the last stage (the official
+    ResNet has none after ``layer4`` either); ``"cbam"``: a CBAM inside each of the three blocks, with
+    reduction ``cbam_reduction``; ``None``: the network alone.
     """
 
     def __init__(self, attention: Optional[str] = "bam", num_classes: int = 4, width: int = 16,
@@ -178,73 +227,83 @@ class StagedNet(nn.Module):
         if attention not in ("bam", "cbam", None):
             raise ValueError(f"StagedNet: attention must be 'bam', 'cbam' or None, got {attention!r}")
         self.attention_name = attention
-        c = 2 * width
+        w, c = width, 2 * width
+        r = cbam_reduction if attention == "cbam" else None
 
-        def gate(channels: int) -> nn.Module:                     # CBAM in every block, or nothing
-            return CBAM(channels, cbam_reduction) if attention == "cbam" else nn.Identity()
+        def boundary(channels: int) -> nn.Module:                # BAM at a stage boundary, or nothing
+            return BAM(channels, reduction, dilation, fusion) if attention == "bam" else nn.Identity()
 
-        def boundary() -> nn.Module:                              # BAM at a stage boundary, or nothing
-            return BAM(c, reduction, dilation, fusion) if attention == "bam" else nn.Identity()
-
-        self.block1 = nn.Sequential(_conv_bn_relu(3, width, stride=2), gate(width))    # (B, w, H/2, W/2)
-        self.block2 = nn.Sequential(_conv_bn_relu(width, c), gate(c))                  # (B, 2w, H/2, W/2)
-        self.bam1 = boundary()
-        self.block3 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(c, c), gate(c))    # (B, 2w, H/4, W/4)
-        self.bam2 = boundary()
-        self.block4 = nn.Sequential(nn.MaxPool2d(2), _conv_bn_relu(c, c), gate(c))    # (B, 2w, H/8, W/8)
+        self.stem = nn.Sequential(*_conv_bn(3, w, stride=2), nn.ReLU())                 # (B, w, H/2, W/2)
+        self.stage1 = nn.Sequential(ResidualBlock(w, w, r))                              # (B, w, H/2, W/2)
+        self.bam1 = boundary(w)
+        self.stage2 = nn.Sequential(nn.MaxPool2d(2), ResidualBlock(w, c, r))            # (B, 2w, H/4, W/4)
+        self.bam2 = boundary(c)
+        self.stage3 = nn.Sequential(nn.MaxPool2d(2), ResidualBlock(c, c, r))            # (B, 2w, H/8, W/8)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.bam1(self.block2(self.block1(x)))     # end of stage 1
-        f = self.bam2(self.block3(f))                  # end of stage 2
-        return self.head(self.block4(f))
+        f = self.bam1(self.stage1(self.stem(x)))     # end of stage 1
+        f = self.bam2(self.stage2(f))                # end of stage 2
+        return self.head(self.stage3(f))
 
     def attention_modules(self) -> list:
         """The attention modules, in the order the input meets them."""
         return [m for m in self.modules() if isinstance(m, (BAM, CBAM))]
 
     @torch.no_grad()
-    def applied_factors(self, x: torch.Tensor) -> tuple:
-        """What the network multiplies its features by at the end of stage 1 and of stage 2, averaged over the
-        channels: BAM's ``1 + M(F)`` and, for CBAM, ``M_c M_s`` of the CBAMs of block 2 and block 3;
-        ``((B, H/2, W/2), (B, H/4, W/4))`` (call in eval mode)."""
+    def stage_ends(self, x: torch.Tensor) -> list:
+        """At the end of stage 1 and of stage 2: ``(features, attention)``, the stage's output ``(B, C, h, w)``
+        (what BAM receives) and the map of the attention module there: BAM's ``M(F)`` ``(B, C, h, w)``, the
+        ``CBAMAttention`` of the CBAM in the stage's block, or ``None`` (call in eval mode)."""
+        out, f = [], self.stem(x)
+        for stage, bam in ((self.stage1, self.bam1), (self.stage2, self.bam2)):
+            g = stage[:-1](f)                                    # the pooling before the block, if any
+            block = stage[-1]
+            attention = block.cbam.attention_map(block.branch(g)) if self.attention_name == "cbam" else None
+            f = block(g)
+            if self.attention_name == "bam":
+                attention = bam.attention_map(f)
+            out.append((f, attention))
+            f = bam(f)
+        return out
+
+    @torch.no_grad()
+    def gates(self, x: torch.Tensor) -> tuple:
+        """What each module multiplies the path it refines by, averaged over the channels, at the end of stages 1
+        and 2: BAM's ``M(F)`` (it multiplies ``F``; ``forward`` adds ``F``), CBAM's ``M_c M_s`` (it multiplies the
+        branch ``r``; the block adds the identity); ``((B, H/2, W/2), (B, H/4, W/4))``, values in (0, 1)."""
         if self.attention_name is None:
             raise ValueError("StagedNet(attention=None) is the baseline: it has no attention map")
-        f1 = self.block2[0](self.block1(x))                           # stage 1's features before its gate
-        first = self.bam1 if self.attention_name == "bam" else self.block2[1]
-        f2 = self.block3[1](self.block3[0](first(f1)))
-        second = self.bam2 if self.attention_name == "bam" else self.block3[2]
-        return tuple(_applied(module, f).mean(1) for module, f in ((first, f1), (second, f2)))
+        return tuple(_gate(a) for _, a in self.stage_ends(x))
 
     @torch.no_grad()
     def bam_maps(self, x: torch.Tensor) -> tuple:
-        """Both BAMs' maps ``M(F)``: ``(B, 2w, H/2, W/2)`` and ``(B, 2w, H/4, W/4)`` (call in eval mode)."""
+        """Both BAMs' maps ``M(F)``: ``(B, w, H/2, W/2)`` and ``(B, 2w, H/4, W/4)`` (call in eval mode)."""
         if self.attention_name != "bam":
             raise ValueError(f"bam_maps needs a StagedNet with BAM, this one has {self.attention_name!r}")
-        f1 = self.block2(self.block1(x))
-        f2 = self.block3(self.bam1(f1))
-        return self.bam1.attention_map(f1), self.bam2.attention_map(f2)
+        return tuple(a for _, a in self.stage_ends(x))
 
     @torch.no_grad()
     def stage2_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The features that BAM 2 receives (the end of stage 2): ``(B, 2w, H/4, W/4)``."""
-        return self.block3(self.bam1(self.block2(self.block1(x))))
+        """The features at the end of stage 2 (what BAM 2 receives): ``(B, 2w, H/4, W/4)``."""
+        return self.stage_ends(x)[1][0]
 
 
-def _applied(module: nn.Module, f: torch.Tensor) -> torch.Tensor:
-    """The factor ``module`` multiplies ``f`` by: ``1 + M(F)`` for BAM, ``M_c M_s`` for CBAM."""
-    a = module.attention_map(f)
-    return 1 + a if isinstance(module, BAM) else a.channel * a.spatial
+def _gate(attention) -> torch.Tensor:
+    """A module's gate averaged over the channels, ``(B, h, w)``: BAM's ``M(F)`` or CBAM's ``M_c M_s``."""
+    if isinstance(attention, CBAMAttention):
+        return (attention.channel * attention.spatial).mean(1)
+    return attention.mean(1)
 
 
 @dataclass(frozen=True)
 class Staged(CueCNN):
     """:class:`StagedNet` on the cue images, with CueCNN's recipe (the same as chapter 5's runs)."""
-    kind: ClassVar[str] = "bam_staged"
-    attention: Optional[str] = "bam"  # "bam" (one per stage), "cbam" (one per block) or None
+    kind: ClassVar[str] = "bam_staged_residual"
+    attention: Optional[str] = "bam"  # "bam" (one per stage boundary), "cbam" (one per block) or None
     dilation: int = 4                 # BAM's dilation d (the paper's 4)
     fusion: str = "sum"               # BAM's fusion: "sum" (paper) or "product" (official code)
-    cbam_reduction: int = 2           # CBAM's r: four CBAMs at r = 2 hold about as many parameters as two BAMs
+    cbam_reduction: int = 2           # CBAM's r: three CBAMs at r = 2 hold about as many parameters as two BAMs
 
     def build(self) -> nn.Module:
         return StagedNet(self.attention, len(data.SHAPE_CLASSES), self.width, self.reduction, self.dilation,
@@ -293,12 +352,19 @@ def accuracy_table(acc: dict) -> Table:
 
 
 def check_accuracy_readings(acc: dict) -> None:
-    """The sentence of §6 on accuracy."""
+    """The sentences of §6 and of the summary on accuracy."""
     rd.expect("every network classifies at least 95% of the validation images in every seed",
               min(min(v) for v in acc.values()) >= 0.95, acc=acc)
+    rd.expect("the network without attention already classifies at least 96% in every seed, so no module can "
+              "gain more than four points", min(acc["none"]) >= 0.96, none=acc["none"])
     changes = {k: rd.paired(v, acc["none"]) for k, v in acc.items() if k != "none"}
-    rd.expect("no attention module moves the accuracy by more than three points in any seed",
-              all(abs(x) <= 0.03 for c in changes.values() for x in c.values), changes=changes)
+    rd.expect("no module costs more than 1.5 points in any seed",
+              min(c.low for c in changes.values()) >= -0.015, changes=changes)
+    rd.expect("BAM (sum) is above the network without attention in every seed, by less than one point",
+              changes["bam"].positive == changes["bam"].n and changes["bam"].high < 0.01, bam=changes["bam"])
+    rd.expect("the other two are above it in some seeds and below it in others",
+              all(0 < changes[k].positive < changes[k].n for k in ("cbam", "product")),
+              cbam=changes["cbam"], product=changes["product"])
 
 
 # ---------------------------------------------------------------- maps and scores
@@ -316,11 +382,10 @@ def branches(bam: BAM, f: torch.Tensor) -> Branches:
 
 
 def inside_outside(maps: torch.Tensor, boxes: torch.Tensor, image_size: int) -> float:
-    """The mean over images of (the map's mean inside the target's box) / (its mean outside): > 1 when the
-    map is higher on the target than around it, whatever its offset and scale."""
-    inside = data.box_masks(boxes, *maps.shape[1:], image_size).float()      # (n, h, w)
-    mean_in = (maps * inside).sum((1, 2)) / inside.sum((1, 2))
-    mean_out = (maps * (1 - inside)).sum((1, 2)) / (1 - inside).sum((1, 2)).clamp_min(1)
+    """The mean over images of (the map's mean inside the target's box) / (its mean outside): > 1 when the map
+    is higher on the target than around it. Scale-free, not offset-free: ``1 + m`` gives ``(1 + a) / (1 + b)``,
+    pulled towards 1, where ``m`` gives ``a / b``."""
+    mean_in, mean_out = data.box_means(maps, boxes, image_size)                  # (n,) each
     return (mean_in / mean_out).mean().item()
 
 
@@ -329,72 +394,118 @@ def saturated(maps: torch.Tensor, level: float = 0.8, share: float = 0.75) -> fl
     return ((maps > level).float().flatten(1).mean(1) > share).float().mean().item()
 
 
-#: The maps scored in §6: (network, place), in the table's order.
-PLACES = (("bam", 0), ("bam", 1), ("cbam", 0), ("cbam", 1), ("product", 0), ("product", 1))
+#: The maps scored at each place of §6, in the table's order: the three gates, the features BAM receives, the
+#: features of the network without attention at the same place, and two rules that learn nothing.
+SCORE_ROWS = ("bam", "bam_in", "cbam", "product", "none", "centre", "bright")
+#: The rows whose inside / outside ratio means something (non-negative maps; the centre guess is 0 or 1).
+RATIO_ROWS = ("bam", "bam_in", "cbam", "product", "none", "bright")
 
 
 @dataclass(repr=False)
 class Scores(ShowsTable):
-    """Per (network, place) of ``PLACES``, one value per seed: ``peak`` (the applied factor, averaged over
-    the channels, peaks on the target's box), ``distractor`` (on a distractor's instead) and ``ratio`` (its
-    mean inside the target's box over its mean outside); ``saturated``: per seed, the share of BAM's maps
-    M(F) (averaged over channels) above 0.8 on more than three quarters of their cells, at each place."""
+    """Per place (0: end of stage 1, 1: end of stage 2) and map (``SCORE_ROWS``), keyed ``(map, place)``, one value
+    per seed: ``peak`` (the map peaks on the target's box), ``distractor`` (on a distractor's box instead),
+    ``ratio`` (its mean inside the target's box over its mean outside; ``RATIO_ROWS`` only). Per place, one
+    value per seed: ``factor`` (the ratio of BAM's factor on the features, ``1 + M(F)``) and ``saturated`` (the
+    share of BAM's maps above 0.8 on more than three quarters of their cells)."""
     peak: dict
     distractor: dict
     ratio: dict
+    factor: dict
     saturated: dict
 
+    def at(self, place: int) -> Table:
+        """The table of one place."""
+        rows = [[t(f"ch06.score.row.{key}"), rd.seeds(self.peak[(key, place)]).format(),
+                 rd.seeds(self.distractor[(key, place)]).format(),
+                 rd.seeds(self.ratio[(key, place)]).format(2) if key in RATIO_ROWS else "–"] for key in SCORE_ROWS]
+        side = 16 // 2 ** place
+        return Table([t("ch06.score.who", stage=place + 1, side=side), t("ch06.score.peak"),
+                      t("ch06.score.distractor"), t("ch06.score.ratio")], rows)
+
     def table(self) -> Table:
-        rows = [[t(f"ch06.place.{net}.{i}"), *(rd.seeds(getattr(self, m)[(net, i)]).format(digits)
-                                               for m, digits in (("peak", 3), ("distractor", 3), ("ratio", 2)))]
-                for net, i in PLACES]
-        return Table([t("ch06.score.who"), t("ch06.score.peak"), t("ch06.score.distractor"), t("ch06.score.ratio")],
-                     rows)
+        first, second = self.at(0), self.at(1)
+        return Table(first.headers, first.rows + [second.headers] + second.rows)
+
+    def bam_factor(self) -> str:
+        """Two lines: BAM's factor ``1 + M(F)`` and its gate ``M(F)``, inside / outside, and its saturation."""
+        return "\n".join(t("ch06.score.factor", stage=i + 1, factor=rd.seeds(self.factor[i]).format(2),
+                           gate=rd.seeds(self.ratio[("bam", i)]).format(2),
+                           saturated=rd.seeds(self.saturated[i]).format()) for i in (0, 1))
 
 
 @one_thread()
+@torch.no_grad()
 def score_maps(runs: dict) -> Scores:
-    """Scores what each attention network multiplies its features by, at the end of stages 1 and 2, on each
-    seed's validation images."""
-    result = Scores(*({p: [] for p in PLACES} for _ in range(3)), {0: [], 1: []})
-    for net in ("bam", "cbam", "product"):
-        for demo in runs[net]:
-            val, model = demo.val_data, demo.model
-            images, size = val.images.to(_device(model)), val.images.shape[-1]
-            factors = [f.cpu() for f in model.applied_factors(images)]
-            for i, m in enumerate(factors):
-                s = data.box_scores(m, val.boxes, size)
-                result.peak[(net, i)].append(s.peak_in_box)
-                result.distractor[(net, i)].append(data.peak_on_distractor(m, val, size))
-                result.ratio[(net, i)].append(inside_outside(m, val.boxes, size))
-            if net == "bam":
-                for i, m in enumerate(model.bam_maps(images)):
-                    result.saturated[i].append(saturated(m.mean(1).cpu()))
+    """Scores, at the end of stages 1 and 2 and on each seed's validation images, the gates of the three
+    attention networks, the features BAM receives, the features of the network without attention, a centre
+    guess and the brightest cell."""
+    result = Scores({}, {}, {}, {0: [], 1: []}, {0: [], 1: []})
+
+    def score(key, place, maps, val):
+        size = val.images.shape[-1]
+        result.peak.setdefault((key, place), []).append(data.box_scores(maps, val.boxes, size).peak_in_box)
+        result.distractor.setdefault((key, place), []).append(data.peak_on_distractor(maps, val, size))
+        if key in RATIO_ROWS:
+            result.ratio.setdefault((key, place), []).append(inside_outside(maps, val.boxes, size))
+
+    for i in range(len(runs["none"])):                                           # seed by seed
+        val = runs["none"][i].val_data
+        images = val.images
+        for key in ("bam", "cbam", "product", "none"):
+            model = runs[key][i].model
+            for place, (f, attention) in enumerate(model.stage_ends(images.to(_device(model)))):
+                n, _, h, w = f.shape
+                if key == "none":
+                    score("none", place, f.mean(1).cpu(), val)
+                    score("centre", place, centre_maps(n, h, w), val)
+                    score("bright", place, brightness_maps(images, h, w), val)
+                    continue
+                gate = _gate(attention).cpu()                                     # (n, h, w)
+                score(key, place, gate, val)
+                if key == "bam":
+                    score("bam_in", place, f.mean(1).cpu(), val)
+                    result.factor[place].append(inside_outside(1 + gate, val.boxes, images.shape[-1]))
+                    result.saturated[place].append(saturated(gate))
     return result
 
 
 def check_score_readings(scores: Scores) -> None:
-    """The sentences of §6 that read the scores of the maps."""
-    r, p = scores.ratio, scores.peak
-    rd.expect("BAM's factor is higher on the target than around it at both stage boundaries, in every seed",
-              min(min(r[("bam", 0)]), min(r[("bam", 1)])) > 1.0, early=r[("bam", 0)], late=r[("bam", 1)])
-    rd.expect("and peaks on the target far more often than on a distractor, in every seed",
-              all(a > 5 * b for i in (0, 1) for a, b in zip(p[("bam", i)], scores.distractor[("bam", i)])),
-              peak=p, distractor=scores.distractor)
-    rd.expect("at its best, CBAM's factor points at the target with more contrast than BAM's",
-              max(r[("cbam", 0)] + r[("cbam", 1)]) > max(r[("bam", 0)] + r[("bam", 1)]), cbam=r[("cbam", 0)] + r[("cbam", 1)],
-              bam=r[("bam", 0)] + r[("bam", 1)])
-    rd.expect("CBAM's factor at the end of stage 1 is lower on the target than around it in at least one seed",
-              min(r[("cbam", 0)]) < 1.0, ratio=r[("cbam", 0)])
-    rd.expect("and in some seed neither of CBAM's two factors prefers the target",
-              any(a <= 1.0 and b <= 1.0 for a, b in zip(r[("cbam", 0)], r[("cbam", 1)])),
-              early=r[("cbam", 0)], late=r[("cbam", 1)])
+    """The sentences of §6 that read the scores of the maps (each in every seed, at both places)."""
+    p, d, r = scores.peak, scores.distractor, scores.ratio
+    both = [(g, i) for g in ("bam", "cbam") for i in (0, 1)]
+    rd.expect("both modules' gates peak on the target in at least 85% of the images, and at least ten times as "
+              "often as on a distractor",
+              all(a >= 0.85 and a >= 10 * b for k in both for a, b in zip(p[k], d[k])),
+              peak={k: p[k] for k in both}, distractor={k: d[k] for k in both})
+    rd.expect("and both are higher on the target than around it (inside / outside above 1)",
+              all(x > 1 for k in both for x in r[k]), ratio={k: r[k] for k in both})
+    rd.expect("the features BAM receives peak on the target at least as often as its gate (within 0.01)",
+              all(f >= g - 0.01 for i in (0, 1) for f, g in zip(p[("bam_in", i)], p[("bam", i)])),
+              features=[p[("bam_in", i)] for i in (0, 1)], gate=[p[("bam", i)] for i in (0, 1)])
+    rd.expect("with at least twice the gate's inside / outside ratio",
+              all(f >= 2 * g for i in (0, 1) for f, g in zip(r[("bam_in", i)], r[("bam", i)])),
+              features=[r[("bam_in", i)] for i in (0, 1)], gate=[r[("bam", i)] for i in (0, 1)])
+    rd.expect("the features of the network without attention peak on the target in at least 85% of the images",
+              min(p[("none", 0)] + p[("none", 1)]) >= 0.85, none=[p[("none", i)] for i in (0, 1)])
+    rd.expect("the centre guess finds the target in fewer than a quarter of the images, the brightest cell in "
+              "fewer than half, and the brightest cell lies on a distractor in more than half",
+              max(p[("centre", 0)] + p[("centre", 1)]) < 0.25 and max(p[("bright", 0)] + p[("bright", 1)]) < 0.5
+              and min(d[("bright", 0)] + d[("bright", 1)]) > 0.5,
+              centre=[p[("centre", i)] for i in (0, 1)], bright=[p[("bright", i)] for i in (0, 1)],
+              bright_distractor=[d[("bright", i)] for i in (0, 1)])
+    rd.expect("BAM's factor 1 + M(F) has a smaller inside / outside ratio than its gate, between 1 and 1.5",
+              all(1 < f < min(1.5, g) for i in (0, 1) for f, g in zip(scores.factor[i], r[("bam", i)])),
+              factor=scores.factor, gate=[r[("bam", i)] for i in (0, 1)])
     rd.expect("none of BAM's maps saturates: no seed has more than 1% of its maps above 0.8 almost everywhere",
               max(scores.saturated[0] + scores.saturated[1]) <= 0.01, saturated=scores.saturated)
-    rd.expect("with the product, the factor averaged over channels is nearly flat: inside and outside the box "
-              "within 5% of each other, at both places, in every seed",
-              all(abs(x - 1) <= 0.05 for i in (0, 1) for x in r[("product", i)]),
-              early=r[("product", 0)], late=r[("product", 1)])
+    rd.expect("with the product, the channel mean of the gate is nearly flat: inside and outside the box within "
+              "10% of each other, at both places, in every seed",
+              all(0.9 <= x <= 1.1 for x in r[("product", 0)] + r[("product", 1)]),
+              product=[r[("product", i)] for i in (0, 1)])
+    rd.expect("and below the sum's ratio at the end of stage 2 in every seed",
+              all(s_ > p_ for s_, p_ in zip(r[("bam", 1)], r[("product", 1)])),
+              sum=r[("bam", 1)], product=r[("product", 1)])
 
 
 @one_thread()
@@ -415,8 +526,8 @@ def spatial_branch_peaks(demos) -> list:
 def check_sign_readings(product: list, total: list) -> None:
     """The sentences of §6 on the sign of M_s: ``product`` and ``total``, :func:`spatial_branch_peaks` of the
     product and of the sum networks."""
-    rd.expect("with the sum, M_s itself, never -M_s, peaks on the target, in every seed",
-              all(plus > 0.5 and minus < 0.05 for plus, minus in total), peaks=total)
+    rd.expect("with the sum, M_s itself peaks on the target in most images of every seed, and -M_s almost never "
+              "(in at most 5% of the images)", all(plus > 0.5 and minus <= 0.05 for plus, minus in total), peaks=total)
     rd.expect("with the product, -M_s peaks on the target in most images of at least one seed",
               max(minus for _, minus in product) > 0.5, peaks=product)
     rd.expect("and M_s itself in most images of another", max(plus for plus, _ in product) > 0.5, peaks=product)
@@ -440,13 +551,13 @@ def check_gallery_readings(rows: dict) -> None:
 @one_thread()
 @torch.no_grad()
 def photo_correlations(runs: dict, size: int = 96) -> dict:
-    """How closely each seed-0 network's factor at the end of stage 2 follows the redness of the photograph's
+    """How closely each seed-0 network's gate at the end of stage 2 follows the redness of the photograph's
     cells: ``{key: correlation}`` for BAM (sum) and CBAM; prints one line."""
     photo = data.sample_photo(size=size)[None]
     out = {}
     for key in ("bam", "cbam"):
         model = runs[key][0].model
-        m = model.applied_factors(photo.to(_device(model)))[1].cpu()           # (1, size/4, size/4)
+        m = model.gates(photo.to(_device(model)))[1].cpu()                    # (1, size/4, size/4)
         red = data.redness_maps(photo, *m.shape[1:])
         out[key] = torch.corrcoef(torch.stack([m.flatten(), red.flatten()]).double())[0, 1].item()
     print(t("ch06.photo.corr", bam=out["bam"], cbam=out["cbam"]))
@@ -455,8 +566,8 @@ def photo_correlations(runs: dict, size: int = 96) -> dict:
 
 def check_photo_readings(correlations: dict) -> None:
     """The sentence of §6 on the photograph."""
-    rd.expect("neither network's factor follows the photograph's redness much (correlations below 0.3)",
-              max(correlations.values()) < 0.3, corr=correlations)
+    rd.expect("both gates follow the photograph's redness only weakly: positive correlations below 0.5",
+              all(0 < c < 0.5 for c in correlations.values()), corr=correlations)
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -472,10 +583,9 @@ def gallery_rows(runs: dict, images: torch.Tensor, seed: int = 0) -> dict:
         torch.manual_seed(seed)
         random_net = BAM_DEMO.replace(seed=seed).build().eval()
     bam, cbam = runs["bam"][seed].model, runs["cbam"][seed].model
-    x = images.to(_device(bam))
-    early, late = (m.mean(1).cpu() for m in bam.bam_maps(x))
-    c_early, c_late = (m.cpu() for m in cbam.applied_factors(images.to(_device(cbam))))
-    return {t("ch06.row.random"): random_net.bam_maps(images)[1].mean(1), t("ch06.row.early"): early,
+    early, late = (m.cpu() for m in bam.gates(images.to(_device(bam))))
+    c_early, c_late = (m.cpu() for m in cbam.gates(images.to(_device(cbam))))
+    return {t("ch06.row.random"): random_net.gates(images)[1], t("ch06.row.early"): early,
             t("ch06.row.late"): late, t("ch06.row.cbam_early"): c_early, t("ch06.row.cbam_late"): c_late}
 
 
@@ -517,24 +627,81 @@ def plot_dilation_reach(photo: torch.Tensor, dilations: Sequence[int] = (1, 4)):
     """How often each pixel of ``photo`` is read by one output of two stacked 3×3 convolutions with each dilation."""
     gray = photo.mean(0)                                                    # (H, W)
     h, w = gray.shape
-    fig, axes = viz.page_grid(len(dilations), (3.2, 3.2), max_cols=2, extra=(0.2, 0.6))
-    for ax, d in zip(axes, dilations):
+    fig, axes = viz.page_grid(len(dilations), (2.9, 3.2), max_cols=2, extra=(0.8, 0.9))
+    reaches = []
+    for d in dilations:
         taps = torch.zeros(1, 1, h, w)
         taps[..., h // 2, w // 2] = 1.0
         kernel = torch.ones(1, 1, 3, 3)
         for _ in range(2):
             taps = nn.functional.conv2d(taps, kernel, padding=d, dilation=d)   # where the output reads
-        reach = taps[0, 0]                                                     # (H, W)
+        reaches.append(taps[0, 0])                                             # (H, W)
+    top = max(r.max().item() for r in reaches)                                 # one colour scale for both
+    for ax, d, reach in zip(axes, dilations, reaches):
         cols = torch.nonzero(reach.sum(0)).flatten()
         span = int(cols.max() - cols.min() + 1)
         ax.imshow(gray.numpy(), cmap="gray")
         shown = np.ma.masked_where(reach.numpy() == 0, reach.numpy())
-        im = ax.imshow(shown, cmap="autumn", alpha=0.8, vmin=1)
-        ax.set_title(t("ch06.rf.panel", d=d, n=int((reach > 0).sum()), s=span), fontsize="medium", wrap=True)
+        im = ax.imshow(shown, cmap="autumn", alpha=0.8, vmin=1, vmax=top)
+        ax.set_title(t("ch06.rf.panel", d=d, n=int((reach > 0).sum()), s=span), fontsize="medium")
         ax.set_xlabel(t("ch06.rf.x"))
         ax.set_ylabel(t("ch06.rf.y"))
-        fig.colorbar(im, ax=ax, label=t("ch06.rf.taps"), shrink=0.8)
+    fig.colorbar(im, ax=axes, label=t("ch06.rf.taps"), shrink=0.8)       # beside both panels, not between
     fig.suptitle(t("ch06.rf.title"), wrap=True)
+    return fig
+
+
+def plot_block_diagram():
+    """BAM where the paper puts it (top: one module at each boundary between stages) and inside (bottom): the
+    channel and the spatial branch in parallel, their broadcast sum, the sigmoid, and the residual product."""
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 5.0))
+    ax.set_xlim(0, 100), ax.set_ylim(0, 74), ax.axis("off")
+    # the network: stem -> stage 1 -> BAM -> stage 2 -> BAM -> stage 3 -> pool, FC
+    y = 64
+    strip = [(6, t("ch06.diagram.stem"), 10), (20, t("ch06.diagram.stage", n=1), 11), (33, "BAM", 9),
+             (46, t("ch06.diagram.stage", n=2), 11), (59, "BAM", 9), (72, t("ch06.diagram.stage", n=3), 11),
+             (90, t("ch06.diagram.head"), 15)]
+    for i, (x, text, w) in enumerate(strip):
+        strong = text == "BAM"
+        viz.diagram_box(ax, x, y, text, w, height=6.0, colour="#fde9c9" if strong else "#eef3fb",
+                        edge="#c77c02" if strong else "#4a6fa5", fontweight="bold" if strong else "normal")
+        if i:
+            px, _, pw = strip[i - 1]
+            viz.diagram_arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
+    ax.text(46, y + 5.2, t("ch06.diagram.where"), ha="center", va="bottom")
+    # inside BAM: the two branches from F, their sum, the sigmoid, the residual product
+    ax.add_patch(Rectangle((1, 1), 98, 53, fill=False, ls="--", edgecolor="#c77c02", lw=1.0))
+    ax.plot([28.5, 2], [60.4, 54], ls="--", color="#c77c02", lw=1.0)
+    ax.plot([37.5, 98], [60.4, 54], ls="--", color="#c77c02", lw=1.0)
+    mid, top, bottom = 25, 38, 12
+    viz.diagram_box(ax, 5, mid, "$\\mathbf{F}$\nC×H×W", 7, height=9.0)
+    rows = [(top, "ch06.diagram.channel", [(20, "ch06.diagram.pool", 12), (39, "ch06.diagram.mlp", 19),
+                                          (63, "ch06.diagram.m_c", 9)]),
+            (bottom, "ch06.diagram.spatial", [(20, "ch06.diagram.reduce", 12), (38, "ch06.diagram.dilated", 17),
+                                              (53, "ch06.diagram.one", 8), (63, "ch06.diagram.m_s", 9)])]
+    for y, title, boxes in rows:
+        ax.text(13, y + 6.2, t(title), ha="left", va="bottom", fontweight="bold")
+        viz.diagram_arrow(ax, (9, mid + (2.5 if y > mid else -2.5)), (boxes[0][0] - boxes[0][2] / 2 - 0.6, y))
+        for i, (x, key, w) in enumerate(boxes):
+            viz.diagram_box(ax, x, y, t(key), w, height=8.0)
+            if i:
+                px, _, pw = boxes[i - 1]
+                viz.diagram_arrow(ax, (px + pw / 2 + 0.6, y), (x - w / 2 - 0.6, y))
+        x, _, w = boxes[-1]
+        viz.diagram_arrow(ax, (x + w / 2 + 0.6, y), (71, mid + (2.8 if y > mid else -2.8)))
+    viz.diagram_box(ax, 73, mid, t("ch06.diagram.sum"), 5, height=6.0)
+    viz.diagram_box(ax, 81, mid, "σ", 4, height=6.0)
+    viz.diagram_arrow(ax, (76.2, mid), (78.5, mid))
+    viz.diagram_box(ax, 92, mid, t("ch06.diagram.out"), 12, height=9.0, colour="#fde9c9", edge="#c77c02")
+    viz.diagram_arrow(ax, (83.7, mid), (85.4, mid))
+    ax.plot([5, 5, 92], [mid + 5.2, 50, 50], color="#333333", lw=1.0)          # F itself goes to the output
+    viz.diagram_arrow(ax, (92, 50), (92, mid + 5.2))
+    ax.text(47, 50.6, t("ch06.diagram.identity"), ha="center", va="bottom")
+    ax.text(81, mid - 5.5, "$\\mathbf{M}(\\mathbf{F})$\nC×H×W", ha="center", va="top")
+    ax.set_title(t("ch06.diagram.title"))
+    fig.tight_layout()
     return fig
 
 
@@ -551,12 +718,11 @@ def plot_fusion(parts: Branches, index: int = 0):
             ax = axes[i, j]
             im = ax.imshow(m.numpy(), cmap="inferno", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
-            if i == 0:
-                ax.set_title(t("ch06.fusion.channel", c=c, v=m_c[c].item()), fontsize="medium", wrap=True)
-            else:
-                ax.set_xlabel(t("ch06.fusion.x"), wrap=True)
+            if i == 0:                                     # two short lines: three titles side by side fit
+                ax.set_title(t("ch06.fusion.channel", c=c, v=m_c[c].item()), fontsize="medium")
             if j == 0:
                 ax.set_ylabel(t(key))
+    fig.supxlabel(t("ch06.fusion.x"))                      # one label for the three columns
     fig.colorbar(im, ax=axes.ravel().tolist(), label=t("ch06.fusion.value"), shrink=0.85)
     fig.suptitle(t("ch06.fusion.title"), wrap=True)
     return fig
@@ -565,14 +731,13 @@ def plot_fusion(parts: Branches, index: int = 0):
 @one_thread()
 @torch.no_grad()
 def plot_photo_maps(models: dict, size: int = 96):
-    """What each trained network multiplies its features by at the end of stage 2, averaged over the channels,
-    over the sample photograph, side by side: ``{name: StagedNet}`` (each panel with its own colour bar)."""
+    """Each trained network's gate at the end of stage 2 (:meth:`StagedNet.gates`), over the sample photograph,
+    side by side: ``{name: StagedNet}`` (each panel with its own colour bar)."""
     photo = data.sample_photo(size=size)
     fig, axes = viz.page_grid(len(models), (5.2, 3.4), max_cols=1, extra=(0.2, 0.3))
     for ax, (name, model) in zip(axes, models.items()):
-        m = model.applied_factors(photo[None].to(_device(model)))[1][0].cpu()          # (size/4, size/4)
-        viz.plot_spatial_map(m, photo, ax=ax, title=t("ch06.photo.title", name=name, s=size, h=m.shape[0],
-                                                      w=m.shape[1]))
+        m = model.gates(photo[None].to(_device(model)))[1][0].cpu()                    # (size/4, size/4)
+        viz.plot_spatial_map(m, photo, ax=ax, title=t("ch06.photo.title", name=name, h=m.shape[0], w=m.shape[1]))
     return fig
 
 

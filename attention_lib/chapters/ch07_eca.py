@@ -5,22 +5,26 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch07_eca
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_feature_map
 from ..eca import EfficientChannelAttention, eca_kernel_size
 from ..registry import MECHANISMS
 from ..squeeze_excitation import SqueezeExcitation
-from ..toolkit import viewer
+from ..toolkit import figures, viewer
+from ..toolkit import readings as rd
 from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, case, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.viz import page_grid
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
+from ..toolkit.data import context_share
 from ..toolkit.train import ContextCNN
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
@@ -28,7 +32,7 @@ register({
     "ch07.explorer.auto": {"en": "ψ(C)", "zh": "ψ(C) 自适应"},
     # §1, §2
     "ch07.matrix.title": {"en": "Which channels of the descriptor y each gate logit reads (C = {C})",
-                          "zh": "每个门控 logit 读取描述符 y 的哪些通道（C = {C}）"},
+                          "zh": "每个门控在 sigmoid 之前的值（logit）读取描述符 y 的哪些通道（C = {C}）"},
     "ch07.matrix.se": {"en": "SE, r = {r}: W₂W₁ (rank ≤ {rank})", "zh": "SE，r = {r}：W₂W₁（秩 ≤ {rank}）"},
     "ch07.matrix.eca": {"en": "ECA, k = {k}: a band", "zh": "ECA，k = {k}：带状矩阵"},
     "ch07.matrix.x": {"en": "input channel j (of y)", "zh": "输入通道 j（y 的通道）"},
@@ -52,19 +56,24 @@ register({
     "ch07.speed": {"en": "gate by the window product: {fast}; by conv1d: {slow}; ratio {ratio:.2f}",
                    "zh": "窗口乘积计算门控：{fast}；conv1d 计算门控：{slow}；比值 {ratio:.2f}"},
     # §6
-    "ch07.variant.none": {"en": "no attention", "zh": "无注意力"},
     "ch07.variant.eca": {"en": "ECA (k = {k})", "zh": "ECA（k = {k}）"},
     "ch07.variant.se16": {"en": "SE, r = 16 ({h} hidden unit)", "zh": "SE，r = 16（{h} 个隐藏单元）"},
     "ch07.variant.se1": {"en": "SE, r = 1 ({h} hidden units)", "zh": "SE，r = 1（{h} 个隐藏单元）"},
-    "ch07.accuracy": {"en": "{label:>26}: accuracy {mean:.3f} ± {std:.3f} (seeds: {runs}); block parameters {params}",
-                      "zh": "{label}：准确率 {mean:.3f} ± {std:.3f}（各随机种子：{runs}）；模块参数量 {params}"},
-    "ch07.found": {"en": "{label:>26}: {found} of {runs} runs above 90%", "zh": "{label}：{runs} 次训练中有 {found} 次超过 90%"},
-    "ch07.share": {"en": "{label:>26}: the question explains {share:.0%} of the gate's variation across images",
-                   "zh": "{label}：门控在图像之间的变化有 {share:.0%} 可由问题解释"},
+    "ch07.control.eca3": {"en": "ECA, k = 3", "zh": "ECA，k = 3"},
+    "ch07.control.eca31_bias": {"en": "ECA, k = 31, bias per channel", "zh": "ECA，k = 31，每通道一个偏置"},
+    "ch07.control.full": {"en": "SE-Var3: σ(Wy + b)", "zh": "SE-Var3：σ(Wy + b)"},
+    "ch07.accuracy": {"en": "{label:>30}: accuracy {seeds}; {found} of {n} runs above 90%; block parameters {params}",
+                      "zh": "{label}：准确率 {seeds}；{n} 次训练中有 {found} 次超过 90%；模块参数量 {params}"},
+    "ch07.where.after": {"en": "Gate, then a 1×1 convolution", "zh": "门控之后还有一层 1×1 卷积"},
+    "ch07.where.alone": {"en": "Gate alone before the read-out", "zh": "门控之后直接是读出层"},
+    "ch07.share": {"en": "{label:>30}: the question explains {shares} of the gate's variation (seeds {seeds}); "
+                         "mean {mean:.0%}",
+                   "zh": "{label}：门控的变化可由问题解释的比例为 {shares}（随机种子 {seeds}）；平均 {mean:.0%}"},
     "ch07.cka.title": {"en": "Similarity of the trained gates on the same {n} images (linear CKA)",
                        "zh": "同一批 {n} 张图像上训练后门控的相似度（线性 CKA）"},
-    "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale)",
-                          "zh": "线性 CKA（1：只差一个旋转和缩放）"},
+    "ch07.cka.undefined": {"en": "n/a", "zh": "无定义"},
+    "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale; blank: undefined)",
+                          "zh": "线性 CKA（1：只差一个旋转和缩放；空白：无定义）"},
     "ch07.cka.run": {"en": "{name}, seed {seed}", "zh": "{name}，随机种子 {seed}"},
     "ch07.short.eca": {"en": "ECA", "zh": "ECA"},
     "ch07.short.se16": {"en": "SE r=16", "zh": "SE r=16"},
@@ -73,9 +82,12 @@ register({
                           "accuracy {acc:.3f}",
                     "zh": "SE，r = 16，随机种子 {seed}：唯一的隐藏单元在 {share:.0%} 的图像上处于激活状态；"
                           "准确率 {acc:.3f}"},
+    "ch07.columns": {"en": "{label}, seed {seed}: the {top} columns of largest weight carry {share:.0%} of the "
+                           "squared weight ({even:.0%} if all {C} were equal)",
+                     "zh": "{label}，随机种子 {seed}：权重最大的 {top} 列占了平方权重的 {share:.0%}（{C} 列均等时为 {even:.0%}）"},
     "ch07.trained_matrix.title": {"en": "What the trained gates compute from y (seed {seed}, mean Jacobian of the "
                                         "logits)",
-                                  "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，logit 的平均雅可比矩阵）"},
+                                  "zh": "训练后的门控从 y 计算什么（随机种子 {seed}，sigmoid 之前的值对 y 的平均雅可比矩阵）"},
     "ch07.gallery.title": {"en": "Trained ECA gates on {n} validation images", "zh": "训练后的 ECA 在 {n} 张验证图像上的门控"},
     "ch07.gallery.band": {"en": "band", "zh": "有条带"},
     "ch07.gallery.none": {"en": "no band", "zh": "无条带"},
@@ -145,27 +157,135 @@ register({
                           "zh": "数值与 σ(conv1d(y)) 不一致（y 为各通道均值，变形为 (B, 1, C)）。"},
 })
 
-#: The context-task models of §6: the same TinyCNN with no attention, ECA, SE with r = 16 and SE with r = 1.
-#: ``None`` and SE with r = 1 are chapter 3's runs (same configurations: loaded from the cache when present).
+#: The context-task models of §6, in chapter 3's network (the gate before a 1x1 conv stage): ECA, SE with r = 16
+#: and SE with r = 1; ``se1`` is chapter 3's configuration, so its five runs are loaded from the cache when
+#: chapter 3 has run (trained here otherwise).
 VARIANTS = {
-    "none": ContextCNN(attention=None),
+    "se1": ContextCNN(attention="squeeze_excitation", reduction=1),
     "eca": ContextCNN(attention="eca"),
     "se16": ContextCNN(attention="squeeze_excitation", reduction=16),
-    "se1": ContextCNN(attention="squeeze_excitation", reduction=1),
 }
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
+#: The seeds of each variant: chapter 3's five for SE with r = 1, five for ECA, three for SE with r = 16 (enough to
+#: show a unit that dies and units that live; the chapter's minute does not hold more).
+RUN_SEEDS = {"se1": SEEDS, "eca": SEEDS, "se16": (0, 1, 2)}
+#: "Learned the switch": a validation accuracy above this (chapter 3: no read-out blind to the question passes 3/4).
+FOUND = 0.9
+
+
+class SharedBandBias(nn.Module):
+    """ECA's gate plus one bias per channel, ``σ(C1D_k(y) + b)``: the band is still shared by every channel,
+    but each channel may sit at its own level (a control of §6, not a mechanism of the paper)."""
+
+    def __init__(self, channels: int, kernel_size: int):
+        super().__init__()
+        self.eca = EfficientChannelAttention(channels, kernel_size=kernel_size)     # C1D_k, no bias
+        self.bias = nn.Parameter(torch.zeros(channels))                             # b: (C,)
+
+    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
+        check_feature_map(x, self.eca.channels, type(self).__name__)
+        y = x.mean((2, 3))                                                          # (B, C)
+        return torch.sigmoid(self.eca.conv(y[:, None, :])[:, 0] + self.bias)[:, :, None, None]   # (B, C, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.attention_map(x)                                            # (B, C, H, W)
+
+
+class FullGate(nn.Module):
+    """SE-Var3 of the ECA paper, ``σ(W y + b)`` with one C x C matrix: every channel has its own weights for every
+    channel. ECA-NS (a band of k weights per channel, not shared) becomes exactly this when k covers all channels."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.fc = nn.Linear(channels, channels)                                     # W, b
+
+    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
+        check_feature_map(x, self.channels, type(self).__name__)
+        return torch.sigmoid(self.fc(x.mean((2, 3))))[:, :, None, None]             # (B, C, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.attention_map(x)                                            # (B, C, H, W)
+
+
+@dataclass(frozen=True)
+class GateAlone(ContextCNN):
+    """Chapter 3's context network with the gate right before the pooled read-out (``after=0``): nothing after
+    the gate can mix channels, so the gate alone must carry the switch. The gate is one of the §6 controls."""
+    kind: ClassVar[str] = "ch07_gate_alone"
+    gate: str = "eca"                # "eca": σ(C1D_k(y)); "eca_bias": plus a bias per channel; "full": SE-Var3, σ(Wy + b)
+    kernel_size: int = 3             # k of the two ECA gates (31 on 16 channels: every channel sees every other)
+    after: int = 0                   # nothing between the gate and the read-out
+
+    def build(self) -> nn.Module:
+        model = ContextCNN(attention=None, width=self.width, after=self.after).build()
+        C = 2 * self.width
+        if self.gate == "eca":
+            model.attention = EfficientChannelAttention(C, kernel_size=self.kernel_size)
+        elif self.gate == "eca_bias":
+            model.attention = SharedBandBias(C, self.kernel_size)
+        elif self.gate == "full":
+            model.attention = FullGate(C)
+        else:
+            raise ValueError(f"GateAlone: gate must be 'eca', 'eca_bias' or 'full', got {self.gate!r}")
+        model.attention_name = self.gate                 # TinyCNN.attention_map reads the gate through it
+        return model
+
+
+#: The controls of §6 (the gate alone before the read-out): where does ECA lose the switch?
+CONTROLS = {
+    "eca3": GateAlone(gate="eca", kernel_size=3),
+    "eca31_bias": GateAlone(gate="eca_bias", kernel_size=31),
+    "full": GateAlone(gate="full"),
+}
+CONTROL_SEEDS = (0, 1, 2)
 #: The stages of ResNet-50 (channels of the ECA block, blocks per stage) and the kernels of the released model.
 RESNET50 = ((256, 3), (512, 4), (1024, 6), (2048, 3))
 RELEASED_K = (3, 5, 5, 7)
-
-
 def variant_label(name: str, channels: int = 16) -> str:
-    """The legend of a variant of :data:`VARIANTS` for a block of ``channels`` channels."""
+    """The legend of a variant of :data:`VARIANTS` (or a control of :data:`CONTROLS`) for ``channels`` channels."""
+    if name in CONTROLS:
+        return t(f"ch07.control.{name}")
     if name == "eca":
         return t("ch07.variant.eca", k=eca_kernel_size(channels))
-    if name.startswith("se"):
-        return t(f"ch07.variant.{name}", h=max(channels // VARIANTS[name].reduction, 1))
-    return t(f"ch07.variant.{name}")
+    return t(f"ch07.variant.{name}", h=max(channels // VARIANTS[name].reduction, 1))
+
+
+def accuracy_lines(runs: dict, accs: dict) -> list:
+    """One printed line per variant: per-seed accuracies, runs above 90%, parameters of the gate."""
+    return [t("ch07.accuracy", label=variant_label(name), seeds=a, found=a.count(lambda v: v > FOUND), n=a.n,
+              params=sum(p.numel() for p in runs[name][0].model.attention.parameters())) for name, a in accs.items()]
+
+
+def plot_accuracies(accs: dict, where: str):
+    """Validation accuracy of each variant, one dot per seed, and the 3/4 ceiling of chapter 3's additive
+    read-outs as a dashed line (``where``: ``"after"`` or ``"alone"``)."""
+    axis = t("figures.accuracy.y")
+    return figures.plot_seed_spread({axis: {variant_label(n): a.values for n, a in accs.items()}},
+                                    title=t(f"ch07.where.{where}"),
+                                    references={axis: ("3/4", 0.75)})
+
+
+def check_variant_readings(accs: dict) -> None:
+    """The sentences of §6 that read the three gates in chapter 3's network (gate, then a 1x1 convolution)."""
+    found = {n: a.count(lambda v: v > FOUND) for n, a in accs.items()}
+    rd.expect("SE without reduction learned the switch in every run (chapter 3's runs)", found["se1"] == accs["se1"].n,
+              se1=accs["se1"])
+    rd.expect("ECA learned it in most runs, but not in all", accs["eca"].n / 2 < found["eca"] < accs["eca"].n,
+              eca=accs["eca"])
+    missed = [a for a in accs["se16"].values if a <= FOUND]
+    rd.expect("SE with one hidden unit learned it, but not in every run; the runs that missed stayed near one half",
+              1 <= found["se16"] < accs["se16"].n and max(missed) < 0.6, se16=accs["se16"])
+
+
+def check_control_readings(accs: dict) -> None:
+    """The key sentences of §6: with the gate alone before the read-out, no shared band learns the switch and the
+    full layer does."""
+    for name in ("eca3", "eca31_bias"):
+        rd.expect(f"no ECA gate alone before the read-out learns the switch ({name}: no run above 90%)",
+                  accs[name].count(lambda v: v > FOUND) == 0, **{name: accs[name]})
+    rd.expect("one full layer with its own weights for every channel learns it in every run",
+              accs["full"].count(lambda v: v > FOUND) == accs["full"].n, full=accs["full"])
 
 
 # ---------------------------------------------------------------- interaction matrices (§1, §2, §6)
@@ -231,31 +351,93 @@ def kernel_size_table(channels: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512
 
 def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
     """Linear centred kernel alignment of two sets of features of the same images, ``(G, Ca)`` and ``(G, Cb)``:
-    1 when one is a rotation and scaling of the other, 0 when unrelated; the channels need not match."""
+    1 when one is a rotation and scaling of the other, 0 when unrelated; the channels need not match. A set that
+    does not vary (a constant gate) makes it 0/0: ``nan``, undefined, not 0."""
     a = torch.as_tensor(a).double()
     b = torch.as_tensor(b).double()
     a, b = a - a.mean(0), b - b.mean(0)
     cross = (b.T @ a).norm() ** 2
     norm = (a.T @ a).norm() * (b.T @ b).norm()
-    return float(cross / norm) if norm > 0 else 0.0
+    return float(cross / norm) if norm > 0 else float("nan")
 
 
-def plot_similarity(gates: Mapping[str, Sequence[torch.Tensor]], n: int):
-    """Linear CKA between every pair of trained gates ``{variant: [(G, C) per seed]}``, as an annotated heat map."""
+def similarity(gates: Mapping[str, Sequence[torch.Tensor]]) -> tuple[list, np.ndarray]:
+    """Linear CKA between every pair of trained gates ``{variant: [(G, C) per seed]}``: ``(runs, matrix)`` with
+    ``runs`` the ``(variant, seed)`` of each row."""
     runs = [(name, seed, g) for name, per_seed in gates.items() for seed, g in enumerate(per_seed)]
-    m = np.array([[linear_cka(a, b) for _, _, b in runs] for _, _, a in runs])
-    labels = [t("ch07.cka.run", name=t(f"ch07.short.{name}"), seed=seed) for name, seed, _ in runs]
+    return [(n, s) for n, s, _ in runs], np.array([[linear_cka(a, b) for _, _, b in runs] for _, _, a in runs])
+
+
+def plot_similarity(runs: Sequence[tuple], m: np.ndarray, n: int):
+    """The matrix of :func:`similarity` as an annotated heat map; undefined cells (a constant gate) are left blank
+    and marked n/a."""
+    labels = [t("ch07.cka.run", name=t(f"ch07.short.{name}"), seed=seed) for name, seed in runs]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 6.4), layout="constrained")
-    im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1)
+    im = ax.imshow(np.ma.masked_invalid(m), cmap="viridis", vmin=0, vmax=1)
     for i in range(len(runs)):
         for j in range(len(runs)):
-            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center",
-                    color="black" if m[i, j] > 0.6 else "white")
+            text = t("ch07.cka.undefined") if np.isnan(m[i, j]) else f"{m[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center",
+                    color="black" if np.isnan(m[i, j]) or m[i, j] > 0.6 else "white")
     ax.set_xticks(range(len(runs)), labels, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(runs)), labels)
     ax.set_title(t("ch07.cka.title", n=n), wrap=True)
     fig.colorbar(im, ax=ax, label=t("ch07.cka.colorbar"), shrink=0.8)
     return fig
+
+
+def share_lines(gates: Mapping[str, Sequence[torch.Tensor]], context: torch.Tensor) -> tuple[dict, list]:
+    """Per variant, the share of each seed's gate variation that the question explains (``{variant: rd.Seeds}``),
+    and the printed lines."""
+    shares = {name: rd.seeds(context_share(g, context) for g in per_seed) for name, per_seed in gates.items()}
+    lines = [t("ch07.share", label=variant_label(name), shares=", ".join(f"{v:.0%}" for v in sh.values),
+               seeds=f"0–{sh.n - 1}", mean=sh.mean) for name, sh in shares.items()]
+    return shares, lines
+
+
+def check_share_readings(shares: dict, accs: dict) -> None:
+    """The sentences after the gate-by-question figure."""
+    rd.expect("on average the question explains more of SE r = 1's gate than of ECA's",
+              shares["se1"].mean > shares["eca"].mean, se1=shares["se1"], eca=shares["eca"])
+    learned = [sh for name in shares for sh, a in zip(shares[name].values, accs[name].values) if a > FOUND]
+    rd.expect("in every run that learned the switch the question explains at least a quarter of the gate's variation",
+              min(learned) >= 0.25, lowest=min(learned))
+    rd.expect("the gate of SE r = 16, seed 0, does not vary at all: the question explains none of it",
+              shares["se16"].values[0] == 0.0, se16=shares["se16"])
+
+
+def check_similarity_readings(runs: Sequence[tuple], m: np.ndarray, accs: dict) -> None:
+    """The sentences after the CKA map: gates that learned the switch resemble one another; a constant gate is
+    undefined."""
+    learned = [i for i, (name, seed) in enumerate(runs) if accs[name].values[seed] > FOUND]
+    pairs = [m[i, j] for i in learned for j in learned if i < j]
+    rd.expect("gates that learned the switch, ECA's and SE's alike, mostly resemble one another (median CKA >= 0.5)",
+              bool(pairs) and float(np.median(pairs)) >= 0.5, median=float(np.median(pairs)) if pairs else None)
+    constant = [i for i, (name, seed) in enumerate(runs) if name == "se16" and seed == 0]
+    rd.expect("the constant gate (SE r = 16, seed 0) has an undefined CKA, even with itself",
+              all(np.isnan(m[i]).all() for i in constant) and bool(constant), row=m[constant[0]].tolist())
+
+
+def column_share(m: torch.Tensor, top: int = 5) -> float:
+    """The share of a matrix's squared weight in its ``top`` heaviest columns (which channels of y the logits read)."""
+    col = (torch.as_tensor(m).double() ** 2).sum(0)                                  # (C,)
+    return float(col.sort(descending=True).values[:top].sum() / col.sum()) if col.sum() > 0 else float("nan")
+
+
+def check_matrix_readings(share: float, channels: int, top: int = 5) -> None:
+    """The sentence after the trained interaction matrices (SE r = 1, seed 0)."""
+    rd.expect("every gate of SE r = 1 reads mostly the same few channels: the top columns carry about half the weight",
+              share >= 0.45 and share > 1.4 * top / channels, share=share)
+
+
+def check_hidden_readings(active: Sequence[float], accs: Sequence[float]) -> None:
+    """The sentences on SE r = 16's single hidden unit, one value per seed: how often it is active, the accuracy."""
+    dead = [a for on, a in zip(active, accs) if on == 0]
+    alive = [a for on, a in zip(active, accs) if on > 0]
+    rd.expect("in some runs the unit is active on no image, and those runs stay near one half (below 0.6)",
+              bool(dead) and max(dead) < 0.6, dead=dead)
+    rd.expect("in the others it is active on some of the images, and those runs learned the switch",
+              bool(alive) and min(alive) > FOUND, alive=alive)
 
 
 def _integer_ticks(ax, n: int) -> None:

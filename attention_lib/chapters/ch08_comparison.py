@@ -1,4 +1,5 @@
-"""Chapter 08 · Comparison: the chapter's strings, cost table and exercises.
+"""Chapter 08 · Comparison: the chapter's strings, cost table, measurements and their checks, the accuracy
+experiment with its capacity control, the "when to pick which" table, and the exercises.
 
 The notebook imports it as ``ch``: ``from attention_lib.chapters import ch08_comparison as ch``.
 """
@@ -6,15 +7,23 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Optional
+from dataclasses import dataclass
+from typing import ClassVar, Mapping, Optional, Sequence
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from ..registry import MECHANISMS, by_chapter
+from ..toolkit import readings as rd
 from ..toolkit.exercises import as_name, as_number, describe, exercise
-from ..toolkit.format import Table, format_count, format_shape
-from ..toolkit.i18n import register, t
+from ..toolkit.figure_output import PAGE_WIDTH_IN
+from ..toolkit.format import Table, fit_slope, format_count, format_shape
+from ..toolkit.i18n import get_language, register, t
 from ..toolkit.instruments import benchmark, count_flops, count_parameters
+from ..toolkit.models import TinyCNN
+from ..toolkit.train import ShapesCNN, evaluate, one_thread, trained_demo
+from .ch04_selective_kernel import BranchMean
 
 register({
     "ch08.table.mechanism": {"en": "mechanism", "zh": "机制"},
@@ -36,8 +45,41 @@ register({
                     "zh": "{name}：时间斜率 {time:.2f}，内存斜率 {memory:.2f}"},
     "ch08.scores": {"en": "{gib:.2f} GiB of float32 scores, and as much again for the softmax",
                     "zh": "float32 分数矩阵占 {gib:.2f} GiB，softmax 的结果还要再占同样多"},
-    "ch08.accuracy": {"en": "{label:>12}: accuracy {mean:.3f} ± {std:.3f}, block parameters {params:,}",
-                      "zh": "{label:>12}：准确率 {mean:.3f} ± {std:.3f}，模块参数量 {params:,}"},
+    "ch08.sk_branches": {"en": "SK without selection", "zh": "去掉选择的 SK"},
+    "ch08.convs": {"en": "per sample: one 3 × 3 convolution 64 → 64 at 28 × 28 costs {conv:.1f} MFLOP; BAM {bam:.2f} MFLOP "
+                         "({bam_share:.1%} of it); SK {sk:.1f} MFLOP ({sk_convs:.2f} of them)",
+                   "zh": "按单个样本计：28 × 28 上一个 64 → 64 的 3 × 3 卷积需要 {conv:.1f} MFLOP；BAM 为 {bam:.2f} MFLOP"
+                         "（相当于它的 {bam_share:.1%}）；SK 为 {sk:.1f} MFLOP（相当于 {sk_convs:.2f} 个这样的卷积）"},
+    "ch08.acc.variant": {"en": "block", "zh": "模块"},
+    "ch08.acc.params": {"en": "block parameters", "zh": "模块参数量"},
+    "ch08.acc.acc": {"en": "accuracy (mean ± sample sd)", "zh": "准确率（均值 ± 样本标准差）"},
+    "ch08.acc.seeds": {"en": "per seed", "zh": "各随机种子"},
+    "ch08.acc.change": {"en": "change vs no attention, per seed (mean ± sd)", "zh": "相对无注意力的变化，逐种子（均值 ± 标准差）"},
+    "ch08.acc.above": {"en": "seeds above", "zh": "高于基线的种子数"},
+    "ch08.acc.title": {"en": "Change in accuracy against no attention, seed by seed (dots), mean ± sample sd",
+                       "zh": "相对无注意力的准确率变化：逐种子（圆点），均值 ± 样本标准差"},
+    "ch08.acc.x": {"en": "parameters of the block (+1, log scale)", "zh": "模块参数量（+1，对数刻度）"},
+    "ch08.acc.y": {"en": "change in accuracy", "zh": "准确率的变化"},
+    "ch08.pick.mechanism": {"en": "mechanism", "zh": "机制"},
+    "ch08.pick.params": {"en": "parameters (§3)", "zh": "参数量（第 3 节）"},
+    "ch08.pick.mflop": {"en": "MFLOP per sample (§3)", "zh": "每个样本的 MFLOP（第 3 节）"},
+    "ch08.pick.rate": {"en": "GFLOP/s on this CPU (§3)", "zh": "本机 CPU 上的 GFLOP/s（第 3 节）"},
+    "ch08.pick.reweights": {"en": "what it reweights", "zh": "重新加权的对象"},
+    "ch08.pick.sees": {"en": "what it must see", "zh": "需要看到的范围"},
+    "ch08.pick.placement": {"en": "where the paper puts it", "zh": "论文把它放在哪里"},
+    "ch08.pick.change": {"en": "accuracy change in §5, per seed", "zh": "第 5 节中准确率的变化，逐种子"},
+    "ch08.see.global": {"en": "all N tokens (N² pairs, or N × S)", "zh": "全部 N 个词元（N² 对，或 N × S）"},
+    "ch08.see.none": {"en": "one number per channel (global pooling)", "zh": "每个通道一个数（全局池化）"},
+    "ch08.see.local": {"en": "a k × k neighbourhood, two sizes", "zh": "k × k 的邻域，两种大小"},
+    "ch08.see.spatial": {"en": "the whole map, position by position", "zh": "整张特征图，逐个位置"},
+    "ch08.place.self": {"en": "every block of a transformer", "zh": "Transformer 的每个块"},
+    "ch08.place.external": {"en": "a segmentation head on a CNN backbone", "zh": "CNN 骨干网络之上的分割头"},
+    "ch08.place.mh_external": {"en": "every block of an all-MLP network (EAMLP)", "zh": "全 MLP 网络（EAMLP）的每个块"},
+    "ch08.place.se": {"en": "every residual block, before the addition", "zh": "每个残差块中，相加之前"},
+    "ch08.place.sk": {"en": "in place of the 3 × 3 convolution of every block", "zh": "替换每个块中的 3 × 3 卷积"},
+    "ch08.place.cbam": {"en": "every residual block, before the addition", "zh": "每个残差块中，相加之前"},
+    "ch08.place.bam": {"en": "between stages only: three modules in a ResNet", "zh": "只在阶段之间：ResNet 中共三个"},
+    "ch08.place.eca": {"en": "every residual block, like SE", "zh": "每个残差块中，与 SE 相同"},
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
                             "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
@@ -120,6 +162,217 @@ def cost_table(batch_size: int = 8, channels: int = 64, size: int = 28, tokens: 
               f"{r['latency_ms']:.3f}"] for r in rows]
     nowrap = [[f'<span style="white-space: nowrap">{html.escape(c)}</span>' for c in row] for row in cells]
     return Table(header, cells, html_rows=nowrap), rows
+
+
+# ---------------------------------------------------------------- §3: the cost table, read
+
+def conv_flops(channels: int = 64, size: int = 28, kernel: int = 3) -> int:
+    """FLOPs per sample of one plain ``kernel x kernel`` convolution ``channels -> channels`` at ``size x size``
+    (bias not counted): the unit in which §3 prices the blocks that carry convolutions."""
+    return 2 * kernel * kernel * channels * channels * size * size
+
+
+def conv_comparison(rows: Sequence[dict], channels: int = 64, size: int = 28) -> dict:
+    """Per sample: the MFLOP of BAM and SK from :func:`cost_table`'s rows next to one 3 x 3 convolution."""
+    conv = conv_flops(channels, size)
+    per = {r["name"]: r["flops"] / r["input"][0] for r in rows}
+    return dict(conv=conv / 1e6, bam=per["bam"] / 1e6, sk=per["selective_kernel"] / 1e6,
+                bam_share=per["bam"] / conv, sk_convs=per["selective_kernel"] / conv)
+
+
+def check_cost_readings(rows: Sequence[dict], convs: dict) -> None:
+    """§3's sentences: the gates do about two FLOPs per value; SK reaches a far higher rate than SE and ECA;
+    BAM costs about 2 % of one 3 x 3 convolution, SK about two of them."""
+    by = {r["name"]: r for r in rows}
+    values = {n: by[n]["input"][0] * by[n]["input"][1] * by[n]["input"][2] * by[n]["input"][3]
+              for n in ("squeeze_excitation", "eca")}
+    per_value = {n: by[n]["flops"] / values[n] for n in values}
+    rd.expect("SE and ECA perform about two FLOPs per value of the feature map",
+              all(1.9 <= v <= 2.2 for v in per_value.values()), per_value={k: round(v, 3) for k, v in per_value.items()})
+    rate = {n: by[n]["flops"] / by[n]["latency_ms"] / 1e6 for n in ("squeeze_excitation", "eca", "selective_kernel")}
+    rd.expect("SK reaches a rate many times that of SE and ECA",
+              rd.clearly_less(max(rate["squeeze_excitation"], rate["eca"]), rate["selective_kernel"], factor=5),
+              rates_gflops={k: round(v, 1) for k, v in rate.items()})
+    rd.expect("BAM costs about 2 % of one 3 x 3 convolution at this size, SK about two",
+              0.015 <= convs["bam_share"] <= 0.025 and 1.9 <= convs["sk_convs"] <= 2.1,
+              bam_share=round(convs["bam_share"], 4), sk_convs=round(convs["sk_convs"], 2))
+
+
+# ---------------------------------------------------------------- §4: complexity in N, read
+
+def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
+                           explicit: str, sdpa: str, external: str) -> None:
+    """§4's sentences on the measured curves: memory slopes 2, 1, 1; the explicit path's time slope at 2 or above;
+    SDPA far slower than External Attention at the largest N (margins a busy machine cannot reverse)."""
+    time = {k: fit_slope(ns[:len(v)], v, 3) for k, v in seconds.items()}
+    mem = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
+    rd.expect("memory follows the theory: a slope near 2 for the explicit path, near 1 for SDPA and External "
+              "Attention", abs(mem[explicit] - 2) < 0.1 and abs(mem[sdpa] - 1) < 0.1 and abs(mem[external] - 1) < 0.1,
+              memory={k: round(v, 2) for k, v in mem.items()})
+    rd.expect("the explicit path's time slope comes out at 2 or above", time[explicit] >= 1.9,
+              time={k: round(v, 2) for k, v in time.items()})
+    rd.expect("at N = 4096 SDPA takes more than five times as long as External Attention",
+              rd.clearly_less(seconds[external][-1], seconds[sdpa][-1], factor=5),
+              sdpa=seconds[sdpa][-1], external=seconds[external][-1])
+
+
+# ---------------------------------------------------------------- §5: what the blocks buy, with a capacity control
+
+@dataclass(frozen=True)
+class BranchesCNN(ShapesCNN):
+    """§5's capacity control: the tiny CNN with SK's two branches averaged with fixed, equal weights (chapter 4's
+    ``BranchMean``): SK's convolutions without its selection."""
+    kind: ClassVar[str] = "ch08_sk_branches"
+
+    def build(self) -> torch.nn.Module:
+        model = TinyCNN(None, num_classes=4, width=self.width, reduction=self.reduction)
+        model.attention = BranchMean(2 * self.width)                # kernels 3 and 5, as SK's default
+        return model
+
+
+#: §5's training: small, so that the 21 runs fit the notebook's time; the same for every variant.
+ACCURACY_CONFIG = dict(n_train=1000, epochs=5)
+#: §5's seeds: each has its own images, shared by every variant (so the changes pair up seed by seed).
+ACCURACY_SEEDS = (0, 1, 2)
+#: §5's variants: no attention, the five feature-map mechanisms, and SK without its selection.
+VARIANTS = (None, "squeeze_excitation", "eca", "cbam", "bam", "selective_kernel", "sk_branches")
+
+
+def variant_demo(name: Optional[str], seed: int) -> ShapesCNN:
+    """The configuration of one §5 run."""
+    if name == "sk_branches":
+        return BranchesCNN(seed=seed, **ACCURACY_CONFIG)
+    return ShapesCNN(attention=name, seed=seed, **ACCURACY_CONFIG)
+
+
+def variant_label(name: Optional[str]) -> str:
+    if name is None:
+        return t("ch08.none")
+    if name == "sk_branches":
+        return t("ch08.sk_branches")
+    return MECHANISMS[name].display_name(short=True)
+
+
+@one_thread()
+def variant_results(name: Optional[str]) -> dict:
+    """One §5 variant over every seed (trained once, then loaded from the cache): its validation accuracies,
+    evaluated on one thread (the same numbers on every machine), and its block's parameters."""
+    demos = [trained_demo(variant_demo(name, seed), progress=False) for seed in ACCURACY_SEEDS]
+    return dict(acc=[evaluate(d.model, d.val_data)["acc"] for d in demos],
+                params=count_parameters(demos[0].model.attention))
+
+
+def accuracy_table(results: Mapping[Optional[str], dict]) -> Table:
+    """One row per variant: block parameters, accuracy (mean ± sample sd, per seed) and the change against no
+    attention, seed by seed (mean ± sample sd of the per-seed changes, and how many seeds are above)."""
+    base = results[None]["acc"]
+    rows = []
+    for name, r in results.items():
+        acc = rd.seeds(r["acc"])
+        change = rd.paired(r["acc"], base)
+        rows.append([variant_label(name), format_count(r["params"]), f"{acc.mean:.3f} ± {acc.sd:.3f}",
+                     ", ".join(f"{a:.3f}" for a in r["acc"]),
+                     "—" if name is None else f"{change.mean:+.3f} ± {change.sd:.3f}",
+                     "—" if name is None else f"{change.positive}/{change.n}"])
+    return Table([t(f"ch08.acc.{k}") for k in ("variant", "params", "acc", "seeds", "change", "above")], rows)
+
+
+def check_accuracy_readings(results: Mapping[Optional[str], dict]) -> None:
+    """§5's sentences, against the per-seed accuracies (``results[name]["acc"]``, seeds paired)."""
+    base = results[None]["acc"]
+    change = {name: rd.paired(r["acc"], base) for name, r in results.items() if name is not None}
+    rd.expect("SE and ECA score below the network without attention on average",
+              change["squeeze_excitation"].mean < 0 and change["eca"].mean < 0,
+              se=change["squeeze_excitation"].format(signed=True), eca=change["eca"].format(signed=True))
+    gates = ("squeeze_excitation", "eca", "cbam", "bam")
+    rd.expect("no gate is above the baseline in every seed: each is below it or level with it in at least one",
+              all(change[n].positive < change[n].n for n in gates),
+              **{n: change[n].format(signed=True) for n in gates})
+    rd.expect("SK is above the baseline in every seed",
+              change["selective_kernel"].positive == change["selective_kernel"].n,
+              sk=change["selective_kernel"].format(signed=True))
+    control = rd.paired(results["selective_kernel"]["acc"], results["sk_branches"]["acc"])
+    rd.expect("SK's branches without the selection are above the baseline in every seed too, and SK differs from "
+              "them by less than two points in every seed",
+              change["sk_branches"].positive == change["sk_branches"].n
+              and max(abs(v) for v in control.values) < 0.02,
+              branches=change["sk_branches"].format(signed=True), sk_minus_branches=control.format(signed=True))
+    params = {n: results[n]["params"] for n in ("selective_kernel", "sk_branches")}
+    rd.expect("the control has about as many parameters as SK (within 20 %)",
+              abs(params["sk_branches"] / params["selective_kernel"] - 1) <= 0.2, params=params)
+
+
+def plot_accuracy_changes(results: Mapping[Optional[str], dict]):
+    """§5: each variant's change in accuracy against no attention, seed by seed (dots) and their mean ± sample
+    sd, against the block's parameters (log scale; no attention sits at 1)."""
+    base = np.asarray(results[None]["acc"], dtype=float)
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
+    for i, (name, r) in enumerate(results.items()):
+        if name is None:
+            continue
+        change = np.asarray(r["acc"], dtype=float) - base
+        x = r["params"] + 1
+        ax.errorbar(x, change.mean(), yerr=change.std(ddof=1), fmt="o", capsize=4, color=f"C{i}",
+                    label=variant_label(name))
+        ax.plot(np.full(len(change), x) * np.linspace(0.92, 1.08, len(change)), change, ".", color=f"C{i}",
+                alpha=0.6)
+    ax.axhline(0, color="gray", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(t("ch08.acc.x"))
+    ax.set_ylabel(t("ch08.acc.y"))
+    ax.set_title(t("ch08.acc.title"), wrap=True)
+    ax.grid(True, alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=4)
+    return fig
+
+
+# ---------------------------------------------------------------- §7: when to pick which
+
+#: Where the papers put each mechanism, and what each needs to see (the "spatial" column): facts of the papers.
+PLACEMENT = {
+    "self_attention": ("ch08.place.self", "ch08.see.global"),
+    "external_attention": ("ch08.place.external", "ch08.see.global"),
+    "multi_head_external_attention": ("ch08.place.mh_external", "ch08.see.global"),
+    "squeeze_excitation": ("ch08.place.se", "ch08.see.none"),
+    "selective_kernel": ("ch08.place.sk", "ch08.see.local"),
+    "cbam": ("ch08.place.cbam", "ch08.see.spatial"),
+    "bam": ("ch08.place.bam", "ch08.see.spatial"),
+    "eca": ("ch08.place.eca", "ch08.see.none"),
+}
+
+
+def pick_table(rows: Sequence[dict], results: Mapping[Optional[str], dict]) -> Table:
+    """The chapter's own measurements per mechanism, side by side: parameters and FLOPs per sample at §3's
+    input, the rate this CPU reached (GFLOP/s: low means bound by memory traffic and small operations), what
+    it reweights, what it must see, where the papers put it, and its change in accuracy in §5 (feature maps)."""
+    base = results[None]["acc"]
+    cells = []
+    for r in rows:
+        name = r["name"]
+        place, see = PLACEMENT[name]
+        rate = r["flops"] / r["latency_ms"] / 1e6
+        change = "—" if name not in results else rd.paired(results[name]["acc"], base).format(signed=True)
+        cells.append([MECHANISMS[name].display_name(short=True), format_count(r["params"]),
+                      f"{r['flops'] / r['input'][0] / 1e6:.2f}", f"{rate:.1f}",
+                      MECHANISMS[name].reweights[get_language()], t(see), t(place), change])
+    return Table([t(f"ch08.pick.{k}") for k in ("mechanism", "params", "mflop", "rate", "reweights", "sees",
+                                                 "placement", "change")], cells)
+
+
+def check_pick_readings(rows: Sequence[dict], results: Mapping[Optional[str], dict]) -> None:
+    """§7's sentences: the cheapest mechanism in parameters; the gates' rates far below the convolutions'."""
+    feature = sorted((r for r in rows if MECHANISMS[r["name"]].layout == "feature_map"), key=lambda r: r["params"])
+    rd.expect("ECA has the fewest parameters of the feature-map mechanisms, then SE",
+              [r["name"] for r in feature[:2]] == ["eca", "squeeze_excitation"],
+              order=[r["name"] for r in feature])
+    flops = {r["name"]: r["flops"] for r in rows}
+    rd.expect("per module CBAM costs fewer FLOPs than BAM", flops["cbam"] < flops["bam"],
+              cbam=flops["cbam"], bam=flops["bam"])
+    rate = {r["name"]: r["flops"] / r["latency_ms"] / 1e6 for r in rows}
+    gates = ("squeeze_excitation", "eca", "cbam", "bam")
+    rd.expect("every gate runs at a small fraction of SK's rate",
+              all(rd.clearly_less(rate[g], rate["selective_kernel"], factor=3) for g in gates),
+              rates={k: round(v, 1) for k, v in rate.items()})
 
 
 #: Other names students use for the mechanisms (the papers' network names); the Chinese names are the registry's.

@@ -340,6 +340,35 @@ def box_scores(maps: torch.Tensor, boxes: torch.Tensor, image_size: Union[int, S
     return BoxScores(hit, mass, inside.float().mean().item())
 
 
+def centre_maps(n: int, h: int, w: int) -> torch.Tensor:
+    """A guess that needs no image: every map peaks at the centre cell ``(h // 2, w // 2)``."""
+    m = torch.zeros(n, h, w)
+    m[:, h // 2, w // 2] = 1.0
+    return m
+
+
+def brightness_maps(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A rule that needs no learning: each cell's mean brightness (max over RGB), ``(n, h, w)``."""
+    return F.adaptive_avg_pool2d(images.amax(1, keepdim=True), (h, w))[:, 0]
+
+
+def box_means(maps: torch.Tensor, boxes: torch.Tensor, image_size: Union[int, Sequence[int]]):
+    """Each map's mean over the cells inside the target's box and over the cells outside it: two ``(n,)``
+    tensors, for maps ``(n, h, w)`` of any sign and pixel ``boxes`` ``(n, 4)`` (cells as in :func:`box_masks`).
+
+    Their ratio, inside over outside, ignores a common scale of the map, not an offset: ``1 + m`` has the
+    ratio ``(1 + a) / (1 + b)``, pulled towards 1, where ``m`` has ``a / b``."""
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3 or not isinstance(boxes, torch.Tensor) \
+            or boxes.shape != (maps.shape[0], 4):
+        got = [tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for v in (maps, boxes)]
+        raise ValueError(f"box_means expects maps (n, h, w) and boxes (n, 4), got {got[0]} and {got[1]}")
+    maps = maps.detach().float().cpu()
+    inside = box_masks(boxes.cpu(), *maps.shape[1:], image_size).float()       # (n, h, w)
+    mean_in = (maps * inside).sum((1, 2)) / inside.sum((1, 2)).clamp_min(1)
+    mean_out = (maps * (1 - inside)).sum((1, 2)) / (1 - inside).sum((1, 2)).clamp_min(1)
+    return mean_in, mean_out
+
+
 def reversal_dataset(n: int, length: int = 8, vocab: int = 16, seed: int = 0) -> ReversalData:
     """``n`` random sequences of ``length`` tokens from ``0..vocab-1``, each paired with its reversal.
 

@@ -57,17 +57,26 @@ class TinyCNN(nn.Module):
 
     ``attention``: a feature-map mechanism name of ``MECHANISMS`` (``squeeze_excitation``, ``eca``, ``cbam``,
     ``bam``, ``selective_kernel``) or ``None`` for the baseline without attention. The block is
-    ``model.attention``; :meth:`attention_map` returns the weights it applies to an input batch. It sits
-    right before the global average pool, so a spatial map decides how much each place adds to the
+    ``model.attention``; :meth:`attention_map` returns the weights it applies to an input batch. By default
+    it sits right before the global average pool, so a spatial map decides how much each place adds to the
     class evidence: on :func:`~attention_lib.data.shapes_dataset` it learns to keep the target and
     suppress the clutter.
+
+    ``after``: that many 1x1 conv-BN-ReLU stages between the block and the pool (``model.after``), so that a
+    later layer uses the features the block reweighted, as the next block's first 1x1 convolution does in
+    SE-ResNet (a 1x1 stage keeps every receptive field as it is). ``head_hidden``: a two-layer MLP head
+    (pool, linear to ``head_hidden``, ReLU, linear) instead of one linear layer. With the defaults (0, 0) the
+    network is the plain one above, module for module.
     """
 
     def __init__(self, attention: Optional[str] = None, num_classes: int = 4, width: int = 16,
-                 in_channels: int = 3, reduction: int = 4, **attention_kwargs):
+                 in_channels: int = 3, reduction: int = 4, after: int = 0, head_hidden: int = 0,
+                 **attention_kwargs):
         super().__init__()
         for value, what in ((num_classes, "num_classes"), (width, "width"), (in_channels, "in_channels")):
             check_positive(value, what, "TinyCNN")
+        for value, what in ((after, "after"), (head_hidden, "head_hidden")):
+            check_positive(value, what, "TinyCNN", minimum=0)
         self.attention_name = attention
         self.in_channels = in_channels
         c = 2 * width
@@ -76,7 +85,12 @@ class TinyCNN(nn.Module):
             _conv_bn_relu(width, c), nn.MaxPool2d(2),        # (B, 2w, H/4, W/4)
             _conv_bn_relu(c, c))                             # (B, 2w, H/4, W/4)
         self.attention = build_feature_map_attention(attention, c, reduction, **attention_kwargs)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+        # None rather than an empty Sequential when unused: the default network keeps its repr (the demo cache key)
+        self.after = nn.Sequential(*(nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+                                     for _ in range(after))) if after else None     # (B, 2w, H/4, W/4)
+        read_out = [nn.Linear(c, head_hidden), nn.ReLU(), nn.Linear(head_hidden, num_classes)] if head_hidden \
+            else [nn.Linear(c, num_classes)]
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *read_out)
 
     def _check(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -90,6 +104,13 @@ class TinyCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.attention(self.features(x))       # (B, 2w, H/4, W/4)
+        return self.read_out(f)                    # (B, num_classes)
+
+    def read_out(self, f: torch.Tensor) -> torch.Tensor:
+        """What follows the attention block: the ``after`` stages (if any) and the head, ``(B, 2w, H', W')`` to
+        logits ``(B, num_classes)``; an experiment can feed it features reweighted by a gate of its own."""
+        if self.after is not None:
+            f = self.after(f)                      # (B, 2w, H/4, W/4)
         return self.head(f)                        # (B, num_classes)
 
     def attention_map(self, x: torch.Tensor):

@@ -127,16 +127,35 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 # ------------------------------------------------------------------------------------------ fit, evaluate
 
+@contextlib.contextmanager
+def threads(n: Optional[int] = 1):
+    """Run the block with ``n`` CPU threads (``None``: leave torch's setting), restored afterwards. The tiny
+    models' operations are small: on a busy machine one thread is much faster than two that wait for each other."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _model_device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, float]:
+def evaluate(model: nn.Module, data, *, batch_size: int = 256, num_threads: Optional[int] = None) -> Dict[str, float]:
     """``{"loss": mean loss, "acc": accuracy}`` of ``model`` on ``data`` in eval mode.
 
-    For sequence outputs ``(B, L, K)`` both are per position."""
+    For sequence outputs ``(B, L, K)`` both are per position. ``num_threads``: CPU threads meanwhile (:func:`threads`;
+    None: torch's setting)."""
+    with threads(num_threads):
+        return _evaluate(model, data, batch_size)
+
+
+def _evaluate(model: nn.Module, data, batch_size: int) -> Dict[str, float]:
     x, y = _tensors(data, "evaluate: data")
     device = _model_device(model)
     was_training = model.training
@@ -150,6 +169,14 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 256) -> Dict[str, floa
         count += k
     model.train(was_training)
     return {"loss": total_loss / count, "acc": correct / count}
+
+
+def seed_accuracies(runs: Dict[str, list]) -> Dict[str, "Seeds"]:
+    """Validation accuracies of trained demos, ``{variant: [Demo per seed]}`` -> ``{variant: readings.Seeds}``, one
+    thread each (:func:`threads`): an experiment's numbers, ready for its readings (``al.readings``)."""
+    from .readings import seeds
+    return {name: seeds(evaluate(d.model, d.val_data, num_threads=1)["acc"] for d in demos)
+            for name, demos in runs.items()}
 
 
 def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
@@ -186,11 +213,9 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
         if device.type == "cuda" else []
     desc = t("train.progress", name=type(model).__name__) if desc is None else desc
     bar = _progress_bar(epochs * steps, desc, progress)
-    threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
     try:
-        with torch.random.fork_rng(devices=fork_devices):
+        # enable_grad: fit may be called under no_grad (a notebook cell that only evaluates, then trains)
+        with threads(num_threads), torch.random.fork_rng(devices=fork_devices), torch.enable_grad():
             torch.manual_seed(seed)
             for epoch in range(1, epochs + 1):
                 start = time.perf_counter()
@@ -223,24 +248,18 @@ def fit(model: nn.Module, train_data, *, epochs: int = 5, lr: float = 3e-3, batc
                 bar.set_postfix(postfix)
     finally:
         bar.close()
-        torch.set_num_threads(threads)
     model.eval()
     return history
 
 
-@contextlib.contextmanager
 def one_thread():
-    """Runs the block (or, as a decorator, the function) on one CPU thread, then restores torch's setting.
+    """Runs the block (or, as a decorator, the function) on one CPU thread, then restores torch's setting:
+    :func:`threads` with ``n = 1``.
 
     The tiny models' operations are small: on a machine shared with other work, a second thread mostly waits
     (measured three times slower for chapter 6's scoring on 2 busy cores), and one thread also makes the
     order of every floating-point reduction, so every printed number, the same from build to build."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return threads(1)
 
 
 # ---------------------------------------------------------------------------------------- trained demos
@@ -384,11 +403,17 @@ class ShapesViT(DemoConfig):
 @dataclass(frozen=True)
 class ContextCNN(DemoConfig):
     """TinyCNN on :func:`~attention_lib.toolkit.data.context_dataset`: a band far from the bar decides whether
-    the answer is the bar's colour or its orientation, so the choice of channels depends on the whole image."""
+    the answer is the bar's colour or its orientation, so the choice of channels depends on the whole image.
+
+    By default one 1x1 conv stage follows the attention block, as the next block's first layer does in the
+    papers' ResNets: the gate recalibrates features that a later layer uses (``after=0``: the gate feeds the
+    pooled read-out directly)."""
     kind: ClassVar[str] = "context_cnn"
     attention: Optional[str] = None  # a feature-map mechanism of the registry, or None for the baseline
     width: int = 8                   # channels of the first convolution; the attention block sees 2 * width
     reduction: int = 1               # reduction ratio for the mechanisms that have one (1: no bottleneck)
+    after: int = 1                   # 1x1 conv-BN-ReLU stages after the block (keep the 17-pixel receptive field)
+    head_hidden: int = 0             # hidden units of an MLP head on the pooled features (0: one linear layer)
     n_train: int = 1000              # training images
     n_val: int = 500                 # held-out images
     epochs: int = 8
@@ -396,7 +421,8 @@ class ContextCNN(DemoConfig):
     batch_size: int = 32
 
     def build(self) -> nn.Module:
-        return TinyCNN(self.attention, num_classes=len(_data.COLOURS), width=self.width, reduction=self.reduction)
+        return TinyCNN(self.attention, num_classes=len(_data.COLOURS), width=self.width, reduction=self.reduction,
+                       after=self.after, head_hidden=self.head_hidden)
 
     def data(self, split: str):
         n = self.n_train if split == "train" else self.n_val
@@ -489,15 +515,46 @@ def demo_config(kind: Union[str, DemoConfig], **config) -> DemoConfig:
     return DEMOS[kind]().replace(**config)
 
 
-def demo_key(kind: str, config: dict, architecture: str = "") -> str:
-    """The cache key: a hash of the demo, its full configuration, the library and torch versions and the
-    model's ``repr`` (so that a changed architecture retrains even before the version changes)."""
+def demo_key(kind: str, config: dict, architecture: str = "", code: str = "") -> str:
+    """The cache key: a hash of the demo, its full configuration, the library and torch versions, the model's
+    ``repr`` (so that a changed architecture retrains even before the version changes) and ``code``, a digest of
+    the source that makes the data and trains the model (:func:`code_digest`)."""
     from .. import __version__
 
     torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
     blob = json.dumps({"kind": kind, "config": config, "attention_lib": __version__, "torch": torch_version,
-                       "format": _FORMAT, "architecture": architecture}, sort_keys=True)
+                       "format": _FORMAT, "architecture": architecture, "code": code}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+_LIBRARY = Path(__file__).resolve().parents[1]
+_LIBRARY_FIT = fit
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def code_digest(config: "DemoConfig") -> str:
+    """A digest of the code a trained demo depends on beyond its configuration and architecture: the training loop
+    (:func:`fit`), the toolkit's data and models, the mechanisms, and the demo's own definition (its class for the
+    toolkit's demos, the whole module that defines it for a chapter's demos, whose data and model code live beside
+    it). A change to any of them trains the demo anew, so a cached model never reports what older code trained."""
+    import inspect
+
+    cls = type(config)
+    parts = [inspect.getsource(_LIBRARY_FIT)]     # the library's loop, whatever a caller has patched in
+    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py")]
+    files = sorted(str(p) for p in mechanisms) + [str(_LIBRARY / "toolkit" / n) for n in ("data.py", "models.py")]
+    module_file = inspect.getsourcefile(cls)
+    if module_file and Path(module_file).resolve() == Path(__file__).resolve():
+        parts.append(inspect.getsource(cls))
+    elif module_file:
+        files.append(str(Path(module_file).resolve()))
+    for f in files:
+        parts.append(_file_digest(f, os.stat(f).st_mtime_ns))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
 def _save(path: Path, payload: dict) -> None:
@@ -510,6 +567,20 @@ def _save(path: Path, payload: dict) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def untrained_model(kind: Union[str, DemoConfig], **config) -> nn.Module:
+    """The demo's model as initialised before training, in eval mode: the weights :func:`trained_demo` starts from
+    (built under ``torch.manual_seed(config.seed)``, the global RNG left as it was), so that "random against
+    trained" compares a network with its own starting point, and prints the same numbers in every build."""
+    cfg = demo_config(kind, **config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)            # the model's initialisation belongs to the configuration
+        return cfg.build().eval()
+
+
+def _cache_path(cfg: DemoConfig, model: nn.Module) -> Path:
+    return cache_dir() / f"{cfg.kind}-{demo_key(cfg.kind, cfg.as_dict(), repr(model), code_digest(cfg))}.pt"
 
 
 def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = True, retrain: bool = False,
@@ -532,12 +603,10 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
     val_data = cfg.data("val")                 # the training set is only made when training
 
     def build() -> nn.Module:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)        # the model's initialisation belongs to the configuration
-            return cfg.build()
+        return untrained_model(cfg).train()
 
     model = build()
-    path = cache_dir() / f"{kind}-{demo_key(kind, settings, repr(model))}.pt"
+    path = _cache_path(cfg, model)
     if path.exists() and not retrain:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -557,3 +626,59 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": settings, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)
+
+
+# ------------------------------------------------------------------------- several demos, on every CPU core
+
+def _train_in_worker(cfg: DemoConfig, cache: str, num_threads: Optional[int], val_every: int) -> None:
+    """Runs in a fresh process: train one demo on the CPU into the cache (the parent loads it from there)."""
+    set_cache_dir(cache)
+    trained_demo(cfg, device="cpu", progress=False, num_threads=num_threads, val_every=val_every)
+
+
+def default_workers() -> int:
+    """Processes :func:`trained_demos` trains in: ``$ATTENTION_LIB_WORKERS``, else the CPU cores this process may
+    use, at most 4 (the tiny demos train on one thread each)."""
+    env = os.environ.get("ATTENTION_LIB_WORKERS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"ATTENTION_LIB_WORKERS must be a whole number of processes, got {env!r}") from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool = False,
+                  num_threads: Optional[int] = 1, val_every: int = 1, workers: Optional[int] = None) -> list:
+    """:func:`trained_demo` for each configuration in ``configs``, in order; the ones not in the cache are trained
+    side by side in ``workers`` fresh processes (default :func:`default_workers`) when they train on the CPU.
+
+    Each process trains one demo at a time on ``num_threads`` threads (one by default), so a demo's weights are
+    bitwise the same as when :func:`trained_demo` trains it alone: only the wall time changes (about halved on
+    two cores for an experiment of several seeds). On a GPU, or with one worker or one demo to train, they are
+    trained here one after another. A failed worker process falls back to training here."""
+    configs = [demo_config(c) for c in configs]
+    device = _best_device() if device is None else torch.device(device)
+    workers = default_workers() if workers is None else int(workers)
+    check_positive(workers, "workers", "trained_demos")
+    paths = {}                                   # cache file -> config: each configuration once
+    for c in configs:
+        paths.setdefault(_cache_path(c, untrained_model(c)), c)
+    missing = [c for path, c in paths.items() if retrain or not path.exists()]
+    if device.type == "cpu" and workers > 1 and len(missing) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            # spawn: a fresh interpreter, never a fork of a process whose torch threads are running
+            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) \
+                    as pool:
+                jobs = [pool.submit(_train_in_worker, c, str(cache_dir()), num_threads, val_every) for c in missing]
+                for job in jobs:
+                    job.result()
+            retrain = False                      # everything is in the cache now
+        except Exception:                        # a broken worker: train what is left here, one by one
+            pass
+    return [trained_demo(c, device=device, progress=progress, retrain=retrain and c in missing,
+                         num_threads=num_threads, val_every=val_every) for c in configs]

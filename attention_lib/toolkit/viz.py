@@ -11,6 +11,7 @@ the width, and :func:`fit_ticks` thins tick labels so that they do not collide a
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -117,6 +118,33 @@ def fit_ticks(ax: Axes, positions: Sequence[float], labels: Sequence[str], axis:
     idx = list(range(0, len(labels), step))
     set_ticks = ax.set_xticks if axis == "x" else ax.set_yticks
     set_ticks([positions[i] for i in idx], [labels[i] for i in idx], rotation=rotation, **kw)
+
+
+#: CJK punctuation, ideographs and full-width forms, as a regex class (written as escapes for ``re``).
+_CJK_CLASS = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in
+                     ((0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xFF00, 0xFFEF)))
+CJK = re.compile(f"[{_CJK_CLASS}]")
+_LABEL_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+|\\s+")   # a CJK character, a word, a space
+_NO_LINE_START = "：，、）。；！？”"
+
+
+def wrap_label(text: str, width: int = 16) -> str:
+    """``text`` in lines of at most ``width`` columns (a CJK character counts as two; a longer word keeps its
+    own line), broken between words or CJK characters, never before closing punctuation: a row or panel
+    label that fits beside a small panel."""
+    lines, line, used = [], "", 0
+    for token in _LABEL_TOKENS.findall(text):
+        if token.isspace():
+            if line:
+                line, used = line + " ", used + 1
+            continue
+        size = 2 * len(token) if CJK.match(token) else len(token)
+        if line.strip() and used + size > width and token not in _NO_LINE_START:
+            lines.append(line.rstrip())
+            line, used = "", 0
+        line, used = line + token, used + size
+    lines.append(line.rstrip())
+    return "\n".join(x for x in lines if x)
 
 
 def _integer_ticks(ax: Axes) -> None:
@@ -434,9 +462,14 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
         if m.ndim != 3 or m.shape[0] != g:
             raise ValueError(f"plot_map_gallery: maps {label!r} must be ({g}, h, w), got {m.shape}")
     box = None if boxes is None else _to_numpy(boxes, "plot_map_gallery(boxes)")
-    side = min(1.5, (PAGE_WIDTH_IN - 1.6) / g)        # every image in one row across the page
-    fig, axes = plt.subplots(1 + len(maps), g, figsize=(min(PAGE_WIDTH_IN, side * g + 1.6),
-                                                        side * ih / iw * (1 + len(maps)) + 1.0),
+    labels = [wrap_label(label) for label in (t("viz.gallery.image"), *maps)]
+    label_in = max(len(line) for label in labels for line in label.splitlines()) * 0.62 * MIN_FONT_PT / 72
+    label_in *= 2 if CJK.search("".join(labels)) else 1           # a CJK character is about twice as wide
+    side = min(1.5, (PAGE_WIDTH_IN - 1.3 - label_in) / g)       # every image in one row, the labels beside
+    rows_in = side * ih / iw * (1 + len(maps))
+    fig, axes = plt.subplots(1 + len(maps), g, figsize=(min(PAGE_WIDTH_IN, side * g + 1.3 + label_in),
+                                                        max(rows_in, 0.45 * sum(len(x.splitlines()) for x in labels))
+                                                        + 1.0),
                              layout="constrained", squeeze=False)
     extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
     im = None
@@ -453,9 +486,26 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
                 ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2,
                                            edgecolor="cyan"))
         axes[-1, j].set_xlabel(str(j) if g > 6 else t("viz.gallery.index", i=j))
-    for i, label in enumerate([t("viz.gallery.image"), *maps]):
-        axes[i, 0].set_ylabel(label)
+    for i, label in enumerate(labels):     # horizontal, beside its row: rotated labels of short rows overlap
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", labelpad=6)
     if im is not None:
         fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), label=t("viz.spatial.value"), shrink=0.9)
     fig.suptitle(title or t("viz.gallery.title"))
     return fig
+
+
+# ---------------------------------------------------------------- block diagrams
+
+def diagram_box(ax: Axes, x: float, y: float, text: str, width: float, height: float = 7.0, colour: str = "#eef3fb",
+                edge: str = "#4a6fa5", **kw) -> None:
+    """A rounded box centred at (x, y), in data units, with ``text`` in it: the unit of a block diagram."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.4",
+                                facecolor=colour, edgecolor=edge, lw=1.2))
+    ax.text(x, y, text, ha="center", va="center", **kw)
+
+
+def diagram_arrow(ax: Axes, start: tuple, end: tuple, **kw) -> None:
+    """An arrow from ``start`` to ``end`` (data units) between the boxes of a block diagram."""
+    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.2, **kw))
