@@ -33,7 +33,7 @@ _LAZY = {
     "explorer": "widgets",
     "shapes_dataset": "data", "reversal_dataset": "data", "sample_photo": "data",
     "TinyCNN": "models", "TinyTransformer": "models", "TinyViT": "models",
-    "fit": "train", "evaluate": "train", "trained_demo": "train",
+    "fit": "train", "evaluate": "train", "trained_demo": "train", "trained_demos": "train",
 }
 
 __all__ = [
