@@ -521,6 +521,60 @@ def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, 
     assert shown == []
 
 
+def test_demos_training_side_by_side_show_one_line_in_jupyter_and_remove_it_after(tmp_path, monkeypatch):
+    """Issue 23: while trained_demos' worker processes train, the cell shows one line (the workers, fresh
+    interpreters, show nothing), emptied once they are done; demos loaded from the cache show nothing."""
+    import concurrent.futures
+    import IPython.display
+
+    shown, in_kernel = [], [True]
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("update", obj.data))
+
+    def display(obj, display_id=False):
+        shown.append(("display", obj.data))
+        return Handle()
+
+    class InProcess:                          # a pool that runs each job here, as a process that is no kernel
+        def __init__(self, workers, mp_context=None):
+            self.workers = workers
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *args):
+            in_kernel[0] = False
+            try:
+                fn(*args)
+            finally:
+                in_kernel[0] = True
+            done = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: in_kernel[0])
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InProcess)
+    configs = [train.demo_config("reversal", seed=s, **TINY) for s in (0, 1, 2)]
+    train.set_cache_dir(tmp_path)
+    try:
+        demos = train.trained_demos(configs, device="cpu", progress=False, workers=2)
+        assert all(d.from_cache for d in demos)
+        assert [kind for kind, _ in shown] == ["display", "update"] and shown[1][1] == ""
+        assert "3 demos" in shown[0][1] and "reversal seeds 0, 1, 2" in shown[0][1] and "2 processes" in shown[0][1]
+        assert "cache" in shown[0][1]
+        shown.clear()
+        train.trained_demos(configs, device="cpu", progress=False, workers=2)          # all cached: nothing shown
+        assert shown == []
+    finally:
+        train.set_cache_dir(None)
+
+
 def test_box_scores_read_as_a_sentence_in_the_chapters_language():
     """Issue 23: a cell ending in box_scores(...) showed BoxScores(peak_in_box=0.9760000109672546, ...) in zh/05."""
     from attention_lib.toolkit import data, i18n

@@ -45,6 +45,11 @@ register({
                            "run; later runs load it from the cache …",
                      "zh": "正在训练演示模型 {name}（随机种子 {seed}，{epochs} 轮）：只有本机第一次运行时才训练，"
                            "之后从缓存中加载……"},
+    "train.status_many": {"en": "Training {n} demos ({names}) side by side in {workers} processes: only on this "
+                                "machine's first run; later runs load them from the cache …",
+                          "zh": "正在用 {workers} 个进程同时训练 {n} 个演示模型（{names}）：只有本机第一次运行时才训练，"
+                                "之后从缓存中加载……"},
+    "train.seeds": {"en": "seeds {seeds}", "zh": "随机种子 {seeds}"},
     "train.loss": {"en": "loss", "zh": "损失"},
     "train.acc": {"en": "acc", "zh": "准确率"},
     "train.val_acc": {"en": "val acc", "zh": "验证集准确率"},
@@ -545,7 +550,7 @@ def code_digest(config: "DemoConfig") -> str:
 
     cls = type(config)
     parts = [inspect.getsource(_LIBRARY_FIT)]     # the library's loop, whatever a caller has patched in
-    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py")]
+    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py", "grade.py")]
     files = sorted(str(p) for p in mechanisms) + [str(_LIBRARY / "toolkit" / n) for n in ("data.py", "models.py")]
     module_file = inspect.getsourcefile(cls)
     if module_file and Path(module_file).resolve() == Path(__file__).resolve():
@@ -649,6 +654,14 @@ def default_workers() -> int:
     return max(1, min(4, cores))
 
 
+def _demo_names(configs: list) -> str:
+    """``"shapes_cnn seeds 0-2, ch04_sknet seed 1"``: the kinds of ``configs`` in order, each with its seeds."""
+    seeds: dict = {}
+    for c in configs:
+        seeds.setdefault(c.kind, []).append(c.seed)
+    return ", ".join(f"{kind} {t('train.seeds', seeds=', '.join(map(str, s)))}" for kind, s in seeds.items())
+
+
 def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool = False,
                   num_threads: Optional[int] = 1, val_every: int = 1, workers: Optional[int] = None) -> list:
     """:func:`trained_demo` for each configuration in ``configs``, in order; the ones not in the cache are trained
@@ -670,15 +683,20 @@ def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        processes = min(workers, len(missing))
+        # the cell's only sign of life while the workers train (the workers, not Jupyter kernels, show nothing)
+        status = _Status(t("train.status_many", n=len(missing), workers=processes,
+                           names=_demo_names(missing)))
         try:
             # spawn: a fresh interpreter, never a fork of a process whose torch threads are running
-            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) \
-                    as pool:
+            with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
                 jobs = [pool.submit(_train_in_worker, c, str(cache_dir()), num_threads, val_every) for c in missing]
                 for job in jobs:
                     job.result()
             retrain = False                      # everything is in the cache now
         except Exception:                        # a broken worker: train what is left here, one by one
             pass
+        finally:
+            status.close()
     return [trained_demo(c, device=device, progress=progress, retrain=retrain and c in missing,
                          num_threads=num_threads, val_every=val_every) for c in configs]
