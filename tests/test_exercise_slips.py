@@ -115,8 +115,25 @@ def se_fixed_channels(x, fc1, fc2):                       # C = 32 written into 
     return torch.sigmoid(fc2(torch.relu(fc1(z))))[:, :, None, None]
 
 
+def dist_at_most_one(w, dim):                             # "w <= 1" written for "w >= 0"
+    return bool((w <= 1).all() and torch.allclose(w.sum(dim), torch.ones(()), atol=1e-5))
+
+
+def dist_positive(w, dim):                                # "> 0" rejects the exact zeros of a masked softmax
+    return bool((w > 0).all() and torch.allclose(w.sum(dim), torch.ones(()), atol=1e-5))
+
+
+def sk_no_softmax(feats, logits):                         # the raw scores used as weights
+    B, C = feats[0].shape[:2]
+    a = logits.view(B, len(feats), C)
+    return sum(a[:, m, :, None, None] * u for m, u in enumerate(feats))
+
+
 #: (check, answer, the key the verdict must hold, keys it must not hold)
 SLIPS = [
+    ("ch00.distribution", dist_at_most_one, "ex.ch00.dist.negative", ()),
+    ("ch00.distribution", dist_positive, "ex.ch00.dist.zero", ()),
+    ("sk.select", sk_no_softmax, "ex.sk.select.other", ()),
     ("sa.sdpa", sdpa_global_dk, "ex.sa.fixed_scale", ()),
     ("sa.sdpa", sdpa_heads_as_dk, "ex.sa.fixed_scale", ()),
     ("sa.causal", causal_fixed_mask, "ex.fn.fixed_size", ("ex.sa.batch1",)),

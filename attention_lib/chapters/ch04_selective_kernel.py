@@ -153,9 +153,10 @@ register({
                            "zh": "logits 是 M 段、每段 C 个依次排列：应变形为 (B, M, C)，而不是 (B, C, M)。"},
     "ex.sk.select.mean": {"en": "the branches are weighted by the selection weights, not averaged.",
                           "zh": "各分支要按选择权重加权，而不是简单平均。"},
-    "ex.sk.select.other": {"en": "V = Σ_m a_m ⊙ U_m with a = softmax over the branches of the logits viewed "
-                                 "(B, M, C).",
-                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把 logits 变形为 (B, M, C) 后在分支维度上做的 softmax。"},
+    "ex.sk.select.other": {"en": "the values differ from V = Σ_m a_m ⊙ U_m of §2: check which scores belong to which "
+                                 "branch and channel, and what the weights of one channel add up to.",
+                           "zh": "结果与 §2 的 V = Σ_m a_m ⊙ U_m 不一致：请检查哪些分数属于哪个分支、哪个通道，"
+                                 "以及同一个通道的各分支权重加起来应当是多少。"},
 })
 
 #: The kernel sizes and branch names of this chapter's SK blocks.
