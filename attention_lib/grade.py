@@ -36,6 +36,7 @@ import re
 import subprocess
 import sys
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -179,6 +180,9 @@ def _restore(state: dict) -> list[str]:
             if owner is attention_lib and key in lazy:      # loaded again on the next use: no flag
                 delattr(owner, key)
                 continue
+            value = now[key]
+            if isinstance(value, types.ModuleType) and value.__name__ == f"{label}.{key}":
+                continue                                    # a submodule imported (flagged as an import, if at all)
             changed.append(f"{label}.{key}")
             if isinstance(owner, dict):
                 del owner[key]

@@ -37,6 +37,8 @@ CLASS = {
                          "    return torch.zeros(x.shape[0], x.shape[1], 1, 1)"},
     "dave": {"se.params": "answer_1 = 1 / 0", "se.shape": "import sys\nsys.exit('bye')\nanswer_2 = (8, 256, 1, 1)",
              "se.gate": "def se_gate(x, fc1, fc2):\n    raise ValueError('not yet')"},
+    "frank": {"se.params": "from attention_lib.toolkit import memory   # a submodule imported, nothing changed\n"
+                           "answer_1 = 2 * 256 * 16 + 16 + 256"},
     "erin": {"se.params": "while True:\n    pass\nanswer_1 = 8464", "se.shape": "answer_2 = (8, 256, 1, 1)",
              "se.gate": "def se_gate(x, fc1, fc2):\n    while True:\n        pass"},
 }
@@ -103,6 +105,8 @@ def test_cheats_are_flagged_and_a_patched_check_does_not_survive(graded):
     assert "scaled_dot_product_attention, which the exercise forbids" in rows[("carol", "sa.sdpa")]["flags"]
     assert "is_causal, which the exercise forbids" in rows[("carol", "sa.causal")]["flags"]
     assert rows[("carol", "sa.shape")]["status"] == "unanswered"
+    frank = rows[("frank", "se.params")]                 # importing a submodule is an import, not a change
+    assert frank["status"] == "right" and "imports attention_lib" in frank["flags"] and "chang" not in frank["flags"]
 
 
 def test_crashing_and_looping_answers_get_a_verdict_and_the_rest_is_still_graded(graded):
