@@ -496,8 +496,9 @@ def test_shapes_tokens_demo_shares_its_images_across_seeds_and_trains(cache):
     assert train.trained_demo("shapes_tokens", seed=0, **TINY, **CPU).from_cache
 
 
-def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, monkeypatch, capsys):
-    """Issue 23: cells that trained for 40-50 s showed nothing but [*]; the line goes to a display of its own."""
+@pytest.fixture
+def jupyter_display(monkeypatch):
+    """As in a Jupyter kernel: what train shows in its own displays, as ("display" | "update", html) in order."""
     import IPython.display
 
     shown = []
@@ -512,6 +513,12 @@ def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, 
 
     monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
     monkeypatch.setattr(IPython.display, "display", display)
+    return shown
+
+
+def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, jupyter_display, capsys):
+    """Issue 23: cells that trained for 40-50 s showed nothing but [*]; the line goes to a display of its own."""
+    shown = jupyter_display
     train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)
     assert [kind for kind, _ in shown] == ["display", "update"]
     assert "shapes_cnn" in shown[0][1] and "cache" in shown[0][1] and shown[1][1] == ""
@@ -521,21 +528,13 @@ def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, 
     assert shown == []
 
 
-def test_demos_training_side_by_side_show_one_line_in_jupyter_and_remove_it_after(tmp_path, monkeypatch):
+def test_demos_training_side_by_side_show_one_line_in_jupyter_and_remove_it_after(tmp_path, monkeypatch,
+                                                                                  jupyter_display):
     """Issue 23: while trained_demos' worker processes train, the cell shows one line (the workers, fresh
     interpreters, show nothing), emptied once they are done; demos loaded from the cache show nothing."""
     import concurrent.futures
-    import IPython.display
 
-    shown, in_kernel = [], [True]
-
-    class Handle:
-        def update(self, obj):
-            shown.append(("update", obj.data))
-
-    def display(obj, display_id=False):
-        shown.append(("display", obj.data))
-        return Handle()
+    shown, in_kernel = jupyter_display, [True]
 
     class InProcess:                          # a pool that runs each job here, as a process that is no kernel
         def __init__(self, workers, mp_context=None):
@@ -558,7 +557,6 @@ def test_demos_training_side_by_side_show_one_line_in_jupyter_and_remove_it_afte
             return done
 
     monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: in_kernel[0])
-    monkeypatch.setattr(IPython.display, "display", display)
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InProcess)
     configs = [train.demo_config("reversal", seed=s, **TINY) for s in (0, 1, 2)]
     train.set_cache_dir(tmp_path)
