@@ -142,7 +142,7 @@ register({
     "ex.eca.gate.fixed_padding": {"en": "the padding is {p}, but this kernel has k = {k} taps: the padding that keeps C "
                                         "channels is (k − 1) / 2, read off the kernel (weight.shape[-1]), not a fixed "
                                         "number.",
-                                  "zh": "填充是 {p}，而这个卷积核有 k = {k} 个抽头：保持 C 个通道的填充是 (k − 1) / 2，"
+                                  "zh": "填充是 {p}，而这个卷积核有 k = {k} 个采样点：保持 C 个通道的填充是 (k − 1) / 2，"
                                         "应从卷积核读取（weight.shape[-1]），不要写成固定的数。"},
     "ex.eca.gate.no_padding": {"en": "without padding (k − 1) / 2 the convolution loses channels at both ends.",
                                "zh": "不填充 (k − 1) / 2，卷积会在两端丢掉通道。"},
