@@ -23,7 +23,7 @@ from ..toolkit.format import ShowsTable, Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import CueCNN, one_thread, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demos
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -589,20 +589,22 @@ def run_ablation(seeds: Sequence[int] = SEEDS, progress: bool = False) -> Ablati
 
     Each run is validated once, after its last epoch (``val_every``): the per-epoch curve is not shown here."""
     result = Ablation({}, {}, {}, [])
+    configs = [ablation_config(order, seed) for order in ORDERS for seed in seeds]
+    bases = [BASELINE_DEMO.replace(seed=seed) for seed in seeds]
+    # the uncached runs train side by side on the CPU cores, each as it would alone (same weights)
+    trained = iter(trained_demos(configs + bases, progress=progress, val_every=BASELINE_DEMO.epochs))
     for order in ORDERS:
         name = t(f"ch05.order.{order}")
         for key in ("accuracy", "peak", "distractor"):
             getattr(result, key)[name] = []
         for seed in seeds:
-            config = ablation_config(order, seed)
-            run = trained_demo(config, progress=progress, val_every=config.epochs)
+            run = next(trained)
             val = run.val_data
             m_s = spatial_maps(run.model, val.images)
             result.accuracy[name].append(run.history["val_acc"][-1])   # the trained model on val
             result.peak[name].append(data.box_scores(m_s, val.boxes, val.images.shape[-1]).peak_in_box)
             result.distractor[name].append(data.peak_on_distractor(m_s, val, val.images.shape[-1]))
-    for seed in seeds:
-        run = trained_demo(BASELINE_DEMO.replace(seed=seed), progress=progress, val_every=BASELINE_DEMO.epochs)
+    for run in trained:
         result.baseline.append(run.history["val_acc"][-1])
     return result
 

@@ -22,7 +22,7 @@ from ..toolkit.exercises import as_count, as_function, as_shape, call, close, ex
 from ..toolkit.format import ShowsTable, Table, format_count, format_si
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
-from ..toolkit.train import CueCNN, one_thread, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demos
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -300,7 +300,10 @@ DEMOS = {"bam": BAM_DEMO, "product": PRODUCT_DEMO, "cbam": CBAM_DEMO, "none": BA
 @one_thread()
 def train_all(seeds: Sequence[int] = SEEDS, **kwargs) -> dict:
     """Every network of §6 for every seed, trained or loaded from the demo cache: ``{key: [Demo per seed]}``."""
-    return {key: [trained_demo(config.replace(seed=s), **kwargs) for s in seeds] for key, config in DEMOS.items()}
+    seeds = list(seeds)
+    # the uncached runs train side by side on the CPU cores, each as it would alone (same weights)
+    trained = iter(trained_demos([config.replace(seed=s) for config in DEMOS.values() for s in seeds], **kwargs))
+    return {key: [next(trained) for _ in seeds] for key in DEMOS}
 
 
 def attention_parameters(model: nn.Module) -> int:
