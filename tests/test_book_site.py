@@ -297,3 +297,22 @@ def test_every_notebook_executed_within_its_time_budget():
     slow = {name: round(seconds, 1) for name, seconds in times.items()
             if seconds > TIME_LIMITS.get(Path(name).name, DEFAULT_LIMIT)}
     assert not slow, f"notebooks over their time budget (seconds): {slow}"
+
+
+def test_every_executed_notebook_is_the_current_source():
+    """The site shows what the repository says: each executed notebook has the cells of its source, in order (a
+    build that kept an older execution of a page, as once happened to three Chinese chapters, fails here)."""
+    import json
+
+    executed_dir = SITE.parent / "jupyter_execute" / "notebooks"
+    stale = {}
+    for source in sorted((ROOT / "notebooks").glob("*/*.ipynb")):
+        executed = executed_dir / source.relative_to(ROOT / "notebooks")
+        assert executed.exists(), f"{executed} was not written by the build"
+        cells = [("".join(c["source"]), c["cell_type"]) for c in json.loads(source.read_text())["cells"]]
+        built = [("".join(c["source"]), c["cell_type"]) for c in json.loads(executed.read_text())["cells"]]
+        if cells != built:
+            first = next((i for i, (a, b) in enumerate(zip(cells, built)) if a != b), min(len(cells), len(built)))
+            stale[source.relative_to(ROOT).as_posix()] = f"{len(built)} cells built, {len(cells)} in the source; " \
+                                                         f"first difference at cell {first}"
+    assert not stale, f"executed notebooks that are not their current source: {stale}"
