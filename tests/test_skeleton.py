@@ -27,7 +27,8 @@ def test_the_table_is_complete_in_both_languages():
     numbers = [s["n"] for s in TABLE["sections"]]
     assert numbers == list(range(1, 11)) + [None]
     for entry in [*TABLE["sections"], TABLE["twin_link"], TABLE["next"], *TABLE["run_ins"].values(),
-                  TABLE["exercises"]["instructions"], TABLE["exercises"]["label"], TABLE["exercises"]["open_label"]]:
+                  TABLE["exercises"]["instructions"], TABLE["exercises"]["label"], TABLE["exercises"]["open_label"],
+                  TABLE["explore_note"], TABLE["references_line"]]:
         assert entry.get("en") and entry.get("zh"), entry
 
 
@@ -46,10 +47,11 @@ def test_the_checker_finds_a_chapter_that_breaks_the_table():
              ("markdown", "## 1. 直观理解\n\n## 2. 数学表述"),
              ("markdown", "## 9. 练习\n\n每道练习自己做。\n\n**练习 1.** 题目"),
              ("code", "answer_1 = ...   # your answer: an integer"),
+             ("markdown", "**动手探索**：改变输入大小。（网站上是算好的。）"),
              ("markdown", "下一步：第 4 章")]
     found = [f.excerpt for _, f in zt.chapter_findings(cells, "03_x", "zh")]
     for expected in ("twin link", "section headings", "本章内容", "exercise instructions", "exercise label",
-                     "下一章", "你的答案"):
+                     "下一章", "你的答案", "探索器会实时重新计算", "参考文献"):
         assert any(expected in text for text in found), (expected, found)
     title = {s["n"]: s["zh"] for s in TABLE["sections"]}
     heading = "\n\n".join
@@ -60,7 +62,9 @@ def test_the_checker_finds_a_chapter_that_breaks_the_table():
             ("markdown", heading(f"## {n}. {title[n]}" for n in range(6, 9))),
             ("markdown", f"## 9. {title[9]}\n\n{TABLE['exercises']['instructions']['zh']}\n\n**练习 1**：题目"),
             ("code", "answer_1 = ...   # 你的答案：一个整数"),
-            ("markdown", f"## 10. {title[10]}\n\n下一章：第 4 章\n\n## {title[None]}")]
+            ("markdown", f"**动手探索**：改变输入大小。{TABLE['explore_note']['zh']}"),
+            ("markdown", f"## 10. {title[10]}\n\n下一章：第 4 章\n\n## {title[None]}\n\n"
+                         f"本章的论文是 Hu 等的。{TABLE['references_line']['zh']}")]
     assert zt.chapter_findings(good, "03_x", "zh") == []
 
 

@@ -250,7 +250,7 @@ def test_plot_map_gallery_draws_images_and_map_rows_with_boxes(lang):
 def test_plot_map_gallery_row_labels_of_eight_images_do_not_overlap(lang):
     # chapter 5's gallery: eight images, five rows with long labels (rotated, they ran into each other)
     long = {"en": ["random CBAM: M_s", "trained CBAM: M_s", "brightness (scaled)", "features in (scaled)"],
-            "zh": ["随机初始化：M_s", "训练后：M_s", "亮度（缩放）", "输入特征（缩放）"]}[lang]
+            "zh": ["随机初始化：M_s", "训练后：M_s", "亮度（缩放到 0–1）", "进入 CBAM 的特征（缩放到 0–1）"]}[lang]
     rows = {label: torch.rand(8, 8, 8) for label in long}
     fig, caught = draw(lambda: viz.plot_map_gallery(torch.rand(8, 3, 32, 32), rows, title="gallery"))
     follows_page_rule(fig)

@@ -23,7 +23,8 @@ from .tool_modules import load
 
 zt = load("zh_typography")
 
-TYPOGRAPHY = {"break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "pagelink"}
+TYPOGRAPHY = {"break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "pagelink",
+              "narrative", "times", "thousands"}
 
 
 def rules(text: str) -> list[str]:
@@ -86,6 +87,17 @@ def test_citations_run_in_labels_and_exercise_labels():
     assert rules("[Itti、Koch 和 Niebur，1998](https://a.org/5)；**槽位在看目标吗？**看") == []
 
 
+def test_citations_in_parentheses_spaced_multiplication_and_no_thousands_separator():
+    assert rules("先是 [Mnih 等，2014](https://a.org/7)让网络自己决定") == ["narrative"]
+    assert rules("先是有人让网络自己决定（[Mnih 等，2014](https://a.org/7)）。") == []
+    assert rules("一个 3×3 卷积和 C×C 矩阵") == ["times", "times"]
+    assert zt.fix_markdown("一个 3×3 卷积和 C ×C 矩阵") == "一个 3 × 3 卷积和 C × C 矩阵"
+    assert rules("一个 3 × 3 卷积，$3\\times3$ 与 `x.view(3*3)`") == []
+    assert rules("参数量为 4,096 和 21,696 个") == ["thousands", "thousands"]
+    assert zt.fix_markdown("参数量为 4,096 和 21,696 个") == "参数量为 4096 和 21696 个"
+    assert rules("核大小 (3, 5, 5, 7)，`f(1,000)`") == []
+
+
 def test_links_to_side_pages_read_their_names():
     assert rules("符号见[记号说明](../../book/zh/notation.md)。") == ["pagelink"]
     assert rules("符号见[符号约定](../../book/zh/notation.md)。") == []
@@ -127,3 +139,11 @@ def test_chinese_string_literals_typography(path):
             findings.append((f.rule, f"line {line + f.line - 1}: [{f.rule}] {f.excerpt}"))
     failure = verdict(_rel(path), findings, TYPOGRAPHY)
     assert not failure, f"Chinese typography of string literals (tools/zh_typography.py --rules):\n{failure}"
+
+
+@pytest.mark.parametrize("path", [p for p in zt.chinese_sources() if p.suffix == ".ipynb"], ids=_rel)
+def test_a_chinese_chapter_calls_the_other_edition_the_english_one(path):
+    """Adapted, not copied: the English "the Chinese chapter loads it from the cache" becomes 英文版 in the Chinese
+    twin (zh-r2 found 中文版 in chapter 05, round 1 in chapter 04)."""
+    slips = [index for index, text in zt.read_cells(path) if "中文版" in text]
+    assert not slips, f"{_rel(path)}: cells {slips} say 中文版 where the other edition, 英文版, is meant"

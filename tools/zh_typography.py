@@ -51,6 +51,10 @@ RULES = {
     "label": "exercise labels are **练习 N**： and **练习 N（开放题）**：",
     "citation": "a citation's link text is 'Hu 等，2018', 'Abnar 和 Zuidema，2020' or 'Itti、Koch 和 Niebur，1998' "
                 "(no 'et al.', no 'and', no year in parentheses, no parentheses inside the link)",
+    "narrative": "a citation stands in parentheses after its claim, （[Hu 等，2018](…)）: a citation link followed "
+                 "directly by a Chinese character reads as the sentence's subject (Mnih 等，2014让网络…)",
+    "times": "a multiplication sign between numbers or letters has a space on each side: 3 × 3, C × C (not 3×3)",
+    "thousands": "no thousands separator in Chinese prose: 4096, 21696 (not 4,096)",
     "pagelink": "a link to a side page reads its name: 符号约定, 术语表, 参考文献, 速查表, 教师指南 (book/skeleton.yml)",
     "skeleton": "a chapter's fixed words come from book/skeleton.yml: section titles, twin link, run-ins, "
                 "exercise instructions and labels, the 'next chapter' line (both languages)",
@@ -58,7 +62,8 @@ RULES = {
             "tools/sync_twins.py writes it)",
 }
 #: What --fix changes (everything else is reported for a writer to rewrite).
-FIXABLE = ("break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "skeleton")
+FIXABLE = ("break", "space", "quotes", "punct", "ellipsis", "dash", "leadin", "label", "citation", "skeleton",
+           "times", "thousands")
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,11 @@ _LEADIN = re.compile(r"^(\s*(?:[-*+]\s+|\d+\.\s+|>\s*)*)\*\*([^*\n]+?)\s*[。.�
                      r"|^(\s*(?:[-*+]\s+|>\s*)*)\*\*([^*\n]+?)\*\*\s*[。.]\s*(?=\S)")
 _LABEL = re.compile(r"\*\*练习\s*(\d+)\s*(（开放题?）|\(开放题?\))?\s*[.。:：]?\*\*\s*[.。:：]?\s*")
 _LABEL_OK = re.compile(r"\*\*练习 \d+(（开放题）)?\*\*：")
+#: a multiplication sign touching a number or a letter (maths and code are masked before this is applied)
+_TIMES = re.compile(r"(?<=[0-9A-Za-z])[ \t]*×[ \t]*(?=[0-9A-Za-z])")
+_TIMES_BAD = re.compile(r"(?<=[0-9A-Za-z])×|×(?=[0-9A-Za-z])")
+#: a number with thousands separators (d2l-zh writes 4096)
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 _CITATION = re.compile(r"\[([^\]\n]*?(?:19|20)\d\d[a-z]?[^\]\n]*?)\]\((https?://[^)\s]+)\)")
 _AUTHOR = r"[A-Z][A-Za-z\u00c0-\u017f'’\-]+(?: [A-Z][A-Za-z\u00c0-\u017f'’\-]+)*"
 _CITATION_OK = re.compile(rf"^{_AUTHOR}(?: 等|(?:、{_AUTHOR})* 和 {_AUTHOR})?，(?:19|20)\d\d[a-z]?$")
@@ -305,6 +315,10 @@ def check_markdown(text: str, chinese_document: bool = True) -> list[Finding]:
             found += _line_findings("punct", _PUNCT, line, body, number)
             found += _line_findings("ellipsis", _ELLIPSIS, line, body, number)
             found += _line_findings("dash", _DASH, line, body, number)
+            found += _line_findings("times", _TIMES_BAD, line, body, number)
+            found += _line_findings("thousands", _THOUSANDS, line, body, number)
+            found += [Finding("narrative", number, _excerpt(line, m.start(), m.end() + 2)) for m in _CITATION.finditer(line)
+                      if CJK.match(line[m.end():m.end() + 1])]
             found += _line_findings("leadin", _LEADIN, line, vis, number)
             found += [Finding("label", number, m.group(0).strip()) for m in _LABEL.finditer(line)
                       if not _LABEL_OK.fullmatch(m.group(0).rstrip())]
@@ -366,6 +380,14 @@ def _fix_ellipsis(masked: str) -> str:
 
 def _fix_dash(masked: str) -> str:
     return _DASH.sub("——", masked)
+
+
+def _fix_times(masked: str) -> str:
+    return _TIMES.sub(" × ", masked)
+
+
+def _fix_thousands(masked: str) -> str:
+    return _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), masked)
 
 
 def _fix_leadin(line: str) -> str:
@@ -442,6 +464,10 @@ def fix_markdown(text: str, rules=FIXABLE, chinese_document: bool = True) -> str
                     masked = _fix_ellipsis(masked)
                 if "dash" in rules:
                     masked = _fix_dash(masked)
+                if "times" in rules:
+                    masked = _fix_times(masked)
+                if "thousands" in rules:
+                    masked = _fix_thousands(masked)
                 if "space" in rules:
                     masked = _fix_spaces(masked)
                 return masked
@@ -495,7 +521,8 @@ def stub_comment(line: str, lang: str) -> str | None:
     if not m:
         return None
     stubs = skeleton()["exercises"]["answer_stubs"]
-    english = {zh: en for en, zh in stubs.items()}.get(m.group("comment"), m.group("comment"))
+    back = {**skeleton()["exercises"].get("former_answer_stubs", {}), **{zh: en for en, zh in stubs.items()}}
+    english = back.get(m.group("comment"), m.group("comment"))
     if lang == "en":
         return english
     return stubs[english]
@@ -575,6 +602,17 @@ def chapter_findings(cells: list[tuple[str, str]], name: str, lang: str) -> list
             for p in _paragraphs(src):
                 if re.match(r"下一[步章节个]", p) and not p.startswith(table["next"]["zh"]):
                     add(i, "skeleton", f"the line to the next chapter starts with {table['next']['zh']}")
+    # an explorer paragraph ends with the one note; the last markdown cell ends with the references line
+    note = table["explore_note"][lang]
+    explore = {"en": "**Explore", "zh": "**动手探索**"}[lang]
+    for i, src in markdown:
+        for p in _paragraphs(src):
+            if p.startswith(explore) and not _normal(p).endswith(_normal(note)):
+                add(i, "skeleton", f"an explorer paragraph ends with the note: {note}")
+    last_i, last = markdown[-1] if markdown else (0, "")
+    line = table["references_line"][lang]
+    if not _paragraphs(last) or not _normal(_paragraphs(last)[-1]).endswith(_normal(line)):
+        add(last_i, "skeleton", f"the last markdown cell ends with the references line: {line}")
     # the answer stubs say what to type in the chapter's language
     for i, (kind, src) in enumerate(cells):
         if kind != "code":

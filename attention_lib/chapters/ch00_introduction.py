@@ -77,7 +77,7 @@ register({
     # the trained gate on two images
     "ch00.two.title": {"en": "A trained CBAM (chapter 5) on two validation images",
                        "zh": "训练后的 CBAM（第 5 章）作用于两张验证图像"},
-    "ch00.two.image": {"en": "image {i}: M_s over it", "zh": "图像 {i}：叠加其上的 M_s"},
+    "ch00.two.image": {"en": "image {i}: M_s over it", "zh": "图像 {i} 及其上的 M_s"},
     "ch00.two.channel": {"en": "channel c (sorted by image 0's weight)", "zh": "通道 c（按图像 0 的权重排序）"},
     "ch00.two.gate": {"en": "M_c: channel gate", "zh": "M_c：通道门控"},
     "ch00.two.weight": {"en": "weight", "zh": "权重"},
@@ -119,7 +119,7 @@ register({
                                  "broadcast give?",
                            "zh": "BAM 把通道分支和空间分支相加成一张图：广播之后是什么形状？"},
     "ex.ch00.dist.not_bool": {"en": "return one truth value, True or False; your function returned {what}.",
-                              "zh": "请返回一个真值（True 或 False）；你的函数返回的是 {what}。"},
+                              "zh": "请返回一个布尔值（True 或 False）；你的函数返回的是 {what}。"},
     "ex.ch00.dist.tolerance": {"en": "a true distribution was rejected: its sums are computed in floating point and "
                                      "need not be exactly 1; compare within a tolerance.",
                                "zh": "一个真正的概率分布被判成了“不是”：它的和是用浮点数算出来的，不一定恰好等于 1；"

@@ -73,11 +73,11 @@ register({
     # §6
     "ch05.random": {"en": "random CBAM: M_s", "zh": "随机初始化：M_s"},
     "ch05.trained": {"en": "trained CBAM: M_s", "zh": "训练后：M_s"},
-    "ch05.gallery.bright": {"en": "brightness (scaled)", "zh": "亮度（缩放）"},
-    "ch05.gallery.features": {"en": "features in (scaled)", "zh": "输入特征（缩放）"},
+    "ch05.gallery.bright": {"en": "brightness (scaled)", "zh": "亮度（缩放到 0–1）"},
+    "ch05.gallery.features": {"en": "features in (scaled)", "zh": "进入 CBAM 的特征（缩放到 0–1）"},
     "ch05.gallery.title": {"en": "Where CBAM's M_s looks, and two maps without attention (cyan: target box)",
                            "zh": "CBAM 的 M_s 看向哪里，以及两张无需注意力的图（青色框为目标框）"},
-    "ch05.score.who": {"en": "map (3 seeds)", "zh": "图（3 个随机种子）"},
+    "ch05.score.who": {"en": "map (3 seeds)", "zh": "注意力图（3 个随机种子）"},
     "ch05.score.peak": {"en": "peak on the target", "zh": "峰值落在目标上"},
     "ch05.score.distractor": {"en": "peak on a distractor", "zh": "峰值落在干扰物上"},
     "ch05.score.mass": {"en": "mass in the target's box", "zh": "目标框内的质量占比"},
@@ -132,7 +132,7 @@ register({
     "ch05.ablation.distractor": {"en": "M_s peak on a distractor", "zh": "M_s 峰值落在干扰物上"},
     "ch05.ablation.baseline": {"en": "no attention", "zh": "不带注意力"},
     "ch05.ablation.title": {"en": "The order of CBAM's gates, small: each seed a dot, squares: mean ± std",
-                            "zh": "小规模的 CBAM 顺序消融：每个点是一个随机种子，方块为均值 ± 标准差"},
+                            "zh": "CBAM 门控顺序的小规模消融实验：每个点是一个随机种子，方块为均值 ± 标准差"},
     "ch05.paired.who": {"en": "validation accuracy, seed by seed", "zh": "验证集准确率，逐个随机种子"},
     "ch05.paired.change": {"en": "difference, mean ± std (per seed)", "zh": "差值，均值 ± 标准差（各随机种子）"},
     "ch05.paired.images": {"en": "in images of {n}", "zh": "折合图像数（共 {n} 张）"},
@@ -187,7 +187,7 @@ register({
     "ex.cbam.spatial.no_sigmoid": {"en": "the sigmoid at the end is missing: M_s must lie in (0, 1).",
                                    "zh": "末尾缺了 sigmoid：M_s 必须落在 (0, 1) 之间。"},
     "ex.cbam.spatial.other": {"en": "the values differ from σ(conv([mean over C; max over C])).",
-                              "zh": "数值与 σ(conv(cat([沿通道平均，沿通道最大]))) 不一致。"},
+                              "zh": "数值与 σ(conv(cat([沿通道平均；沿通道最大]))) 不一致。"},
 })
 
 

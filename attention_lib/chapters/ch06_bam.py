@@ -41,7 +41,7 @@ register({
     # the block diagram
     "ch06.diagram.title": {"en": "BAM: one module per stage boundary; inside, two branches in parallel, added",
                            "zh": "BAM：每个阶段边界一个模块；模块内两个分支并行，再相加"},
-    "ch06.diagram.stem": {"en": "stem", "zh": "输入卷积"},
+    "ch06.diagram.stem": {"en": "stem", "zh": "卷积前端"},
     "ch06.diagram.stage": {"en": "stage {n}", "zh": "第 {n} 阶段"},
     "ch06.diagram.head": {"en": "pool, FC", "zh": "池化、全连接"},
     "ch06.diagram.where": {"en": "where: after each stage but the last", "zh": "位置：除最后一个阶段外，每个阶段之后"},
@@ -103,7 +103,7 @@ register({
                                 "gate M(F) {gate}; maps above 0.8 almost everywhere: {saturated}",
                           "zh": "第 {stage} 阶段末，BAM（相加），框内 / 框外：乘法因子 1 + M(F) 为 {factor}；"
                                 "门控 M(F) 为 {gate}；几乎处处高于 0.8 的图所占比例：{saturated}"},
-    "ch06.row.random": {"en": "random BAM 2: M(F)", "zh": "随机 BAM 2：M(F)"},
+    "ch06.row.random": {"en": "random BAM 2: M(F)", "zh": "随机初始化的 BAM 2：M(F)"},
     "ch06.row.early": {"en": "BAM 1 (16×16): M(F)", "zh": "BAM 1（16×16）：M(F)"},
     "ch06.row.late": {"en": "BAM 2 (8×8): M(F)", "zh": "BAM 2（8×8）：M(F)"},
     # "M_c·M_s" is one word for the row label's wrapping (a space, even a no-break one, would split the symbol)
@@ -116,7 +116,7 @@ register({
     "ch06.photo.title": {"en": "{name}: gate at the end of stage 2 (map {h}×{w})",
                          "zh": "{name}：第 2 阶段末的门控（图 {h}×{w}）"},
     "ch06.viewer.title": {"en": "BAM 2's M(F) (mean over channels) over validation images",
-                          "zh": "BAM 2 的 M(F)（通道平均）在验证图像上"},
+                          "zh": "验证图像上的 BAM 2 注意力图 M(F)（通道平均）"},
     "ch06.bam_share": {"en": "the two BAMs hold {share:.1%} of the network's parameters",
                        "zh": "两个 BAM 占整个网络参数量的 {share:.1%}"},
     "ch06.cost.per_bam": {"en": "BAM on C = {C}, {S}×{S}: {flops}FLOPs; C²HW = {c2hw}",
