@@ -395,7 +395,7 @@ def test_ablation_pairs_the_seeds_and_counts_images():
     assert result.images(pairs[("a", "b")]) == [1, 1, 8]
     assert result.images(pairs[("b", i18n.t("ch05.ablation.baseline"))]) == [-3, -3, -8]
     table = result.paired_table()
-    assert len(table) == 5 and table.rows[0][2] == "+1, +1, +8"
+    assert len(table) == 5 and table.rows[0][2] == "+1, +1, +8" and table.rows[2][2] == "-2, -2, 0"
     assert len(result.table()) == 4
 
 

@@ -600,7 +600,7 @@ class Ablation:
 
     def paired_table(self) -> Table:
         rows = [[t("ch05.paired.minus", a=a, b=b), change.format(signed=True),
-                 ", ".join(f"{k:+d}" for k in self.images(change))] for (a, b), change in self.paired().items()]
+                 ", ".join(f"{k:+d}" if k else "0" for k in self.images(change))] for (a, b), change in self.paired().items()]
         return Table([t("ch05.paired.who"), t("ch05.paired.change"), t("ch05.paired.images", n=self.n_val)], rows)
 
 
