@@ -151,13 +151,17 @@ def test_scale_response_is_each_units_per_channel_branch_weight_difference():
     assert ch.channel_rises(rises).tolist() == [0.5, 0.0]
 
 
-def test_accuracy_readings_fail_when_sk_falls_behind_or_far_ahead():
-    accs = {"sk": rd.seeds([0.868, 0.882, 0.815, 0.812]), "mean": rd.seeds([0.863, 0.840, 0.812]),
-            "single": rd.seeds([0.855, 0.873, 0.795])}
+def test_accuracy_readings_fail_when_sk_gains_consistently_or_never_leads():
+    sk = [0.868, 0.882, 0.815, 0.812, 0.835, 0.765, 0.850, 0.848]            # the printed numbers (seeds 0-7)
+    mean = [0.863, 0.840, 0.812, 0.812, 0.833, 0.892, 0.838, 0.853]
+    single = [0.855, 0.873, 0.795, 0.802, 0.818, 0.877, 0.848, 0.835]
+    accs = {"sk": rd.seeds(sk), "mean": rd.seeds(mean), "single": rd.seeds(single)}
     ch.check_accuracy_readings(accs)
-    behind = dict(accs, mean=rd.seeds([0.863, 0.890, 0.812]))
-    far = dict(accs, single=rd.seeds([0.75, 0.873, 0.795]))
-    for case in (behind, far):
+    no_loss = dict(accs, sk=rd.seeds(sk[:5] + [0.900] + sk[6:]))              # no seed far behind: a real gain
+    behind = dict(accs, mean=rd.seeds([a + 0.01 for a in sk[:5]] + mean[5:]))  # SK behind 'mean' in most seeds
+    far = dict(accs, single=rd.seeds([0.75] + single[1:]))                     # a gain of 12 points in one seed
+    two = dict(accs, sk=rd.seeds(sk[:4] + [0.70, 0.765] + sk[6:]))             # far behind in two seeds
+    for case in (no_loss, behind, far, two):
         with pytest.raises(rd.ReadingError):
             ch.check_accuracy_readings(case)
 
@@ -167,10 +171,8 @@ def test_scale_readings_fail_for_numbers_that_contradict_the_prose():
     before = torch.full((5, 2), 0.001)
     rises, acc = torch.tensor([0.8, 0.6]), torch.tensor([[0.4, 0.9, 0.98, 0.99, 0.99]] * 5)
     ch.check_scale_readings(changes, before, rises, acc)
-    ch.check_scale_readings(torch.cat([changes, torch.tensor([[-0.01, 0.1]])]), torch.cat([before, before[:1]]),
-                            rises, acc)                            # one exception in six seeds is what it reads
     flipped = changes.clone()
-    flipped[2, 0], flipped[3, 0] = -0.05, -0.02                    # two seeds against the trend in the stride-2 unit
+    flipped[2, 0] = -0.02                                          # one seed against the trend in the stride-2 unit
     second = changes.clone()
     second[:, 1] = -0.1                                              # the stride-4 unit mostly falls
     for args in [(flipped, before, rises, acc), (second, before, rises, acc), (changes, before + 0.1, rises, acc),

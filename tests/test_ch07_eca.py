@@ -264,14 +264,20 @@ CONTROL_ACCS = {"eca3": [0.51, 0.53, 0.54], "eca31_bias": [0.55, 0.86, 0.53],
 def test_variant_readings_fail_for_numbers_that_contradict_the_prose():
     ch.check_variant_readings(_accs(VARIANT_ACCS))
     for change in ({"se1": [0.998, 1, 0.8, 1, 1]}, {"eca": [1, 1, 1, 1, 1]}, {"eca": [0.5, 0.5, 1, 0.5, 1]},
-                   {"se16": [0.95, 0.914, 1]}, {"se16": [0.5, 0.5, 0.5]}):
+                   {"eca": [1, 1, 1, 0.7, 1]},                       # seed 3 below 3/4: not "most of it"
+                   {"eca": [1, 1, 0.852, 1, 1]},                     # another seed in between than the one named
+                   {"se16": [0.95, 0.914, 1]}, {"se16": [0.5, 0.5, 0.5]},
+                   {"se16": [0.7, 0.914, 1]}):                       # the run that missed is not near one half
         with pytest.raises(rd.ReadingError):
             ch.check_variant_readings(_accs({**VARIANT_ACCS, **change}))
 
 
 def test_control_readings_fail_when_a_band_learns_the_switch_or_the_full_layer_misses_it():
     ch.check_control_readings(_accs(CONTROL_ACCS))
-    for change in ({"eca3": [0.54, 0.95, 0.52]}, {"eca31_bias": [0.55, 0.92, 0.53]}, {"full": [0.98, 0.7, 0.95]}):
+    for change in ({"eca3": [0.54, 0.95, 0.52]}, {"eca3": [0.54, 0.7, 0.52]}, {"eca31_bias": [0.55, 0.92, 0.53]},
+                   {"eca31_bias": [0.55, 0.6, 0.53]},                # no band run learned even part of it
+                   {"eca31_bias": [0.8, 0.862, 0.53]},               # two did
+                   {"full": [0.98, 0.7, 0.95]}):
         with pytest.raises(rd.ReadingError):
             ch.check_control_readings(_accs({**CONTROL_ACCS, **change}))
 
@@ -297,7 +303,9 @@ def test_share_similarity_matrix_and_hidden_unit_readings_fail_for_contradicting
     ch.check_hidden_readings([0.0, 0.67, 0.75], VARIANT_ACCS["se16"])
     for active, hidden in (([0.1, 0.67, 0.75], VARIANT_ACCS["se16"]),
                            ([0.0, 0.67, 0.75], [0.502, 0.6, 1]),
-                           ([0.0, 0.67, 0.75], [0.702, 0.914, 1])):
+                           ([0.0, 0.67, 0.75], [0.702, 0.914, 1]),
+                           ([0.0, 0.0, 0.75], [0.502, 0.51, 1]),      # two dead units, not one
+                           ([0.0, 0.67, 1.0], VARIANT_ACCS["se16"])):   # active on every image, not on part
         with pytest.raises(rd.ReadingError):
             ch.check_hidden_readings(active, hidden)
 

@@ -84,6 +84,15 @@ register({
     "ch01.vit.table.spread": {"en": "heads' spread in share", "zh": "各头份额之差"},
     "ch01.vit.table.dist": {"en": "heads' attention distance (px)", "zh": "各头的注意力距离（像素）"},
     "ch01.vit.table.uniform": {"en": "uniform", "zh": "均匀分配"},
+    "ch01.vit.table.bright": {"en": "brightness map (no learning)", "zh": "亮度图（无需学习）"},
+    "ch01.vit.table.bright2": {"en": "brightness² map", "zh": "亮度平方图"},
+    "ch01.vit.table.peak": {"en": "brightest patch in the box", "zh": "最亮图像块落在框内"},
+    "ch01.pos.profile": {"en": "{which}: mean cosine by distance (patches) 1: {d1:.2f}, √2: {d2:.2f}, 2–√5: {d3:.2f}, "
+                               "2√2–√13: {d4:.2f}, 4 or more: {d5:.2f}; pairs 3 or more apart: both on the border "
+                               "{border:.2f}, the others {other:.2f}",
+                         "zh": "{which}：按距离（以图像块计）的平均余弦相似度，1：{d1:.2f}，√2：{d2:.2f}，2–√5：{d3:.2f}，"
+                               "2√2–√13：{d4:.2f}，4 及以上：{d5:.2f}；相距 3 格及以上的图像块对中，两块都在边缘的为 "
+                               "{border:.2f}，其余为 {other:.2f}"},
     "ch01.heads.row": {"en": "seed 0, layer {layer}: share on the target per head {share}; mean attention distance "
                              "(pixels) {dist}",
                        "zh": "随机种子 0，第 {layer} 层：各头落在目标上的份额 {share}；平均注意力距离（像素）{dist}"},
@@ -335,6 +344,40 @@ def similarity_by_distance(sim: torch.Tensor, grid: int) -> tuple:
     return sim[dist == 1].mean().item(), sim[dist >= 3].mean().item()
 
 
+#: Distance bins of :func:`similarity_profile`, in patches: 1; √2; 2 to √5; 2√2 to √13; 4 and more.
+PROFILE_BINS = ((0.5, 1.01), (1.01, 1.5), (1.5, 2.3), (2.3, 3.7), (3.7, float("inf")))
+
+
+def similarity_profile(sim: torch.Tensor, grid: int) -> dict:
+    """The position embeddings' mean cosine ``sim`` ``(N, N)`` by distance (one mean per bin of
+    :data:`PROFILE_BINS`), and, among pairs at least 3 patches apart, the mean for pairs of two border patches
+    against all the others: what tells "falls with distance" (ViT's figure 7) from "border against interior"."""
+    pos = patch_positions(grid, 1)                                           # (N, 2), in patches
+    dist = torch.cdist(pos, pos)                                             # (N, N)
+    edge = ((pos < 1) | (pos > grid - 1)).any(1)                             # (N,): on the grid's border
+    both = edge[:, None] & edge[None, :]
+    far = dist >= 3
+    return dict(profile=[sim[(dist > lo) & (dist <= hi)].mean().item() for lo, hi in PROFILE_BINS],
+                border=sim[far & both].mean().item(), other=sim[far & ~both].mean().item())
+
+
+def profile_text(which: str, m: dict) -> str:
+    """One printed line of :func:`similarity_profile`'s numbers ``m`` for the model named ``which``."""
+    bins = dict(zip(("d1", "d2", "d3", "d4", "d5"), m["profile"]))
+    return t("ch01.pos.profile", which=which, border=m["border"], other=m["other"], **bins)
+
+
+def brightness_shares(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int) -> dict:
+    """The trivial rules beside the attention's share on the target: the share on the box of a map proportional
+    to each patch's brightness (``bright``) and to its square (``bright2``), and how often the brightest patch
+    overlaps the box (``peak``). No learning: a model that "looks at the target" should be read against these."""
+    b = _data.brightness_maps(images, grid, grid).flatten(1)                 # (B, N): each patch's brightness
+    inside = _data.box_masks(boxes, grid, grid, image_size).flatten(1)      # (B, N)
+    peak = inside[torch.arange(len(b)), b.argmax(1)].float().mean().item()
+    return dict(bright=box_share(b, boxes, grid, image_size).mean().item(),
+                bright2=box_share(b ** 2, boxes, grid, image_size).mean().item(), peak=peak)
+
+
 @one_thread()
 def vit_measurements(model: nn.Module, val) -> dict:
     """§6's numbers for one trained class-token ViT on its validation images ``val``: accuracy; the share on the
@@ -349,7 +392,8 @@ def vit_measurements(model: nn.Module, val) -> dict:
     def on_target(w):                                                        # w: (B, N) over the patches
         return box_share(w, val.boxes, grid, model.image_size).mean().item()
 
-    near, far = similarity_by_distance(position_similarity(model.pos[0, 1:]), grid)
+    sim = position_similarity(model.pos[0, 1:])
+    near, far = similarity_by_distance(sim, grid)
     return dict(acc=correct,
                 cls=[on_target(m[:, :, 0, 1:].mean(1)) for m in maps],
                 queries=[on_target(m[:, :, 1:, 1:].mean((1, 2))) for m in maps],
@@ -357,7 +401,8 @@ def vit_measurements(model: nn.Module, val) -> dict:
                 uniform=on_target(torch.ones(len(val.images), grid * grid)),
                 heads=[[on_target(m[:, k, 0, 1:]) for k in range(m.shape[1])] for m in maps],
                 dist=[mean_attention_distance(m, grid, P).tolist() for m in maps],
-                near=near, far=far)
+                near=near, far=far, **similarity_profile(sim, grid),
+                **brightness_shares(val.images, val.boxes, grid, model.image_size))
 
 
 def uniform_distance(grid: int, patch_size: int) -> float:
@@ -370,12 +415,13 @@ def vit_share_table(per_seed: Sequence[dict]) -> Table:
     """:func:`vit_measurements` of each seed as one row: accuracy and the shares on the target's box."""
     layers = range(len(per_seed[0]["cls"]))
     rows = [[str(seed), f"{m['acc']:.1%}"]
-            + [f"{v:.1%}" for v in m["cls"] + m["queries"] + [m["rollout"], m["uniform"]]]
+            + [f"{v:.1%}" for v in m["cls"] + m["queries"]
+               + [m["rollout"], m["uniform"], m["bright"], m["bright2"], m["peak"]]]
             for seed, m in zip(VIT_SEEDS, per_seed)]
     headers = ([t("ch01.vit.table.seed"), t("ch01.vit.table.acc")]
                + [t("ch01.vit.table.cls", l=l + 1) for l in layers]
                + [t("ch01.vit.table.queries", l=l + 1) for l in layers]
-               + [t("ch01.vit.table.rollout"), t("ch01.vit.table.uniform")])
+               + [t(f"ch01.vit.table.{k}") for k in ("rollout", "uniform", "bright", "bright2", "peak")])
     return Table(headers, rows)
 
 
@@ -401,6 +447,14 @@ def check_vit_shares(per_seed: Sequence[dict]) -> None:
               all(c > q for m in per_seed for c, q in zip(m["cls"], m["queries"])),
               cls=[[round(v, 3) for v in m["cls"]] for m in per_seed],
               queries=[[round(v, 3) for v in m["queries"]] for m in per_seed])
+    rd.expect("a rule that learns nothing does as well: the brightest patch lies in the box in at least 95 % of the "
+              "images, and the brightness² map puts more on the box than the rollout and the patch queries in "
+              "every seed; only the class token, in some layer of some seed, goes above it",
+              all(m["peak"] >= 0.95 and max(*m["queries"], m["rollout"]) < m["bright2"] for m in per_seed)
+              and any(max(m["cls"]) > m["bright2"] for m in per_seed),
+              peak=[round(m["peak"], 3) for m in per_seed], bright2=[round(m["bright2"], 3) for m in per_seed],
+              rollout_queries=[round(max(*m["queries"], m["rollout"]), 3) for m in per_seed],
+              cls=[round(max(m["cls"]), 3) for m in per_seed])
     cls = torch.tensor([m["cls"] for m in per_seed])                           # (seeds, layers)
     rd.expect("the class token's share moves by more than ten points from seed to seed, and which layer is the "
               "more focused changes with the seed",
@@ -420,12 +474,22 @@ def check_vit_heads(per_seed: Sequence[dict], uniform: float) -> None:
 
 
 def check_vit_positions(per_seed: Sequence[dict], random_near: float, random_far: float) -> None:
-    """§6's sentence on the learned position embeddings, against every seed and the random start."""
+    """§6's sentences on the learned position embeddings, against every seed and the random start: neighbours
+    more similar than distant patches on average, but not falling with distance as in ViT's figure 7: the
+    farthest pairs are more similar than those at middle distances, and border patches resemble each other."""
     rd.expect("in every seed neighbouring patches have learned more similar position embeddings than distant "
-              "ones, while the random start shows no such pattern",
+              "ones on average, while the random start shows no such pattern",
               all(m["near"] - m["far"] >= 0.1 for m in per_seed) and abs(random_near - random_far) < 0.05,
               near=[round(m["near"], 2) for m in per_seed], far=[round(m["far"], 2) for m in per_seed],
               random=(round(random_near, 2), round(random_far, 2)))
+    rd.expect("unlike ViT's figure 7 the similarity does not fall steadily with distance: in every seed the "
+              "pairs 4 or more apart are more similar than those 2√2 to √13 apart",
+              all(m["profile"][4] > m["profile"][3] + 0.05 for m in per_seed),
+              profile=[[round(v, 2) for v in m["profile"]] for m in per_seed])
+    rd.expect("among pairs 3 or more apart, two border patches are more similar than the other pairs by at least "
+              "0.2 in every seed: the embeddings mostly encode border against interior",
+              all(m["border"] - m["other"] >= 0.2 for m in per_seed),
+              border=[round(m["border"], 2) for m in per_seed], other=[round(m["other"], 2) for m in per_seed])
 
 
 def check_memory_readings(ns: Sequence[int], memory: dict, dim: int, heads: int) -> None:

@@ -18,7 +18,7 @@ from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, cl
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit import readings as rd
-from ..toolkit.train import ContextCNN, ShapesCNN, one_thread
+from ..toolkit.train import ContextCNN, ShapesCNN, one_thread, trained_demos
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer
 
 register({
@@ -60,7 +60,7 @@ register({
     "ex.se.params.one_bias": {"en": "one of the two biases is missing: each FC layer has its own.",
                               "zh": "少算了一个偏置：两个全连接层各有自己的偏置。"},
     "ex.se.params.one_fc": {"en": "SE has two FC layers: C -> C/r and C/r -> C.",
-                            "zh": "SE 有两个全连接层：C -> C/r 和 C/r -> C。"},
+                            "zh": "SE 有两个全连接层：C → C/r 和 C/r → C。"},
     "ex.se.params.prelu": {"en": "that counts a PReLU's slope parameters; the paper's activation is a ReLU, "
                                  "which has none.",
                            "zh": "这把 PReLU 的斜率参数也算进去了；论文用的激活函数是 ReLU，它没有参数。"},
@@ -318,11 +318,12 @@ def check_shapes_readings(acc: float, base_acc: float, trained_gate: torch.Tenso
 # ---------------------------------------------------------------- §6: the context task (shared with chapter 7)
 
 register({
-    "ch03.context.accuracy": {"en": "{label:>24}: accuracy {seeds}; {found} of {n} runs above 90%; "
-                                    "{extra} parameters beyond the baseline",
-                              "zh": "{label}：准确率 {seeds}；{n} 次训练中有 {found} 次超过 90%；比基线多 {extra} 个参数"},
-    "ch03.context.none": {"en": "no attention", "zh": "无注意力"},
-    "ch03.context.mlp": {"en": "no attention, MLP head", "zh": "无注意力，MLP 分类头"},
+    "ch03.context.accuracy": {"en": "{label:>24}: accuracy {seeds}; runs above 3/4: {learned} of {n}, above 90%: "
+                                    "{found}; {extra} parameters beyond the baseline",
+                              "zh": "{label}：准确率 {seeds}；{n} 次训练中超过 3/4 的 {learned} 次，超过 90% 的 {found} 次；"
+                                    "比基线多 {extra} 个参数"},
+    "ch03.context.none": {"en": "no attention", "zh": "不带注意力"},
+    "ch03.context.mlp": {"en": "no attention, MLP head", "zh": "不带注意力，MLP 分类头"},
     "ch03.context.se": {"en": "SE (r = 1)", "zh": "SE（r = 1）"},
     "ch03.context.paired": {"en": "SE minus MLP head, seed by seed: {diffs}",
                             "zh": "SE 减去 MLP 分类头，逐个随机种子：{diffs}"},
@@ -337,10 +338,13 @@ register({
                                  "with the band, {down} close with it; {closed} stay below 0.25 for both",
                            "zh": "两种问题下门控均值相差超过 0.3 的通道：有条带时打开的 {up} 个，关闭的 {down} 个；"
                                  "另有 {closed} 个在两种问题下都低于 0.25"},
-    "ch03.context.swap": {"en": "every image given the mean gate of its own question: accuracy {same:.3f}; of the "
-                                "other question: {other:.3f} (its own gate: {own:.3f})",
-                          "zh": "每张图像换上本问题的平均门控：准确率 {same:.3f}；换上另一问题的平均门控：{other:.3f}"
-                                "（用它自己的门控：{own:.3f}）"},
+    "ch03.context.swap": {"en": "every image given the mean gate of its own question: accuracy {same:.3f} (images "
+                                "with the band {same_band:.3f}, without {same_plain:.3f}); of the other question: "
+                                "{other:.3f}, and the other question's answer on {other_answer:.3f} of the images "
+                                "(its own gate: {own:.3f})",
+                          "zh": "每张图像换上本问题的平均门控：准确率 {same:.3f}（有条带的图像 {same_band:.3f}，没有条带的 "
+                                "{same_plain:.3f}）；换上另一问题的平均门控：准确率 {other:.3f}，给出另一问题答案的图像占 "
+                                "{other_answer:.3f}（用它自己的门控：{own:.3f}）"},
 })
 
 #: The context task of §6: the same TinyCNN (16 channels before the block, one 1x1 conv stage after it) without
@@ -349,8 +353,22 @@ register({
 CONTEXT_DEMOS = {"none": ContextCNN(attention=None), "mlp": ContextCNN(attention=None, head_hidden=32),
                  "se": ContextCNN(attention="squeeze_excitation", reduction=1)}
 CONTEXT_SEEDS = (0, 1, 2, 3, 4)
-#: "Learned the switch": a validation accuracy above this (no read-out without the question can pass 3/4).
+#: "Learned the switch": a validation accuracy above 3/4, which no read-out blind to the question can pass (the
+#: argument of §6); "fully": above 90%.
+LEARNED = 0.75
 FOUND = 0.9
+
+
+def trained_runs(groups: dict, **options) -> dict:
+    """An experiment's trained demos: ``{variant: [DemoConfig per seed]}`` -> ``{variant: [Demo per seed]}``, in
+    the same order. All go through one :func:`~attention_lib.toolkit.train.trained_demos` call, so the uncached
+    ones train side by side in one pool of worker processes (bitwise the same weights as one by one). ``options``
+    go to ``trained_demos``; by default no progress bar, and one validation, after the last epoch."""
+    flat = [c for configs in groups.values() for c in configs]
+    options.setdefault("progress", False)
+    options.setdefault("val_every", max(c.epochs for c in flat))
+    demos = iter(trained_demos(flat, **options))
+    return {name: [next(demos) for _ in configs] for name, configs in groups.items()}
 
 
 def extra_parameters(model: nn.Module, baseline: nn.Module) -> int:
@@ -362,8 +380,9 @@ def context_lines(runs: dict, accs: dict) -> list:
     """The printed results of the context runs: one line per variant (per-seed accuracies, runs above 90%,
     parameters added to the baseline), then SE minus the MLP head, seed by seed."""
     baseline = runs["none"][0].model
-    lines = [t("ch03.context.accuracy", label=t(f"ch03.context.{name}"), seeds=a, found=a.count(lambda v: v > FOUND),
-               n=a.n, extra=extra_parameters(runs[name][0].model, baseline)) for name, a in accs.items()]
+    lines = [t("ch03.context.accuracy", label=t(f"ch03.context.{name}"), seeds=a, learned=a.count(lambda v: v > LEARNED),
+               found=a.count(lambda v: v > FOUND), n=a.n, extra=extra_parameters(runs[name][0].model, baseline))
+             for name, a in accs.items()]
     lines.append(t("ch03.context.paired", diffs=rd.paired(accs["se"].values, accs["mlp"].values).format(signed=True)))
     return lines
 
@@ -413,11 +432,14 @@ def check_context_readings(accs: dict, rule: float, ce: float) -> None:
               0.44 <= ce <= 0.56, ce=ce)
     rd.expect("without attention every run stays near one half (0.44 to 0.56), far below 3/4",
               none.low >= 0.44 and none.high <= 0.56, none=none)
-    rd.expect("SE learned the switch in every run", se.count(lambda a: a > FOUND) == se.n, se=se)
-    rd.expect("the MLP head learned it in most runs but not in every one",
-              se.n / 2 < mlp.count(lambda a: a > FOUND) < mlp.n, mlp=mlp)
+    rd.expect("SE learned the switch fully (above 90%) in every run", se.count(lambda a: a > FOUND) == se.n, se=se)
+    rd.expect("the MLP head learned it in every run too (above 3/4)", mlp.count(lambda a: a > LEARNED) == mlp.n,
+              mlp=mlp)
+    rd.expect("... but less completely: above 90% in most runs, not in all",
+              mlp.n / 2 < mlp.count(lambda a: a > FOUND) < mlp.n, mlp=mlp)
     change = rd.paired(se.values, mlp.values)
-    rd.expect("on average over the seeds SE was more accurate than the MLP head", change.mean > 0, change=change)
+    rd.expect("SE was at least as accurate as the MLP head in every seed, and more accurate on average",
+              change.low >= 0 and change.mean > 0, change=change)
 
 
 def gate_moves(gate: torch.Tensor, context: torch.Tensor, threshold: float = 0.3, closed: float = 0.25) -> dict:
@@ -443,12 +465,19 @@ def gate_swap(model: nn.Module, val) -> dict:
 def _gate_swap(model: nn.Module, val) -> dict:
     f = model.features(val.images)                                  # (n, C, H', W')
     g = model.attention.attention_map(f)                            # (n, C, 1, 1)
-    q = val.context.long()
+    q = val.context.long()                                          # (n,): 1 = the band asks for the colour
     mean = torch.stack([g[q == k].mean(0) for k in (0, 1)])         # (2, C, 1, 1): mean gate per question
+    other_answer = torch.where(q == 1, val.orientation, val.colour)  # (n,): the answer to the question not asked
 
-    def acc(gates):
-        return (model.read_out(f * gates).argmax(1) == val.labels).float().mean().item()
-    return dict(own=acc(g), same=acc(mean[q]), other=acc(mean[1 - q]))
+    def answers(gates):
+        return model.read_out(f * gates).argmax(1)                  # (n,)
+
+    def acc(pred, target=val.labels, where=None):
+        hit = (pred == target).float()
+        return (hit if where is None else hit[where]).mean().item()
+    same, other = answers(mean[q]), answers(mean[1 - q])
+    return dict(own=acc(answers(g)), same=acc(same), same_band=acc(same, where=q == 1),
+                same_plain=acc(same, where=q == 0), other=acc(other), other_answer=acc(other, other_answer))
 
 
 def check_gate_readings(share: float, moves: dict, swap: dict) -> None:
@@ -461,7 +490,11 @@ def check_gate_readings(share: float, moves: dict, swap: dict) -> None:
               **moves)
     rd.expect("with the mean gate of its own question the network still answers most images right (above 0.6)",
               swap["same"] > 0.6, **swap)
-    rd.expect("with the other question's mean gate it falls below the one half of no attention (below 0.4)",
-              swap["other"] < 0.4, **swap)
+    rd.expect("... almost all of those without the band (above 0.85), but only about half of those with it "
+              "(0.35 to 0.65)", swap["same_plain"] > 0.85 and 0.35 <= swap["same_band"] <= 0.65, **swap)
+    rd.expect("with the other question's mean gate it falls to chance, one in four (0.17 to 0.33)",
+              0.17 <= swap["other"] <= 0.33, **swap)
+    rd.expect("... without switching to the other question: it gives that answer on about a third of the images "
+              "(0.25 to 0.42)", 0.25 <= swap["other_answer"] <= 0.42, **swap)
     rd.expect("its own gate does better than the mean gate of its question", swap["own"] > swap["same"] + 0.05,
               **swap)

@@ -21,6 +21,7 @@ from ..toolkit.exercises import as_count, as_function, as_shape, call, close, ex
 from ..toolkit.i18n import register, t
 from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
+from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's ch.trained_runs)
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
@@ -29,7 +30,7 @@ register({
     "ch04.windows.title": {"en": "The same face, twice as large: which window covers it?",
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
     "ch04.windows.zoom": {"en": "{zoom}× (window of one output at stride {stride})",
-                          "zh": "{zoom}×（步幅 {stride} 处一个输出的窗口）"},
+                          "zh": "{zoom}×（步幅为 {stride} 时单个输出的窗口）"},
     "ch04.windows.small": {"en": "3×3 kernel", "zh": "3×3 卷积核"},
     "ch04.windows.large": {"en": "5×5 kernel", "zh": "5×5 卷积核"},
     "ch04.pixels": {"en": "pixels", "zh": "像素"},
@@ -63,7 +64,7 @@ register({
                                "zh": "{which}：5×5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
     "ch04.trained": {"en": "trained", "zh": "训练后"},
     "ch04.random": {"en": "random initialisation", "zh": "随机初始化"},
-    "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，选择）"},
+    "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，按权重选择）"},
     "ch04.block.mean": {"en": "3×3 and 5×5, averaged", "zh": "3×3 与 5×5，取平均"},
     "ch04.block.single": {"en": "one 3×3 branch", "zh": "单个 3×3 分支"},
     "ch04.accuracy": {"en": "{label:>26}: accuracy {seeds}; parameters of the two units {params:,}",
@@ -113,7 +114,7 @@ register({
     "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows}×{cols} matrix of rank {rank}; "
                             "same logits: {same}",
                       "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
-                            "logits 相同：{same}"},
+                            "选择层输出的分数相同：{same}"},
     # exercise verdicts
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
                          "zh": "attention_map 保留了两个长度为 1 的轴，权重才能在 H 和 W 上广播。"},
@@ -141,21 +142,23 @@ register({
                              "zh": "每个分支各做 sigmoid，分支之间就不竞争了：应在分支之间做 softmax。"},
     "ex.sk.select.order": {"en": "the logits hold the M blocks of C one after the other: view them as (B, M, C), "
                                  "not (B, C, M).",
-                           "zh": "logits 是 M 段、每段 C 个依次排列：应变形为 (B, M, C)，而不是 (B, C, M)。"},
+                           "zh": "参数 logits 是 M 段、每段 C 个依次排列："
+                                 "应变形为 (B, M, C)，而不是 (B, C, M)。"},
     "ex.sk.select.mean": {"en": "the branches are weighted by the selection weights, not averaged.",
                           "zh": "各分支要按选择权重加权，而不是简单平均。"},
     "ex.sk.select.other": {"en": "V = Σ_m a_m ⊙ U_m with a = softmax over the branches of the logits viewed "
                                  "(B, M, C).",
-                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把 logits 变形为 (B, M, C) 后在分支维度上做的 softmax。"},
+                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把参数 logits 变形为 (B, M, C) 后"
+                                 "在分支维度上做的 softmax。"},
 })
 
 #: The kernel sizes and branch names of this chapter's SK blocks.
 KERNELS = (3, 5)
 #: The target sizes of the scale experiment (half-sizes in pixels).
 RADII = (2, 4, 6, 8, 10)
-#: Seeds of the SK network (the scale experiment) and of the accuracy comparison with the two baselines.
+#: Seeds of every version of the network (the scale experiment reads SK's; the accuracy comparison pairs the
+#: three versions seed by seed). Seeds 0-2 alone showed SK ahead of both baselines in each; eight show no gain.
 SEEDS = tuple(range(8))
-BASELINE_SEEDS = (0, 1, 2)
 #: The units of the network, by depth: the stride of the feature map each one sees.
 UNIT_STRIDES = (2, 4)
 
@@ -355,15 +358,24 @@ def check_selection_readings(trained: torch.Tensor, random: torch.Tensor) -> Non
 
 
 def check_accuracy_readings(accs: dict) -> None:
-    """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the baselines on the first
-    seeds of SK's)."""
+    """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the same seeds for the
+    three blocks): SK ahead of each baseline in most seeds by a few points at most, far behind both in one seed,
+    and no better than either on average."""
     sk = accs["sk"]
+    changes = {}
     for name in ("mean", "single"):
-        change = rd.paired(sk.values[:accs[name].n], accs[name].values)
-        rd.expect(f"SK came out ahead of '{name}' in each of the seeds they share", change.positive == change.n,
+        change = changes[name] = rd.paired(sk.values[:accs[name].n], accs[name].values)
+        rd.expect(f"SK came out ahead of '{name}' in most seeds (more than half)", change.positive > change.n / 2,
                   change=change)
-        rd.expect(f"... by a few points at most (every per-seed difference from '{name}' below 5 points)",
+        rd.expect(f"... by a few points at most (every per-seed gain over '{name}' below 5 points)",
                   change.high < 0.05, change=change)
+        rd.expect(f"on average SK was no better than '{name}': the mean difference is less than a point from zero "
+                  f"and smaller than the spread of the differences", abs(change.mean) < 0.01 and change.sd > 0.03,
+                  change=change)
+    behind = [i for i, (m, s) in enumerate(zip(changes["mean"].values, changes["single"].values))
+              if m < -0.1 and s < -0.1]
+    rd.expect("in one seed SK fell more than ten points behind both baselines", len(behind) == 1,
+              mean=changes["mean"], single=changes["single"])
 
 
 def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, rises: torch.Tensor,
@@ -372,8 +384,8 @@ def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, ri
     (trained, untrained), ``rises`` the share of channels whose difference grows, per unit, ``size_acc`` the
     accuracy per size ``(seeds, sizes)``."""
     first, second = rd.seeds(changes[:, 0].tolist()), rd.seeds(changes[:, 1].tolist())
-    rd.expect("in the stride-2 unit the 5×5 branch gains weight as the target grows, in all seeds but at most one",
-              first.positive >= first.n - 1, first=first)
+    rd.expect("in the stride-2 unit the 5×5 branch gains weight as the target grows, in every seed",
+              first.positive == first.n, first=first)
     rd.expect("... by about 0.3 on average (0.2 to 0.45)", 0.2 <= first.mean <= 0.45, first=first)
     rd.expect("in the stride-4 unit it gains in most seeds (at least 70%), by less on average",
               second.positive >= 0.7 * second.n and second.mean < first.mean, second=second, first=first)
