@@ -60,7 +60,7 @@ register({
     "ex.se.params.one_bias": {"en": "one of the two biases is missing: each FC layer has its own.",
                               "zh": "少算了一个偏置：两个全连接层各有自己的偏置。"},
     "ex.se.params.one_fc": {"en": "SE has two FC layers: C -> C/r and C/r -> C.",
-                            "zh": "SE 有两个全连接层：C -> C/r 和 C/r -> C。"},
+                            "zh": "SE 有两个全连接层：C → C/r 和 C/r → C。"},
     "ex.se.params.prelu": {"en": "that counts a PReLU's slope parameters; the paper's activation is a ReLU, "
                                  "which has none.",
                            "zh": "这把 PReLU 的斜率参数也算进去了；论文用的激活函数是 ReLU，它没有参数。"},
@@ -322,8 +322,8 @@ register({
                                     "{found}; {extra} parameters beyond the baseline",
                               "zh": "{label}：准确率 {seeds}；{n} 次训练中超过 3/4 的 {learned} 次，超过 90% 的 {found} 次；"
                                     "比基线多 {extra} 个参数"},
-    "ch03.context.none": {"en": "no attention", "zh": "无注意力"},
-    "ch03.context.mlp": {"en": "no attention, MLP head", "zh": "无注意力，MLP 分类头"},
+    "ch03.context.none": {"en": "no attention", "zh": "不带注意力"},
+    "ch03.context.mlp": {"en": "no attention, MLP head", "zh": "不带注意力，MLP 分类头"},
     "ch03.context.se": {"en": "SE (r = 1)", "zh": "SE（r = 1）"},
     "ch03.context.paired": {"en": "SE minus MLP head, seed by seed: {diffs}",
                             "zh": "SE 减去 MLP 分类头，逐个随机种子：{diffs}"},

@@ -30,7 +30,7 @@ register({
     "ch04.windows.title": {"en": "The same face, twice as large: which window covers it?",
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
     "ch04.windows.zoom": {"en": "{zoom}× (window of one output at stride {stride})",
-                          "zh": "{zoom}×（步幅 {stride} 处一个输出的窗口）"},
+                          "zh": "{zoom}×（步幅为 {stride} 时单个输出的窗口）"},
     "ch04.windows.small": {"en": "3×3 kernel", "zh": "3×3 卷积核"},
     "ch04.windows.large": {"en": "5×5 kernel", "zh": "5×5 卷积核"},
     "ch04.pixels": {"en": "pixels", "zh": "像素"},
@@ -64,7 +64,7 @@ register({
                                "zh": "{which}：5×5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
     "ch04.trained": {"en": "trained", "zh": "训练后"},
     "ch04.random": {"en": "random initialisation", "zh": "随机初始化"},
-    "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，选择）"},
+    "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，按权重选择）"},
     "ch04.block.mean": {"en": "3×3 and 5×5, averaged", "zh": "3×3 与 5×5，取平均"},
     "ch04.block.single": {"en": "one 3×3 branch", "zh": "单个 3×3 分支"},
     "ch04.accuracy": {"en": "{label:>26}: accuracy {seeds}; parameters of the two units {params:,}",
@@ -114,7 +114,7 @@ register({
     "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows}×{cols} matrix of rank {rank}; "
                             "same logits: {same}",
                       "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
-                            "logits 相同：{same}"},
+                            "选择层输出的分数相同：{same}"},
     # exercise verdicts
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
                          "zh": "attention_map 保留了两个长度为 1 的轴，权重才能在 H 和 W 上广播。"},
@@ -142,12 +142,14 @@ register({
                              "zh": "每个分支各做 sigmoid，分支之间就不竞争了：应在分支之间做 softmax。"},
     "ex.sk.select.order": {"en": "the logits hold the M blocks of C one after the other: view them as (B, M, C), "
                                  "not (B, C, M).",
-                           "zh": "logits 是 M 段、每段 C 个依次排列：应变形为 (B, M, C)，而不是 (B, C, M)。"},
+                           "zh": "参数 logits 是 M 段、每段 C 个依次排列："
+                                 "应变形为 (B, M, C)，而不是 (B, C, M)。"},
     "ex.sk.select.mean": {"en": "the branches are weighted by the selection weights, not averaged.",
                           "zh": "各分支要按选择权重加权，而不是简单平均。"},
     "ex.sk.select.other": {"en": "V = Σ_m a_m ⊙ U_m with a = softmax over the branches of the logits viewed "
                                  "(B, M, C).",
-                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把 logits 变形为 (B, M, C) 后在分支维度上做的 softmax。"},
+                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把参数 logits 变形为 (B, M, C) 后"
+                                 "在分支维度上做的 softmax。"},
 })
 
 #: The kernel sizes and branch names of this chapter's SK blocks.

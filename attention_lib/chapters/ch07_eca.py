@@ -123,7 +123,7 @@ register({
                        "zh": "先算 (log₂ C + 1) / 2，取整数部分 t，t 为偶数时用 t + 1。"},
     "ex.eca.params.released": {"en": "80 is the paper's count, for the released kernels (3, 5, 5, 7); ψ gives "
                                      "k = 5 in the first stage.",
-                               "zh": "80 是论文给出的数，对应官方发布的核大小 (3, 5, 5, 7)；按 ψ 第一阶段应为 k = 5。"},
+                               "zh": "80 是论文给出的数，对应官方发布的卷积核大小 (3, 5, 5, 7)；按 ψ 第一阶段应为 k = 5。"},
     "ex.eca.params.fixed": {"en": "that is k = 3 in every block; use ψ(C) stage by stage.",
                             "zh": "这是每个块都用 k = 3；应按阶段用 ψ(C)。"},
     "ex.eca.params.per_stage": {"en": "that counts one block per stage; ResNet-50 has 3, 4, 6 and 3 blocks.",
