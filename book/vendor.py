@@ -4,8 +4,10 @@ Run before the build (``make book`` does): ``python book/vendor.py``. It fetches
 ``npm pack``, unpacks only the files the site loads into ``book/_static/vendor/`` (git-ignored) and writes a
 stamp, so a second run with the same pins does nothing.
 
-- MathJax 3 (``mathjax@3``; version 4 has another layout): ``tex-chtml.js`` and the components it loads lazily
-  (TeX extensions, CHTML fonts, menu, accessibility).
+- MathJax 3 (``mathjax@3``; version 4 has another layout): its loader ``startup.js`` and the components the book
+  loads (core, TeX input, CHTML output and fonts, assistive MathML; TeX extensions on demand). The site does not
+  load the all-in-one ``tex-chtml.js``: its context menu alone is 426 kB (``book/_ext/reader_site.py`` names the
+  components).
 - require.js: the AMD loader the ipywidgets HTML manager needs.
 - ``@jupyter-widgets/html-manager@1``: ``embed-amd.js`` (bundles ``@jupyter-widgets/base`` and ``controls``)
   and the icon fonts it references; it renders the widget state saved in executed notebooks.
@@ -38,9 +40,14 @@ PACKAGES = {
 
 def _keep_mathjax(p: str) -> bool:
     """The CHTML build of MathJax and what it loads on demand; no SVG output, no all-in-one bundles."""
-    if p == "tex-chtml.js":
+    if p in ("tex-chtml.js", "startup.js", "core.js", "input/tex.js"):
         return True
     return p.startswith(("input/tex/", "output/chtml", "ui/", "a11y/", "sre/", "adaptors/"))
+
+
+#: Files the site loads: a stamp without one of them (an older vendoring) is vendored again.
+REQUIRED = ("mathjax/startup.js", "mathjax/core.js", "mathjax/input/tex.js", "mathjax/output/chtml.js",
+            "requirejs/require.js", "html-manager/embed-amd.js")
 
 
 def _npm_pack(spec: str, dest: Path) -> tuple[Path, str]:
@@ -54,7 +61,8 @@ def _npm_pack(spec: str, dest: Path) -> tuple[Path, str]:
 def vendor(force: bool = False) -> dict[str, str]:
     if STAMP.exists() and not force:
         stamp = json.loads(STAMP.read_text())
-        if set(stamp) == set(PACKAGES) and all((VENDOR / PACKAGES[s][0]).is_dir() for s in stamp):
+        if (set(stamp) == set(PACKAGES) and all((VENDOR / PACKAGES[s][0]).is_dir() for s in stamp)
+                and all((VENDOR / f).is_file() for f in REQUIRED)):
             return stamp
     if shutil.which("npm") is None:
         sys.exit("book/vendor.py: npm is needed to vendor MathJax, require.js and the widget manager "

@@ -123,6 +123,81 @@ def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
     return n
 
 
+#: What a keyboard and a screen reader get from one viewer: its pointable elements (each named, reachable:
+#: a button or role=button with a tabindex), the ones in the Tab order, its canvases (each hidden decoration
+#: or an image with a text alternative) and its caption's live region.
+_ACCESS = """root => {
+  const name = e => (e.getAttribute('aria-label') || e.textContent || '').trim();
+  const items = [...root.querySelectorAll('[data-query]')];
+  return {
+    unnamed: items.filter(e => !name(e)).length,
+    unreachable: items.filter(e => !(e.tagName === 'BUTTON' || e.getAttribute('role') === 'button')
+                                   || !e.hasAttribute('tabindex') && e.tagName !== 'BUTTON').length,
+    unpressed: items.filter(e => !e.hasAttribute('aria-pressed')).length,
+    stops: items.filter(e => e.tabIndex === 0).length,
+    groups: new Set(items.map(e => e.closest('[role=toolbar]')).filter(Boolean)).size,
+    canvases: [...root.querySelectorAll('canvas')].filter(c => c.getAttribute('aria-hidden') !== 'true'
+              && !(c.getAttribute('role') === 'img' && (c.getAttribute('aria-label') || '').trim())).length,
+    live: !!root.querySelector('.av-cap[aria-live]'),
+    alts: [...root.querySelectorAll('canvas[role=img]')].map(c => c.getAttribute('aria-label')).join('|'),
+  };
+}"""
+
+#: The first element of the viewer's query group that is in the Tab order.
+_FIRST_STOP = "root => { const e = [...root.querySelectorAll('[data-query]')].find(e => e.tabIndex === 0); " \
+              "if (e) { e.focus(); } return e ? e.getAttribute('data-query') : null; }"
+
+_FOCUS = """root => { const a = document.activeElement, s = getComputedStyle(a);
+  return {inside: root.contains(a), query: a.getAttribute('data-query'),
+          group: a.closest('[role=toolbar]') ? [...root.querySelectorAll('[role=toolbar]')].indexOf(a.closest('[role=toolbar]')) : -1,
+          ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2, pressed: a.getAttribute('aria-pressed')}; }"""
+
+
+def drive_viewers_by_keyboard(page, where: str) -> int:
+    """Every viewer on ``page`` from the keyboard, as a screen reader sees it: each pointable element named
+    and reachable, one Tab stop per group of them, the arrow keys move the query (the map, its text
+    alternative and the caption follow), focus is visible, Tab leaves the group. Returns the viewers driven."""
+    viewers = page.locator(".attention-viewer")
+    n = viewers.count()
+    if n:
+        page.wait_for_function(_READY, timeout=15_000)
+    for i in range(n):
+        v = viewers.nth(i)
+        kind = v.get_attribute("data-kind")
+        if kind == "figure":
+            continue
+        a = v.evaluate(_ACCESS)
+        label = f"{where}: viewer {i} ({kind})"
+        assert a["unnamed"] == 0, f"{label}: {a['unnamed']} pointable elements without an accessible name"
+        assert a["unreachable"] == 0, f"{label}: {a['unreachable']} pointable elements the keyboard cannot reach"
+        assert a["unpressed"] == 0, f"{label}: pointable elements that do not say whether they are selected"
+        assert 1 <= a["stops"] <= a["groups"], (f"{label}: {a['stops']} of its pointable elements are Tab stops, "
+                                                 f"expected one per group ({a['groups']})")
+        assert a["canvases"] == 0, f"{label}: {a['canvases']} canvases with neither a text alternative nor aria-hidden"
+        assert a["live"], f"{label}: its caption is not a live region"
+        start = v.evaluate(_FIRST_STOP)
+        before_alt, before_cap, before_drawn = a["alts"], v.locator(".av-cap").last.inner_text(), v.evaluate(_DRAWN)
+        first = v.evaluate(_FOCUS)
+        for key in ("ArrowRight", "ArrowDown", "ArrowLeft"):
+            page.keyboard.press(key)
+            moved = v.evaluate(_FOCUS)
+            if moved["query"] != start:
+                break
+        assert moved["inside"] and moved["query"] != start, f"{label}: the arrow keys do not move the query"
+        assert moved["pressed"] == "true" and v.get_attribute("data-query") is not None, \
+            f"{label}: the element moved to is not selected"
+        assert moved["ring"], f"{label}: the focused element shows no focus ring"
+        after = v.evaluate(_ACCESS)
+        assert v.evaluate(_DRAWN) != before_drawn, f"{label}: the map does not change when the keys move the query"
+        assert (after["alts"] != before_alt or v.locator(".av-cap").last.inner_text() != before_cap), \
+            f"{label}: neither the text alternative nor the caption follows the selection"
+        page.keyboard.press("Tab")
+        left = v.evaluate(_FOCUS)
+        assert not (left["inside"] and left["group"] == first["group"] and left["query"] is not None), \
+            f"{label}: Tab stays inside the group of pointable elements"
+    return n
+
+
 # ---------------------------------------------------------------- tools fetched from npm at test time
 
 #: Where npm packages fetched for the tests and benchmarks live (never shipped in the site).
@@ -166,16 +241,35 @@ def npm_package(spec: str, require: bool = True) -> Path:
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-def run_axe(page, require: bool = True, tags=AXE_TAGS) -> list[dict]:
-    """axe-core's violations on ``page`` as it is now: [{id, impact, nodes: [target, ...]}]."""
+def run_axe(page, require: bool = True, tags=AXE_TAGS, undecided_contrast: bool = False) -> list[dict]:
+    """axe-core's violations on ``page`` as it is now: [{id, impact, help, nodes: [target :: html, ...]}].
+
+    ``undecided_contrast``: also text whose contrast axe left undecided ("incomplete": overlapping boxes,
+    equal colours) but measured below the ratio it needs, as a violation ``color-contrast-measured``."""
     script = npm_package(f"axe-core@{AXE_VERSION}", require) / "axe.min.js"
     if not page.evaluate("() => !!window.axe"):
         page.add_script_tag(path=str(script))
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
-                           " resultTypes: ['violations']})", tags)
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [" ".join(map(str, n["target"])) + " :: " + n["html"][:160] for n in v["nodes"]]}
-            for v in result["violations"]]
+                           " resultTypes: ['violations', 'incomplete']})", tags)
+    out = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+            "nodes": [" ".join(map(str, n["target"])) + " :: " + n["html"][:160] for n in v["nodes"]]}
+           for v in result["violations"]]
+    if undecided_contrast:
+        nodes = []
+        for item in result["incomplete"]:
+            if item["id"] != "color-contrast":
+                continue
+            for node in item["nodes"]:
+                for check in node["any"]:
+                    data = check.get("data") or {}
+                    ratio, need = data.get("contrastRatio"), data.get("expectedContrastRatio")
+                    if data.get("messageKey") == "equalRatio" or (
+                            ratio and need and float(ratio) < float(str(need).split(":")[0])):
+                        nodes.append(" ".join(map(str, node["target"])) + f" :: contrast {ratio}")
+        if nodes:
+            out.append({"id": "color-contrast-measured", "impact": "serious",
+                        "help": "text axe left undecided has too little contrast", "nodes": nodes})
+    return out
 
 
 def page_weight(browser, url: str, scroll: bool = False, width: int = 1280) -> dict:

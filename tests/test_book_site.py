@@ -60,7 +60,7 @@ PAGES += [(f"notebooks/{lang}/03_squeeze_excitation.html", title, lang == "zh", 
 
 
 SCRIPT_SRC = re.compile(r"<script\b[^>]*\bsrc=\"([^\"]+)\"")
-MATHJAX = "_static/vendor/mathjax/tex-chtml.js"
+MATHJAX = "_static/vendor/mathjax/startup.js"
 WIDGET_SCRIPTS = ["_static/widgets-config.js", "_static/vendor/requirejs/require.js",
                   "_static/vendor/html-manager/embed-amd.js"]
 HTML_PAGES = sorted(p for p in SITE.rglob("*.html") if "_static" not in p.parts and "reports" not in p.parts)
@@ -90,13 +90,19 @@ def test_page_loads_exactly_the_intended_local_scripts(page):
     text = page.read_text(encoding="utf-8")
     has_maths = "math notranslate" in text
     has_widgets = "application/vnd.jupyter.widget-state+json" in text
-    # Sphinx also loads MathJax on a page whose toctree includes pages with equations (the landing page).
-    if has_maths:
-        assert MATHJAX in vendor, f"{rel}: equations but no MathJax among {scripts}"
+    assert (MATHJAX in vendor) == has_maths, f"{rel}: MathJax must load exactly on pages with equations: {scripts}"
     others = [s for s in vendor if s != MATHJAX]
     expected = WIDGET_SCRIPTS if has_widgets else []
     assert others == expected, (f"{rel}: vendored scripts {others} besides MathJax, expected {expected} "
                                 "(the widget manager, in this order, only on pages with saved widget state)")
+    # Light pages: no icon script (the stylesheet's webfonts draw the icons), the search index only where
+    # the search runs, the viewers' engine once and only with viewers.
+    assert "_static/scripts/fontawesome.js" not in scripts, f"{rel}: loads the 1.4 MB FontAwesome script"
+    assert ("searchindex.js" in scripts) == (rel == "search.html"), f"{rel}: the search index outside search.html"
+    has_viewers = 'class="attention-viewer"' in text
+    assert ("_static/attention-viewer.js" in scripts) == has_viewers, f"{rel}: the viewers' engine file"
+    from attention_lib.toolkit.viewer import _engine
+    assert _engine() not in text, f"{rel}: a viewer still carries its own copy of the engine"
 
 
 class PageVisit:
@@ -193,7 +199,7 @@ def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title
             " === document.querySelectorAll('.jupyter-widgets .lm-TabBar-tab')[1]", timeout=10_000)
     if explorer:  # moving a control must show another precomputed frame
         before = viewer.get_attribute("data-current")
-        control = viewer.locator("[data-control]:not([disabled])").first
+        control = viewer.locator("[data-control]:not([disabled]):not([type=hidden])").first
         if control.evaluate("el => el.tagName") == "SELECT":
             control.select_option(index=1)
         else:
@@ -277,6 +283,47 @@ def test_search_finds_a_chinese_word_on_chinese_pages(visit):
     assert not v.outside, f"search: requests to outside hosts: {v.outside}"
 
 
+def test_search_snippets_quote_formulas_as_text_not_tex(visit):
+    v = visit("search.html?q=squeeze")
+    v.page.wait_for_selector("#search-results li p.context", timeout=30_000)
+    v.page.wait_for_timeout(500)                                     # snippets arrive one fetch at a time
+    snippets = v.page.locator("#search-results p.context").all_inner_texts()
+    assert len(snippets) >= 3
+    tex = [s for s in snippets if re.search(r"\\[()\[\]]|\\[A-Za-z]+\b", s)]
+    assert not tex, f"search snippets show TeX: {tex[:3]}"
+    plain = v.page.evaluate("""() => [String.raw`\\(\\tilde{X} = g(X) \\odot X\\)`,
+      String.raw`\\[f\\big(g(X),\\, X\\big), \\]`, String.raw`\\(\\frac{QK^\\top}{\\sqrt{d_k}}\\)`,
+      String.raw`\\(W^{Q} \\in \\mathbb{R}^{D \\times d_k}\\)`].map(window.bookPlainTex)""")
+    assert plain == ["X\u0303 = g(X) ⊙ X", "f(g(X), X),", "(QKᵀ)/(√(d_k))", "W^Q ∈ ℝ^(D × d_k)"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_web_cheat_sheet_reads_at_a_glance_at_1280_px(visit, lang):
+    """One card per mechanism as wide as the column, every formula and shape whole: nothing in a card
+    scrolls, nothing passes its edge, no line is one character wide."""
+    v = visit(f"book/{lang}/cheatsheet.html")
+    v.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    v.page.wait_for_timeout(300)
+    found = v.page.evaluate("""() => {
+      const cards = [...document.querySelectorAll('.cheatsheet-cards .cheatsheet-card')];
+      const column = document.querySelector('.bd-article').getBoundingClientRect().width;
+      const bad = [];
+      for (const c of cards) {
+        const box = c.getBoundingClientRect(), name = c.querySelector('strong').textContent;
+        if (box.width < 0.9 * column) bad.push(name + ': card ' + Math.round(box.width) + ' px in a ' + Math.round(column) + ' px column');
+        for (const el of c.querySelectorAll('mjx-container, code, p, a')) {
+          const r = el.getBoundingClientRect();
+          if (r.right > box.right + 1 || r.left < box.left - 1) bad.push(name + ': passes the card: ' + el.textContent.slice(0, 40));
+        }
+        for (const el of c.querySelectorAll('.book-scrolls')) bad.push(name + ': scrolls: ' + el.textContent.slice(0, 40));
+        for (const el of c.querySelectorAll('code')) if (el.getBoundingClientRect().height > 30) bad.push(name + ': wrapped: ' + el.textContent);
+      }
+      return {n: cards.length, bad};
+    }""")
+    from attention_lib.registry import by_chapter
+    assert found["n"] == len(by_chapter()) and not found["bad"], found
+
+
 # ---------------------------------------------------------------- execution time of each notebook
 
 #: Seconds a notebook may take on a 2-core CPU when the book executes it; the comparison chapter
@@ -316,3 +363,267 @@ def test_every_executed_notebook_is_the_current_source():
             stale[source.relative_to(ROOT).as_posix()] = f"{len(built)} cells built, {len(cells)} in the source; " \
                                                          f"first difference at cell {first}"
     assert not stale, f"executed notebooks that are not their current source: {stale}"
+
+
+# ---------------------------------------------------------------- the site for every reader (issue 22)
+
+from attention_lib.toolkit import figure_output  # noqa: E402
+
+from .browser import drive_viewers_by_keyboard, run_axe  # noqa: E402
+
+#: Every page of the site a reader opens (the landing page, both language parts, search).
+READER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in HTML_PAGES
+                      if p.stat().st_size > 2000 and p.name != "genindex.html")
+#: Bytes a cold load may transfer (bodies and headers, as served with no compression).
+WEIGHT_LIMITS = {"book/index.html": 1_000_000}
+CHAPTER_WEIGHT_LIMIT = 2_500_000
+PHONE = {"width": 390, "height": 844}
+CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
+LINK = re.compile(r'<a class="(left-prev|right-next)" href="([^"]+)"')
+
+
+def _language(rel: str):
+    parts = rel.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] in ("book", "notebooks") and parts[1] in ("en", "zh") else None
+
+
+@pytest.mark.parametrize("rel", READER_PAGES)
+def test_each_page_has_a_description_an_icon_and_stays_in_its_language(rel):
+    text = (SITE / rel).read_text(encoding="utf-8")
+    desc = re.search(r'<meta name="description" content="([^"]+)"', text)
+    assert desc and len(desc.group(1)) >= 30, f"{rel}: no meta description"
+    assert re.search(r'<link rel="icon" href="[^"]+"', text), f"{rel}: no favicon link (the browser asks for /favicon.ico)"
+    lang = _language(rel)
+    for kind, href in LINK.findall(text):
+        target = Path(rel).parent.joinpath(href.split("#")[0]).as_posix()
+        target = "/".join(p for p in target.split("/") if p != ".")
+        while "/../" in f"/{target}":
+            target = re.sub(r"[^/]+/\.\./", "", target, count=1)
+        other = _language(target)
+        assert lang is None or other in (None, lang), f"{rel}: {kind} leads into the other language ({target})"
+    if rel.startswith("book/") and lang:                  # a side page: a link to its twin under its title
+        twin = rel.replace(f"/{lang}/", "/zh/" if lang == "en" else "/en/")
+        name = {"en": "中文版本", "zh": "English version"}[lang]
+        assert re.search(rf'<a class="[^"]*book-twin-link[^"]*" href="\.\./{twin.split("/")[1]}/{Path(twin).name}">'
+                         rf'(<span lang="[^"]+">)?{name}(</span>)?</a>', text), f"{rel}: no link '{name}' to its twin {twin}"
+
+
+_IMG_TAG = re.compile(r'<img ([^>]*)src="([^"]*_images/[^"]+\.png)"([^>]*)/?>')
+
+
+@pytest.mark.parametrize("rel", CHAPTER_PAGES)
+def test_every_plot_has_its_own_alt_text_in_the_pages_language_and_its_caption(rel):
+    text = (SITE / rel).read_text(encoding="utf-8")
+    images = _IMG_TAG.findall(text)
+    for before, src, after in images:
+        attrs = before + after
+        alt = re.search(r'alt="([^"]*)"', attrs).group(1)
+        chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+        assert chunks.get("Title"), f"{rel}: {src} was not drawn through the book's figure output"
+        assert "_images" not in alt and not alt.endswith(".png"), f"{rel}: alt text is a file name: {alt}"
+        assert html_unescape(alt) == chunks["Title"], f"{rel}: alt {alt!r} is not the figure's own text"
+        assert bool(CJK_TEXT.search(alt)) == ("/zh/" in rel), f"{rel}: alt text not in the page's language: {alt}"
+        assert 'loading="lazy"' in attrs and 'width="' in attrs and 'height="' in attrs, f"{rel}: {src} unsized"
+        if chunks.get("Description"):
+            caption = html_escape_text(chunks["Description"])
+            assert re.search(rf'{re.escape(src)}"[^>]*/?>\s*<figcaption>\s*<p><span class="caption-text">'
+                             rf'{re.escape(caption)}', text), f"{rel}: {src} lost its caption"
+
+
+def html_unescape(s: str) -> str:
+    import html
+    return html.unescape(s)
+
+
+def html_escape_text(s: str) -> str:
+    import html
+    return html.escape(s, quote=False)
+
+
+#: Everything inside the article that reaches past the column: cut (no scroller) or scrolled without a cue.
+_OVERFLOW = """() => {
+  const art = document.querySelector('article.bd-article') || document.querySelector('main');
+  const right = art.getBoundingClientRect().right;
+  const name = e => e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
+  const cut = new Set(), nocue = new Set();
+  for (const el of art.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= right + 1 || el.closest('mjx-assistive-mml')) continue;
+    // Up to the first box that scrolls: a box that hides what passes its edge cuts the element off.
+    let a = el.parentElement, clip = null, hidden = false;
+    while (a && a !== art) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox === 'auto' || ox === 'scroll') { clip = a; break; }
+      if (ox !== 'visible' && r.right > a.getBoundingClientRect().right + 1) { hidden = true; break; }
+      a = a.parentElement;
+    }
+    if (!clip) {
+      cut.add(name(el) + (hidden ? ' (hidden) ' : ' ') + (el.textContent || '').trim().slice(0, 60));
+      continue;
+    }
+    const host = clip.closest('.book-scroll-host');
+    if (clip.scrollWidth > clip.clientWidth + 1 && !(host && (host.classList.contains('book-more-right') || host.classList.contains('book-more-left'))))
+      nocue.add(name(clip) + ' ' + (clip.textContent || '').trim().slice(0, 60));
+  }
+  return {cut: [...cut].slice(0, 8), nocue: [...nocue].slice(0, 8),
+          page: document.documentElement.scrollWidth - window.innerWidth};
+}"""
+
+#: Outputs that must keep their lines: torchinfo summaries and source listings wrap no row.
+_WALLS = """() => {
+  const lines = el => { const s = getComputedStyle(el), lh = parseFloat(s.lineHeight) || 1.4 * parseFloat(s.fontSize);
+    const h = el.getBoundingClientRect().height - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom)
+              - (el.scrollWidth > el.clientWidth ? el.offsetHeight - el.clientHeight : 0);
+    return Math.round(h / lh); };
+  const out = [];
+  for (const pre of document.querySelectorAll('.cell_output pre')) {
+    const text = pre.textContent.replace(/\\n$/, ''), n = text.split('\\n').length;
+    const listing = !!pre.closest('.highlight') && !pre.closest('.cell_input');
+    if (!(listing || text.includes('Total params'))) continue;
+    if (lines(pre) > n) out.push((listing ? 'listing' : 'summary') + ': ' + n + ' lines shown as ' + lines(pre));
+  }
+  for (const td of document.querySelectorAll('.cell_output table td:not(:last-child)')) {
+    if (parseFloat(getComputedStyle(td).paddingRight) < 8) { out.push('table cells without a gap'); break; }
+  }
+  return out;
+}"""
+
+#: Each figure's width as shown, by its file: the rule is checked against what the reader sees.
+_SHOWN = """() => [...document.querySelectorAll('.bd-article img')].filter(i => i.src.includes('_images/'))
+  .map(i => [i.getAttribute('src'), i.getBoundingClientRect().width])"""
+
+#: Inline formulas whose following punctuation went to the next line alone.
+_ORPHAN_PUNCTUATION = """() => { const bad = [];
+  for (const m of document.querySelectorAll('.bd-article mjx-container:not([display=true])')) {
+    let box = m;
+    while (!box.nextSibling && box.parentElement && box.parentElement.matches('span.math, .book-inline-scroll, .book-nowrap'))
+      box = box.parentElement;
+    const n = box.nextSibling;
+    if (!n || n.nodeType !== 3 || !/^[)\\].,;:，。；：）]/.test(n.data)) continue;
+    const r = document.createRange(); r.setStart(n, 0); r.setEnd(n, 1);
+    const a = m.getBoundingClientRect(), b = r.getBoundingClientRect();
+    if (a.height && b.height && b.top >= a.bottom - 2) bad.push((m.textContent || '').slice(0, 30) + ' | ' + n.data.slice(0, 3));
+  }
+  return bad.slice(0, 5); }"""
+
+#: The explorers' sliders: each big enough to hit and announcing the value the page shows.
+_SLIDERS = """() => [...document.querySelectorAll('.attention-explorer-static input[type=range]')].map(e => {
+  const out = e.closest('.attention-explorer-static').querySelector('output[data-for="' + e.getAttribute('data-control') + '"]');
+  return {name: e.name, height: e.getBoundingClientRect().height, said: e.getAttribute('aria-valuetext'),
+          shown: out ? out.textContent : null};
+})"""
+
+
+def _check_sliders(page, where: str) -> list[str]:
+    """Every explorer slider is at least 24 px high and its aria-valuetext is the value shown beside it, also
+    after the arrow keys moved it (the first slider of each explorer is moved; the frame follows)."""
+    bad = [f"{where}: slider {s['name']} is {s['height']:.0f} px high (24 px at least)"
+           for s in page.evaluate(_SLIDERS) if s["height"] < 24]
+    bad += [f"{where}: slider {s['name']} announces {s['said']!r} while the page shows {s['shown']!r}"
+            for s in page.evaluate(_SLIDERS) if s["said"] != s["shown"]]
+    explorers = page.locator(".attention-explorer-static")
+    for i in range(explorers.count()):
+        ex = explorers.nth(i)
+        slider = ex.locator("input[type=range]").first
+        if not slider.count():
+            continue
+        before, frame = slider.get_attribute("aria-valuetext"), ex.get_attribute("data-current")
+        slider.focus()
+        page.keyboard.press("ArrowRight" if slider.input_value() != slider.get_attribute("max") else "ArrowLeft")
+        after = slider.get_attribute("aria-valuetext")
+        shown = ex.locator(f'output[data-for="{slider.get_attribute("data-control")}"]').inner_text()
+        if after == before or after != shown or ex.get_attribute("data-current") == frame:
+            bad.append(f"{where}: explorer {i}: the arrow key moved {slider.get_attribute('name')} from {before!r} "
+                       f"to {after!r} (shown {shown!r}), frame {frame} -> {ex.get_attribute('data-current')}")
+    return bad
+
+
+def _focus_walk(page, presses: int) -> list[str]:
+    """Press Tab ``presses`` times from the top; the stops whose focus shows nothing, and formulas reached."""
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
+    bad = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        info = page.evaluate("""() => { const a = document.activeElement; if (!a || a === document.body) return null;
+          const s = getComputedStyle(a);
+          const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'
+                       || s.textDecorationLine.includes('underline') && a.tagName === 'A';
+          return {ring, formula: !!a.closest('mjx-container'), what: a.tagName + '.' + a.className + ' ' + (a.textContent || '').trim().slice(0, 30)}; }""")
+        if info is None:
+            continue
+        if info["formula"]:
+            bad.append("a formula is a Tab stop")
+        elif not info["ring"]:
+            bad.append(f"no visible focus: {info['what']}")
+    return sorted(set(bad))
+
+
+def _weight(visit_requests) -> int:
+    total = 0
+    for r in visit_requests:
+        try:
+            s = r.sizes()
+        except Exception:   # noqa: BLE001
+            continue
+        total += s["responseBodySize"] + s["responseHeadersSize"]
+    return total
+
+
+@pytest.mark.parametrize("rel", READER_PAGES)
+def test_every_reader_gets_the_page(browser, server, rel):
+    """One page as its readers get it: light and dark scheme (axe-core, WCAG 2.1 A/AA), 1280 px (nothing cut
+    off, figures at least as legible as a caption, no wall of wrapped output, visible focus on every Tab stop,
+    no formula among them, the viewers from the keyboard, a cold load within its budget) and a 390 px phone
+    (no sideways scroll, figures at full size in their scroll box)."""
+    problems = []
+    for scheme, size in (("light", {"width": 1280, "height": 900}), ("dark", {"width": 1280, "height": 900}),
+                         ("phone", PHONE)):
+        context = browser.new_context(viewport=size, color_scheme="dark" if scheme == "dark" else "light",
+                                      is_mobile=scheme == "phone", has_touch=scheme == "phone")
+        requests, errors = [], []
+        page = context.new_page()
+        page.on("requestfinished", lambda r: requests.append(r))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/{rel}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        page.wait_for_timeout(300)                                   # book.js marks the scrollers after typesetting
+        where = f"{rel} ({scheme})"
+        if scheme in ("light", "dark"):
+            for v in run_axe(page, require=REQUIRE_SITE, undecided_contrast=True):
+                problems.append(f"{where}: axe {v['id']} ({v['impact']}): {v['help']}: {v['nodes'][:3]}")
+        if scheme == "light":
+            limit = WEIGHT_LIMITS.get(rel, CHAPTER_WEIGHT_LIMIT)
+            weight = _weight(requests)
+            if weight > limit:
+                problems.append(f"{where}: a cold load transfers {weight:,} bytes, over {limit:,}")
+            found = page.evaluate(_OVERFLOW)
+            problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+            problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
+            problems += [f"{where}: {w}" for w in page.evaluate(_WALLS)]
+            problems += [f"{where}: punctuation alone after a formula: {w}" for w in page.evaluate(_ORPHAN_PUNCTUATION)]
+            for src, shown in page.evaluate(_SHOWN):
+                chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+                problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]
+            problems += [f"{where}: {b}" for b in _focus_walk(page, 40)]
+            stops = page.evaluate("() => document.querySelectorAll('mjx-container[tabindex]:not([tabindex=\"-1\"])').length")
+            if stops:
+                problems.append(f"{where}: {stops} formulas are Tab stops")
+            if page.locator(".attention-viewer").count():
+                try:
+                    drive_viewers_by_keyboard(page, where)
+                except AssertionError as e:
+                    problems.append(str(e))
+            problems += _check_sliders(page, where)
+        if scheme == "phone":
+            found = page.evaluate(_OVERFLOW)
+            problems += [f"{where}: punctuation alone after a formula: {w}" for w in page.evaluate(_ORPHAN_PUNCTUATION)]
+            if found["page"] > 0:
+                problems.append(f"{where}: the page scrolls sideways by {found['page']} px")
+            problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+            for src, shown in page.evaluate(_SHOWN):
+                chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+                problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]
+        problems += [f"{where}: page error {e}" for e in errors]
+        context.close()
+    assert not problems, "\n".join(problems)

@@ -62,9 +62,12 @@ def test_chinese_figure_draws_without_missing_glyphs(recwarn):
 
 def test_browser_has_one_tab_per_family(lang):
     tab = overview.mechanism_browser()
-    assert len(tab.children) == len(FAMILIES)
+    assert len(tab) == len(FAMILIES)
     assert tab.titles[0] == i18n.t("ch00.family.channels")
-    assert "arxiv.org/abs/1709.01507" in tab.children[0].value
+    assert "arxiv.org/abs/1709.01507" in tab.pages[0]
+    page = tab._repr_html_()                   # the WAI-ARIA tabs pattern, no widget state to save
+    assert page.count('role="tab"') == page.count('role="tabpanel"') == len(FAMILIES)
+    assert page.count('aria-selected="true"') == 1 and "widget" not in page
 
 
 # ---------------------------------------------------------------- the two axes, measured

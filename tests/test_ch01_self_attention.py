@@ -372,10 +372,11 @@ def test_vit_measurements_of_an_untrained_model():
 
 
 def _vit(cls=(0.7, 0.7), queries=(0.5, 0.5), rollout=0.6, uniform=0.36, spread=0.3, dist=11.8, near=0.3,
-         far=0.05):
+         far=0.05, profile=(0.3, 0.1, 0.0, -0.06, 0.11), border=0.3, other=-0.1, peak=1.0, bright2=0.65):
     heads = [[0.5, 0.5 + spread, 0.5, 0.5]] * 2
     return dict(acc=0.8, cls=list(cls), queries=list(queries), rollout=rollout, uniform=uniform, heads=heads,
-                dist=[[dist] * 4] * 2, near=near, far=far)
+                dist=[[dist] * 4] * 2, near=near, far=far, profile=list(profile), border=border, other=other,
+                peak=peak, bright=0.57, bright2=bright2)
 
 
 def test_vit_readings_hold_and_fail_on_contradicting_numbers():
@@ -395,6 +396,17 @@ def test_vit_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_vit_heads([_vit(dist=6.0)] * 3, 12.3)
     with pytest.raises(al.readings.ReadingError, match="position embeddings"):
         ch.check_vit_positions([_vit(near=0.1, far=0.1)] * 3, 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="figure 7"):           # falls steadily, as in ViT
+        ch.check_vit_positions([_vit(profile=(0.5, 0.3, 0.2, 0.1, 0.0))] * 3, 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="border against interior"):
+        ch.check_vit_positions([_vit(), _vit(border=0.1, other=0.0), _vit()], 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # the rollout beats brightness²
+        ch.check_vit_shares([good[0], _vit(cls=(0.6, 0.75), rollout=0.8), good[2]])
+    with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # the brightest patch often misses
+        ch.check_vit_shares([good[0], _vit(cls=(0.6, 0.75), peak=0.6), good[2]])
+    with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # no view above brightness²
+        ch.check_vit_shares([_vit(cls=(0.7, 0.6), bright2=0.9), _vit(cls=(0.6, 0.75), bright2=0.9),
+                             _vit(cls=(0.85, 0.6), bright2=0.9)])
 
 
 # ---------------------------------------------------------------- exercises

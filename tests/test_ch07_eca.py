@@ -156,7 +156,7 @@ def _gate(x, weight):
 
 def _gate_squeeze(x, weight):                               # the .squeeze() slip: fails at batch size 1
     y = torch.nn.functional.adaptive_avg_pool2d(x, 1).squeeze()[:, None, :]
-    return torch.sigmoid(torch.nn.functional.conv1d(y, weight, padding=1)).transpose(1, 2)[..., None]
+    return torch.sigmoid(torch.nn.functional.conv1d(y, weight, padding=weight.shape[-1] // 2)).transpose(1, 2)[..., None]
 
 
 def _gate_no_padding(x, weight):
@@ -166,13 +166,13 @@ def _gate_no_padding(x, weight):
 
 def _gate_no_sigmoid(x, weight):
     y = x.mean((2, 3))[:, None, :]
-    return torch.nn.functional.conv1d(y, weight, padding=1).transpose(1, 2)[..., None]
+    return torch.nn.functional.conv1d(y, weight, padding=weight.shape[-1] // 2).transpose(1, 2)[..., None]
 
 
 def _gate_spatial(x, weight):                               # a 1-D convolution along the image rows
     B, C, H, W = x.shape
     rows = x.mean(1).reshape(B * H, 1, W)
-    out = torch.nn.functional.conv1d(rows, weight, padding=1).reshape(B, 1, H, W)
+    out = torch.nn.functional.conv1d(rows, weight, padding=weight.shape[-1] // 2).reshape(B, 1, H, W)
     return torch.sigmoid(out)
 
 

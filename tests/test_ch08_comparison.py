@@ -65,38 +65,50 @@ def _scaling(explicit_slope=2.4, sdpa_slope=1.8, external_slope=0.9, ratio=20.0)
 def test_scaling_readings_hold_and_fail_on_contradicting_slopes():
     ns, seconds, memory, names = _scaling()
     ch.check_scaling_readings(ns, seconds, memory, *names)
-    for changes, match in ((dict(explicit_slope=1.7), "2 or above"), (dict(ratio=2.0), "five times")):
+    for changes, match in ((dict(explicit_slope=1.7), "its FLOP slope"), (dict(ratio=2.0), "five times")):
         ns, seconds, memory, names = _scaling(**changes)
         with pytest.raises(ReadingError, match=match):
             ch.check_scaling_readings(ns, seconds, memory, *names)
 
 
-def _results(sk=(0.91, 0.93, 0.92), branches=(0.905, 0.93, 0.915), se=(0.82, 0.86, 0.80), cbam=(0.85, 0.89, 0.76),
-             bam=(0.865, 0.892, 0.80)):
-    base = (0.848, 0.88, 0.816)
-    return {None: dict(acc=list(base), params=0), "squeeze_excitation": dict(acc=list(se), params=552),
-            "eca": dict(acc=[0.82, 0.87, 0.81], params=3), "cbam": dict(acc=list(cbam), params=652),
-            "bam": dict(acc=list(bam), params=2057), "selective_kernel": dict(acc=list(sk), params=21696),
-            "sk_branches": dict(acc=list(branches), params=18560)}
+def _results(sk=(0.944, 0.962, 0.962), cbam=(0.964, 0.974, 0.97), bam=(0.956, 0.936, 0.952), train=0.999,
+             sk_early=(0.838, 0.692, 0.562), branches_params=18560):
+    """The numbers of the 15-epoch build: baseline, per-variant accuracies, accuracies at epoch 5."""
+    def run(acc, early, params):
+        return dict(acc=list(acc), early=list(early), train=[train, 1.0, 1.0], params=params, n_val=500)
+    return {None: run((0.958, 0.956, 0.966), (0.73, 0.47, 0.778), 0),
+            "squeeze_excitation": run((0.96, 0.948, 0.952), (0.696, 0.574, 0.604), 552),
+            "eca": run((0.96, 0.956, 0.964), (0.566, 0.354, 0.578), 3),
+            "cbam": run(cbam, (0.694, 0.49, 0.652), 652), "bam": run(bam, (0.81, 0.552, 0.744), 2057),
+            "selective_kernel": run(sk, sk_early, 21696),
+            "sk_branches": run((0.962, 0.968, 0.964), (0.684, 0.516, 0.734), branches_params)}
 
 
 def test_accuracy_readings_hold_and_fail_on_contradicting_numbers():
     ch.check_accuracy_readings(_results())
-    with pytest.raises(ReadingError, match="below the network without attention"):
-        ch.check_accuracy_readings(_results(se=(0.9, 0.9, 0.82)))
-    with pytest.raises(ReadingError, match="no gate is above"):
-        ch.check_accuracy_readings(_results(cbam=(0.9, 0.9, 0.9)))
-    with pytest.raises(ReadingError, match="SK is above"):
-        ch.check_accuracy_readings(_results(sk=(0.8, 0.93, 0.92)))
-    with pytest.raises(ReadingError, match="differs from them by less than two points"):
-        ch.check_accuracy_readings(_results(branches=(0.86, 0.89, 0.83)))
+    with pytest.raises(ReadingError, match="fits its training images"):         # one run not at a plateau
+        ch.check_accuracy_readings(_results(train=0.95))
+    with pytest.raises(ReadingError, match="about 96 %"):
+        ch.check_accuracy_readings({k: dict(v, acc=[a - 0.1 for a in v["acc"]]) for k, v in _results().items()})
+    with pytest.raises(ReadingError, match="more than 1.5 points"):             # a block that buys 4 points
+        ch.check_accuracy_readings(_results(bam=(0.99, 0.99, 0.99)))
+    with pytest.raises(ReadingError, match="CBAM is the only"):                 # SK above in every seed too
+        ch.check_accuracy_readings(_results(sk=(0.964, 0.962, 0.97)))
+    with pytest.raises(ReadingError, match="CBAM is the only"):                 # CBAM not above in every seed
+        ch.check_accuracy_readings(_results(cbam=(0.954, 0.974, 0.97)))
+    with pytest.raises(ReadingError, match="after 5 epochs"):                   # early changes as calm as late
+        ch.check_accuracy_readings({k: dict(v, early=v["acc"]) for k, v in _results().items()})
+    with pytest.raises(ReadingError, match="14 % fewer"):                       # a control of equal size
+        ch.check_accuracy_readings(_results(branches_params=21696))
 
 
 def test_accuracy_table_pairs_the_seeds_and_uses_the_sample_sd():
     table = ch.accuracy_table(_results())
     se = next(row for row in table if row[0] == "SE")
-    assert se[2] == "0.827 ± 0.031"                                    # sample sd (ddof = 1) of 0.82, 0.86, 0.80
-    assert se[4] == "-0.021 ± 0.006" and se[5] == "0/3"               # per-seed changes against no attention
+    assert se[3] == "0.953 ± 0.006"                                    # sample sd (ddof = 1) of 0.96, 0.948, 0.952
+    assert se[5] == "-0.007 ± 0.008" and se[6] == "1/3"               # per-seed changes against no attention
+    assert se[2] == "0.999" and se[7] == "-0.035 (1/3)"               # lowest training accuracy; epoch 5
+    assert ch.binomial_sd(_results())["sd"] == pytest.approx((0.96 * 0.04 / 500) ** 0.5, rel=1e-3)
 
 
 def test_the_capacity_control_is_sk_without_its_selection():
@@ -132,11 +144,16 @@ def test_accuracy_figure_draws_in_both_languages(lang):
 
 
 def test_variant_results_train_each_seed_and_evaluate_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(ch, "ACCURACY_CONFIG", dict(n_train=32, n_val=16, epochs=1))
+    monkeypatch.setattr(ch, "ACCURACY_CONFIG", dict(n_train=32, n_val=16, epochs=2))
+    monkeypatch.setattr(ch, "VARIANTS", (None, "sk_branches"))
+    monkeypatch.setattr(ch, "EARLY_EPOCH", 1)
+    monkeypatch.setenv("ATTENTION_LIB_WORKERS", "1")
     al.train.set_cache_dir(tmp_path)
     try:
-        r = ch.variant_results("sk_branches")
+        results = ch.variant_results()
     finally:
         al.train.set_cache_dir(None)
-    assert len(r["acc"]) == len(ch.ACCURACY_SEEDS) and all(0 <= a <= 1 for a in r["acc"])
+    r = results["sk_branches"]
+    assert set(results) == {None, "sk_branches"} and r["n_val"] == 16
+    assert len(r["acc"]) == len(ch.ACCURACY_SEEDS) and all(0 <= a <= 1 for a in r["acc"] + r["early"] + r["train"])
     assert r["params"] == al.count_parameters(ch.BranchesCNN().build().attention)

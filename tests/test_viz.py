@@ -259,6 +259,18 @@ def test_plot_map_gallery_row_labels_of_eight_images_do_not_overlap(lang):
     assert all(label.get_rotation() == 0 for label in labels)
 
 
+def test_plot_map_gallery_wraps_a_long_title_to_the_figure_width(lang):
+    # chapters 5 and 6: a one-line title of 75 characters made the saved picture 709 px wide (column: 688 px)
+    title = {"en": "Where CBAM's M_s looks, and two maps without attention (cyan: target box)",
+             "zh": "BAM 与 CBAM 在第 1、2 阶段末的门控，以及两张无需注意力的对照图（青色框为目标框）"}[lang]
+    rows = {"trained CBAM: M_s": torch.rand(8, 8, 8), "brightness (scaled)": torch.rand(8, 8, 8)}
+    fig, caught = draw(lambda: viz.plot_map_gallery(torch.rand(8, 3, 32, 32), rows, title=title))
+    chunks = follows_page_rule(fig)
+    assert chunks[figure_output.FACTS_KEY]["width_px"] <= figure_output.PAGE_WIDTH_PX
+    shown = fig._suptitle.get_text()
+    assert "\n" in shown and "".join(shown.split()) == "".join(title.split())      # wrapped, nothing lost
+
+
 @pytest.mark.parametrize("text,width,lines", [
     ("trained CBAM: M_s", 16, ["trained CBAM:", "M_s"]), ("image", 16, ["image"]),
     ("no attention: class-activation map", 16, ["no attention:", "class-activation", "map"]),
@@ -272,7 +284,8 @@ def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
     from attention_lib.toolkit import figures
     panels = {"acc": {"x": [0.8, 0.85, 0.9], "y": [0.7, 0.72, 0.71]}, "peak": {"x": [1.0, 0.9, 0.95], "y": [0.5] * 3}}
     fig, caught = draw(lambda: figures.plot_seed_spread(panels, references={"acc": ("base", 0.75)}))
-    follows_page_rule(fig)
+    chunks = follows_page_rule(fig)
+    assert "0.85 ± 0.05" in chunks["Description"] and "0.71 ± 0.01" in chunks["Description"]   # the result in words
     assert caught == [] and len(fig.axes) == 2 and fig.get_suptitle() == i18n.t("figures.seeds.title")
     left = fig.axes[0]
     dots = [line for line in left.get_lines() if line.get_marker() == "o"]
@@ -302,3 +315,7 @@ def test_the_shared_figures_follow_the_page_rule_in_both_languages(lang, name):
     assert caught == []
     chunks = follows_page_rule(fig)
     assert bool(CJK.search(chunks["Title"])) == (lang == "zh")
+    if name in ("scaling", "accuracy_vs_params", "gate_by_context"):      # results: a caption says them in words
+        assert chunks.get("Description") and bool(CJK.search(chunks["Description"])) == (lang == "zh")
+    if name == "accuracy_vs_params":
+        assert "0.71 ± 0.01" in chunks["Description"] and "520" in chunks["Description"]   # mean ± sample std

@@ -115,7 +115,7 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             im = ax.imshow(_heat(attn[g, :, j], grid, size), cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
             solid = ScalarMappable(norm=im.norm, cmap=im.get_cmap())     # the colour bar at full opacity
             ax.set_xticks([]), ax.set_yticks([])
-            label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f" ({shares[j]:.0%})")
+            label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f"\n({shares[j]:.0%})")
             if one:
                 ax.set_title(label, fontsize="medium")
             elif c == 0:
@@ -166,6 +166,7 @@ def plot_map_sizes(self_map: torch.Tensor, external_map: torch.Tensor):
         ax.set_title(title, fontsize="medium", wrap=True)
         ax.set_xlabel(t(xlabel))
         ax.set_ylabel(t(ylabel))
-        fig.colorbar(im, ax=ax, shrink=0.7, label=t("viz.weight"))
+        # below the map, not beside it: a bar beside it would sit where the wrapped title runs
+        fig.colorbar(im, ax=ax, shrink=0.7, location="bottom", label=t("viz.weight"))
     fig.suptitle(t("ch02.sizes.title"))
     return fig

@@ -133,6 +133,10 @@ register({
     "ex.ch00.dist.dim": {"en": "the weights sum to 1 along another axis than dim, and your function said yes: sum "
                                "along dim only.",
                          "zh": "这些权重是沿 dim 以外的另一个轴加起来等于 1 的，而你的函数判成了“是”：只沿 dim 求和。"},
+    "ex.ch00.dist.zero": {"en": "a true distribution with some weights exactly 0 (the rows of a causal mask's softmax) "
+                                "was rejected: is 0 a non-negative weight in your test?",
+                          "zh": "一个真正的概率分布被判成了“不是”：它有些权重恰好为 0（因果掩码之后 softmax 的各行就是这样）。"
+                                "在你的判断里，0 算不算非负？"},
     "ex.ch00.dist.close": {"en": "weights that sum to 1.01 were accepted: the tolerance is too loose.",
                            "zh": "一组和为 1.01 的权重被判成了概率分布：容差太宽了。"},
     "ex.ch00.bytes.heads": {"en": "your count does not grow with the number of heads h: every head has its own map.",
@@ -254,11 +258,11 @@ def plot_what_is_reweighted(seed: int = 0):
 
 
 def mechanism_browser():
-    """An ipywidgets ``Tab``: one tab per family, listing its mechanisms, chapters and papers.
+    """Tabs (``al.format.Tabs``), one per family, listing its mechanisms, chapters and papers.
 
-    It holds only HTML, so the widget state saved by the book build renders fully on the static site.
+    Plain HTML with its own small script: the website shows it without a widget manager.
     """
-    import ipywidgets as widgets
+    from ..toolkit.format import Tabs
 
     pages = []
     for family in FAMILIES:
@@ -271,10 +275,8 @@ def mechanism_browser():
                 f'<a href="{mech.url}">{html.escape(mech.title)}</a> '
                 f"({html.escape(mech.authors)}; {html.escape(mech.venue)} {mech.year})</li>")
         note = html.escape(t(f"ch00.family.{family}.note"))
-        pages.append(widgets.HTML(f"<p>{note}</p><ul>{''.join(items)}</ul>"))
-    tab = widgets.Tab(children=pages)
-    tab.titles = tuple(t(f"ch00.family.{f}") for f in FAMILIES)
-    return tab
+        pages.append(f"<p>{note}</p><ul>{''.join(items)}</ul>")
+    return Tabs([t(f"ch00.family.{f}") for f in FAMILIES], pages)
 
 
 # ---------------------------------------------------------------- a trained gate on two images
@@ -489,9 +491,13 @@ def _distribution_cases():
     gate = torch.sigmoid(torch.randn(3, 16, 1, 1, generator=g))                   # SE-like
     signed = torch.randn(5, 6, generator=g)
     signed = signed - signed.mean(1, keepdim=True) + 1 / 6                        # sums to 1, some negative
+    mild = torch.tensor([[-0.2, 0.6, 0.6], [0.7, -0.3, 0.6]])                    # negative, yet none above 1
+    n = 6                                                                         # a causal softmax: exact zeros
+    causal = torch.randn(2, n, n, generator=g).masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
     # the first case catches an exact comparison (== 1); once that passes, the second catches a fixed axis
     return [(soft, -1, True, "ex.ch00.dist.tolerance"), (branches, 1, True, "ex.ch00.dist.axis"),
             (gate, 1, False, "ex.ch00.dist.gate"), (signed, 1, False, "ex.ch00.dist.negative"),
+            (mild, 1, False, "ex.ch00.dist.negative"), (causal.softmax(-1), 2, True, "ex.ch00.dist.zero"),
             (soft, 2, False, "ex.ch00.dist.dim"), (branches.transpose(1, 2), 1, False, "ex.ch00.dist.dim"),
             (soft * 1.01, -1, False, "ex.ch00.dist.close"), (torch.full((4, 5), 0.2), 0, False, "ex.ch00.dist.dim"),
             (torch.full((4, 5), 0.2), 1, True, "ex.ch00.dist.tolerance")]

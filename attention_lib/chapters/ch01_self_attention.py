@@ -23,7 +23,8 @@ from ..self_attention import MultiHeadSelfAttention
 from ..toolkit import data as _data
 from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise,
+                                  expect_tensor, which)
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.train import Reversal, one_thread
@@ -84,6 +85,15 @@ register({
     "ch01.vit.table.spread": {"en": "heads' spread in share", "zh": "各头份额之差"},
     "ch01.vit.table.dist": {"en": "heads' attention distance (px)", "zh": "各头的注意力距离（像素）"},
     "ch01.vit.table.uniform": {"en": "uniform", "zh": "均匀分配"},
+    "ch01.vit.table.bright": {"en": "brightness map (no learning)", "zh": "亮度图（无需学习）"},
+    "ch01.vit.table.bright2": {"en": "brightness² map", "zh": "亮度平方图"},
+    "ch01.vit.table.peak": {"en": "brightest patch in the box", "zh": "最亮图像块落在框内"},
+    "ch01.pos.profile": {"en": "{which}: mean cosine by distance (patches) 1: {d1:.2f}, √2: {d2:.2f}, 2–√5: {d3:.2f}, "
+                               "2√2–√13: {d4:.2f}, 4 or more: {d5:.2f}; pairs 3 or more apart: both on the border "
+                               "{border:.2f}, the others {other:.2f}",
+                         "zh": "{which}：按距离（以图像块计）的平均余弦相似度，1：{d1:.2f}，√2：{d2:.2f}，2–√5：{d3:.2f}，"
+                               "2√2–√13：{d4:.2f}，4 及以上：{d5:.2f}；相距 3 格及以上的图像块对中，两块都在边缘的为 "
+                               "{border:.2f}，其余为 {other:.2f}"},
     "ch01.heads.row": {"en": "seed 0, layer {layer}: share on the target per head {share}; mean attention distance "
                              "(pixels) {dist}",
                        "zh": "随机种子 0，第 {layer} 层：各头落在目标上的份额 {share}；平均注意力距离（像素）{dist}"},
@@ -335,6 +345,40 @@ def similarity_by_distance(sim: torch.Tensor, grid: int) -> tuple:
     return sim[dist == 1].mean().item(), sim[dist >= 3].mean().item()
 
 
+#: Distance bins of :func:`similarity_profile`, in patches: 1; √2; 2 to √5; 2√2 to √13; 4 and more.
+PROFILE_BINS = ((0.5, 1.01), (1.01, 1.5), (1.5, 2.3), (2.3, 3.7), (3.7, float("inf")))
+
+
+def similarity_profile(sim: torch.Tensor, grid: int) -> dict:
+    """The position embeddings' mean cosine ``sim`` ``(N, N)`` by distance (one mean per bin of
+    :data:`PROFILE_BINS`), and, among pairs at least 3 patches apart, the mean for pairs of two border patches
+    against all the others: what tells "falls with distance" (ViT's figure 7) from "border against interior"."""
+    pos = patch_positions(grid, 1)                                           # (N, 2), in patches
+    dist = torch.cdist(pos, pos)                                             # (N, N)
+    edge = ((pos < 1) | (pos > grid - 1)).any(1)                             # (N,): on the grid's border
+    both = edge[:, None] & edge[None, :]
+    far = dist >= 3
+    return dict(profile=[sim[(dist > lo) & (dist <= hi)].mean().item() for lo, hi in PROFILE_BINS],
+                border=sim[far & both].mean().item(), other=sim[far & ~both].mean().item())
+
+
+def profile_text(which: str, m: dict) -> str:
+    """One printed line of :func:`similarity_profile`'s numbers ``m`` for the model named ``which``."""
+    bins = dict(zip(("d1", "d2", "d3", "d4", "d5"), m["profile"]))
+    return t("ch01.pos.profile", which=which, border=m["border"], other=m["other"], **bins)
+
+
+def brightness_shares(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int) -> dict:
+    """The trivial rules beside the attention's share on the target: the share on the box of a map proportional
+    to each patch's brightness (``bright``) and to its square (``bright2``), and how often the brightest patch
+    overlaps the box (``peak``). No learning: a model that "looks at the target" should be read against these."""
+    b = _data.brightness_maps(images, grid, grid).flatten(1)                 # (B, N): each patch's brightness
+    inside = _data.box_masks(boxes, grid, grid, image_size).flatten(1)      # (B, N)
+    peak = inside[torch.arange(len(b)), b.argmax(1)].float().mean().item()
+    return dict(bright=box_share(b, boxes, grid, image_size).mean().item(),
+                bright2=box_share(b ** 2, boxes, grid, image_size).mean().item(), peak=peak)
+
+
 @one_thread()
 def vit_measurements(model: nn.Module, val) -> dict:
     """§6's numbers for one trained class-token ViT on its validation images ``val``: accuracy; the share on the
@@ -349,7 +393,8 @@ def vit_measurements(model: nn.Module, val) -> dict:
     def on_target(w):                                                        # w: (B, N) over the patches
         return box_share(w, val.boxes, grid, model.image_size).mean().item()
 
-    near, far = similarity_by_distance(position_similarity(model.pos[0, 1:]), grid)
+    sim = position_similarity(model.pos[0, 1:])
+    near, far = similarity_by_distance(sim, grid)
     return dict(acc=correct,
                 cls=[on_target(m[:, :, 0, 1:].mean(1)) for m in maps],
                 queries=[on_target(m[:, :, 1:, 1:].mean((1, 2))) for m in maps],
@@ -357,7 +402,8 @@ def vit_measurements(model: nn.Module, val) -> dict:
                 uniform=on_target(torch.ones(len(val.images), grid * grid)),
                 heads=[[on_target(m[:, k, 0, 1:]) for k in range(m.shape[1])] for m in maps],
                 dist=[mean_attention_distance(m, grid, P).tolist() for m in maps],
-                near=near, far=far)
+                near=near, far=far, **similarity_profile(sim, grid),
+                **brightness_shares(val.images, val.boxes, grid, model.image_size))
 
 
 def uniform_distance(grid: int, patch_size: int) -> float:
@@ -370,12 +416,13 @@ def vit_share_table(per_seed: Sequence[dict]) -> Table:
     """:func:`vit_measurements` of each seed as one row: accuracy and the shares on the target's box."""
     layers = range(len(per_seed[0]["cls"]))
     rows = [[str(seed), f"{m['acc']:.1%}"]
-            + [f"{v:.1%}" for v in m["cls"] + m["queries"] + [m["rollout"], m["uniform"]]]
+            + [f"{v:.1%}" for v in m["cls"] + m["queries"]
+               + [m["rollout"], m["uniform"], m["bright"], m["bright2"], m["peak"]]]
             for seed, m in zip(VIT_SEEDS, per_seed)]
     headers = ([t("ch01.vit.table.seed"), t("ch01.vit.table.acc")]
                + [t("ch01.vit.table.cls", l=l + 1) for l in layers]
                + [t("ch01.vit.table.queries", l=l + 1) for l in layers]
-               + [t("ch01.vit.table.rollout"), t("ch01.vit.table.uniform")])
+               + [t(f"ch01.vit.table.{k}") for k in ("rollout", "uniform", "bright", "bright2", "peak")])
     return Table(headers, rows)
 
 
@@ -401,6 +448,14 @@ def check_vit_shares(per_seed: Sequence[dict]) -> None:
               all(c > q for m in per_seed for c, q in zip(m["cls"], m["queries"])),
               cls=[[round(v, 3) for v in m["cls"]] for m in per_seed],
               queries=[[round(v, 3) for v in m["queries"]] for m in per_seed])
+    rd.expect("a rule that learns nothing does as well: the brightest patch lies in the box in at least 95 % of the "
+              "images, and the brightness² map puts more on the box than the rollout and the patch queries in "
+              "every seed; only the class token, in some layer of some seed, goes above it",
+              all(m["peak"] >= 0.95 and max(*m["queries"], m["rollout"]) < m["bright2"] for m in per_seed)
+              and any(max(m["cls"]) > m["bright2"] for m in per_seed),
+              peak=[round(m["peak"], 3) for m in per_seed], bright2=[round(m["bright2"], 3) for m in per_seed],
+              rollout_queries=[round(max(*m["queries"], m["rollout"]), 3) for m in per_seed],
+              cls=[round(max(m["cls"]), 3) for m in per_seed])
     cls = torch.tensor([m["cls"] for m in per_seed])                           # (seeds, layers)
     rd.expect("the class token's share moves by more than ten points from seed to seed, and which layer is the "
               "more focused changes with the seed",
@@ -420,12 +475,22 @@ def check_vit_heads(per_seed: Sequence[dict], uniform: float) -> None:
 
 
 def check_vit_positions(per_seed: Sequence[dict], random_near: float, random_far: float) -> None:
-    """§6's sentence on the learned position embeddings, against every seed and the random start."""
+    """§6's sentences on the learned position embeddings, against every seed and the random start: neighbours
+    more similar than distant patches on average, but not falling with distance as in ViT's figure 7: the
+    farthest pairs are more similar than those at middle distances, and border patches resemble each other."""
     rd.expect("in every seed neighbouring patches have learned more similar position embeddings than distant "
-              "ones, while the random start shows no such pattern",
+              "ones on average, while the random start shows no such pattern",
               all(m["near"] - m["far"] >= 0.1 for m in per_seed) and abs(random_near - random_far) < 0.05,
               near=[round(m["near"], 2) for m in per_seed], far=[round(m["far"], 2) for m in per_seed],
               random=(round(random_near, 2), round(random_far, 2)))
+    rd.expect("unlike ViT's figure 7 the similarity does not fall steadily with distance: in every seed the "
+              "pairs 4 or more apart are more similar than those 2√2 to √13 apart",
+              all(m["profile"][4] > m["profile"][3] + 0.05 for m in per_seed),
+              profile=[[round(v, 2) for v in m["profile"]] for m in per_seed])
+    rd.expect("among pairs 3 or more apart, two border patches are more similar than the other pairs by at least "
+              "0.2 in every seed: the embeddings mostly encode border against interior",
+              all(m["border"] - m["other"] >= 0.2 for m in per_seed),
+              border=[round(m["border"], 2) for m in per_seed], other=[round(m["other"], 2) for m in per_seed])
 
 
 def check_memory_readings(ns: Sequence[int], memory: dict, dim: int, heads: int) -> None:
@@ -525,12 +590,24 @@ register({
                               "zh": "库中的 qkv 投影默认不带偏置（qkv_bias=False）。"},
     "ex.sa.params.no_proj": {"en": "besides W^Q, W^K, W^V there is the output projection W^O (D × D and a bias).",
                              "zh": "除了 W^Q、W^K、W^V，还有输出投影 W^O（D × D，外加偏置）。"},
-    "ex.sa.params.other": {"en": "count the qkv Linear (D → 3D, no bias) and proj (D → D, with bias), D = 96; "
-                                 "the number of heads does not change the count.",
-                           "zh": "数一数 qkv 线性层（D → 3D，无偏置）和 proj（D → D，有偏置），D = 96；"
-                                 "头数不影响参数量。"},
-    "ex.sa.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
-                     "zh": "批量大小为 1 时：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sa.params.other": {"en": "count every nn.Linear in §4's source, its weight and (if it has one) its bias, "
+                                 "with D = 96; the number of heads does not change the count.",
+                           "zh": "把 §4 源代码中每个 nn.Linear 的权重和偏置（如果有）都数一遍，D = 96；头数不影响参数量。"},
+    "ex.sa.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                           ".squeeze() remove the batch axis too?",
+                     "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sa.case.width": {"en": "It passed the first test; this one differs only in the head width, d_k = {d_k}: is "
+                               "d_k (or the scale) fixed in your code? Read it off the input (q.shape[-1]).",
+                         "zh": "第一组测试通过了；这一组只是把每个头的宽度换成了 d_k = {d_k}：代码里是不是写死了 d_k（或缩放因子）？"
+                               "请从输入读取（q.shape[-1]）。"},
+    "ex.sa.case.tokens": {"en": "It passed the first test; this one differs only in the number of tokens, N = {n}: "
+                                "is N fixed in your code (a mask made for another N)? Read it off the input.",
+                          "zh": "第一组测试通过了；这一组只是把词元数换成了 N = {n}：代码里是不是写死了 N（比如为另一个 N 做的掩码）？"
+                                "请从输入读取。"},
+    "ex.sa.fixed_scale": {"en": "your scores are divided by √{m}, but these queries have d_k = {d_k}: read d_k off the "
+                                "input (q.shape[-1]), not from a variable of the notebook.",
+                          "zh": "你的分数除以的是 √{m}，而这些查询的 d_k = {d_k}：请从输入读取 d_k（q.shape[-1]），"
+                                "不要用 Jupyter 笔记本里的变量。"},
     "ex.sa.sdpa.batch1": {"en": "at batch size 1 the batch axis is lost: does a .squeeze() remove it?",
                           "zh": "批量大小为 1 时批量维度丢了：是不是 .squeeze() 把它去掉了？"},
     "ex.sa.sdpa.weights": {"en": "that is the weight matrix; multiply it by V.", "zh": "这是权重矩阵，还要再乘以 V。"},
@@ -608,79 +685,114 @@ def _attention(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"), in
     return a @ v
 
 
-def _run(function, *args, names, batch: int):
-    """The student's ``function(*args)``; at batch size 1 a crash also suggests the usual cause."""
-    try:
-        return call(function, *args, names=names)
-    except Slip as slip:
-        raise slip.also("ex.sa.batch1") if batch == 1 and slip.key == "ex.fn.raised" else slip
+#: The widths a scale fixed in the code is likely to come from: a notebook's d_k, D or N, a round number.
+_FIXED_WIDTHS = (*range(1, 17), 24, 32, 48, 64, 96, 128, 256, 512)
 
 
-@exercise("sa.sdpa")
-def _sa_sdpa(answer):
-    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
-    g = torch.Generator().manual_seed(0)
-    module = MultiHeadSelfAttention(16, num_heads=2).eval()
-    N = 5
-    mask = torch.rand(N, N, generator=g) < 0.5
-    mask |= torch.eye(N, dtype=torch.bool)                       # every query keeps a key...
-    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)       # ...and loses one (an inverted mask stays finite)
-    for B in (3, 1):
-        x = torch.randn(B, N, 16, generator=g)
-        with torch.no_grad():                                    # the references first, on the originals
-            q, k, v = module._qkv(x)                             # (B, h, N, d_k) from the library
-            expected = F.scaled_dot_product_attention(q, k, v)
-            library = module(x)                                  # the library's output
-            variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
-                        ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / q.shape[-1])),
-                        ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
-                        ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1))]
-        got = _run(attention, q, k, v, names=("q", "k", "v"), batch=B)
-        if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
-            return "ex.sa.sdpa.batch1"
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        got = expect_tensor(got, expected)
-        with torch.no_grad():
-            through_library = module.proj(got.transpose(1, 2).reshape(B, N, 16))
-        if not close(through_library, library):
-            return "ex.sa.sdpa.other"
-
-        with torch.no_grad():
-            expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
-                        ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
-                        ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
-                        ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
-        got = _run(attention, q, k, v, mask, names=("q", "k", "v", "mask"), batch=B)
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        if not close(expect_tensor(got, expected), expected):
-            return "ex.sa.sdpa.mask_other"
+def _fixed_scale(got, q, k, v, mask=None):
+    """The slip of scores divided by √m for a fixed m other than d_k (a notebook variable, a number), else None.
+    Call it on a wrong result only."""
+    d_k = q.shape[-1]
+    for m in _FIXED_WIDTHS:
+        if m != d_k and close(got, _attention(q, k, v, mask, scale=m ** -0.5)):
+            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k)
     return None
 
 
-@exercise("sa.causal")
+def _random_mask(N: int, g: torch.Generator) -> torch.Tensor:
+    """A boolean (N, N) mask in which every query keeps its own key and loses another (an inverted mask stays finite)."""
+    mask = torch.rand(N, N, generator=g) < 0.5
+    mask |= torch.eye(N, dtype=torch.bool)
+    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)
+    return mask
+
+
+#: The test cases of exercises 3 and 4: (what the case changes, its sentence's fields, B, h, N, d_k). The first
+#: case's sizes differ from every variable of the notebook (B = 2, h = 2, N = 6, d_k = 8), so that an answer that
+#: leans on one of them fails; each later case changes one thing, so that the verdict can say which.
+SDPA_CASES = ((None, {}, 3, 3, 5, 12), ("ex.sa.batch1", {}, 1, 3, 5, 12),
+              ("ex.sa.case.width", dict(d_k=4), 3, 3, 5, 4), ("ex.sa.case.tokens", dict(n=7), 3, 3, 7, 12))
+CAUSAL_CASES = ((None, {}, 3, 3, 7, 5), ("ex.sa.batch1", {}, 1, 3, 7, 5), ("ex.sa.case.tokens", dict(n=4), 3, 3, 4, 5))
+
+
+@exercise("sa.sdpa", forbid=("scaled_dot_product_attention",))
+def _sa_sdpa(answer):
+    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
+    g = torch.Generator().manual_seed(0)
+    for note, fields, B, h, N, d in SDPA_CASES:
+        with case(note, **fields):
+            _sdpa_case(attention, B, h, N, d, g)
+    return None
+
+
+def _sdpa_case(attention, B, h, N, d, g):
+    """One case of exercise 3: without a mask, then with one; raises the Slip of the first thing found wrong."""
+    module = MultiHeadSelfAttention(h * d, num_heads=h).eval()
+    for p in module.parameters():                                 # weights of its own, whatever the global seed
+        p.data.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    mask = _random_mask(N, g)
+    x = torch.randn(B, N, h * d, generator=g)
+    with torch.no_grad():                                        # the references first, on the originals
+        q, k, v = module._qkv(x)                                 # (B, h, N, d_k) from the library
+        expected = F.scaled_dot_product_attention(q, k, v)
+        library = module(x)                                      # the library's output
+        variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
+                    ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / d)),
+                    ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
+                    ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * d ** -0.5).softmax(-1))]
+    got = call(attention, q, k, v, names=("q", "k", "v"))
+    if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
+        raise Slip("ex.sa.sdpa.batch1").whole()
+    slip = which(got, variants)
+    if slip is not None:
+        raise Slip(slip)
+    fixed = None if close(got, expected) else _fixed_scale(got, q, k, v)
+    if fixed is not None:
+        raise fixed
+    got = expect_tensor(got, expected)
+    with torch.no_grad():
+        through_library = module.proj(got.transpose(1, 2).reshape(B, N, h * d))
+    if not close(through_library, library):
+        raise Slip("ex.sa.sdpa.other")
+
+    with torch.no_grad():
+        expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
+                    ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
+                    ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
+                    ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
+    got = call(attention, q, k, v, mask, names=("q", "k", "v", "mask"))
+    slip = which(got, variants)
+    if slip is not None:
+        raise Slip(slip)
+    if not close(expect_tensor(got, expected), expected):
+        raise Slip("ex.sa.sdpa.mask_other")
+
+
+@exercise("sa.causal", forbid=("is_causal",))
 def _sa_causal(answer):
     causal_attention = as_function(answer, usage="causal_attention(q, k, v)")
     g = torch.Generator().manual_seed(1)
-    for B, h, N, d in ((2, 2, 6, 8), (1, 2, 5, 4)):
-        q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
-        lower = torch.ones(N, N, dtype=torch.bool).tril()
-        with torch.no_grad():                                    # the references first, on the originals
-            expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
-            variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
-                        ("ex.sa.causal.inverted", sdpa(~lower)), ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
-                        ("ex.sa.causal.float_ones", sdpa(lower.float()))]
-        got = _run(causal_attention, q, k, v, names=("q", "k", "v"), batch=B)
-        if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
-            # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
-            slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
-            if slip is not None:
-                return slip
-        if not close(expect_tensor(got, expected), expected):
-            return "ex.sa.causal.other"
+    for note, fields, B, h, N, d in CAUSAL_CASES:
+        with case(note, **fields):
+            q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
+            lower = torch.ones(N, N, dtype=torch.bool).tril()
+            with torch.no_grad():                                # the references first, on the originals
+                expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
+                variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
+                            ("ex.sa.causal.inverted", sdpa(~lower)),
+                            ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
+                            ("ex.sa.causal.float_ones", sdpa(lower.float()))]
+            got = call(causal_attention, q, k, v, names=("q", "k", "v"))
+            if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
+                # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
+                slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
+                if slip is not None:
+                    raise Slip(slip)
+                fixed = None if close(got, expected) else _fixed_scale(got, q, k, v, lower)
+                if fixed is not None:
+                    raise fixed
+            if not close(expect_tensor(got, expected), expected):
+                raise Slip("ex.sa.causal.other")
     return None

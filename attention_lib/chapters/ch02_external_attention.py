@@ -7,27 +7,26 @@ the slots, and two common slips (memories in a plain Python list, heads in a Pyt
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .._checks import check_tokens
 from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttention, double_normalization
 from ..registry import MECHANISMS
 from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.data import SHAPE_CLASSES, box_masks
-from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.data import SHAPE_CLASSES, box_masks, brightness_maps
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
+                                  which)
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
-from ..toolkit.models import TinyTokenNet
 from ..toolkit.train import ShapesTokens, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, register_explorer, token_controls
+from ._ch02_demos import SlotSoftmaxDemo, SlotSoftmaxExternalAttention  # noqa: F401
 from ._ch02_figures import (normalisations, plot_experiment, plot_map_sizes,  # noqa: F401
                             plot_normalisations, plot_slot_gallery, plot_slot_shares, slot_target_share)
 
@@ -38,7 +37,7 @@ register({
     "ch02.sizes.self": {"en": "Self-attention: {n} × {n} weights, from this image alone",
                         "zh": "自注意力：{n} × {n} 个权重，只由这张图像算出"},
     "ch02.sizes.external": {"en": "External Attention: {n} × {s} weights, against shared memories",
-                            "zh": "外部注意力：{n} × {s} 个权重，对照共享的记忆"},
+                            "zh": "外部注意力：{n} × {s} 个权重，与共享记忆比较得到"},
     "ch02.sizes.title": {"en": "The same image through two trained token mixers",
                          "zh": "同一张图像经过两个训练好的词元混合器"},
     # §3, §5
@@ -79,6 +78,12 @@ register({
     "ch02.relation.within_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
     "ch02.relation.fetch": {"en": "others → target blocked (~{fetch} pairs)", "zh": "屏蔽其余词元读取目标（约 {fetch} 对）"},
     "ch02.relation.fetch_random": {"en": "as many random pairs", "zh": "同样多的随机词元对"},
+    "ch02.relation.mass": {"en": "seed {seed}: share of the image's attention removed: target ↔ target {within:.0%} "
+                                 "(random pairs {within_random:.0%}); others → target {fetch:.0%} (random pairs "
+                                 "{fetch_random:.0%}); all pairs outside that block hold {rest:.0%}",
+                           "zh": "随机种子 {seed}：被移除的注意力占整张图像注意力的比例，目标内部 {within:.0%}（随机词元对 "
+                                 "{within_random:.0%}）；其余词元读取目标 {fetch:.0%}（随机词元对 {fetch_random:.0%}）；"
+                                 "该屏蔽之外的所有词元对只占 {rest:.0%}"},
     "ch02.scaling.rates": {"en": "N = {n}: multi-head External Attention {e[mflop]:.0f} MFLOP in {e[ms]:.1f} ms "
                                  "({e[rate]:.1f} GFLOP/s); fused self-attention {f[mflop]:.0f} MFLOP in {f[ms]:.1f} ms "
                                  "({f[rate]:.1f} GFLOP/s)",
@@ -99,6 +104,15 @@ register({
                                "the {S} slots above 2, {below} below 1; the random network's best slot {random}",
                          "zh": "以目标所占词元的比例为单位：最好的三个槽位为 {best}；{S} 个槽位中有 {above} 个高于 2，"
                                "{below} 个低于 1；随机初始化网络中最好的槽位为 {random}"},
+    "ch02.share.rules": {"en": "rules that learn nothing, in the same units: a map ∝ brightness {b1:.1f}, ∝ brightness⁴ "
+                               "{b4:.1f}, ∝ brightness⁸ {b8:.1f}; the brightest token lies on the target in {peak:.1%} "
+                               "of the images",
+                         "zh": "同样单位下无需学习的规则：与亮度成正比的图 {b1:.1f}，与亮度四次方成正比 {b4:.1f}，"
+                               "与亮度八次方成正比 {b8:.1f}；最亮的词元落在目标上的图像占 {peak:.1%}"},
+    "ch02.share.copies": {"en": "slots whose maps correlate above {level} with another slot's (over {n} images): {copies} "
+                                "of {S}; between the three best slots: {best}",
+                          "zh": "与另一个槽位的图相关系数高于 {level} 的槽位（在 {n} 张图像上计算）：{S} 个中有 {copies} 个；"
+                                "最好的三个槽位之间：{best}"},
     "ch02.gallery.hits": {"en": "the three best slots' largest weight falls on the target in {hits} of {pairs} "
                                 "(slot, image) pairs",
                           "zh": "最好的三个槽位的最大权重落在目标上的（槽位，图像）组合：{pairs} 个中有 {hits} 个"},
@@ -177,10 +191,9 @@ register({
                              "zh": "漏掉了从 coef × D 投影回 D 的 proj 层。"},
     "ex.ea.params.single": {"en": "2SD is the single-head module; the multi-head one adds trans_dims and proj.",
                             "zh": "2SD 是单头模块的参数量；多头版本还有 trans_dims 和 proj。"},
-    "ex.ea.params.other": {"en": "count trans_dims (D → coef D), M_k (d → S), M_v (S → d) and proj (coef D → D), "
-                                 "each with its bias, with d = D / h.",
-                           "zh": "分别数出 trans_dims（D → coef D）、M_k（d → S）、M_v（S → d）和 proj（coef D → D），"
-                                 "每层都带偏置，其中 d = D / h。"},
+    "ex.ea.params.other": {"en": "count the weight and the bias of every linear layer in §4's source; the heads share "
+                                 "the memories, and a head is d = D / h wide.",
+                           "zh": "把 §4 源代码中每个线性层的权重和偏置都数一遍；各头共享记忆，每个头的宽度是 d = D / h。"},
     "ex.ea.norm.dtype": {"en": "for {expected} logits the result is {got}: compute in float32 if you like, "
                                "but return the input's dtype.",
                          "zh": "输入是 {expected}，结果却是 {got}：中间可以用 float32 计算，但要返回输入的数据类型。"},
@@ -196,8 +209,16 @@ register({
     "ex.ea.norm.swapped": {"en": "the two steps are in the wrong order: softmax over tokens first, then ℓ1 "
                                  "over slots.",
                            "zh": "两步的顺序反了：先对词元做 softmax，再对槽位做 ℓ1 归一化。"},
-    "ex.ea.norm.batch1": {"en": "wrong at batch size 1 (does a .squeeze() drop the batch axis?).",
-                          "zh": "批量大小为 1 时结果不对（是不是 .squeeze() 把批量维度也去掉了？）。"},
+    "ex.ea.norm.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                ".squeeze() drop the batch axis?",
+                          "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.ea.case.heads": {"en": "It passed the first test; this one has one more leading axis, the heads: (B, h, N, S) = "
+                               "{shape}. Is an axis counted from the front (dim=1) instead of from the end (dim=-2)?",
+                         "zh": "第一组测试通过了；这一组在前面多了一个头维度：(B, h, N, S) = {shape}。"
+                               "是不是从前往后数了维度（dim=1），而不是从后往前（dim=-2）？"},
+    "ex.ea.case.half": {"en": "It passed the first tests in float32; this one is float16, with a token that matches "
+                              "no slot.",
+                        "zh": "float32 的几组测试都通过了；这一组是 float16，而且有一个词元不匹配任何槽位。"},
     "ex.ea.norm.other": {"en": "the values differ from softmax over dim -2, then division by ε + the sum over "
                                "dim -1.",
                          "zh": "数值与“先对 dim -2 做 softmax，再除以 ε 加 dim -1 上的和”不一致。"},
@@ -330,12 +351,43 @@ def slot_summary(mean_share: torch.Tensor, chance: float, random_share: torch.Te
                 random=round((random_share.max() / chance).item(), 2))
 
 
-def check_slot_readings(summary: dict) -> None:
-    """§6's sentences on the slots' shares on the target, against :func:`slot_summary`."""
-    rd.expect("after training the best slots put four to five times the target's share of the tokens on it, many "
+def check_slot_readings(summary: dict, rules: dict, copies: dict) -> None:
+    """§6's sentences on the slots' shares on the target, against :func:`slot_summary`, the no-learning rules of
+    :func:`brightness_rules` and the redundancy of :func:`slot_copies`."""
+    rd.expect("after training the best slots put about five times the target's share of the tokens on it, many "
               "slots more than twice it, and some fall below it; the random network's best slot stays near it",
-              3.5 <= summary["best"][0] <= 6 and summary["above"] >= 10 and summary["below"] >= 5
+              4.5 <= summary["best"][0] <= 5.5 and summary["above"] >= 10 and summary["below"] >= 5
               and summary["random"] < 1.5, **summary)
+    rd.expect("a map ∝ brightness⁴ does about as well as the best slot (within 15 %), brightness⁸ better, and the "
+              "brightest token lies on the target in at least 95 % of the images",
+              abs(summary["best"][0] / rules["b4"] - 1) <= 0.15 and rules["b8"] > summary["best"][0]
+              and rules["peak"] >= 0.95, best=summary["best"][0], **{k: round(v, 3) for k, v in rules.items()})
+    rd.expect("many slots are near copies: at least a quarter of them have a partner above the level, and the "
+              "three best slots correlate above it with one another",
+              copies["copies"] >= copies["S"] / 4 and min(copies["best"]) > copies["level"], **copies)
+
+
+def brightness_rules(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int, chance: float) -> dict:
+    """The no-learning rules beside the slots' shares: the share on the target of a map proportional to each
+    token's brightness to the power 1, 4 and 8, in units of the target's share of the tokens ``chance``
+    (the slots' unit), and how often the brightest token lies on the target."""
+    b = brightness_maps(images, grid, grid).flatten(1)                        # (G, N): each token's brightness
+    inside = box_masks(boxes, grid, grid, image_size).flatten(1)             # (G, N)
+    out = {f"b{p}": slot_target_share((b ** p)[:, :, None], boxes, grid, image_size)[0].mean().item() / chance
+           for p in (1, 4, 8)}
+    out["peak"] = inside[torch.arange(len(b)), b.argmax(1)].float().mean().item()
+    return out
+
+
+def slot_copies(attn: torch.Tensor, slots: Sequence[int], level: float = 0.8) -> dict:
+    """How redundant the slots are: the correlation, over all images and tokens, of every two slots' columns of
+    ``attn`` ``(G, N, S)`` (each normalised to sum to 1 over the tokens); how many slots have a partner above
+    ``level``, and the correlations between the given ``slots`` (the gallery's best three)."""
+    column = attn / attn.sum(1, keepdim=True).clamp_min(1e-12)               # (G, N, S)
+    corr = torch.corrcoef(column.permute(2, 0, 1).flatten(1))                # (S, S)
+    partner = (corr - torch.eye(len(corr))).amax(1)                          # each slot's closest other slot
+    best = [round(corr[i, j].item(), 2) for k, i in enumerate(slots) for j in slots[k + 1:]]
+    return dict(copies=int((partner > level).sum()), S=len(corr), level=level, n=len(attn), best=best)
 
 
 def gallery_hits(attn: torch.Tensor, boxes: torch.Tensor, slots: Sequence[int], grid: int, image_size: int) -> dict:
@@ -383,32 +435,11 @@ def check_loop_readings(counts: dict) -> None:
 #: The memory of §6's External Attention: the paper's S = 64, which gives the mixer 2SD = 4,096 parameters at
 #: D = 32, next to self-attention's 4D² + D = 4,128: the two mixers of the experiment have equal budgets.
 MEMORY_SIZE = 64
-#: The training of §6's runs: long enough for every mixer's validation accuracy to level off (checked).
+#: The training of §6's runs: a fixed budget (the one-cycle schedule ends after 16 epochs); External Attention is
+#: not converged there (checked), so §6 reads its results as what each mixer learns in this budget.
 TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
-
-
-class SlotSoftmaxExternalAttention(ExternalAttention):
-    """The ablation of §6: one softmax over the S slots per token, as self-attention normalises its rows.
-
-    Without the softmax over tokens, a token's weights depend on that token alone: the module is a
-    per-token two-layer network and mixes nothing.
-    """
-
-    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
-        check_tokens(x, self.dim, type(self).__name__)
-        return self.M_k(x).softmax(dim=-1)          # (B, N, S): each row on its own
-
-
-@dataclass(frozen=True)
-class SlotSoftmaxDemo(ShapesTokens):
-    """The §6 model with :class:`SlotSoftmaxExternalAttention` as its token mixer."""
-    kind: ClassVar[str] = "ch02_slot_softmax"
-
-    def build(self) -> nn.Module:
-        mixer = SlotSoftmaxExternalAttention(self.dim, memory_size=self.memory_size)
-        return TinyTokenNet(mixer, num_classes=len(SHAPE_CLASSES), dim=self.dim, image_size=self.size)
 
 
 #: §6's experiment: one network at one width (D = 32), three token mixers of (almost) equal size, every seed:
@@ -453,21 +484,24 @@ def experiment_table(summary: Mapping[str, dict]) -> Table:
 
 
 def check_experiment_readings(summary: Mapping[str, dict]) -> None:
-    """§6's sentences on the experiment, against :func:`summarise`: equal budgets, every run at a plateau, and
-    the per-seed changes (the seeds share the images, so the changes are paired)."""
+    """§6's sentences on the experiment, against :func:`summarise`: equal budgets; External Attention not yet
+    converged when the schedule ends (its training accuracy below self-attention's); the per-seed changes (the
+    seeds share the images and the batch order, so the changes are paired)."""
     params = {name: r["params"] for name, r in summary.items()}
     rd.expect("External Attention with S = 64 and self-attention have the same number of parameters, within 1 %",
               abs(params["external"] - params["self"]) <= 0.01 * params["self"]
               and params["slot_softmax"] == params["external"], params=params)
-    moved = {name: max(_last_change(c) for c in r["curves"]) for name, r in summary.items()}
-    rd.expect("every run has levelled off: its validation accuracy moved by at most 0.05 over the last four "
-              "epochs", max(moved.values()) <= 0.05, moved={k: round(v, 3) for k, v in moved.items()})
+    train = {name: r["train"] for name, r in summary.items()}
+    rd.expect("self-attention fits its training images (training accuracy at least 0.99 in every seed), External "
+              "Attention does not yet: its training accuracy is lower in every seed by at least two points",
+              min(train["self"]) >= 0.99 and all(s - e >= 0.02 for s, e in zip(train["self"], train["external"])),
+              train={k: [round(v, 3) for v in vs] for k, vs in train.items()})
     mixing = rd.paired(summary["external"]["acc"], summary["slot_softmax"]["acc"])
     rd.expect("External Attention beats its ablation that cannot mix in every seed, by a wide margin",
               mixing.low >= 0.05, change=mixing.format(signed=True))
     relations = rd.paired(summary["self"]["acc"], summary["external"]["acc"])
-    rd.expect("self-attention beats External Attention of the same size in every seed",
-              relations.low >= 0.05, change=relations.format(signed=True))
+    rd.expect("after 16 epochs self-attention is ahead of External Attention of the same size in every seed, by at "
+              "least five points", relations.low >= 0.05, change=relations.format(signed=True))
 
 
 # ---------------------------------------------------------------- the hypothesis, tested: relations within the target
@@ -499,6 +533,7 @@ def relation_test(model: nn.Module, data, images: int = 250, seed: int = 0) -> d
     itself, so no row is ever fully blocked. The first ``images`` images of ``data`` are used."""
     images, labels, boxes = (part[:images] for part in data[:3])
     model = copy.deepcopy(model).cpu().eval()
+    weights = model.attention_map(images).mean(1)                            # (B, N, N), heads averaged
     masked = MaskedSelfAttention(model.block.attn)
     model.block.attn = masked
     n = model.grid ** 2
@@ -517,12 +552,27 @@ def relation_test(model: nn.Module, data, images: int = 250, seed: int = 0) -> d
         rank = keys.argsort(dim=1).argsort(dim=1)                                 # each pair's place in a shuffle
         return ~(rank < block.flatten(1).sum(1, keepdim=True)).view(-1, n, n)   # (B, N, N): allowed
 
+
+    def mass(block):                               # share of the image's attention (N rows of 1) on the pairs
+        return ((weights * block).sum((1, 2)) / n).mean().item()
+
     out = dict(intact=accuracy(None))
     for name, block in blocks.items():
         out[name] = accuracy(~block)
-        out[f"{name}_random"] = accuracy(matched(block))
+        control = matched(block)
+        out[f"{name}_random"] = accuracy(control)
         out[f"{name}_pairs"] = block.flatten(1).sum(1).float().mean().item()
+        out[f"{name}_mass"] = mass(block)
+        out[f"{name}_random_mass"] = mass(~control)
+    out["rest_mass"] = mass(~blocks["fetch"] & ~self_pair)    # all a control outside the block could remove
     return out
+
+
+def relation_masses(tests: Sequence[dict]) -> list:
+    """One printed line per seed: the attention mass each block of :func:`relation_test` removes."""
+    keys = ("within", "within_random", "fetch", "fetch_random")
+    return [t("ch02.relation.mass", seed=seed, rest=r["rest_mass"], **{k: r[f"{k}_mass"] for k in keys})
+            for seed, r in zip(SEEDS, tests)]
 
 
 def relation_table(tests: Sequence[dict]) -> Table:
@@ -540,11 +590,19 @@ def check_relation_readings(tests: Sequence[dict], chance: float = 0.25) -> None
               "two points, in every seed", max(abs(v) for v in within.values) <= 0.02,
               change=within.format(signed=True))
     fetch = [r["fetch"] for r in tests]
-    rd.expect("when no other token can read the target's tokens, self-attention falls to about chance in every "
-              "seed", all(v <= chance + 0.1 for v in fetch), accuracy=fetch, chance=chance)
+    rd.expect("when no other token can read the target's tokens, self-attention falls to within ten points of "
+              "chance in every seed", all(v <= chance + 0.1 for v in fetch), accuracy=fetch, chance=chance)
     random = rd.paired([r["fetch_random"] for r in tests], [r["intact"] for r in tests])
     rd.expect("blocking as many random pairs changes its accuracy by at most two points",
               max(abs(v) for v in random.values) <= 0.02, change=random.format(signed=True))
+    masses = {k: [round(r[f"{k}_mass"], 3) for r in tests]
+              for k in ("within", "within_random", "fetch", "fetch_random", "rest")}
+    rd.expect("the others → target block removes more than half of the image's attention, the random pairs far "
+              "less (under a quarter), and all pairs outside the block hold less than the block removes, so no "
+              "control outside it can remove as much; the target's tokens give each other little attention (the "
+              "target ↔ target block removes under a tenth)",
+              all(f > 0.5 and fr < 0.25 and rest < f and w < 0.1 for f, fr, rest, w in
+                  zip(masses["fetch"], masses["fetch_random"], masses["rest"], masses["within"])), **masses)
 
 
 # ---------------------------------------------------------------- common slips, run on purpose
@@ -662,16 +720,16 @@ def _ea_params(answer):
 
 
 def _norm_cases():
-    """(logits, tolerance, batch of one?): float32 in three layouts, and float16 with a token that matches
-    no slot (its row underflows to zeros in float16)."""
+    """(what the case changes, its fields, logits, tolerance): float32 in three layouts (a batch of 4, of 1, with a
+    head axis), then float16 with a token that matches no slot (its row underflows to zeros in float16)."""
     g = torch.Generator().manual_seed(0)
-    cases = [(2 * torch.randn(4, 10, 7, generator=g), 1e-5, False),
-             (2 * torch.randn(1, 10, 7, generator=g), 1e-5, True),
-             (2 * torch.randn(2, 3, 10, 7, generator=g), 1e-5, False)]
     half = 3 * torch.randn(2, 12, 6, generator=g)
     half[:, 0] = -40.0                                      # token 0: far below every slot
-    cases.append((half.half(), 2e-3, False))
-    return cases
+    heads = 2 * torch.randn(2, 3, 10, 7, generator=g)
+    return [(None, {}, 2 * torch.randn(4, 10, 7, generator=g), 1e-5),
+            ("ex.ea.norm.batch1", {}, 2 * torch.randn(1, 10, 7, generator=g), 1e-5),
+            ("ex.ea.case.heads", dict(shape=tuple(heads.shape)), heads, 1e-5),
+            ("ex.ea.case.half", {}, half.half(), 2e-3)]
 
 
 def _norm_slips(logits: torch.Tensor) -> list:
@@ -686,28 +744,28 @@ def _norm_slips(logits: torch.Tensor) -> list:
 @exercise("ea.double_norm")
 def _ea_double_norm(answer):
     double_norm = as_function(answer, usage="double_norm(logits)")
-    for logits, tol, batch_one in _norm_cases():
-        with torch.no_grad():                       # the reference first, on the originals
-            a = logits.double().softmax(dim=-2)
-            expected = (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
-            variants = _norm_slips(logits)
-        try:
-            got = call(double_norm, logits, names=("logits",))
-        except Slip as slip:
-            raise slip.also("ex.ea.norm.batch1") if batch_one and slip.key == "ex.fn.raised" else slip
-        tensor = isinstance(got, torch.Tensor) and got.device == expected.device
-        if tensor and got.shape != expected.shape and got.numel() == expected.numel() and batch_one:
-            return "ex.ea.norm.batch1"
-        if tensor and got.shape == expected.shape and got.is_floating_point():
-            if logits.dtype == torch.float16 and bool(torch.isnan(got).any()):
-                return "ex.ea.norm.nan"
-            if got.dtype != expected.dtype:
-                return "ex.ea.norm.dtype", dict(got=str(got.dtype).replace("torch.", ""),
-                                                expected=str(expected.dtype).replace("torch.", ""))
-        slip = which(got, variants, atol=max(tol, 1e-3))
-        if slip is not None and not close(got, expected, atol=tol, rtol=tol):
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected, atol=tol, rtol=tol):
-            return "ex.ea.norm.batch1" if batch_one else "ex.ea.norm.other"
+    for note, fields, logits, tol in _norm_cases():
+        with case(note, **fields):
+            _norm_case(double_norm, logits, tol)
     return None
+
+
+def _norm_case(double_norm, logits, tol):
+    with torch.no_grad():                       # the reference first, on the originals
+        a = logits.double().softmax(dim=-2)
+        expected = (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
+        variants = _norm_slips(logits)
+    got = call(double_norm, logits, names=("logits",))
+    tensor = isinstance(got, torch.Tensor) and got.device == expected.device
+    if tensor and got.shape == expected.shape and got.is_floating_point():
+        if logits.dtype == torch.float16 and bool(torch.isnan(got).any()):
+            raise Slip("ex.ea.norm.nan").whole()
+        if got.dtype != expected.dtype:
+            raise Slip("ex.ea.norm.dtype", got=str(got.dtype).replace("torch.", ""),
+                       expected=str(expected.dtype).replace("torch.", "")).whole()
+    slip = which(got, variants, atol=max(tol, 1e-3))
+    if slip is not None and not close(got, expected, atol=tol, rtol=tol):
+        raise Slip(slip)
+    expect_tensor(got, expected)
+    if not close(got, expected, atol=tol, rtol=tol):
+        raise Slip("ex.ea.norm.other")

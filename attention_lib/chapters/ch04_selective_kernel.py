@@ -17,7 +17,7 @@ from ..registry import MECHANISMS
 from ..selective_kernel import SelectiveKernel
 from ..toolkit import data, figures, viewer, viz
 from ..toolkit import readings as rd
-from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
 from ..toolkit.i18n import register, t
 from ..toolkit.train import DemoConfig, one_thread
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
@@ -26,6 +26,11 @@ from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
     "ch04.explorer.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时改用 3×3 空洞卷积"},
+    "ch04.explorer.min_dim": {"en": "smallest width L", "zh": "最小宽度 L"},
+    "ch04.explorer.d_note": {"en": "The squeeze width is d = max(C / r, L): with C = 64 and the paper's L = 32, every "
+                                   "r ≥ 2 gives d = 32, so r changes nothing until L is smaller.",
+                             "zh": "压缩后的宽度 d = max(C / r, L)：C = 64 且取论文的 L = 32 时，任何 r ≥ 2 都得到 d = 32，"
+                                   "所以只有 L 更小时 r 才起作用。"},
     # §1
     "ch04.windows.title": {"en": "The same face, twice as large: which window covers it?",
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
@@ -132,8 +137,17 @@ register({
                              "zh": "d = max(C/r, L)，其中 L = 32，而不是 C/r = 4。"},
     "ex.sk.params.no_fuse_bn": {"en": "the fuse layer's BatchNorm1d adds 2d parameters.",
                                 "zh": "融合层的批量归一化层（`BatchNorm1d`）还有 2d 个参数。"},
-    "ex.sk.params.other": {"en": "branches 2·(9C² + 2C), fuse C·d + 2d, select d·2C, with C = 64, d = 32.",
-                           "zh": "分支 2·(9C² + 2C)，融合 C·d + 2d，选择 d·2C，其中 C = 64，d = 32。"},
+    "ex.sk.params.other": {"en": "count every layer of §5's breakdown, the branch convolutions with their BatchNorms, "
+                                 "the fuse layer and the select layer, with C = 64 and d = max(C/r, L).",
+                           "zh": "按 §5 的分解把每一层都数一遍：各分支的卷积及其批量归一化层、融合层和选择层，"
+                                 "其中 C = 64，d = max(C/r, L)。"},
+    "ex.sk.select.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                  ".squeeze() remove the batch axis too?",
+                            "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sk.select.branches": {"en": "It passed the first test, with 2 branches; this one differs only in the number of "
+                                    "branches, M = {M}: is M fixed in your code? Read it off the list (len(feats)).",
+                              "zh": "两个分支的第一组测试通过了；这一组只是把分支数换成了 M = {M}：代码里是不是写死了 M？"
+                                    "请从列表读取（len(feats)）。"},
     "ex.sk.select.channel_axis": {"en": "the softmax must run across the M branches (dim=1 of (B, M, C)), not across "
                                         "the channels.",
                                   "zh": "softmax 应在 M 个分支之间进行（(B, M, C) 的 dim=1），而不是在通道之间。"},
@@ -146,10 +160,10 @@ register({
                                  "应变形为 (B, M, C)，而不是 (B, C, M)。"},
     "ex.sk.select.mean": {"en": "the branches are weighted by the selection weights, not averaged.",
                           "zh": "各分支要按选择权重加权，而不是简单平均。"},
-    "ex.sk.select.other": {"en": "V = Σ_m a_m ⊙ U_m with a = softmax over the branches of the logits viewed "
-                                 "(B, M, C).",
-                           "zh": "V = Σ_m a_m ⊙ U_m，其中 a 是把参数 logits 变形为 (B, M, C) 后"
-                                 "在分支维度上做的 softmax。"},
+    "ex.sk.select.other": {"en": "the values differ from V = Σ_m a_m ⊙ U_m of §2: check which scores belong to which "
+                                 "branch and channel, and what the weights of one channel add up to.",
+                           "zh": "结果与 §2 的 V = Σ_m a_m ⊙ U_m 不一致：请检查哪些分数属于哪个分支、哪个通道，"
+                                 "以及同一个通道的各分支权重加起来应当是多少。"},
 })
 
 #: The kernel sizes and branch names of this chapter's SK blocks.
@@ -558,7 +572,8 @@ def _kernels(value) -> str:
 
 def _selective_kernel(s) -> nn.Module:
     return MECHANISMS["selective_kernel"].cls(s["channels"], kernel_sizes=s["kernel_sizes"],
-                                              reduction=s["reduction"], dilated=s["dilated"])
+                                              reduction=s["reduction"], dilated=s["dilated"],
+                                              min_dim=s["min_dim"])
 
 
 def _plot_selective_kernel(module, x, s):
@@ -569,13 +584,14 @@ def _plot_selective_kernel(module, x, s):
 
 EXPLORER = register_explorer(ExplorerSpec(
     "selective_kernel", "feature_map",
-    map_controls(static_w=(8,)) + (
+    map_controls(static_h=(8,), static_w=(8,)) + (
         Control("kernel_sizes", "ch04.explorer.kernel_sizes", ((3, 5), (3, 5, 7), (1, 3, 5, 7)), (3, 5),
                 ((3, 5), (3, 5, 7)), dropdown=True, fmt=_kernels),
         Control("reduction", "widgets.reduction", (2, 4, 8, 16), 16, (4, 16)),
+        Control("min_dim", "ch04.explorer.min_dim", (4, 8, 16, 32), 32, (4, 32)),
         Control("dilated", "ch04.explorer.dilated", (True, False), True, (True, False), dropdown=True,
                 fmt=yes_no)),
-    build=_selective_kernel, plot=_plot_selective_kernel))
+    build=_selective_kernel, plot=_plot_selective_kernel, notes=("ch04.explorer.d_note",)))
 
 
 # ---------------------------------------------------------------- exercises
@@ -630,21 +646,21 @@ def _select_variants(feats, logits):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, M, C); each later case changes one thing.
+SELECT_CASES = ((None, {}, 3, 2, 6), ("ex.sk.select.batch1", {}, 1, 2, 6), ("ex.sk.select.branches", dict(M=3), 3, 3, 6))
+
+
 @exercise("sk.select")
 def _sk_select(answer):
     select = as_function(answer, usage="select(feats, logits)")
     g = torch.Generator().manual_seed(0)
-    for B, M, C in ((3, 2, 6), (1, 3, 4)):
+    for note, fields, B, M, C in SELECT_CASES:
         feats = [torch.randn(B, C, 5, 7, generator=g) for _ in range(M)]
         logits = 2 * torch.randn(B, M * C, generator=g)
-        a = logits.view(B, M, C).softmax(dim=1)
-        expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
-        variants = _select_variants(feats, logits)
-        got = call(select, feats, logits, names=("feats", "logits"))
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.sk.select.other"
+        with case(note, **fields):
+            a = logits.view(B, M, C).softmax(dim=1)
+            expected = (torch.stack(feats, 1) * a[..., None, None]).sum(1)   # (B, C, H, W), before the call
+            variants = _select_variants(feats, logits)
+            got = call(select, feats, logits, names=("feats", "logits"))
+            expect_close(got, expected, variants, "ex.sk.select.other")
     return None

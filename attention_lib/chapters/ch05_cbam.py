@@ -4,6 +4,7 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch05_cba
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -17,8 +18,7 @@ from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
 from ..toolkit.data import brightness_maps, centre_maps
 from ..toolkit import readings as rd
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, describe, exercise, expect_tensor,
-                                 which)
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, describe, exercise, expect_close
 from ..toolkit.format import ShowsTable, Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
@@ -172,12 +172,19 @@ register({
                                "zh": "7×7 卷积的输入是 2 张图（平均与最大），所以有 2 · 49 个权重。"},
     "ex.cbam.params.norm": {"en": "the official spatial gate: a bias-free 7×7 conv, then BatchNorm (2 parameters).",
                             "zh": "官方代码的空间门控：不带偏置的 7×7 卷积，后接批量归一化（2 个参数）。"},
-    "ex.cbam.params.other": {"en": "count W0, b0, W1, b1 of the shared MLP (C = 256, r = 16), the 2 × 7 × 7 conv "
-                                   "and the BatchNorm's γ and β.",
-                             "zh": "数一数共享 MLP 的 W0、b0、W1、b1（C = 256，r = 16），2 × 7 × 7 的卷积，"
-                                   "以及批量归一化的 γ 和 β。"},
-    "ex.cbam.spatial.axis": {"en": "Pool over the channel axis (dim 1) and keep it (keepdim=True).",
-                             "zh": "应沿通道轴（dim 1）池化，并保留这个轴（keepdim=True）。"},
+    "ex.cbam.params.other": {"en": "count every parameter of §5's breakdown: the weights and biases of the shared MLP, "
+                                   "then the spatial gate's convolution and its BatchNorm; C = 256, r = 16.",
+                             "zh": "按 §5 的分解把每个参数都数一遍：共享 MLP 的权重和偏置，再加上空间门控的卷积及其批量归一化；"
+                                   "C = 256，r = 16。"},
+    "ex.cbam.spatial.axis": {"en": "The convolution expects 2 maps: pool over the channel axis (dim 1) and keep it "
+                                   "(keepdim=True).",
+                             "zh": "卷积要的是 2 张图：应沿通道轴（dim 1）池化，并保留这个轴（keepdim=True）。"},
+    "ex.cbam.spatial.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: "
+                                     "does a .squeeze() remove the batch axis too?",
+                               "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.cbam.spatial.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
+                                       "C = {C}: is C fixed in your code?",
+                                 "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}：代码里是不是写死了 C？"},
     "ex.cbam.spatial.order": {"en": "the paper's order is [average; max] (the official code concatenates [max; mean]: "
                                     "with these weights the order matters).",
                               "zh": "论文的顺序是先平均、后最大（官方代码先拼接最大、再拼接平均；权重固定时，顺序不能调换）。"},
@@ -877,6 +884,12 @@ def _spatial_variants(x, conv):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, C); each later case changes one thing.
+SPATIAL_CASES = ((None, {}, 3, 16), ("ex.cbam.spatial.batch1", {}, 1, 16), ("ex.cbam.spatial.channels", dict(C=5), 3, 5))
+#: The error of a convolution handed the wrong number of maps (a pooling over another axis keeps more than one).
+_WRONG_MAPS = re.compile(r"expected input\[[^\]]*\] to have 2 channels")
+
+
 @exercise("cbam.spatial")
 def _cbam_spatial(answer):
     spatial_map = as_function(answer, usage="spatial_map(x, conv)")
@@ -885,19 +898,16 @@ def _cbam_spatial(answer):
     with torch.no_grad():
         for p in conv.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    for B in (3, 1):
-        x = torch.randn(B, 16, 5, 9, generator=g)
-        with torch.no_grad():                       # the reference first, on the originals
-            expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
-            variants = _spatial_variants(x, conv)
-        try:
-            got = call(spatial_map, x, conv, names=("x", "conv"))
-        except Slip as slip:
-            raise slip.also("ex.cbam.spatial.axis") if slip.key == "ex.fn.raised" else slip
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.cbam.spatial.other"
+    for note, fields, B, C in SPATIAL_CASES:
+        x = torch.randn(B, C, 5, 9, generator=g)
+        with case(note, **fields):
+            with torch.no_grad():                       # the reference first, on the originals
+                expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+                variants = _spatial_variants(x, conv)
+            try:
+                got = call(spatial_map, x, conv, names=("x", "conv"))
+            except Slip as slip:                        # the pooling-axis hint only where the conv got other maps
+                raise slip.also("ex.cbam.spatial.axis").whole() if slip.key == "ex.fn.raised" \
+                    and _WRONG_MAPS.search(slip.fmt.get("error", "")) else slip
+            expect_close(got, expected, variants, "ex.cbam.spatial.other")
     return None

@@ -18,7 +18,7 @@ from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
 from ..toolkit.data import brightness_maps, centre_maps
 from ..toolkit import readings as rd
-from ..toolkit.exercises import as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.exercises import as_count, as_function, as_shape, call, case, exercise, expect_close
 from ..toolkit.format import ShowsTable, Table, format_count, format_si
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
@@ -132,6 +132,11 @@ register({
                              "zh": "(B, C, 1, 1) 只是 M_c；相加时它会与 M_s (B, 1, H, W) 广播。"},
     "ex.bam.shape.spatial": {"en": "(B, 1, H, W) is M_s alone; the sum broadcasts it with M_c (B, C, 1, 1).",
                              "zh": "(B, 1, H, W) 只是 M_s；相加时它会与 M_c (B, C, 1, 1) 广播。"},
+    "ex.bam.shape.reduced": {"en": "C/r is the width inside the spatial branch; the map BAM applies has one value per "
+                                   "channel of F.",
+                             "zh": "C/r 是空间分支内部的宽度；BAM 施加的图对 F 的每个通道都有一个值。"},
+    "ex.bam.shape.channels_last": {"en": "that is a channels-last layout; PyTorch keeps the channels at dim 1.",
+                                   "zh": "这是通道在最后的布局；PyTorch 把通道放在 dim 1。"},
     "ex.bam.shape.other": {"en": "M(F) has one value per sample, channel and position.",
                            "zh": "M(F) 每个样本、每个通道、每个位置各有一个值。"},
     "ex.bam.params.no_bn": {"en": "the official layout has four BatchNorms (2 parameters per channel each): "
@@ -140,20 +145,36 @@ register({
     "ex.bam.params.three_fc": {"en": "that is a channel MLP with two hidden layers; the paper's has one (C → C/r → C).",
                                "zh": "这是带两个隐藏层的通道 MLP；论文的只有一个（C → C/r → C）。"},
     "ex.bam.params.no_bias": {"en": "every FC and convolution of BAM has a bias.", "zh": "BAM 的每个全连接层和卷积都有偏置。"},
-    "ex.bam.params.other": {"en": "count the channel branch (FC, BN, FC), the 1×1 reduction, two dilated 3×3 convs "
-                                  "on C/r channels, three BNs and the final 1×1 conv; C = 256, r = 16.",
-                            "zh": "分别数出通道分支（全连接层、批量归一化、全连接层）、1×1 降维卷积、两个作用在 C/r 个通道上的 "
-                                  "3×3 空洞卷积、三个批量归一化层和最后的 1×1 卷积；C = 256，r = 16。"},
+    "ex.bam.params.one_dilated": {"en": "the spatial branch has two dilated 3×3 convolutions, each with its BatchNorm.",
+                                  "zh": "空间分支有两个 3×3 空洞卷积，各自带一个批量归一化层。"},
+    "ex.bam.params.dense": {"en": "a dilated 3×3 kernel has 9 weights per input and output channel, however far apart "
+                                  "they are spread.",
+                            "zh": "3×3 空洞卷积核对每一对输入、输出通道只有 9 个权重，无论它们分布得多开。"},
+    "ex.bam.params.no_final": {"en": "the spatial branch ends with a 1×1 convolution down to one map (with its bias).",
+                               "zh": "空间分支最后还有一个把通道压成一张图的 1×1 卷积（带偏置）。"},
+    "ex.bam.params.one_branch": {"en": "that is one branch alone; BAM has a channel branch and a spatial branch.",
+                                 "zh": "这只是其中一个分支；BAM 既有通道分支，也有空间分支。"},
+    "ex.bam.params.other": {"en": "count every layer of both branches in §5's breakdown, each with its bias and, where "
+                                  "it has one, its BatchNorm; C = 256, r = 16.",
+                            "zh": "按 §5 的分解把两个分支的每一层都数一遍，包括偏置，以及带批量归一化的层的批量归一化；"
+                                  "C = 256，r = 16。"},
     "ex.bam.combine.product": {"en": "that is the official code's product σ(M_c · M_s); the paper sums the branches.",
                                "zh": "这是官方代码的相乘 σ(M_c · M_s)；论文是把两个分支相加。"},
-    "ex.bam.combine.no_residual": {"en": "the residual is missing: F' = F + F ⊗ σ(M), i.e. F ⊗ (1 + σ(M)).",
-                                   "zh": "缺了残差：F' = F + F ⊗ σ(M)，即 F ⊗ (1 + σ(M))。"},
+    "ex.bam.combine.no_residual": {"en": "the residual is missing: BAM adds the input back, F' = F + F ⊗ σ(M(F)).",
+                                   "zh": "缺了残差：BAM 还要把输入加回去，F' = F + F ⊗ σ(M(F))。"},
     "ex.bam.combine.two_sigmoids": {"en": "one sigmoid of the sum, not a sigmoid per branch.",
                                     "zh": "对两者之和取一次 sigmoid，而不是每个分支各取一次。"},
     "ex.bam.combine.added": {"en": "the map multiplies F: F + F ⊗ σ(M), not F + σ(M).",
                              "zh": "图是乘到 F 上的：F + F ⊗ σ(M)，而不是 F + σ(M)。"},
-    "ex.bam.combine.other": {"en": "the values differ from F ⊗ (1 + σ(m_c + m_s)).",
-                             "zh": "数值与 F ⊗ (1 + σ(m_c + m_s)) 不一致。"},
+    "ex.bam.combine.other": {"en": "the values differ from the paper's F' of §2: one sigmoid of the summed branches, "
+                                   "applied to F, with the residual.",
+                             "zh": "数值与 §2 中论文的 F' 不一致：对两个分支之和取一次 sigmoid，作用在 F 上，再加上残差。"},
+    "ex.bam.combine.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does "
+                                    "a .squeeze() remove the batch axis too?",
+                              "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.bam.combine.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
+                                      "C = {C}: is C fixed in your code?",
+                                "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}：代码里是不是写死了 C？"},
 })
 
 
@@ -773,6 +794,10 @@ def _bam_shape(answer):
         return "ex.bam.shape.channel"
     if shape == (8, 1, 28, 28):
         return "ex.bam.shape.spatial"
+    if shape in ((8, 32, 28, 28), (8, 32, 1, 1)):
+        return "ex.bam.shape.reduced"
+    if shape == (8, 28, 28, 512):
+        return "ex.bam.shape.channels_last"
     return "ex.bam.shape.other"
 
 
@@ -797,26 +822,40 @@ def _bam_params(answer):
         return "ex.bam.params.three_fc"
     if n in (bam_params(C, r, bias=False), bam_params(C, r, bias=False, norm=False)):
         return "ex.bam.params.no_bias"
+    h = C // r
+    right, dilated = bam_params(C, r), 9 * h * h + h + 2 * h             # one dilated 3x3 conv with its BatchNorm
+    if n == right - dilated:
+        return "ex.bam.params.one_dilated"
+    if n in (right + 2 * (81 - 9) * h * h, right + 2 * (25 - 9) * h * h):   # counted as 9x9 (or 5x5) kernels
+        return "ex.bam.params.dense"
+    if n == right - (h + 1):
+        return "ex.bam.params.no_final"
+    spatial = C * h + 3 * h + 2 * dilated + h + 1
+    if n in (right - spatial, spatial):
+        return "ex.bam.params.one_branch"
     return "ex.bam.params.other"
+
+
+#: The cases of exercise 3: (what the case changes, its fields, B, C); each later case changes one thing.
+COMBINE_CASES = ((None, {}, 3, 6), ("ex.bam.combine.batch1", {}, 1, 6), ("ex.bam.combine.channels", dict(C=4), 3, 4))
 
 
 @exercise("bam.combine")
 def _bam_combine(answer):
     bam_output = as_function(answer, usage="bam_output(F, m_c, m_s)")
     g = torch.Generator().manual_seed(0)
-    f = torch.randn(2, 6, 4, 5, generator=g)
-    m_c, m_s = torch.randn(2, 6, 1, 1, generator=g), torch.randn(2, 1, 4, 5, generator=g)
-    expected = f * (1 + torch.sigmoid(m_c + m_s))       # the reference first, on the originals
-    variants = [
-        ("ex.bam.combine.product", f * (1 + torch.sigmoid(m_c * m_s))),
-        ("ex.bam.combine.no_residual", f * torch.sigmoid(m_c + m_s)),
-        ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) * torch.sigmoid(m_s))),
-        ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) + torch.sigmoid(m_s))),
-        ("ex.bam.combine.added", f + torch.sigmoid(m_c + m_s)),
-    ]
-    got = call(bam_output, f, m_c, m_s, names=("F", "m_c", "m_s"))
-    slip = which(got, variants)
-    if slip is not None:
-        return slip
-    expect_tensor(got, expected)
-    return None if close(got, expected) else "ex.bam.combine.other"
+    for note, fields, B, C in COMBINE_CASES:
+        f = torch.randn(B, C, 4, 5, generator=g)
+        m_c, m_s = torch.randn(B, C, 1, 1, generator=g), torch.randn(B, 1, 4, 5, generator=g)
+        with case(note, **fields):
+            expected = f * (1 + torch.sigmoid(m_c + m_s))       # the reference first, on the originals
+            variants = [
+                ("ex.bam.combine.product", f * (1 + torch.sigmoid(m_c * m_s))),
+                ("ex.bam.combine.no_residual", f * torch.sigmoid(m_c + m_s)),
+                ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) * torch.sigmoid(m_s))),
+                ("ex.bam.combine.two_sigmoids", f * (1 + torch.sigmoid(m_c) + torch.sigmoid(m_s))),
+                ("ex.bam.combine.added", f + torch.sigmoid(m_c + m_s)),
+            ]
+            got = call(bam_output, f, m_c, m_s, names=("F", "m_c", "m_s"))
+            expect_close(got, expected, variants, "ex.bam.combine.other")
+    return None

@@ -6,6 +6,8 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch08_com
 from __future__ import annotations
 
 import html
+import math
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Optional, Sequence
 
@@ -21,7 +23,7 @@ from ..toolkit.format import Table, fit_slope, format_count, format_shape
 from ..toolkit.i18n import get_language, register, t
 from ..toolkit.instruments import benchmark, count_flops, count_parameters
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import ShapesCNN, evaluate, one_thread, trained_demo
+from ..toolkit.train import ShapesCNN, evaluate, one_thread, trained_demos
 from .ch04_selective_kernel import BranchMean
 
 register({
@@ -34,7 +36,7 @@ register({
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
-    "ch08.none": {"en": "no attention", "zh": "无注意力"},
+    "ch08.none": {"en": "no attention", "zh": "不带注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
     "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
@@ -53,11 +55,11 @@ register({
     "ch08.acc.params": {"en": "block parameters", "zh": "模块参数量"},
     "ch08.acc.acc": {"en": "accuracy (mean ± sample sd)", "zh": "准确率（均值 ± 样本标准差）"},
     "ch08.acc.seeds": {"en": "per seed", "zh": "各随机种子"},
-    "ch08.acc.change": {"en": "change vs no attention, per seed (mean ± sd)", "zh": "相对无注意力的变化，逐种子（均值 ± 标准差）"},
+    "ch08.acc.change": {"en": "change vs no attention, per seed (mean ± sd)", "zh": "相对不带注意力的变化，逐种子（均值 ± 标准差）"},
     "ch08.acc.above": {"en": "seeds above", "zh": "高于基线的种子数"},
     "ch08.acc.title": {"en": "Change in accuracy against no attention, seed by seed (dots), mean ± sample sd",
-                       "zh": "相对无注意力的准确率变化：逐种子（圆点），均值 ± 样本标准差"},
-    "ch08.acc.x": {"en": "parameters of the block (+1, log scale)", "zh": "模块参数量（+1，对数刻度）"},
+                       "zh": "相对不带注意力的准确率变化：逐种子（圆点），均值 ± 样本标准差"},
+    "ch08.acc.x": {"en": "parameters of the block (+1, log scale)", "zh": "模块参数量（+1，对数坐标）"},
     "ch08.acc.y": {"en": "change in accuracy", "zh": "准确率的变化"},
     "ch08.pick.mechanism": {"en": "mechanism", "zh": "机制"},
     "ch08.pick.params": {"en": "parameters (§3)", "zh": "参数量（第 3 节）"},
@@ -67,7 +69,15 @@ register({
     "ch08.pick.sees": {"en": "what it must see", "zh": "需要看到的范围"},
     "ch08.pick.placement": {"en": "where the paper puts it", "zh": "论文把它放在哪里"},
     "ch08.pick.change": {"en": "accuracy change in §5, per seed", "zh": "第 5 节中准确率的变化，逐种子"},
-    "ch08.see.global": {"en": "all N tokens (N² pairs, or N × S)", "zh": "全部 N 个词元（N² 对，或 N × S）"},
+    "ch08.see.global": {"en": "all N tokens, each against each (N² pairs)", "zh": "全部 N 个词元，两两比较（N² 对）"},
+    "ch08.see.memory": {"en": "all N tokens, each against S learned slots (N × S)",
+                        "zh": "全部 N 个词元，各自与 S 个可学习槽位比较（N × S）"},
+    "ch08.acc.train": {"en": "training accuracy (lowest run)", "zh": "训练准确率（最低的一次）"},
+    "ch08.acc.early": {"en": "change at epoch 5, per seed (mean, seeds above)", "zh": "第 5 轮时的变化，逐种子（均值，高于基线的种子数）"},
+    "ch08.noise": {"en": "binomial sd of one accuracy near {p:.3f} on {n} validation images: {sd:.3f}",
+                   "zh": "在 {n} 张验证图像上、准确率在 {p:.3f} 附近时，一个准确率的二项标准差：{sd:.3f}"},
+    "ch08.flop_slope": {"en": "the explicit path's FLOP slope over N = {lo} to {hi}: {slope:.2f}",
+                        "zh": "显式路径在 N = {lo} 到 {hi} 之间的浮点运算次数斜率：{slope:.2f}"},
     "ch08.see.none": {"en": "one number per channel (global pooling)", "zh": "每个通道一个数（全局池化）"},
     "ch08.see.local": {"en": "a k × k neighbourhood, two sizes", "zh": "k × k 的邻域，两种大小"},
     "ch08.see.spatial": {"en": "the whole map, position by position", "zh": "整张特征图，逐个位置"},
@@ -82,8 +92,16 @@ register({
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
                             "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
-    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
-                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
+    "ex.cmp.slope.factor": {"en": "{answer} is how much the work grows when N doubles; on log-log axes the slope s "
+                                  "is an exponent: the time grows like N^s, so doubling N multiplies it by 2^s.",
+                            "zh": "{answer} 是 N 翻倍时计算量增长的倍数；而双对数坐标上的斜率 s 是一个指数：时间按 N^s 增长，"
+                                  "所以 N 翻倍时时间乘以 2^s。"},
+    "ex.cmp.slope.measured": {"en": "{answer} looks like a measured slope; the question asks what the score matrix "
+                                    "predicts, an exponent that is a whole number here.",
+                              "zh": "{answer} 像是测量得到的斜率；题目问的是由分数矩阵推出的预期斜率，这里是一个整数指数。"},
+    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles, then write that growth as a power "
+                                 "of 2.",
+                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长，再把这个增长写成 2 的幂。"},
     "ex.cmp.memory.one_factor": {"en": "that is one eighth of the answer: every sample of the batch and every head has "
                                        "its own N × N matrix.",
                                  "zh": "这只是答案的八分之一：批量中的每个样本、每个头都有自己的 N × N 矩阵。"},
@@ -102,14 +120,17 @@ register({
     "ex.cmp.memory.other": {"en": "count the N × N matrices of the whole batch, then the bytes of one float32 value, "
                                   "then convert bytes to GiB.",
                             "zh": "先数出整个批量共有多少个 N × N 矩阵，再看一个 float32 值占几个字节，最后把字节换算成 GiB。"},
-    "ex.cmp.cheapest.unknown": {"en": "{name} is not one of the table's mechanisms; answer with a name as the table "
-                                      "shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
-                                "zh": "{name} 不是表中的机制；请用表中显示的机制名称或它在注册表中的名字作答，"
+    "ex.cmp.cheapest.unknown": {"en": "{name} is not a name the check knows for one of the table's mechanisms; answer "
+                                      "with a name as the table shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
+                                "zh": "检查不认识 {name} 这个名字，它对不上表中的任何机制名称；请用表中显示的机制名称或它在注册表中的名字作答，"
                                       "例如 'CBAM' 或 'cbam'。"},
+    "ex.cmp.cheapest.ambiguous": {"en": "{name} names more than one mechanism; give one.",
+                                  "zh": "{name} 同时指向了不止一种机制；请只给出一种。"},
     "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
                                "zh": "它作用于词元；题目问的是作用于特征图的机制。"},
-    "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
-                              "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
+    "ex.cmp.cheapest.other": {"en": "{name} is not the cheapest: compare its parameter count with the other feature-map "
+                                    "mechanisms' in the table (C = 64).",
+                              "zh": "{name} 不是参数最少的：请在表中把它的参数量与其他作用于特征图的机制比一比（C = 64）。"},
 })
 
 
@@ -188,17 +209,27 @@ def check_cost_readings(rows: Sequence[dict], convs: dict) -> None:
 
 # ---------------------------------------------------------------- §4: complexity in N, read
 
+def explicit_flop_slope(ns: Sequence[int], dim: int = 64, heads: int = 8) -> float:
+    """The slope of the explicit self-attention's FLOPs (the registry's exact formula) against N on log-log axes,
+    over the ``ns`` given: what its time slope would be if time followed FLOPs."""
+    mech = MECHANISMS["self_attention"]
+    return fit_slope(ns, [mech.expected_flops((1, n, dim), dim=dim, num_heads=heads) for n in ns], len(ns))
+
+
 def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
                            explicit: str, sdpa: str, external: str) -> None:
-    """§4's sentences on the measured curves: memory slopes 2, 1, 1; the explicit path's time slope at 2 or above;
-    SDPA far slower than External Attention at the largest N (margins a busy machine cannot reverse)."""
+    """§4's sentences on the measured curves: memory slopes 2, 1, 1; the explicit path's time slope at least its
+    FLOP slope over the same N; SDPA far slower than External Attention at the largest N (margins a busy machine
+    cannot reverse)."""
     time = {k: fit_slope(ns[:len(v)], v, 3) for k, v in seconds.items()}
     mem = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
     rd.expect("memory follows the theory: a slope near 2 for the explicit path, near 1 for SDPA and External "
               "Attention", abs(mem[explicit] - 2) < 0.1 and abs(mem[sdpa] - 1) < 0.1 and abs(mem[external] - 1) < 0.1,
               memory={k: round(v, 2) for k, v in mem.items()})
-    rd.expect("the explicit path's time slope comes out at 2 or above", time[explicit] >= 1.9,
-              time={k: round(v, 2) for k, v in time.items()})
+    measured = ns[:len(seconds[explicit])][-3:]
+    flops = explicit_flop_slope(measured)
+    rd.expect("the explicit path's time slope is at least its FLOP slope over the same N", time[explicit] >= flops,
+              time={k: round(v, 2) for k, v in time.items()}, flop_slope=round(flops, 2))
     rd.expect("at N = 4096 SDPA takes more than five times as long as External Attention",
               rd.clearly_less(seconds[external][-1], seconds[sdpa][-1], factor=5),
               sdpa=seconds[sdpa][-1], external=seconds[external][-1])
@@ -218,8 +249,11 @@ class BranchesCNN(ShapesCNN):
         return model
 
 
-#: §5's training: small, so that the 21 runs fit the notebook's time; the same for every variant.
-ACCURACY_CONFIG = dict(n_train=1000, epochs=5)
+#: §5's training, the same for every variant: 15 epochs, enough for every run to fit its training images
+#: (checked), so that the changes measure what a block buys at a plateau, not how fast a network learns.
+ACCURACY_CONFIG = dict(n_train=1000, epochs=15)
+#: The early epoch at which §5 also reads the validation accuracy (from each run's history).
+EARLY_EPOCH = 5
 #: §5's seeds: each has its own images, shared by every variant (so the changes pair up seed by seed).
 ACCURACY_SEEDS = (0, 1, 2)
 #: §5's variants: no attention, the five feature-map mechanisms, and SK without its selection.
@@ -241,53 +275,80 @@ def variant_label(name: Optional[str]) -> str:
     return MECHANISMS[name].display_name(short=True)
 
 
+def variant_results() -> dict:
+    """Every §5 variant over every seed, ``{name: dict(acc, early, train, params, n_val)}``: the runs not in the
+    cache are trained two at a time (``trained_demos``), then each is evaluated on one thread (the same numbers
+    on every machine). ``acc``: final validation accuracy; ``early``: validation accuracy after
+    :data:`EARLY_EPOCH` epochs (from the history); ``train``: training accuracy in the last epoch."""
+    configs = [variant_demo(name, seed) for name in VARIANTS for seed in ACCURACY_SEEDS]
+    demos = iter(trained_demos(configs, progress=False))
+    return {name: _variant_numbers([next(demos) for _ in ACCURACY_SEEDS]) for name in VARIANTS}
+
+
 @one_thread()
-def variant_results(name: Optional[str]) -> dict:
-    """One §5 variant over every seed (trained once, then loaded from the cache): its validation accuracies,
-    evaluated on one thread (the same numbers on every machine), and its block's parameters."""
-    demos = [trained_demo(variant_demo(name, seed), progress=False) for seed in ACCURACY_SEEDS]
+def _variant_numbers(demos: Sequence) -> dict:
+    epoch = list(demos[0].history["epoch"]).index(EARLY_EPOCH)
     return dict(acc=[evaluate(d.model, d.val_data)["acc"] for d in demos],
-                params=count_parameters(demos[0].model.attention))
+                early=[d.history["val_acc"][epoch] for d in demos],
+                train=[d.history["acc"][-1] for d in demos],
+                params=count_parameters(demos[0].model.attention), n_val=len(demos[0].val_data[0]))
+
+
+def binomial_sd(results: Mapping[Optional[str], dict]) -> dict:
+    """The sampling noise of one accuracy: the binomial sd sqrt(p(1 - p)/n) at the baseline's mean accuracy p
+    on its n validation images."""
+    p, n = float(np.mean(results[None]["acc"])), results[None]["n_val"]
+    return dict(p=p, n=n, sd=math.sqrt(p * (1 - p) / n))
 
 
 def accuracy_table(results: Mapping[Optional[str], dict]) -> Table:
     """One row per variant: block parameters, accuracy (mean ± sample sd, per seed) and the change against no
     attention, seed by seed (mean ± sample sd of the per-seed changes, and how many seeds are above)."""
-    base = results[None]["acc"]
+    base, early = results[None]["acc"], results[None]["early"]
     rows = []
     for name, r in results.items():
         acc = rd.seeds(r["acc"])
-        change = rd.paired(r["acc"], base)
-        rows.append([variant_label(name), format_count(r["params"]), f"{acc.mean:.3f} ± {acc.sd:.3f}",
-                     ", ".join(f"{a:.3f}" for a in r["acc"]),
+        change, first = rd.paired(r["acc"], base), rd.paired(r["early"], early)
+        rows.append([variant_label(name), format_count(r["params"]), f"{min(r['train']):.3f}",
+                     f"{acc.mean:.3f} ± {acc.sd:.3f}", ", ".join(f"{a:.3f}" for a in r["acc"]),
                      "—" if name is None else f"{change.mean:+.3f} ± {change.sd:.3f}",
-                     "—" if name is None else f"{change.positive}/{change.n}"])
-    return Table([t(f"ch08.acc.{k}") for k in ("variant", "params", "acc", "seeds", "change", "above")], rows)
+                     "—" if name is None else f"{change.positive}/{change.n}",
+                     "—" if name is None else f"{first.mean:+.3f} ({first.positive}/{first.n})"])
+    keys = ("variant", "params", "train", "acc", "seeds", "change", "above", "early")
+    return Table([t(f"ch08.acc.{k}") for k in keys], rows)
 
 
 def check_accuracy_readings(results: Mapping[Optional[str], dict]) -> None:
-    """§5's sentences, against the per-seed accuracies (``results[name]["acc"]``, seeds paired)."""
-    base = results[None]["acc"]
+    """§5's sentences, against :func:`variant_results` (seeds paired): every run at a plateau; at the plateau no
+    block moves the accuracy by more than about the sampling noise, CBAM alone above the baseline in every seed
+    and by less than two points, SK not; mid-training the changes were far larger and erratic; the control has
+    about 14 % fewer parameters than SK."""
+    rd.expect("every run fits its training images: training accuracy at least 0.99 in every run",
+              all(min(r["train"]) >= 0.99 for r in results.values()),
+              lowest={str(k): round(min(r["train"]), 3) for k, r in results.items()})
+    base, early = results[None]["acc"], results[None]["early"]
+    rd.expect("the plain network reaches about 96 % on its own", 0.95 <= float(np.mean(base)) <= 0.97,
+              baseline=[round(v, 3) for v in base])
     change = {name: rd.paired(r["acc"], base) for name, r in results.items() if name is not None}
-    rd.expect("SE and ECA score below the network without attention on average",
-              change["squeeze_excitation"].mean < 0 and change["eca"].mean < 0,
-              se=change["squeeze_excitation"].format(signed=True), eca=change["eca"].format(signed=True))
-    gates = ("squeeze_excitation", "eca", "cbam", "bam")
-    rd.expect("no gate is above the baseline in every seed: each is below it or level with it in at least one",
-              all(change[n].positive < change[n].n for n in gates),
-              **{n: change[n].format(signed=True) for n in gates})
-    rd.expect("SK is above the baseline in every seed",
-              change["selective_kernel"].positive == change["selective_kernel"].n,
+    first = {name: rd.paired(r["early"], early) for name, r in results.items() if name is not None}
+    rd.expect("at the plateau no block changes the accuracy by more than 1.5 points on average, nor by more than "
+              "2.5 points in any seed", all(abs(c.mean) <= 0.015 and max(abs(v) for v in c.values) <= 0.025
+                                           for c in change.values()),
+              **{str(n): c.format(signed=True) for n, c in change.items()})
+    above = [n for n, c in change.items() if c.positive == c.n]
+    rd.expect("CBAM is the only variant above the baseline in every seed, by less than two points; SK is not above "
+              "it in every seed", above == ["cbam"] and change["cbam"].high < 0.02,
+              above_in_every_seed=above, cbam=change["cbam"].format(signed=True),
               sk=change["selective_kernel"].format(signed=True))
-    control = rd.paired(results["selective_kernel"]["acc"], results["sk_branches"]["acc"])
-    rd.expect("SK's branches without the selection are above the baseline in every seed too, and SK differs from "
-              "them by less than two points in every seed",
-              change["sk_branches"].positive == change["sk_branches"].n
-              and max(abs(v) for v in control.values) < 0.02,
-              branches=change["sk_branches"].format(signed=True), sk_minus_branches=control.format(signed=True))
+    spread = lambda c: max(c.values) - min(c.values)                         # noqa: E731
+    rd.expect("after 5 epochs the per-seed changes were far larger and erratic: for some block they span more than "
+              "20 points, over five times the widest span at the plateau",
+              max(spread(c) for c in first.values()) > max(0.2, 5 * max(spread(c) for c in change.values())),
+              early={str(n): c.format(signed=True) for n, c in first.items()})
     params = {n: results[n]["params"] for n in ("selective_kernel", "sk_branches")}
-    rd.expect("the control has about as many parameters as SK (within 20 %)",
-              abs(params["sk_branches"] / params["selective_kernel"] - 1) <= 0.2, params=params)
+    fewer = 1 - params["sk_branches"] / params["selective_kernel"]
+    rd.expect("the control has about 14 % fewer parameters than SK (its selection layers)", 0.12 <= fewer <= 0.16,
+              params=params, fewer=round(fewer, 3))
 
 
 def plot_accuracy_changes(results: Mapping[Optional[str], dict]):
@@ -319,8 +380,8 @@ def plot_accuracy_changes(results: Mapping[Optional[str], dict]):
 #: Where the papers put each mechanism, and what each needs to see (the "spatial" column): facts of the papers.
 PLACEMENT = {
     "self_attention": ("ch08.place.self", "ch08.see.global"),
-    "external_attention": ("ch08.place.external", "ch08.see.global"),
-    "multi_head_external_attention": ("ch08.place.mh_external", "ch08.see.global"),
+    "external_attention": ("ch08.place.external", "ch08.see.memory"),
+    "multi_head_external_attention": ("ch08.place.mh_external", "ch08.see.memory"),
     "squeeze_excitation": ("ch08.place.se", "ch08.see.none"),
     "selective_kernel": ("ch08.place.sk", "ch08.see.local"),
     "cbam": ("ch08.place.cbam", "ch08.see.spatial"),
@@ -363,24 +424,73 @@ def check_pick_readings(rows: Sequence[dict], results: Mapping[Optional[str], di
               rates={k: round(v, 1) for k, v in rate.items()})
 
 
+#: Other names students use for the mechanisms (the papers' network names); the Chinese names are the registry's.
+ALIASES = {"squeeze_excitation": ("SENet", "squeeze excitation"), "selective_kernel": ("SKNet", "selective kernel network"),
+           "external_attention": ("EANet",), "eca": ("ECA-Net", "ECANet"),
+           "cbam": ("convolutional block attention module",), "bam": ("bottleneck attention module",),
+           "self_attention": ("MHSA",)}
+#: Words a name may carry around the mechanism's own name ("the SE block", "ECA 模块").
+_SUFFIXES = ("network", "module", "block", "layer", "net", "网络", "模块", "机制", "注意力块", "块", "层")
+
+
+def _normal(text: str) -> str:
+    """A spelling reduced to letters and digits, lower case, without a trailing 'net', 'module', 'block'..."""
+    text = re.sub(r"[\W_]+", "", text.lower().replace("&", "and"))
+    text = re.sub(r"^the", "", text)
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix) + 1:
+            text = text[: -len(suffix)]
+            break
+    return text
+
+
+def _parts(text: str) -> list[str]:
+    """``"Efficient Channel Attention (ECA)"`` → the whole, the part outside the parentheses and the part inside."""
+    inside = re.findall(r"[(（]([^)）]*)[)）]", text)
+    outside = re.sub(r"[(（][^)）]*[)）]", " ", text)
+    return [p for p in (text, outside, *inside) if p.strip()]
+
+
+def _spellings() -> dict[str, set[str]]:
+    found = {}
+    for name, entry in MECHANISMS.items():
+        forms = {name, entry.cls.__name__, *entry.names.values(), *entry.short.values(), *ALIASES.get(name, ())}
+        found[name] = {_normal(p) for form in forms for p in _parts(form)} - {""}
+    return found
+
+
 def _mechanism_named(answer) -> Optional[str]:
-    """The registry key that ``answer`` names: a key, or a display name in either language (any case)."""
+    """The registry key that ``answer`` names, ``"?"`` when it names several, None when none.
+
+    Accepts a registry key, a display name in either language with or without its parenthesis (``"Efficient
+    Channel Attention"``, ``"高效通道注意力"``), the class name, a paper's network name (``"ECA-Net"``), any case,
+    spacing or hyphenation; also a registry entry or a mechanism's class handed in directly.
+    """
+    if getattr(answer, "name", None) in MECHANISMS and not isinstance(answer, str):
+        return answer.name
+    if isinstance(answer, type):
+        return next((n for n, e in MECHANISMS.items() if e.cls is answer), None)
     if not isinstance(answer, str):
         return None
-    text = answer.strip().lower()
-    for name, entry in MECHANISMS.items():
-        spellings = {name, *entry.names.values(), *entry.short.values()}
-        if text in {s.lower() for s in spellings}:
-            return name
-    return None
+    spellings = _spellings()
+    hits = set()
+    for part in _parts(answer):
+        hits |= {name for name, forms in spellings.items() if _normal(part) in forms}
+    return hits.pop() if len(hits) == 1 else ("?" if hits else None)
 
 
 @exercise("cmp.slope")
 def _cmp_slope(answer):
     value = as_number(answer)
-    if abs(value - 2) <= 0.25:
+    if abs(value - 2) <= 0.05:                  # the exponent the question asks for (a float written 2.0 is fine)
         return None
-    return "ex.cmp.slope.linear" if abs(value - 1) <= 0.25 else "ex.cmp.slope.other"
+    if abs(value - 1) <= 0.05:
+        return "ex.cmp.slope.linear"
+    if abs(value - 4) <= 0.05 or abs(value - 8) <= 0.05:
+        return "ex.cmp.slope.factor", dict(answer=describe(answer))
+    if abs(value - 2) <= 0.4:
+        return "ex.cmp.slope.measured", dict(answer=describe(answer))
+    return "ex.cmp.slope.other"
 
 
 @exercise("cmp.memory")
@@ -405,9 +515,14 @@ def _cmp_memory(answer):
 
 @exercise("cmp.cheapest")
 def _cmp_cheapest(answer):
-    name = _mechanism_named(as_name(answer, example="'CBAM'"))
+    name = _mechanism_named(answer)
+    if name is None:
+        name = _mechanism_named(as_name(answer, example="'CBAM'"))
     if name is None:
         return "ex.cmp.cheapest.unknown", dict(name=describe(answer))
+    if name == "?":
+        return "ex.cmp.cheapest.ambiguous", dict(name=describe(answer))
     if MECHANISMS[name].layout != "feature_map":
         return "ex.cmp.cheapest.tokens"
-    return None if name == "eca" else "ex.cmp.cheapest.other"
+    said = describe(answer) if isinstance(answer, (str, bytes)) else repr(MECHANISMS[name].display_name())
+    return None if name == "eca" else ("ex.cmp.cheapest.other", dict(name=said))

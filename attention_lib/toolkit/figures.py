@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .figure_output import PAGE_WIDTH_IN
+from .figure_output import PAGE_WIDTH_IN, describe
 from .format import fit_slope
 from .i18n import register, t
 from .viz import fit_ticks, page_grid
@@ -51,7 +51,25 @@ register({
                                "zh": "通道（按两种问题下门控值之差排序）"},
     "figures.gate_context.y": {"en": "mean gate value", "zh": "门控均值"},
     "figures.seeds.title": {"en": "Each seed a dot; bars: mean ± std", "zh": "每个点是一个随机种子；误差棒：均值 ± 标准差"},
+    # captions: the result a figure shows, in words (the page shows them under the figure; screen readers too)
+    "figures.caption.spread": {"en": "{mean} ± {std} over {n} seeds", "zh": "{n} 个随机种子：{mean} ± {std}"},
+    "figures.caption.item": {"en": "{label} {value}", "zh": "{label} {value}"},
+    "figures.caption.panel": {"en": "{measure}: {items}.", "zh": "{measure}：{items}。"},
+    "figures.caption.accuracy": {"en": "{label}: {params} parameters, accuracy {spread}.",
+                                 "zh": "{label}：{params} 个参数，准确率 {spread}。"},
+    "figures.caption.context": {"en": "{label}: the gates of the two questions differ by {diff} on average.",
+                                "zh": "{label}：两种问题下的门控值平均相差 {diff}。"},
+    "figures.caption.scaling": {"en": "Fitted slopes of time: {time}; of memory: {memory}.",
+                                "zh": "拟合斜率，耗时：{time}；内存：{memory}。"},
+    "figures.caption.sep": {"en": "; ", "zh": "；"},
 })
+
+
+def _spread(values) -> str:
+    """``mean ± sample std over n seeds`` in the current language."""
+    v = np.asarray(values, dtype=float)
+    std = v.std(ddof=1) if len(v) > 1 else 0.0
+    return t("figures.caption.spread", mean=f"{v.mean():.3g}", std=f"{std:.2g}", n=len(v))
 
 
 def show_source(obj) -> object:
@@ -109,7 +127,10 @@ def plot_scaling(ns: Sequence[int], seconds: Mapping[str, Sequence[float]], memo
         ax.set_ylabel(t(ylabel))
         ax.set_title(t(title))
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))     # beside the lines, never over them
-    return fig
+    sep = t("figures.caption.sep")
+    slopes = {key: sep.join(f"{name} {fit_slope(ns[:len(v)], v, last):.2f}" for name, v in data.items())
+              for key, data in (("time", seconds), ("memory", memory))}
+    return describe(fig, caption=t("figures.caption.scaling", **slopes))
 
 
 def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] = None):
@@ -117,7 +138,8 @@ def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] =
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
     for i, (label, (params, accs)) in enumerate(results.items()):
         accs = np.asarray(accs, dtype=float)
-        ax.errorbar(params + 1, accs.mean(), yerr=accs.std(), fmt="o", capsize=4, color=f"C{i}", label=label)
+        ax.errorbar(params + 1, accs.mean(), yerr=accs.std(ddof=1) if len(accs) > 1 else 0, fmt="o", capsize=4,
+                    color=f"C{i}", label=label)          # the sample std, as al.readings reports it
     ax.set_xscale("log")
     ax.set_title(title or t("figures.accuracy.title"))
     ax.set_xlabel(t("figures.accuracy.x"))
@@ -125,7 +147,9 @@ def plot_accuracy_vs_params(results: Mapping[str, tuple], title: Optional[str] =
     ax.grid(True, alpha=0.3)
     longest = max(len(label) for label in results) * 0.09 + 0.6         # inches per legend entry, roughly
     fig.legend(loc="outside lower center", ncols=max(1, min(len(results), int(PAGE_WIDTH_IN // longest))))
-    return fig
+    caption = " ".join(t("figures.caption.accuracy", label=label, params=f"{int(params):,}", spread=_spread(accs))
+                       for label, (params, accs) in results.items())
+    return describe(fig, caption=caption)
 
 
 def plot_context_examples(data, n: int = 8):
@@ -174,7 +198,10 @@ def plot_gate_by_context(gates: Mapping[str, object], context, title: Optional[s
         ax.legend(loc="upper center", ncol=2)
     axes[-1, 0].set_xlabel(t("figures.gate_context.x"))
     fig.suptitle(title or t("figures.gate_context.title"))
-    return fig
+    diffs = [(label, np.abs(np.asarray(g, dtype=float)[band].mean(0) - np.asarray(g, dtype=float)[~band].mean(0)).mean())
+             for label, g in panels]
+    return describe(fig, caption=" ".join(t("figures.caption.context", label=label, diff=f"{d:.3f}")
+                                          for label, d in diffs))
 
 
 def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, title: Optional[str] = None,
@@ -203,4 +230,8 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
     if references:                        # outside the panels: a legend must not hide a seed's dot
         fig.legend(loc="outside lower center")
     fig.suptitle(title or t("figures.seeds.title"))
-    return fig
+    sep = t("figures.caption.sep")
+    caption = " ".join(t("figures.caption.panel", measure=measure, items=sep.join(
+        t("figures.caption.item", label=label, value=_spread(values)) for label, values in results.items()))
+        for measure, results in panels.items())
+    return describe(fig, caption=caption)

@@ -3,6 +3,7 @@
 - :func:`format_count` (``12,345``), :func:`format_si` (``1.23 M``), :func:`format_time` (``4.56 ms``) and
   :func:`format_shapes` (``(2, 64, 8, 8), (2, 64)``; one shape: ``attention_lib._checks.format_shape``);
 - :class:`Table`: rows of text under headers, shown as HTML in a notebook, aligned text elsewhere, Markdown on request;
+- :class:`Tabs`: pages of HTML behind tabs, self-contained (the same object in a notebook and on the website);
 - :func:`fit_slope`: the exponent of a power law fitted on log-log axes.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Optional, Sequence
 from .._checks import format_shape
 
 __all__ = ["format_count", "format_si", "format_time", "format_shape", "format_shapes", "Table", "ShowsTable",
-           "fit_slope"]
+           "Tabs", "fit_slope"]
 
 
 def format_count(n: float) -> str:
@@ -96,6 +97,54 @@ class Table:
                        + "</tr>" for i in range(len(self.rows)))
         cls = f' class="{self.css_class}"' if self.css_class else ""
         return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Tabs:
+    """Pages of HTML behind a row of tabs: the WAI-ARIA tabs pattern in plain HTML and one small inline
+    script (click or arrow keys, Home and End), so it needs no widget manager on the website and works in
+    any notebook that runs the scripts of HTML outputs; without JavaScript every page shows, one after the
+    other, under its title. ``titles[i]`` names ``pages[i]`` (HTML)."""
+
+    _SCRIPT = ("(function(r){var t=[].slice.call(r.querySelectorAll('[role=tab]')),"
+               "p=[].slice.call(r.querySelectorAll('[role=tabpanel]'));"
+               "function go(i,f){t.forEach(function(b,j){b.setAttribute('aria-selected',j===i);"
+               "b.tabIndex=j===i?0:-1;p[j].hidden=j!==i;});if(f){t[i].focus();}}"
+               "t.forEach(function(b,i){b.addEventListener('click',function(){go(i);});"
+               "b.addEventListener('keydown',function(e){var k={ArrowRight:i+1,ArrowLeft:i-1,Home:0,"
+               "End:t.length-1}[e.key];if(k!==undefined){e.preventDefault();go((k+t.length)%t.length,true);}});});"
+               "r.classList.add('book-tabs-ready');go(0);})(document.currentScript.parentNode);")
+    _STYLE = (".book-tabs [role=tablist]{display:flex;flex-wrap:wrap;gap:4px;border-bottom:1px solid #767676;"
+              "margin:0 0 8px}.book-tabs [role=tab]{font:inherit;color:#222;background:#f2f2f2;border:1px solid #767676;"
+              "border-bottom:none;border-radius:4px 4px 0 0;padding:4px 12px;cursor:pointer;min-height:24px}"
+              ".book-tabs [role=tab][aria-selected=true]{background:#fff;color:#000;font-weight:600;"
+              "box-shadow:inset 0 3px 0 #0b57d0}.book-tabs [role=tab]:focus-visible{outline:3px solid #0b57d0;"
+              "outline-offset:2px}.book-tabs [role=tabpanel]{color:#222;background:#fff;padding:4px 8px}"
+              ".book-tabs [role=tabpanel] *{color:#222!important}.book-tabs [role=tabpanel] a{color:#0b57d0!important}"
+              ".book-tabs:not(.book-tabs-ready) [role=tablist]{display:none}")
+
+    def __init__(self, titles: Sequence[str], pages: Sequence[str]):
+        if len(titles) != len(pages) or not titles:
+            raise ValueError(f"Tabs: expected one title per page and at least one page, got {len(titles)} titles "
+                             f"and {len(pages)} pages")
+        self.titles, self.pages = [str(x) for x in titles], [str(p) for p in pages]
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"[{title}]" for title in self.titles)
+
+    def _repr_html_(self) -> str:
+        import uuid
+        uid = f"tabs-{uuid.uuid4().hex[:8]}"
+        tabs = "".join(f'<button type="button" role="tab" id="{uid}-t{i}" aria-controls="{uid}-p{i}" '
+                       f'aria-selected="{str(i == 0).lower()}" tabindex="{0 if i == 0 else -1}">{html.escape(t)}</button>'
+                       for i, t in enumerate(self.titles))
+        pages = "".join(f'<div role="tabpanel" id="{uid}-p{i}" aria-labelledby="{uid}-t{i}" tabindex="0">'
+                        f'<div class="book-tabs-title" hidden>{html.escape(t)}</div>{page}</div>'
+                        for i, (t, page) in enumerate(zip(self.titles, self.pages)))
+        return (f'<div class="book-tabs"><style>{self._STYLE}</style><div role="tablist">{tabs}</div>{pages}'
+                f"<script>{self._SCRIPT}</script></div>")
 
 
 class ShowsTable:

@@ -52,16 +52,17 @@ def page(name: str, *, seed: int = 0, defaults: Optional[Mapping] = None, **grid
     parts = []
     for i, (c, start) in enumerate(zip(controls, starts)):
         label = html.escape(t(c.label))
-        if len(c.static) == 1:   # a fixed knob: shown, not movable
-            parts.append(f'<label>{label} <select data-control="{i}" disabled>'
-                         f'<option value="0">{html.escape(c.label_of(c.static[0]))}</option></select></label>')
+        if len(c.static) == 1:   # a fixed knob: its value as text, not a control that cannot move
+            parts.append(f'<span class="ae-fixed">{label} <b>{html.escape(c.label_of(c.static[0]))}</b>'
+                         f'<input type="hidden" data-control="{i}" value="0"></span>')
         elif c.dropdown:
             opts = "".join(f'<option value="{j}"{" selected" if j == start else ""}>'
                            f"{html.escape(c.label_of(v))}</option>" for j, v in enumerate(c.static))
             parts.append(f'<label>{label} <select data-control="{i}" name="{c.name}">{opts}</select></label>')
         else:
             parts.append(f'<label>{label} <input type="range" data-control="{i}" name="{c.name}" min="0" '
-                         f'max="{len(c.static) - 1}" step="1" value="{start}">'
+                         f'max="{len(c.static) - 1}" step="1" value="{start}" '
+                         f'aria-valuetext="{html.escape(c.label_of(c.static[start]))}">'
                          f'<output data-for="{i}">{html.escape(c.label_of(c.static[start]))}</output></label>')
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     title = html.escape(t("widgets.title", name=spec.display_name()))
@@ -75,6 +76,8 @@ def page(name: str, *, seed: int = 0, defaults: Optional[Mapping] = None, **grid
         + viewer.shell(first["p"]["kind"], first["p"]["title"], state_key=vid)
         + f'<div class="ae-note">{html.escape(t("widgets.static_note", n=n))}</div>'
         f'<script type="application/json" class="ae-data">{payload}</script>'
-        "<script>window.__attentionViewer.explorer(document.currentScript);</script>"
+        # On the website the engine is one deferred file that starts every explorer; in a notebook the
+        # viewer above has just defined it.
+        "<script>window.__attentionViewer&&window.__attentionViewer.explorer(document.currentScript);</script>"
         "</div>"
     )

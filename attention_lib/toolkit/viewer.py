@@ -49,22 +49,32 @@ register({
                               "zh": "外部注意力：词元与槽位"},
     "viewer.spatial.title": {"en": "Spatial attention over each image", "zh": "每张图像上的空间注意力"},
     "viewer.channel.title": {"en": "Channel weights across the images", "zh": "各图像的通道权重"},
-    "viewer.hint.query_image": {"en": "Point at a patch (a query) to see where it looks.",
-                                "zh": "将指针移到一个图像块（查询）上，查看它在看哪里。"},
-    "viewer.hint.query_tokens": {"en": "Point at a token (a query), or at a row of the matrix.",
-                                 "zh": "将指针移到一个词元（查询）或矩阵的一行上。"},
+    "viewer.hint.query_image": {"en": "Point at a patch (a query), or move with the arrow keys, to see where it looks.",
+                                "zh": "将指针移到一个图像块（查询）上，或用方向键移动，查看它在看哪里。"},
+    "viewer.hint.query_tokens": {"en": "Point at a token (a query) or a row of the matrix, or move with the arrow keys.",
+                                 "zh": "将指针移到一个词元（查询）或矩阵的一行上，也可以用方向键移动。"},
     "viewer.hint.slot": {"en": "Point at a memory slot to see the positions it picks; at a position to "
-                               "see its weights over the slots.",
-                         "zh": "将指针移到一个槽位上，查看它选中的位置；"
-                               "移到一个位置上，查看它在各槽位上的权重。"},
-    "viewer.hint.spatial": {"en": "Point at an image to see its map.",
-                            "zh": "将指针移到一张图像上，查看它的注意力图。"},
-    "viewer.hint.channel": {"en": "Point at a channel to see its weight in every image.",
-                            "zh": "将指针移到一个通道上，查看它在每张图像中的权重。"},
+                               "see its weights over the slots (or move with the arrow keys).",
+                         "zh": "将指针移到一个槽位上，查看它选中的位置；移到一个位置上，查看它在各槽位上的权重（也可以用方向键移动）。"},
+    "viewer.hint.spatial": {"en": "Point at an image, or move with the arrow keys, to see its map.",
+                            "zh": "将指针移到一张图像上，或用方向键移动，查看它的注意力图。"},
+    "viewer.hint.channel": {"en": "Point at a channel, or move with the arrow keys, to see its weight in every image.",
+                            "zh": "将指针移到一个通道上，或用方向键移动，查看它在每张图像中的权重。"},
     "viewer.patch_tokens.title": {"en": "Patch embedding: each patch becomes one token",
                                   "zh": "图像块嵌入：每个图像块变成一个词元"},
-    "viewer.hint.patch": {"en": "Point at a patch to see the token vector it becomes.",
-                          "zh": "将指针移到一个图像块上，查看它变成的词元向量。"},
+    "viewer.hint.patch": {"en": "Point at a patch, or move with the arrow keys, to see the token vector it becomes.",
+                          "zh": "将指针移到一个图像块上，或用方向键移动，查看它变成的词元向量。"},
+    "viewer.group": {"en": "{what}: arrow keys move, Enter selects", "zh": "{what}：方向键移动，回车键选择"},
+    "viewer.patch_group": {"en": "patches", "zh": "图像块"},
+    "viewer.class_token": {"en": "class token", "zh": "类别词元"},
+    "viewer.cell": {"en": "row {r}, column {c}", "zh": "第 {r} 行第 {c} 列"},
+    "viewer.box": {"en": "the target's box is outlined", "zh": "图中框出了目标框"},
+    "viewer.alt_map": {"en": "{what}. Largest: {top}", "zh": "{what}。最大的几项：{top}"},
+    "viewer.alt_heads": {"en": "weights of every head for {what}, one row per head", "zh": "{what} 在每个头上的权重，每行一个头"},
+    "viewer.alt_values": {"en": "{what} in each image: {values}", "zh": "{what} 在各图像中的值：{values}"},
+    "viewer.alt_vector": {"en": "token vector of {D} values from {lo} to {hi}. Largest: {top}",
+                          "zh": "含 {D} 个数的词元向量，取值从 {lo} 到 {hi}。最大的几项：{top}"},
+    "viewer.alt_patches": {"en": "the picture, cut into {gh} × {gw} patches", "zh": "切成 {gh} × {gw} 个图像块的图片"},
     "viewer.dimension": {"en": "dimension", "zh": "维度"},
     "viewer.value": {"en": "value", "zh": "数值"},
     "viewer.mean": {"en": "mean of heads", "zh": "各头平均"},
@@ -210,14 +220,41 @@ def _grid(grid, n: int, name: str) -> list[int]:
 # The viewer object
 # --------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _engine() -> str:
-    """viewer.js without its comments and indentation (a third smaller; it is embedded in every viewer)."""
-    text = Path(__file__).with_name("viewer.js").read_text(encoding="utf-8")
+#: The engine's files, in the order they are joined: the core, one file per viewer kind, rendering.
+ENGINE_FILES = ("core.js", "query_map.js", "slot_map.js", "galleries.js", "patch_tokens.js", "render.js")
+ENGINE_VERSION = 2
+
+
+def _minify(text: str) -> str:
+    """Without comments and indentation (a third smaller)."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+@lru_cache(maxsize=1)
+def _engine_body() -> str:
+    folder = Path(__file__).with_name("viewer_js")
+    return "\n".join(_minify((folder / name).read_text(encoding="utf-8")) for name in ENGINE_FILES)
+
+
+def _wrapped(start: str) -> str:
+    return ('(function(){"use strict";var VERSION=' + str(ENGINE_VERSION) + ',AV=window.__attentionViewer;'
+            "if(!AV||AV.v<VERSION){\n" + _engine_body() + "\n}" + start + "})();")
+
+
+@lru_cache(maxsize=1)
+def _engine() -> str:
+    """The script every viewer carries (it defines the engine once per window, then draws its viewer):
+    viewer_js/*.js joined, without comments and indentation."""
+    return _wrapped("AV.boot(document.currentScript);")
+
+
+@lru_cache(maxsize=1)
+def site_engine() -> str:
+    """The engine as one file for a website that loads it once (deferred) and leaves out the copy in each
+    viewer (the book's ``reader_site`` extension): it starts every viewer and explorer of the page."""
+    return _wrapped('var go=function(){AV.start();};if(document.readyState==="loading")'
+                    '{document.addEventListener("DOMContentLoaded",go);}else{go();}')
 
 
 class Viewer:
@@ -236,9 +273,9 @@ class Viewer:
     def html(self) -> str:
         vid = f"av-{uuid.uuid4().hex[:10]}"
         payload = json.dumps(self.payload(), ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-        return (f'<div class="{CSS_CLASS}" id="{vid}" data-kind="{self.kind}" '
-                f'data-state-key="{html.escape(self.state_key)}">'
-                f'<div class="av-title">{html.escape(self.title)}</div>'
+        return (f'<div class="{CSS_CLASS}" id="{vid}" data-kind="{self.kind}" role="group" '
+                f'aria-labelledby="{vid}-title" data-state-key="{html.escape(self.state_key)}">'
+                f'<div class="av-title" id="{vid}-title">{html.escape(self.title)}</div>'
                 f'<div class="av-body"><div class="av-hint">{html.escape(t("viewer.needs_js"))}</div></div>'
                 f'<script type="application/json" class="av-data">{payload}</script>'
                 f"<script>{_engine()}</script></div>")
@@ -256,15 +293,19 @@ class Viewer:
 
 
 _PLAIN = ("mean", "heads", "weight", "image", "token", "query", "query_token", "key_token", "extra", "slot",
-          "map_only", "spatial_value", "channel", "branch", "dimension", "value")
+          "map_only", "spatial_value", "channel", "branch", "dimension", "value", "patch_group", "class_token", "box")
 _FIELDS = {"head": "i", "token_i": "i", "image_i": "i", "slot_i": "i", "channel_i": "i", "max": "v",
-           "slot_weights": "what", "slot_column": "what", "patch": "rc", "range": "lohi"}
+           "slot_weights": "what", "slot_column": "what", "patch": "rc", "cell": "rc", "range": "lohi",
+           "group": "what", "alt_heads": "what", "alt_map": "top", "alt_values": "values", "alt_vector": "vector",
+           "alt_patches": "grid"}
 
 
 def _text(hint: str, value: str = "viewer.weight") -> dict:
     """The strings a viewer's script shows, in the current language; ``{i}``-style fields are filled there."""
     out = {k: t(f"viewer.{k}") for k in _PLAIN}
-    fields = {"i": ("i",), "v": ("v",), "what": ("what",), "rc": ("r", "c"), "lohi": ("lo", "hi")}
+    fields = {"i": ("i",), "v": ("v",), "what": ("what",), "rc": ("r", "c"), "lohi": ("lo", "hi"),
+              "top": ("what", "top"), "values": ("what", "values"), "vector": ("D", "lo", "hi", "top"),
+              "grid": ("gh", "gw")}
     for key, kind in _FIELDS.items():
         out[key] = t(f"viewer.{key}", **{f: "{" + f + "}" for f in fields[kind]})
     out["hint"], out["value"] = t(hint), t(value)
@@ -418,6 +459,9 @@ def figure(fig: Any, *, title: Optional[str] = None, state_key: Optional[str] = 
     wide; the figure is closed). Nothing to point at: for explorers whose plot draws a figure."""
     import matplotlib.pyplot as plt
     from PIL import Image
+
+    from .figure_output import alt_text
+    alt = alt_text(fig)
     try:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=min(80, 560 / fig.get_figwidth()), facecolor="white")
@@ -428,13 +472,15 @@ def figure(fig: Any, *, title: Optional[str] = None, state_key: Optional[str] = 
     finally:
         plt.close(fig)
     src = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
-    return Viewer("figure", {"src": src}, title or "", state_key)
+    return Viewer("figure", {"src": src, "alt": alt}, title or "", state_key)
 
 
 def shell(kind: str, title: str, state_key: str) -> str:
     """An empty viewer (its engine, no data) that a static explorer's script fills, frame by frame."""
-    return (f'<div class="{CSS_CLASS}" data-kind="{html.escape(kind)}" data-state-key="{html.escape(state_key)}">'
-            f'<div class="av-title">{html.escape(title)}</div>'
+    vid = f"av-{uuid.uuid4().hex[:10]}"
+    return (f'<div class="{CSS_CLASS}" data-kind="{html.escape(kind)}" role="group" aria-labelledby="{vid}-title" '
+            f'data-state-key="{html.escape(state_key)}">'
+            f'<div class="av-title" id="{vid}-title">{html.escape(title)}</div>'
             f'<div class="av-body"></div><script>{_engine()}</script></div>')
 
 

@@ -490,8 +490,17 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", labelpad=6)
     if im is not None:
         fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), label=t("viz.spatial.value"), shrink=0.9)
-    fig.suptitle(title or t("viz.gallery.title"))
+    fig.suptitle(wrap_title(fig, title or t("viz.gallery.title")))
     return fig
+
+
+def wrap_title(fig: Figure, text: str) -> str:
+    """``text`` in lines that fit ``fig``'s width at the figure title's size (a long title would widen the
+    saved picture past the page's column; about 0.6 em a column, a CJK character two columns)."""
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=plt.rcParams["figure.titlesize"]).get_size_in_points()
+    return wrap_label(text, width=max(16, int(fig.get_figwidth() * 72 / (0.6 * size))))
 
 
 # ---------------------------------------------------------------- block diagrams

@@ -259,6 +259,47 @@ def cheatsheet_markdown(lang: str, chapter_link=lambda n: None) -> str:
     return "\n".join(what) + "\n\n" + "\n".join(cost) + "\n\n" + head["symbols"] + legend + head["end"] + "\n"
 
 
+def _equation_lines(equation: str) -> str:
+    """An equation of several parts (``a,\\ b``) as one part per line: a card is narrower than a table row."""
+    parts, depth, last = [], 0, 0
+    for i, ch in enumerate(equation):
+        depth += ch in "([{" and 1 or (ch in ")]}" and -1 or 0)
+        if depth == 0 and equation.startswith(",\\ ", i):
+            parts.append(equation[last:i])
+            last = i + 3
+    parts.append(equation[last:])
+    parts = [p.strip() for p in parts if p.strip()]
+    return parts[0] if len(parts) == 1 else "\\begin{gathered}" + " \\\\ ".join(parts) + "\\end{gathered}"
+
+
+def cheatsheet_cards(lang: str, chapter_link=lambda n: None) -> str:
+    """The cheat sheet for a screen, in MyST Markdown: one card per mechanism, as wide as the column (name,
+    chapter and paper; what it reweights; shapes; the equation one part per line; parameters and growth; FLOPs
+    on a line of their own, the longest formula), the same facts as the tables, which stay the printed page."""
+    from attention_lib.registry import by_chapter
+
+    head = HEAD[lang]
+    what, cost = head["what"], head["cost"]
+    colon = "：" if lang == "zh" else ": "
+    cards = []
+    for m in by_chapter():
+        shape_in, shape_out, amap = _shapes(m)
+        target = chapter_link(m.chapter)
+        chapter = head["chapter"].format(n=m.chapter)
+        io = f"`{shape_in}`" if shape_out == shape_in else f"`{shape_in}` → `{shape_out}`"
+        paper = head["paper"].format(first=m.authors.split(",")[0], venue=m.venue, year=m.year)
+        lines = [f"**{m.display_name(lang)}** · " + (f"[{chapter}]({target})" if target else chapter)
+                 + f" · [{paper}]({m.url})", "",
+                 f"{what[2]}{colon}{m.reweights.get(lang, m.reweights['en'])}", "",
+                 f"{what[3]}{colon}{io} · {what[4]}{colon}`{amap}`", ""]
+        if m.equation:
+            lines += ["$$", _equation_lines(m.equation), "$$", ""]
+        lines += [f"{cost[1]}{colon}${m.params.latex}$ · {cost[3]}{colon}{_growth(m)}", "",
+                  f"{cost[2]}{colon}${m.flops.latex}$"]
+        cards.append(":::{container} cheatsheet-card\n" + "\n".join(lines) + "\n:::")
+    return "::::{container} cheatsheet-cards\n" + "\n\n".join(cards) + "\n::::\n"
+
+
 class Cheatsheet(SphinxDirective):
     """Every mechanism of the registry on one page, in the page's language."""
     has_content = False
@@ -278,7 +319,9 @@ class Cheatsheet(SphinxDirective):
         pdf += _reference(label, _static_uri(self.env.docname, f"cheatsheet-{lang}.pdf"))
         pdf += nodes.Text(after)
         container = nodes.container(classes=["cheatsheet"])
-        text = cheatsheet_markdown(lang, chapter_link) + "\n" + HEAD[lang]["generated"] + "\n"
+        # On a screen, one card per mechanism (book.css); printed, the two tables fill one A4 page (print.css).
+        text = (cheatsheet_cards(lang, chapter_link) + "\n" + "::::{container} cheatsheet-tables\n"
+                + cheatsheet_markdown(lang, chapter_link) + "\n::::\n\n" + HEAD[lang]["generated"] + "\n")
         self.state.nested_parse(StringList(text.splitlines()), self.content_offset, container)
         return [pdf, container]
 
@@ -380,8 +423,9 @@ def _track(env):
 
 
 def _library_digest(app) -> str:
-    """A hash of ``attention_lib``'s sources: the generated pages change only when the library does."""
-    h = hashlib.sha256()
+    """A hash of ``attention_lib``'s sources and of this generator: the generated pages change only when
+    one of them does."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
     for path in sorted((Path(app.srcdir) / "attention_lib").rglob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()

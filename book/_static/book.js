@@ -1,0 +1,146 @@
+/* The book's page behaviour (deferred, no dependencies).
+   Wide content scrolls inside its column with a visible cue: a block that is wider than its box (display
+   maths, a table, a code block, a figure on a phone, an inline formula longer than a phone's line) becomes
+   focusable (keyboard scrolling) and its host shows a fade at the side where more content waits; the fade
+   follows the scroll position. The page is measured in one pass and changed in another (no forced layout per
+   element), after parsing, once MathJax has typeset, and when the window is resized. */
+(function () {
+  "use strict";
+  var SCROLLERS = [
+    ".bd-article div.math", ".bd-article .pst-scrollable-table-container", ".bd-article div.highlight > pre",
+    ".bd-article .cell_output .output.text_html", ".bd-article .cell_output .output > pre",
+    ".bd-article .cell_output.book-figures", ".bd-article .book-inline-scroll"
+  ].join(",");
+
+  function host(el) {
+    /* the element that does not scroll and can draw the cue over the scroller's edges */
+    var parent = el.parentElement;
+    if (parent && parent.classList.contains("book-scroll-host")) { return parent; }
+    if (parent && el.tagName === "PRE" && parent.classList.contains("highlight")) {
+      parent.classList.add("book-scroll-host");        /* a code block's own box */
+      return parent;
+    }
+    var wrap = document.createElement(el.tagName === "SPAN" ? "span" : "div");
+    wrap.className = "book-scroll-host";
+    el.parentNode.insertBefore(wrap, el);
+    wrap.appendChild(el);
+    return wrap;
+  }
+
+  function update(el) {
+    var h = el.__bookHost, max = el.scrollWidth - el.clientWidth;
+    h.classList.toggle("book-more-left", el.scrollLeft > 1);
+    h.classList.toggle("book-more-right", el.scrollLeft < max - 1);
+  }
+
+  function markAll() {
+    var art = document.querySelector(".bd-article");
+    if (!art) { return; }
+    /* measure: inline formulas longer than their line, blocks wider than their box */
+    var right = art.getBoundingClientRect().right, wide = [], inline = art.querySelectorAll("mjx-container:not([display=true])");
+    for (var i = 0; i < inline.length; i++) {
+      var m = inline[i], r = m.getBoundingClientRect().right;
+      if (r <= right + 1 || m.parentElement.classList.contains("book-inline-scroll")) { continue; }
+      var block = m.parentElement.closest("p, li, td, th, dd, dt, div");   /* a formula in a scrolling table is fine */
+      if (!block || r > block.getBoundingClientRect().right + 1) { wide.push(m); }
+    }
+    /* change: each long inline formula gets a scroll box of its own (the formula is never a Tab stop) */
+    wide.forEach(function (m) {
+      var box = document.createElement("span");
+      box.className = "book-inline-scroll";
+      m.parentNode.insertBefore(box, m);
+      box.appendChild(m);
+    });
+    var all = art.querySelectorAll(SCROLLERS), over = [];
+    for (i = 0; i < all.length; i++) { over.push(all[i].scrollWidth > all[i].clientWidth + 1); }
+    for (i = 0; i < all.length; i++) {
+      var el = all[i];
+      if (!over[i]) {
+        if (el.__bookHost) { el.__bookHost.classList.remove("book-more-left", "book-more-right"); }
+        continue;
+      }
+      el.__bookHost = el.__bookHost || host(el);
+      el.classList.add("book-scrolls");
+      if (!el.hasAttribute("tabindex")) { el.setAttribute("tabindex", "0"); }
+      if (!el.__bookScroll) {
+        el.__bookScroll = update.bind(null, el);
+        el.addEventListener("scroll", el.__bookScroll, {passive: true});
+      }
+    }
+    for (i = 0; i < all.length; i++) { if (over[i]) { update(all[i]); } }
+  }
+
+  /* an inline formula keeps the punctuation that follows it on its line ("N = 36" then ")," alone below) */
+  function bindPunctuation() {
+    var all = document.querySelectorAll(".bd-article mjx-container:not([display=true])");
+    for (var i = 0; i < all.length; i++) {
+      var m = all[i];
+      /* the formula's outermost box: Sphinx's span.math, then a scroll box of its own */
+      while (!m.nextSibling && m.parentElement && m.parentElement.matches("span.math, .book-inline-scroll")) { m = m.parentElement; }
+      var next = m.nextSibling, hit = next && next.nodeType === 3 && /^[)\].,;:!?，。；：！？）、]+/.exec(next.data);
+      if (!hit || m.parentElement.classList.contains("book-nowrap")) { continue; }
+      var wrap = document.createElement("span");
+      wrap.className = "book-nowrap";
+      m.parentNode.insertBefore(wrap, m);
+      wrap.appendChild(m);
+      wrap.appendChild(document.createTextNode(hit[0]));
+      next.data = next.data.slice(hit[0].length);
+    }
+  }
+
+  function start() {
+    markAll();
+    var timer = null;
+    window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(markAll, 150); });
+    /* formulas change width when MathJax has typeset them */
+    var tries = 0, wait = setInterval(function () {
+      if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+        clearInterval(wait); MathJax.startup.promise.then(function () { bindPunctuation(); markAll(); });
+      } else if (++tries > 40) { clearInterval(wait); }
+    }, 250);
+  }
+
+  /* Search results quote the page's source text, where a formula is still TeX ("\\(\\tilde{X}\\)"): quote
+     formulas as plain text instead (X̃), so a snippet reads as the page does. Only the search page has Search. */
+  var TEX_SYMBOLS = {
+    alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", lambda: "λ", mu: "μ", pi: "π", sigma: "σ",
+    tau: "τ", phi: "φ", odot: "⊙", otimes: "⊗", oplus: "⊕", times: "×", cdot: "·", cdots: "⋯", ldots: "…",
+    dots: "…", in: "∈", to: "→", rightarrow: "→", leftarrow: "←", le: "≤", leq: "≤", ge: "≥", geq: "≥",
+    approx: "≈", neq: "≠", sum: "Σ", prod: "Π", infty: "∞", top: "ᵀ", mid: "|", max: "max", min: "min",
+    exp: "exp", log: "log", softmax: "softmax", R: "ℝ"
+  };
+  var TEX_ACCENTS = {tilde: "\u0303", hat: "\u0302", bar: "\u0304", vec: "\u20d7"};
+
+  function plainTex(tex) {
+    var s = tex.replace(/^\s*(\\\(|\\\[|\$\$?)|(\\\)|\\\]|\$\$?)\s*$/g, "");
+    for (var n = 0; n < 4; n++) {      /* innermost groups first: \frac{\sqrt{d}}{2} */
+      s = s.replace(/\\frac\{([^{}]*)\}\{([^{}]*)\}/g, "($1)/($2)")
+           .replace(/\\sqrt\{([^{}]*)\}/g, "√($1)")
+           .replace(/\\mathbb\{R\}/g, "ℝ")
+           .replace(/\\(tilde|hat|bar|vec)\{([^{}])\}/g, function (m, a, x) { return x + TEX_ACCENTS[a]; })
+           .replace(/\\(?:mathrm|mathbf|mathit|mathcal|operatorname|text|textrm|boldsymbol|tilde|hat|bar|vec)\{([^{}]*)\}/g, "$1")
+           .replace(/([_^])\{([^{}]*)\}/g, function (m, op, x) { return x.length > 1 ? op + "(" + x + ")" : op + x; });
+    }
+    return s.replace(/\\(?:left|right|big|Big|bigg|Bigg)\b\s*/g, "")
+            .replace(/\\[,;:! ]|\\quad|\\qquad|~/g, " ")
+            .replace(/\\([A-Za-z]+)/g, function (m, w) { return TEX_SYMBOLS[w] || w; })
+            .replace(/\\([{}%&#_$|])/g, "$1")
+            .replace(/\^ᵀ/g, "ᵀ").replace(/[{}]/g, "").replace(/\s+/g, " ").trim();
+  }
+
+  function plainSearchSnippets() {
+    var S = window.Search;
+    if (!S || !S.htmlToText || S.htmlToText.__plainTex) { return; }
+    var original = S.htmlToText;
+    S.htmlToText = function (html, anchor) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll(".math").forEach(function (m) { m.textContent = " " + plainTex(m.textContent) + " "; });
+      return original.call(this, doc.documentElement.outerHTML, anchor);
+    };
+    S.htmlToText.__plainTex = true;
+  }
+  window.bookPlainTex = plainTex;      /* for the site tests */
+
+  function ready() { start(); plainSearchSnippets(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", ready); } else { ready(); }
+})();

@@ -1,0 +1,78 @@
+"""book/_ext/reader_site.py without a build: what it changes in a rendered page, and the rules it follows."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+import reader_site  # noqa: E402
+
+HEAD = """<head>
+  <script defer src="../../_static/scripts/fontawesome.js?digest=55c26ed414f5f8a31ebb"></script>
+    <script src="../../_static/documentation_options.js?v=9eb32ce0"></script>
+    <script src="../../_static/doctools.js?v=9a2dae69"></script>
+    <script src="../../_static/searchtools.js"></script>
+    <script src="../../_static/language_data.js"></script>
+    <script src="../../searchindex.js"></script>
+    <script data-sd-tabs-storage-prefix="sphinx-design-tab-id-" src="../../_static/design-tabs.js?v=fcb327ea"></script>
+    <script>DOCUMENTATION_OPTIONS.pagename = 'x';</script>
+</head><body>
+<button class="btn search-button-field search-button__button pst-js-only" title="Search" aria-label="Search" data-x>
+<summary aria-label="Toggle hidden content">
+<div role="list" class="citation-list"><div class="citation" id="id15" role="doc-biblioentry"></div></div>
+</body>"""
+
+
+def test_a_page_loses_the_icon_script_and_the_search_index_and_waits_for_nothing():
+    out = reader_site.finish_html(HEAD, "notebooks/en/01_self_attention")
+    assert "fontawesome.js" not in out and "searchindex.js" not in out and "searchtools.js" not in out
+    assert '<script src="../../_static/documentation_options.js' in out            # read by inline scripts at once
+    assert '<script defer src="../../_static/doctools.js' in out
+    assert '<script defer data-sd-tabs-storage-prefix="sphinx-design-tab-id-" src=' in out
+    assert 'aria-label="Search"' not in out and 'aria-label="Toggle hidden content"' not in out
+    assert 'role="doc-biblioentry"' not in out and 'role="listitem"' in out
+    assert reader_site.finish_html(out, "notebooks/en/01_self_attention") == out      # idempotent
+
+
+def test_the_search_page_keeps_its_index():
+    out = reader_site.finish_html(HEAD, "search")
+    assert "searchindex.js" in out and "searchtools.js" in out and "fontawesome.js" not in out
+
+
+@pytest.mark.parametrize("doc,lang", [("notebooks/en/03_squeeze_excitation", "en"), ("book/zh/glossary", "zh"),
+                                      ("book/index", None), ("search", None), ("genindex", None)])
+def test_the_language_of_a_page_is_its_part(doc, lang):
+    assert reader_site.language_of(doc) == lang
+
+
+class _App:
+    class config:
+        root_doc = "book/index"
+
+    class env:
+        all_docs = {"book/index": 0}
+        titles = {"book/index": type("T", (), {"astext": lambda self: "Attention Mechanisms"})()}
+
+    class builder:
+        @staticmethod
+        def get_relative_uri(frm, to):
+            return "../../book/index.html" if frm.startswith("notebooks/") else "../index.html"
+
+
+def test_previous_and_next_never_cross_into_the_other_language():
+    ctx = {"prev": {"link": "../../book/en/teaching.html", "title": "Teacher's guide"},
+           "next": {"link": "01_self_attention.html", "title": "01"}}
+    reader_site.keep_language(_App, "notebooks/zh/00_introduction", ctx)
+    assert ctx["prev"] == {"link": "../../book/index.html", "title": "Attention Mechanisms"}   # back to the landing page
+    assert ctx["next"]["link"] == "01_self_attention.html"
+    ctx = {"prev": {"link": "cheatsheet.html", "title": "Cheat sheet"},
+           "next": {"link": "../../notebooks/zh/00_introduction.html", "title": "00"}}
+    reader_site.keep_language(_App, "book/en/teaching", ctx)
+    assert ctx["next"] is None and ctx["prev"]["link"] == "cheatsheet.html"
+
+
+def test_mathjax_loads_its_components_without_the_menu():
+    config = type("C", (), {"mathjax3_config": {"tex": {"macros": {"R": "\\\\mathbb{R}"}}}})()
+    reader_site.configure_mathjax(None, config)
+    assert config.mathjax3_config["loader"]["load"] == reader_site.MATHJAX_COMPONENTS
+    assert "ui/menu" not in reader_site.MATHJAX_COMPONENTS and config.mathjax3_config["tex"]["macros"]
