@@ -61,7 +61,16 @@ class Row:
 
 
 def _cells(path: Path) -> list[dict]:
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    """The notebook's cells; raises ``ValueError`` ("not a readable notebook ...") on a file that is not JSON."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:          # a half-uploaded file, an output cut off mid-save
+        raise ValueError(f"not a readable notebook (JSON error at line {error.lineno}, column {error.colno}: "
+                         f"{error.msg})") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not a readable notebook (not UTF-8 text at byte {error.start})") from None
+    if not isinstance(nb, dict):
+        raise ValueError("not a readable notebook (the JSON is not a notebook)")
     cells = []
     for cell in nb.get("cells", []):
         source = cell.get("source", "")
@@ -211,8 +220,14 @@ def _imports(cells) -> str:
 
 
 def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 30.0,
-                   check_limit: Optional[float] = None) -> dict:
-    """Run the answer cells of one notebook and check them (call it in a fresh process: the answers run here)."""
+                   check_limit: Optional[float] = None, emit=None) -> dict:
+    """Run the answer cells of one notebook and check them (call it in a fresh process: the answers run here).
+
+    ``emit(message)``, if given, receives each step as it happens (``{"start": ...}`` with the exercises expected,
+    ``{"checking": [keys]}`` before an answer cell runs, ``{"row": ...}`` as soon as a verdict is known), so that
+    the verdicts already reached survive a process that dies later (``os._exit``, a segfault, a kill).
+    """
+    emit = emit or (lambda message: None)
     import torch
 
     import attention_lib
@@ -236,6 +251,7 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
             exec(compile(_imports(others), "<imports>", "exec"), namespace)
         except BaseException as error:                     # an import the grader lacks: the answers say what
             notes.append(f"the notebook's imports failed: {exercises.describe_error(error)}")
+    emit({"start": {"notebook": str(path), "chapter": chapter, "lang": lang, "notes": notes, "expected": expected}})
     rows: dict[str, Row] = {}
     for number, cell in enumerate(answers):
         try:
@@ -243,11 +259,14 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
         except SyntaxError as error:
             keys = re.findall(r"""check\(\s*["']([\w.]+)["']""", cell["source"])
             for key in keys:
-                rows[key] = Row(key, "error", f"SyntaxError: {error.msg} (line {error.lineno})")
+                if key not in rows:
+                    rows[key] = Row(key, "error", f"SyntaxError: {error.msg} (line {error.lineno})")
+                    emit({"row": asdict(rows[key])})
             continue
         calls = _check_calls(tree)
         if not calls:
             continue
+        emit({"checking": [key for key, _ in calls]})
         state = _snapshot()
         status, message = None, ""
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -271,7 +290,9 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
                 row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result], text, flags)
             else:
                 row = Row(key, status, message, flags)
-            rows.setdefault(key, row)                      # the first answer cell of an exercise counts
+            if key not in rows:                            # the first answer cell of an exercise counts
+                rows[key] = row
+                emit({"row": asdict(row)})
         _restore(state)
     for key in expected:
         rows.setdefault(key, Row(key, "missing", "no answer cell for this exercise"))
@@ -296,23 +317,59 @@ def student_of(path: Path, folder: Path) -> str:
     return name or path.stem
 
 
+#: The worker's stdout lines start with this mark and a token only the parent and the worker know (a student's
+#: ``os.write(1, ...)`` cannot forge a verdict line without reading the token first).
+_MARK = "@grade"
+
+
 def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
+    try:
+        _cells(path)
+    except (ValueError, OSError) as error:                 # no process for a file that is not a notebook
+        return {"notebook": str(path), "failed": "error", "message": str(error), "keys": ["?"]}
+    token = os.urandom(8).hex()
     argv = [sys.executable, "-m", "attention_lib.grade", "--one", str(path), "--time-limit", str(time_limit)]
     if lang:
         argv += ["--lang", lang]
     if check_limit:
         argv += ["--check-limit", str(check_limit)]
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"}
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8", "ATTENTION_LIB_GRADE_TOKEN": token}
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=path.parent, env=env,
-                              encoding="utf-8")
-    except subprocess.TimeoutExpired:
-        return {"notebook": str(path), "failed": "timeout", "message": f"the notebook took more than {timeout:g} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"notebook": str(path), "failed": "error", "message": f"the grader's process failed: {tail}"}
-    return json.loads(lines[-1])
+                              encoding="utf-8", errors="replace")
+        stdout, ended = done.stdout, None if done.returncode == 0 else (
+            f"the process ended (exit code {done.returncode})" if done.returncode > 0
+            else f"the process was killed (signal {-done.returncode})")
+        stderr = done.stderr
+    except subprocess.TimeoutExpired as error:
+        stdout = error.stdout.decode("utf-8", "replace") if isinstance(error.stdout, bytes) else error.stdout or ""
+        stderr, ended = "", f"the notebook took more than {timeout:g} s"
+    start, rows, checking, result = None, {}, None, None
+    for line in stdout.splitlines():
+        if not line.startswith(f"{_MARK}{token} "):
+            continue
+        message = json.loads(line.split(" ", 1)[1])
+        if "start" in message:
+            start = message["start"]
+        elif "checking" in message:
+            checking = message["checking"]
+        elif "row" in message:
+            rows.setdefault(message["row"]["exercise"], message["row"])
+        elif "done" in message:
+            result = message["done"]
+    if ended is None and result is not None:
+        return result
+    status = "timeout" if ended and ended.startswith("the notebook took") else "error"
+    if start is None:                                      # died before its first verdict: one reason for all
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return {"notebook": str(path), "failed": status,
+                "message": ended if status == "timeout" else f"the grader's process failed: {tail}"}
+    for key in [*(checking or []), *start["expected"]]:     # the verdicts written stay; the rest say why not
+        if key not in rows:
+            where = f" while checking {', '.join(k for k in checking if k not in rows)}" \
+                if checking and any(k not in rows for k in checking) else " before this exercise was checked"
+            rows[key] = asdict(Row(key, status, (ended or "the process ended") + where))
+    return {**{k: v for k, v in start.items() if k != "expected"}, "rows": list(rows.values())}
 
 
 def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=300.0, jobs=1,
@@ -330,8 +387,8 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
         student = student_of(path, folder)
         base = dict(student=student, notebook=path.relative_to(folder).as_posix())
         if "failed" in result:
-            chapter = _chapter_of(path, _cells(path))
-            keys = [e.key for e in exercises.EXERCISES.values() if e.chapter == chapter] or ["?"]
+            keys = result.get("keys") or \
+                [e.key for e in exercises.EXERCISES.values() if e.chapter == _chapter_of(path, _cells(path))] or ["?"]
             table += [dict(base, exercise=k, status=result["failed"], message=result["message"], flags="")
                       for k in keys]
             continue
@@ -408,8 +465,14 @@ def main(argv=None) -> int:
     parser.add_argument("--one", help=argparse.SUPPRESS)          # the worker: one notebook, JSON on stdout
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(grade_notebook(Path(args.one), args.lang, args.time_limit, args.check_limit),
-                         ensure_ascii=False))
+        token = os.environ.pop("ATTENTION_LIB_GRADE_TOKEN", "")   # gone before any student code runs
+        stdout = sys.stdout
+
+        def emit(message):                                 # one line per step, flushed: it outlives a crash
+            stdout.write(f"{_MARK}{token} " + json.dumps(message, ensure_ascii=False) + "\n")
+            stdout.flush()
+
+        emit({"done": grade_notebook(Path(args.one), args.lang, args.time_limit, args.check_limit, emit)})
         return 0
     if not args.folder:
         parser.error("give the folder of submitted notebooks")

@@ -49,6 +49,9 @@ SDPA_CHEAT = {"sa.sdpa": "def attention(q, k, v, mask=None):\n"
                            "    return F.scaled_dot_product_attention(q, k, v, is_causal=True)"}
 
 
+OS_EXIT = "def causal_attention(q, k, v):\n    import os\n    os._exit(3)"
+
+
 def _submission(chapter: str, answers: dict, lang: str = "en"):
     nb = editions.student_edition(nbformat.read(ROOT / "notebooks" / lang / f"{chapter}.ipynb", as_version=4))
     for cell in nb.cells:
@@ -65,6 +68,12 @@ def graded(tmp_path_factory):
         (folder / student).mkdir()
         nbformat.write(_submission("03_squeeze_excitation", answers), folder / student / "03_squeeze_excitation.ipynb")
     nbformat.write(_submission("01_self_attention", SDPA_CHEAT), folder / "carol-01_self_attention.ipynb")
+    # dave's process dies in the last exercise's function: the verdicts written before it must stay
+    nbformat.write(_submission("01_self_attention", {"sa.sdpa": SDPA_CHEAT["sa.sdpa"], "sa.causal": OS_EXIT}),
+                   folder / "dave-01_self_attention.ipynb")
+    # gina's upload was cut off half-way: not JSON; the class must still be graded
+    whole = nbformat.writes(_submission("03_squeeze_excitation", CLASS["alice"]))
+    (folder / "gina-03_squeeze_excitation.ipynb").write_text(whole[:len(whole) // 2], encoding="utf-8")
     out = folder / "report"
     done = subprocess.run([sys.executable, "-m", "attention_lib.grade", str(folder), "--out", str(out),
                            "--time-limit", "3", "--check-limit", "2", "--timeout", "120"],
@@ -78,7 +87,7 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS)
+    assert students == set(CLASS) | {"gina"}
     assert {e for s, e in rows if s == "alice"} == {"se.params", "se.shape", "se.gate"}
     assert {e for s, e in rows if s == "carol"} >= {"sa.shape", "sa.params", "sa.sdpa", "sa.causal", "se.gate"}
     assert "students" in stdout and "grades.csv" in stdout
@@ -124,3 +133,20 @@ def test_the_html_table_says_each_outcome_in_words(graded):
     _, page, _ = graded
     assert page.count("<tr>") >= len(CLASS) and "✓ right" in page and "✗ wrong" in page and "⏱ timeout" in page
     assert "⚑" in page and "not evidence" in page
+
+
+def test_an_unreadable_notebook_gets_one_error_row_and_the_class_is_still_graded(graded):
+    rows, page, _ = graded
+    gina = [r for (s, _), r in rows.items() if s == "gina"]
+    assert len(gina) == 1 and gina[0]["status"] == "error"
+    assert re.fullmatch(r"not a readable notebook \(JSON error at line \d+, column \d+: .+\)", gina[0]["message"])
+    assert rows[("alice", "se.gate")]["status"] == "right" and "gina" in page
+
+
+def test_a_process_that_dies_keeps_the_verdicts_already_written(graded):
+    rows, _, _ = graded
+    assert rows[("dave", "sa.sdpa")]["status"] == "right"            # graded before the os._exit(3)
+    assert rows[("dave", "sa.shape")]["status"] == "unanswered"
+    causal = rows[("dave", "sa.causal")]
+    assert causal["status"] == "error"
+    assert causal["message"] == "the process ended (exit code 3) while checking sa.causal"
