@@ -13,7 +13,11 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    ``attention_lib``, ``ch.``) other than through its check, uses what the exercise forbids
    (``scaled_dot_product_attention`` in exercise 3 of chapter 1, ``is_causal`` in exercise 4), changes the
    library or torch, prints a verdict, runs code from text (``exec``, ``eval``), or checks another exercise
-   than its chapter's; and a notebook that still holds the reference solutions.
+   than its chapter's, reaches the library around its name (a bare ``count_parameters``, ``sys.modules``,
+   ``importlib``, ``__builtins__``, ``getattr`` with a name built from text); for the whole notebook, an import
+   from ``attention_lib`` in any cell beyond the setup's (and the answer cells that use a name it binds), and a
+   notebook that still holds the reference solutions. The flags are a text scan: a determined student can evade
+   them, so a teacher reads the code of a surprising answer.
 
 It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
 ``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
@@ -47,6 +51,8 @@ STATUS = {"right": "✓", "wrong": "✗", "unanswered": "…", "error": "!", "ti
 _LIBRARY = ("al", "attention_lib", "ch")
 _RUNS_TEXT = ("exec", "eval", "compile", "__import__")
 _VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
+#: Names that reach the library or a forbidden function around the ``al.`` spelling (a text scan: see the guide)
+_BACK_DOORS = ("count_parameters", "importlib", "__builtins__")
 
 
 @dataclass
@@ -135,6 +141,8 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
             if any(n.split(".")[0] == "attention_lib" for n in names):
                 flags.append("imports attention_lib")
+            if any(n.split(".")[0] == "importlib" for n in names):
+                flags.append("reaches around the library's name: importlib")
         elif isinstance(node, ast.Attribute) and id(node) not in in_check and id(node) not in inner:
             root = node
             while isinstance(root, ast.Attribute):
@@ -144,8 +152,17 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
                 flags.append(f"changes {ast.unparse(node)}")
             elif name in _LIBRARY and not node.attr.isupper():      # ch.RESNET50: data the exercise names
                 flags.append(f"uses the library: {ast.unparse(node)}")
+            elif name == "sys" and node.attr == "modules":
+                flags.append("reaches around the library's name: sys.modules")
+            elif node.attr in _RUNS_TEXT:                            # __builtins__.__import__, builtins.eval
+                flags.append(f"runs code from text: {node.attr}")
         elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
             flags.append(f"runs code from text: {node.id}")
+        elif isinstance(node, ast.Name) and node.id in _BACK_DOORS:
+            flags.append(f"reaches around the library's name: {node.id}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) > 1 and _holds_text(node.args[1]):
+            flags.append(f"looks a name up from text: {ast.unparse(node)[:60]}")
         elif isinstance(node, ast.Name) and node.id == "EXERCISES":
             flags.append("touches the checks: EXERCISES")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
@@ -157,6 +174,49 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
             if word in forbid:
                 flags.append(f"uses {word}, which the exercise forbids")
     return list(dict.fromkeys(flags))
+
+
+def _holds_text(node: ast.AST) -> bool:
+    """Whether an expression is built from string literals (``"scaled_" + "dot_product_attention"``, an f-string)."""
+    return any(isinstance(n, ast.JoinedStr) or isinstance(n, ast.Constant) and isinstance(n.value, str)
+               for n in ast.walk(node))
+
+
+def _setup_import(node: ast.AST, chapter: Optional[str]) -> bool:
+    """Whether an import of ``attention_lib`` is one the book's notebooks make themselves: ``import attention_lib``,
+    ``import attention_lib as al``, ``import attention_lib.bam`` (binds only ``attention_lib``) and the chapter's
+    ``from attention_lib.chapters import chNN_name as ch``."""
+    if isinstance(node, ast.Import):
+        return all(a.asname in (None, "al") if a.name == "attention_lib" else a.asname is None for a in node.names)
+    return node.module == "attention_lib.chapters" and all(a.name == chapter and a.asname == "ch"
+                                                           for a in node.names)
+
+
+def library_imports(cells, chapter: Optional[str]) -> tuple[list[str], set[str]]:
+    """The imports from ``attention_lib`` anywhere in a notebook beyond the setup's (a note for every row of the
+    notebook), and the names they bind (an answer cell that uses one is flagged)."""
+    notes, names = [], set()
+    for cell in cells:
+        if cell["type"] != "code" or _is_solution(cell):
+            continue
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if not any(m.split(".")[0] == "attention_lib" for m in modules) or _setup_import(node, chapter):
+                continue
+            notes.append(f"imports from attention_lib outside the setup: {ast.unparse(node)}")
+            names |= {a.asname or a.name.split(".")[0] for a in node.names}
+    return list(dict.fromkeys(notes)), names
+
+
+def _uses(tree: ast.AST, names: set[str]) -> list[str]:
+    found = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names]
+    return [f"uses {name}, imported from attention_lib in another cell" for name in dict.fromkeys(found)]
 
 
 # ---------------------------------------------------------------- grading one notebook (in its own process)
@@ -244,6 +304,8 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
     expected = [e.key for e in exercises.EXERCISES.values() if e.chapter == chapter]
     notes = ["the notebook still holds the reference solutions"] if any(_is_solution(c) for c in cells) else []
     answers = [c for c in cells if c["type"] == "code" and not _is_solution(c) and "check(" in c["source"]]
+    imported_notes, imported_names = library_imports(cells, chapter)
+    notes += imported_notes
     others = [c for c in cells if c["type"] == "code" and c not in answers and not _is_solution(c)]
     namespace = {"__name__": "__main__", "device": torch.device("cpu")}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -282,7 +344,7 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
         changed = _restore(state)
         for key, name in calls:
             forbid = exercises.EXERCISES[key].forbid if key in exercises.EXERCISES else ()
-            flags = flags_of(tree, forbid) + [f"changed {c}" for c in changed[:5]]
+            flags = flags_of(tree, forbid) + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
             if key not in expected:
                 flags.append(f"checks {key!r}, not an exercise of {chapter}")
             if status is None:

@@ -52,8 +52,23 @@ SDPA_CHEAT = {"sa.sdpa": "def attention(q, k, v, mask=None):\n"
 OS_EXIT = "def causal_attention(q, k, v):\n    import os\n    os._exit(3)"
 
 
-def _submission(chapter: str, answers: dict, lang: str = "en"):
+#: frank (chapter 1): the library's names imported in a scratch cell, used bare in an answer cell
+FRANK_SCRATCH = "from attention_lib import count_parameters\nfrom attention_lib import MultiHeadSelfAttention as MHSA"
+FRANK = {"sa.params": "answer_2 = count_parameters(MHSA(96, num_heads=6))"}
+#: heidi (chapter 1): the library and the forbidden function reached without spelling their names
+HEIDI = {"sa.params": "import sys\nanswer_2 = sys.modules['attention_lib'].count_parameters(\n"
+                      "    (__builtins__['__import__'] if isinstance(__builtins__, dict) else __builtins__.__import__)(\n"
+                      "        'attention_lib').MultiHeadSelfAttention(96, num_heads=6))",
+         "sa.sdpa": "import importlib\nF2 = importlib.import_module('torch.nn.functional')\n"
+                    "def attention(q, k, v, mask=None):\n"
+                    "    return getattr(F2, 'scaled_' + 'dot_product_attention')(q, k, v, attn_mask=mask)"}
+
+
+def _submission(chapter: str, answers: dict, lang: str = "en", scratch: str = ""):
     nb = editions.student_edition(nbformat.read(ROOT / "notebooks" / lang / f"{chapter}.ipynb", as_version=4))
+    if scratch:                                       # a cell of the student's own, before the first answer cell
+        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and ".check(" in c.source)
+        nb.cells.insert(first, nbformat.v4.new_code_cell(scratch))
     for cell in nb.cells:
         call = re.search(r"""\.check\(\s*["']([\w.]+)["']\s*,\s*(\w+)\s*\)""", cell.source)
         if cell.cell_type == "code" and call and call.group(1) in answers:
@@ -71,6 +86,8 @@ def graded(tmp_path_factory):
     # dave's process dies in the last exercise's function: the verdicts written before it must stay
     nbformat.write(_submission("01_self_attention", {"sa.sdpa": SDPA_CHEAT["sa.sdpa"], "sa.causal": OS_EXIT}),
                    folder / "dave-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", FRANK, scratch=FRANK_SCRATCH), folder / "frank-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", HEIDI), folder / "heidi-01_self_attention.ipynb")
     # gina's upload was cut off half-way: not JSON; the class must still be graded
     whole = nbformat.writes(_submission("03_squeeze_excitation", CLASS["alice"]))
     (folder / "gina-03_squeeze_excitation.ipynb").write_text(whole[:len(whole) // 2], encoding="utf-8")
@@ -87,7 +104,7 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS) | {"gina"}
+    assert students == set(CLASS) | {"gina", "heidi"}
     assert {e for s, e in rows if s == "alice"} == {"se.params", "se.shape", "se.gate"}
     assert {e for s, e in rows if s == "carol"} >= {"sa.shape", "sa.params", "sa.sdpa", "sa.causal", "se.gate"}
     assert "students" in stdout and "grades.csv" in stdout
@@ -150,3 +167,22 @@ def test_a_process_that_dies_keeps_the_verdicts_already_written(graded):
     causal = rows[("dave", "sa.causal")]
     assert causal["status"] == "error"
     assert causal["message"] == "the process ended (exit code 3) while checking sa.causal"
+
+
+def test_the_library_reached_around_its_name_is_flagged(graded):
+    rows, _, _ = graded
+    frank = rows[("frank", "sa.params")]
+    assert frank["status"] == "right"                     # right, but counted by the library:
+    assert "imports from attention_lib outside the setup: from attention_lib import count_parameters" in frank["flags"]
+    assert "uses count_parameters, imported from attention_lib in another cell" in frank["flags"]
+    assert "uses MHSA, imported from attention_lib in another cell" in frank["flags"]
+    assert "reaches around the library's name: count_parameters" in frank["flags"]
+    assert "imports from attention_lib outside the setup" in rows[("frank", "sa.shape")]["flags"]  # per notebook
+    params, sdpa = rows[("heidi", "sa.params")], rows[("heidi", "sa.sdpa")]
+    assert params["status"] == "right" and sdpa["status"] == "right"
+    for flag in ("reaches around the library's name: sys.modules", "reaches around the library's name: __builtins__",
+                 "runs code from text: __import__"):
+        assert flag in params["flags"]
+    assert "reaches around the library's name: importlib" in sdpa["flags"]
+    assert "looks a name up from text: getattr(F2, 'scaled_' + 'dot_product_attention')" in sdpa["flags"]
+    assert not rows[("alice", "se.gate")]["flags"]        # the setup's own imports are not flagged

@@ -178,3 +178,20 @@ def test_each_mistake_of_the_guide_gets_the_verdict_that_names_it(row):
         assert key in _found(check, answer), f"{check}: {_found(check, answer)} instead of {key}"
         ok, message = exercises.verdict(check, answer)
         assert ok is False and message != i18n.t("ex.correct")
+
+
+GRADING = {"en": ("## Grading submitted notebooks", "**The flags are a text scan, not proof.**"),
+           "zh": ("## 给学生交上来的 Jupyter 笔记本评分", "**标记只是对代码文本的扫描，不是证据。**")}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_guide_names_each_back_door_the_grader_flags_and_says_flags_can_be_evaded(lang):
+    from attention_lib import grade
+
+    text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
+    heading, warning = GRADING[lang]
+    section = text[text.index(heading):]
+    section = section[:section.index("\n## ", 1)]
+    for name in (*grade._BACK_DOORS, "sys.modules", "getattr", "import attention_lib as al"):
+        assert f"`{name}`" in section, f"{lang}: the grading section does not name {name}"
+    assert warning in section
