@@ -214,6 +214,36 @@ def library_imports(cells, chapter: Optional[str]) -> tuple[list[str], set[str]]
     return list(dict.fromkeys(notes)), names
 
 
+def _defined(source: str) -> set[str]:
+    """The names a cell binds (assignments, ``def``, ``class``, imports)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names}
+    return names
+
+
+def name_elsewhere(message: str, elsewhere: set[str]) -> str:
+    """``message`` with the rule added when it reports a NameError for a name another cell defines (the answer
+    cell ran alone: "`helper_shape` is defined in another cell, and an answer cell must stand on its own...")."""
+    from .toolkit import exercises  # noqa: F401  (registers the sentence)
+    from .toolkit.i18n import get_language, t
+
+    found = re.search(r"NameError: name '(\w+)' is not defined", message)
+    if not found or found.group(1) not in elsewhere:
+        return message
+    stop = "。" if get_language() == "zh" else ". "
+    return f"{message.rstrip().rstrip('.。')}{stop}{t('ex.name_elsewhere', name=found.group(1))}"
+
+
 def _uses(tree: ast.AST, names: set[str]) -> list[str]:
     found = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names]
     return [f"uses {name}, imported from attention_lib in another cell" for name in dict.fromkeys(found)]
@@ -342,6 +372,8 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
             except BaseException as error:                 # SystemExit included: the grader goes on
                 status, message = "error", f"the cell raised {exercises.describe_error(error)}"
         changed = _restore(state)
+        elsewhere = set().union(*(_defined(c["source"]) for c in cells if c is not cell and c["type"] == "code"
+                                  and not _is_solution(c)))
         for key, name in calls:
             forbid = exercises.EXERCISES[key].forbid if key in exercises.EXERCISES else ()
             flags = flags_of(tree, forbid) + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
@@ -349,9 +381,10 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
                 flags.append(f"checks {key!r}, not an exercise of {chapter}")
             if status is None:
                 result, text = exercises.verdict(key, namespace.get(name, ...))
-                row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result], text, flags)
+                row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result],
+                          name_elsewhere(text, elsewhere), flags)
             else:
-                row = Row(key, status, message, flags)
+                row = Row(key, status, name_elsewhere(message, elsewhere), flags)
             if key not in rows:                            # the first answer cell of an exercise counts
                 rows[key] = row
                 emit({"row": asdict(row)})

@@ -38,10 +38,14 @@ CLASS = {
     "dave": {"se.params": "answer_1 = 1 / 0", "se.shape": "import sys\nsys.exit('bye')\nanswer_2 = (8, 256, 1, 1)",
              "se.gate": "def se_gate(x, fc1, fc2):\n    raise ValueError('not yet')"},
     "frank": {"se.params": "from attention_lib.toolkit import memory   # a submodule imported, nothing changed\n"
-                           "answer_1 = 2 * 256 * 16 + 16 + 256"},
+                           "answer_1 = 2 * 256 * 16 + 16 + 256",
+              "se.shape": "answer_2 = helper_shape",                     # set in a scratch cell (SCRATCH)
+              "se.gate": SE_GATE.replace("(2, 3)", "helper_dims")},
     "erin": {"se.params": "while True:\n    pass\nanswer_1 = 8464", "se.shape": "answer_2 = (8, 256, 1, 1)",
              "se.gate": "def se_gate(x, fc1, fc2):\n    while True:\n        pass"},
 }
+#: a cell of the student's own in chapter 3: what frank's answer cells lean on, which the grader does not run
+SCRATCH = {"frank": "helper_shape = (8, 256, 1, 1)\nhelper_dims = (2, 3)"}
 #: chapter 1, for the exercises that forbid what their reference uses
 SDPA_CHEAT = {"sa.sdpa": "def attention(q, k, v, mask=None):\n"
                          "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)",
@@ -81,7 +85,8 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     for student, answers in CLASS.items():
         (folder / student).mkdir()
-        nbformat.write(_submission("03_squeeze_excitation", answers), folder / student / "03_squeeze_excitation.ipynb")
+        nbformat.write(_submission("03_squeeze_excitation", answers, scratch=SCRATCH.get(student, "")),
+                       folder / student / "03_squeeze_excitation.ipynb")
     nbformat.write(_submission("01_self_attention", SDPA_CHEAT), folder / "carol-01_self_attention.ipynb")
     # dave's process dies in the last exercise's function: the verdicts written before it must stay
     nbformat.write(_submission("01_self_attention", {"sa.sdpa": SDPA_CHEAT["sa.sdpa"], "sa.causal": OS_EXIT}),
@@ -186,3 +191,29 @@ def test_the_library_reached_around_its_name_is_flagged(graded):
     assert "reaches around the library's name: importlib" in sdpa["flags"]
     assert "looks a name up from text: getattr(F2, 'scaled_' + 'dot_product_attention')" in sdpa["flags"]
     assert not rows[("alice", "se.gate")]["flags"]        # the setup's own imports are not flagged
+
+
+def test_a_name_of_another_cell_gets_the_rule_that_an_answer_cell_stands_on_its_own(graded):
+    rows, _, _ = graded
+    shape, gate = rows[("frank", "se.shape")], rows[("frank", "se.gate")]
+    assert shape["status"] == "error" and shape["message"] == (
+        "the cell raised NameError: name 'helper_shape' is not defined. `helper_shape` is defined in another cell, "
+        "and an answer cell must stand on its own: when your work is graded, each answer cell is re-run alone, "
+        "after the notebook's imports, so define in it everything it uses.")
+    assert gate["status"] == "wrong" and "NameError" in gate["message"] \
+        and "`helper_dims` is defined in another cell" in gate["message"]
+    assert "another cell" not in rows[("dave", "se.params")]["message"]     # other errors get no such sentence
+
+
+def test_the_stand_alone_rule_in_both_languages_only_for_a_name_another_cell_defines():
+    from attention_lib import grade
+    from attention_lib.toolkit import i18n
+
+    message = "NameError: name 'd_k' is not defined"
+    assert grade.name_elsewhere(message, {"x"}) == message
+    try:
+        i18n.set_language("zh")
+        assert grade.name_elsewhere(message, {"d_k"}) == message + "。`d_k` 定义在另一个代码单元里，而作答的代码单元" \
+            "必须能独立运行：评分时每个作答的代码单元都会在 Jupyter 笔记本的导入之后单独重新运行，所以它用到的一切都要在本单元里定义。"
+    finally:
+        i18n.set_language("en")

@@ -133,6 +133,10 @@ register({
                          "program; return the result instead.",
                    "zh": "你的函数调用了 exit() 或 sys.exit()（SystemExit），这会终止整个程序；请返回结果。"},
     "ex.fn.raised_plain": {"en": "your function raised {error}.", "zh": "你的函数抛出了 {error}。"},
+    "ex.name_elsewhere": {"en": "`{name}` is defined in another cell, and an answer cell must stand on its own: when "
+                                "your work is graded, each answer cell is re-run alone, after the notebook's "
+                                "imports, so define in it everything it uses.",
+                          "zh": "`{name}` 定义在另一个代码单元里，而作答的代码单元必须能独立运行：评分时每个作答的代码单元都会在 Jupyter 笔记本的导入之后单独重新运行，所以它用到的一切都要在本单元里定义。"},
     "ex.fn.returned_none": {"en": "your function returned None: did you forget `return`?",
                             "zh": "你的函数返回了 None：是不是忘了写 `return`？"},
     "ex.fn.numpy": {"en": "your function returned a NumPy array; return a torch tensor (no .numpy(), stay in torch).",
