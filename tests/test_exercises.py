@@ -1,6 +1,7 @@
 """Every exercise check accepts its solution, names typical mistakes, and never raises on a blank answer."""
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,19 @@ def test_verdicts_join_two_sentences_as_each_language_does(lang, capsys):
         assert "。第一组测试通过了" in out
     else:
         assert ". It passed the first test" in out
+
+
+#: every exercise whose answer is a function (its check calls it through exercises.call)
+FUNCTION_CHECKS = ("ch00.distribution", "ch00.map_bytes", "sa.sdpa", "sa.causal", "ea.double_norm", "se.gate",
+                   "sk.select", "cbam.spatial", "bam.combine", "eca.gate")
+
+
+@pytest.mark.parametrize("key", FUNCTION_CHECKS)
+def test_a_function_that_prints_instead_of_returning_is_told_so(key, lang, capsys):
+    def prints(*args, **kwargs):
+        print(len(args), file=sys.stderr)           # the result printed, not returned (stderr: run() reads stdout)
+
+    result, out = run(key, prints, capsys)
+    said = {"en": "your function returned None: did it print the result, or forget `return`?",
+            "zh": "你的函数返回了 None：是把结果打印了出来，还是忘了写 `return`？"}[lang]
+    assert result is False and said in out, out

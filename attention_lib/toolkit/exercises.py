@@ -137,8 +137,8 @@ register({
                                 "your work is graded, each answer cell is re-run alone, after the notebook's "
                                 "imports, so define in it everything it uses.",
                           "zh": "`{name}` 定义在另一个代码单元里，而作答的代码单元必须能独立运行：评分时每个作答的代码单元都会在 Jupyter 笔记本的导入之后单独重新运行，所以它用到的一切都要在本单元里定义。"},
-    "ex.fn.returned_none": {"en": "your function returned None: did you forget `return`?",
-                            "zh": "你的函数返回了 None：是不是忘了写 `return`？"},
+    "ex.fn.returned_none": {"en": "your function returned None: did it print the result, or forget `return`?",
+                            "zh": "你的函数返回了 None：是把结果打印了出来，还是忘了写 `return`？"},
     "ex.fn.numpy": {"en": "your function returned a NumPy array; return a torch tensor (no .numpy(), stay in torch).",
                     "zh": "你的函数返回了 NumPy 数组；请返回 torch 张量（不要调用 .numpy()，全程使用 torch）。"},
     "ex.fn.tuple": {"en": "your function returned a {kind} of {n} values; return one tensor.",
@@ -707,6 +707,8 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
         where = _changed(original, kw_copies[label], label)
         if where is not None:
             raise Slip("ex.fn.mutated", name=where)
+    if result is None:               # every function of an exercise returns a value: a print, or no return
+        raise Slip("ex.fn.returned_none")
     return result
 
 
