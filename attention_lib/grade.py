@@ -464,7 +464,9 @@ def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
             where = f" while checking {', '.join(k for k in checking if k not in rows)}" \
                 if checking and any(k not in rows for k in checking) else " before this exercise was checked"
             rows[key] = asdict(Row(key, status, (ended or "the process ended") + where))
-    return {**{k: v for k, v in start.items() if k != "expected"}, "rows": list(rows.values())}
+    order = {key: i for i, (key, _) in enumerate(exercise_order(rows))}
+    return {**{k: v for k, v in start.items() if k != "expected"},
+            "rows": sorted(rows.values(), key=lambda r: order[r["exercise"]])}
 
 
 def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=300.0, jobs=1,
@@ -500,15 +502,30 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
     return table
 
 
+def exercise_order(keys) -> list[tuple[str, str]]:
+    """``[(key, heading)]`` in the book's order (chapter, then the exercise's number in it), headed
+    ``"Ex 3 · sa.sdpa"``; keys the book does not know ("?" for an unreadable notebook) come last, by name."""
+    from .toolkit.exercises import EXERCISES
+
+    known = list(EXERCISES)
+    number = {}
+    for key, ex in EXERCISES.items():
+        number[key] = sum(e.chapter == ex.chapter for e in list(EXERCISES.values())[:known.index(key) + 1])
+    ordered = sorted(keys, key=lambda k: (0, known.index(k), "") if k in number else (1, 0, k))
+    return [(k, f"Ex {number[k]} · {k}" if k in number else k) for k in ordered]
+
+
 def _html(table: list[dict]) -> str:
     from .toolkit.exercises import VERDICT_COLOURS
 
     colours = {"right": VERDICT_COLOURS[True], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
                "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
     students = sorted({r["student"] for r in table})
-    exercises = sorted({r["exercise"] for r in table})
+    columns = exercise_order({r["exercise"] for r in table})        # the book's order, not the alphabet's
+    exercises = [key for key, _ in columns]
     cells = {(r["student"], r["exercise"]): r for r in table}
-    head = "".join(f"<th scope='col'><code>{html.escape(e)}</code></th>" for e in exercises)
+    head = "".join(f"<th scope='col'>{html.escape(h.rsplit(' ', 1)[0])} <code>{html.escape(k)}</code></th>"
+                   if h != k else f"<th scope='col'><code>{html.escape(k)}</code></th>" for k, h in columns)
     body = []
     for student in students:
         row = [f"<th scope='row'>{html.escape(student)}</th>"]

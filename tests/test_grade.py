@@ -217,3 +217,14 @@ def test_the_stand_alone_rule_in_both_languages_only_for_a_name_another_cell_def
             "必须能独立运行：评分时每个作答的代码单元都会在 Jupyter 笔记本的导入之后单独重新运行，所以它用到的一切都要在本单元里定义。"
     finally:
         i18n.set_language("en")
+
+
+def test_the_html_columns_follow_the_books_order_and_number_each_exercise(graded):
+    _, page, _ = graded
+    head = page[page.index("<thead>"):page.index("</thead>")]
+    heads = re.findall(r"<th scope='col'>(Ex \d+ · )?<code>([\w.?]+)</code>", head)
+    keys = [k for _, k in heads]
+    assert keys[:4] == ["sa.shape", "sa.params", "sa.sdpa", "sa.causal"]      # chapter 1 before chapter 3
+    assert keys[4:7] == ["se.params", "se.shape", "se.gate"]
+    assert ("Ex 3 · ", "sa.sdpa") in heads and ("Ex 1 · ", "se.params") in heads
+    assert keys[-1] == "?"                                              # gina's unreadable notebook
