@@ -273,3 +273,22 @@ def test_a_function_that_prints_instead_of_returning_is_told_so(key, lang, capsy
     said = {"en": "your function returned None: did it print the result, or forget `return`?",
             "zh": "你的函数返回了 None：是把结果打印了出来，还是忘了写 `return`？"}[lang]
     assert result is False and said in out, out
+
+
+@pytest.mark.parametrize("key", [k for k in FUNCTION_CHECKS if k != "ch00.map_bytes"])   # map_bytes takes ints
+def test_a_size_fixed_in_a_reshape_is_named_by_every_function_check(key, lang, capsys):
+    def fixed(*args):                               # .reshape(-1, 64, 1, 1) with the notebook's C: here 997
+        first = next(x for a in args for x in (a if isinstance(a, (list, tuple)) else [a])
+                     if isinstance(x, torch.Tensor))
+        return first.reshape(-1, 997)
+
+    result, out = run(key, fixed, capsys)
+    assert result is False and i18n.t("ex.fn.fixed_size", n=997)[:14] in out, out
+
+
+def test_se_gate_with_the_channel_count_fixed_names_the_size(capsys):
+    def se_gate(x, fc1, fc2):                       # review r2 F7: C = 64 hard-coded
+        return torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3)))))).reshape(-1, 64, 1, 1)
+
+    result, out = run("se.gate", se_gate, capsys)
+    assert result is False and "64 is not a size of these inputs: is a size fixed in your code" in out, out
