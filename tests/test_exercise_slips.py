@@ -283,3 +283,10 @@ def test_no_verdict_on_a_wrong_number_states_the_answer_or_its_working(check, la
 def test_the_cheapest_hint_does_not_point_at_the_answer(wrong, lang):
     ok, message = exercises.verdict("cmp.cheapest", wrong)
     assert ok is False and "ECA" not in message and "eca" not in message and "k " not in message.replace("kernel", "")
+
+
+def test_a_fixed_padding_is_named_without_giving_the_formula(lang):
+    result, message = exercises.verdict("eca.gate", eca_global_k)     # padding 1 for a kernel of 5 taps
+    said = {"en": "the padding is 1, but this kernel has k = 5 taps: which padding keeps C outputs for any k?",
+            "zh": "填充是 1，而这个卷积核有 k = 5 个采样点：对任意的 k，填充多少才能保持 C 个输出？"}[lang]
+    assert result is False and said in message and "(k − 1) / 2" not in message, message

@@ -143,11 +143,9 @@ register({
     "ex.eca.gate.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
                                    "C = {C}: is C fixed in your code?",
                              "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}：代码里是不是写死了 C？"},
-    "ex.eca.gate.fixed_padding": {"en": "the padding is {p}, but this kernel has k = {k} taps: the padding that keeps C "
-                                        "channels is (k − 1) / 2, read off the kernel (weight.shape[-1]), not a fixed "
-                                        "number.",
-                                  "zh": "填充是 {p}，而这个卷积核有 k = {k} 个采样点：保持 C 个通道的填充是 (k − 1) / 2，"
-                                        "应从卷积核读取（weight.shape[-1]），不要写成固定的数。"},
+    "ex.eca.gate.fixed_padding": {"en": "the padding is {p}, but this kernel has k = {k} taps: which padding keeps C "
+                                        "outputs for any k?",
+                                  "zh": "填充是 {p}，而这个卷积核有 k = {k} 个采样点：对任意的 k，填充多少才能保持 C 个输出？"},
     "ex.eca.gate.no_padding": {"en": "without padding (k − 1) / 2 the convolution loses channels at both ends.",
                                "zh": "不填充 (k − 1) / 2，卷积会在两端丢掉通道。"},
     "ex.eca.gate.no_sigmoid": {"en": "the sigmoid at the end is missing: the gate must lie in (0, 1).",
