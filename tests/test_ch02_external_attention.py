@@ -100,6 +100,7 @@ def test_plot_experiment_shows_final_accuracy_and_every_run_s_curve(lang):
     assert len(right.get_lines()) == 9 + 1                        # one line per run, and chance
     table = ch.experiment_table(summary)
     assert len(table) == 3 and table[1][2] == "0.727 ± 0.042" and table[1][1] == "4,096"
+    assert table[1][4] == "0.950, 0.950, 0.950"                   # the training accuracy of every seed
 
 
 def test_experiment_readings_hold_and_fail_on_contradicting_numbers():
