@@ -37,7 +37,7 @@ register({
     "ch02.sizes.self": {"en": "Self-attention: {n} × {n} weights, from this image alone",
                         "zh": "自注意力：{n} × {n} 个权重，只由这张图像算出"},
     "ch02.sizes.external": {"en": "External Attention: {n} × {s} weights, against shared memories",
-                            "zh": "外部注意力：{n} × {s} 个权重，对照共享的记忆"},
+                            "zh": "外部注意力：{n} × {s} 个权重，与共享记忆比较得到"},
     "ch02.sizes.title": {"en": "The same image through two trained token mixers",
                          "zh": "同一张图像经过两个训练好的词元混合器"},
     # §3, §5
