@@ -93,6 +93,21 @@ _DRAWN = """root => [...root.querySelectorAll('canvas')].map(c => c.toDataURL())
 
 _READY = "() => [...document.querySelectorAll('.attention-viewer')].every(v => v.getAttribute('data-ready'))"
 
+#: The site draws a viewer when it nears the window: bring each into view in turn, as a reader scrolling does.
+_SCROLL_TO_VIEWERS = """async () => {
+  for (const v of document.querySelectorAll('.attention-viewer')) {
+    v.scrollIntoView({block: 'center'});
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 30)));
+  }
+  window.scrollTo(0, 0);
+}"""
+
+
+def wait_for_viewers(page, timeout_ms: int = 15_000) -> None:
+    """Every viewer of ``page`` drawn (scrolled past first: the site draws viewers as they near the window)."""
+    page.evaluate(_SCROLL_TO_VIEWERS)
+    page.wait_for_function(_READY, timeout=timeout_ms)
+
 
 def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
     """Point at two different queries of every viewer on ``page``; assert that its drawn map changes each time.
@@ -102,7 +117,7 @@ def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
     viewers = page.locator(".attention-viewer")
     n = viewers.count()
     if n:
-        page.wait_for_function(_READY, timeout=timeout_ms)
+        wait_for_viewers(page, timeout_ms)
     for i in range(n):
         v = viewers.nth(i)
         kind = v.get_attribute("data-kind")
@@ -160,7 +175,7 @@ def drive_viewers_by_keyboard(page, where: str) -> int:
     viewers = page.locator(".attention-viewer")
     n = viewers.count()
     if n:
-        page.wait_for_function(_READY, timeout=15_000)
+        wait_for_viewers(page)
     for i in range(n):
         v = viewers.nth(i)
         kind = v.get_attribute("data-kind")

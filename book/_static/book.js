@@ -3,7 +3,7 @@
    maths, a table, a code block, a figure on a phone, an inline formula longer than a phone's line) becomes
    focusable (keyboard scrolling) and its host shows a fade at the side where more content waits; the fade
    follows the scroll position. The page is measured in one pass and changed in another (no forced layout per
-   element), after parsing, once MathJax has typeset, and when the window is resized. */
+   element), after parsing, after each batch of formulas MathJax typesets, and when the window is resized. */
 (function () {
   "use strict";
   var SCROLLERS = [
@@ -92,12 +92,35 @@
     markAll();
     var timer = null;
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(markAll, 150); });
-    /* formulas change width when MathJax has typeset them */
+    /* formulas change width when MathJax has typeset them; MathJax typesets lazily (a formula when it nears
+       the window), so each batch it inserts is bound and measured again (once per batch, not per formula) */
     var tries = 0, wait = setInterval(function () {
       if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-        clearInterval(wait); MathJax.startup.promise.then(function () { bindPunctuation(); markAll(); });
+        clearInterval(wait); MathJax.startup.promise.then(function () { afterTypeset(); watchTypeset(); });
       } else if (++tries > 40) { clearInterval(wait); }
     }, 250);
+  }
+
+  function afterTypeset() { bindPunctuation(); markAll(); }
+
+  function watchTypeset() {
+    var art = document.querySelector(".bd-article");
+    if (!art || !window.MutationObserver) { return; }
+    var pending = null, watch = new MutationObserver(function (records) {
+      for (var i = 0; i < records.length; i++) {
+        var added = records[i].addedNodes;
+        for (var j = 0; j < added.length; j++) {
+          if (added[j].nodeName === "MJX-CONTAINER" || (added[j].closest && records[i].target.closest &&
+              records[i].target.closest("mjx-container"))) {
+            if (!pending) {
+              pending = setTimeout(function () { pending = null; afterTypeset(); watch.takeRecords(); }, 100);
+            }
+            return;
+          }
+        }
+      }
+    });
+    watch.observe(art, {childList: true, subtree: true});
   }
 
   /* Search results quote the page's source text, where a formula is still TeX ("\\(\\tilde{X}\\)"): quote
