@@ -103,6 +103,23 @@ _SCROLL_TO_VIEWERS = """async () => {
 }"""
 
 
+#: Every formula of the page typeset (MathJax typesets lazily, as formulas near the window; this is what
+#: it does before printing), then a moment for book.js to bind and measure the new batch.
+_TYPESET_ALL = """async () => {
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return false;
+  await MathJax.startup.promise;
+  const doc = MathJax.startup.document;
+  if (doc && doc.lazyTypesetAll) await doc.lazyTypesetAll();
+  await new Promise(r => setTimeout(r, 250));
+  return true;
+}"""
+
+
+def typeset_all(page) -> bool:
+    """Typeset every formula of ``page`` now (False: the page loads no MathJax)."""
+    return page.evaluate(_TYPESET_ALL)
+
+
 def wait_for_viewers(page, timeout_ms: int = 15_000) -> None:
     """Every viewer of ``page`` drawn (scrolled past first: the site draws viewers as they near the window)."""
     page.evaluate(_SCROLL_TO_VIEWERS)
