@@ -115,6 +115,23 @@ _TYPESET_ALL = """async () => {
 }"""
 
 
+#: Scroll from the top to the end of the page and back, as a reader does: what is drawn, typeset or measured
+#: as it nears the window (formulas, viewers, code cells) has been.
+_SCROLL_THROUGH = """async () => {
+  for (let y = 0; y < document.documentElement.scrollHeight; y += Math.round(window.innerHeight * 0.8)) {
+    window.scrollTo(0, y);
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 20)));
+  }
+  window.scrollTo(0, 0);
+  await new Promise(r => setTimeout(r, 200));
+}"""
+
+
+def scroll_through(page) -> None:
+    """Scroll ``page`` to its end and back to the top (see :data:`_SCROLL_THROUGH`)."""
+    page.evaluate(_SCROLL_THROUGH)
+
+
 def typeset_all(page) -> bool:
     """Typeset every formula of ``page`` now (False: the page loads no MathJax)."""
     return page.evaluate(_TYPESET_ALL)

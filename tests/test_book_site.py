@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from .browser import chromium, drive_viewers, serve, typeset_all, wait_for_viewers
+from .browser import chromium, drive_viewers, scroll_through, serve, typeset_all, wait_for_viewers
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
@@ -632,6 +632,7 @@ def test_every_reader_gets_the_page(browser, server, rel):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{server}/{rel}", wait_until="load")
         page.wait_for_load_state("networkidle")
+        scroll_through(page)                                         # a reader's scroll: cells laid out and measured
         typeset_all(page)
         if page.locator(".attention-viewer").count():
             wait_for_viewers(page)                                   # drawn as they near the window

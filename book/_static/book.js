@@ -3,7 +3,8 @@
    maths, a table, a code block, a figure on a phone, an inline formula longer than a phone's line) becomes
    focusable (keyboard scrolling) and its host shows a fade at the side where more content waits; the fade
    follows the scroll position. The page is measured in one pass and changed in another (no forced layout per
-   element), after parsing, after each batch of formulas MathJax typesets, and when the window is resized. */
+   element), after parsing, after each batch of formulas MathJax typesets, when code cells near the window
+   (book.css lays them out only then) and when the window is resized. */
 (function () {
   "use strict";
   var SCROLLERS = [
@@ -33,6 +34,10 @@
     h.classList.toggle("book-more-right", el.scrollLeft < max - 1);
   }
 
+  function rendered(el) {
+    return !el.checkVisibility || el.checkVisibility({contentVisibilityAuto: true});
+  }
+
   function markAll() {
     var art = document.querySelector(".bd-article");
     if (!art) { return; }
@@ -51,7 +56,10 @@
       m.parentNode.insertBefore(box, m);
       box.appendChild(m);
     });
-    var all = art.querySelectorAll(SCROLLERS), over = [];
+    /* a code cell far from the window is not laid out (book.css: content-visibility): it is measured when it
+       nears the window (contentvisibilityautostatechange), not now, which would lay it out */
+    var found = art.querySelectorAll(SCROLLERS), all = [], over = [];
+    for (i = 0; i < found.length; i++) { if (rendered(found[i])) { all.push(found[i]); } }
     for (i = 0; i < all.length; i++) { over.push(all[i].scrollWidth > all[i].clientWidth + 1); }
     for (i = 0; i < all.length; i++) {
       var el = all[i];
@@ -90,8 +98,11 @@
 
   function start() {
     markAll();
-    var timer = null;
+    var timer = null, shown = null;
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(markAll, 150); });
+    document.addEventListener("contentvisibilityautostatechange", function (e) {
+      if (!e.skipped && !shown) { shown = setTimeout(function () { shown = null; markAll(); }, 50); }
+    }, true);
     /* formulas change width when MathJax has typeset them; MathJax typesets lazily (a formula when it nears
        the window), so each batch it inserts is bound and measured again (once per batch, not per formula) */
     var tries = 0, wait = setInterval(function () {
