@@ -185,8 +185,11 @@ def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title
         page.wait_for_function(
             "n => document.querySelectorAll('.widget-subarea > .jupyter-widgets').length >= n",
             arg=views, timeout=30_000)
-    if explorer:  # the toolkit's static explorer: its script must have shown the first frame
+    if explorer:  # the toolkit's static explorer: its script shows the first frame once the reader nears it
         viewer.wait_for(state="visible", timeout=10_000)
+        viewer.scroll_into_view_if_needed()
+        page.wait_for_function("el => el.getAttribute('data-current') !== null", arg=viewer.element_handle(),
+                               timeout=10_000)
         assert viewer.get_attribute("data-current") is not None, f"{rel}: the static explorer's script did not run"
 
     shot = _screenshot(page, rel)
