@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 SITE   := _build/html
 
-.PHONY: book test unit site-test venv clean
+.PHONY: book test unit site-test venv notebook-filter clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) notebook-filter
+
+# git stores the notebooks without outputs (.gitattributes names this filter): run a chapter in JupyterLab, save,
+# and `git status` stays clean; the tests read the notebooks as git stores them.
+notebook-filter:
+	@test -d .git -o -f .git || exit 0; \
+	want='$(PY) tools/editions.py --clean %f'; \
+	test "$$(git config --get filter.attention-notebook.clean)" = "$$want" || \
+	    git config filter.attention-notebook.clean "$$want"
 
 # Strict: a failing cell, anything a cell writes to stderr (warnings, missing glyphs) or a broken
 # reference fails the build. ATTENTION_BOOK_STATIC=1 makes the explorers render static HTML/JS viewers.

@@ -428,10 +428,12 @@ def _squeezes(logits):
 ])
 def test_double_norm_check_names_each_slip(answer, key):
     engine = {"shape": "ex.fn.shape", "raised": "ex.fn.raised", "mutated": "ex.fn.mutated",
-              "not_callable": "ex.answer.function.not_callable"}
+              "not_callable": "ex.answer.function.not_callable", "batch1": "ex.fn.shape"}
     assert problem("ea.double_norm", answer) == engine.get(key, f"ex.ea.norm.{key}")
     ok, message = verdict("ea.double_norm", answer)
     assert ok is False and message.startswith(i18n.t("ex.wrong", hint=""))
+    if key == "batch1":                             # the case that failed is named, with the likely cause
+        assert message.endswith(i18n.t("ex.ea.norm.batch1"))
 
 
 def test_double_norm_check_accepts_the_solutions():

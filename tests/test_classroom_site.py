@@ -59,6 +59,13 @@ def _strings():
     return i18n
 
 
+def _shown(cell) -> str:
+    """What a code cell shows: its printed text and the plain text of what it displayed (a check's verdict block)."""
+    parts = [o.get("text", "") for o in cell.outputs if o.output_type == "stream"]
+    parts += [o.get("data", {}).get("text/plain", "") for o in cell.outputs if o.output_type == "display_data"]
+    return "".join(parts).strip()
+
+
 # ---------------------------------------------------------------- the archives
 
 
@@ -74,14 +81,17 @@ def test_each_archive_holds_every_chapter_without_its_solutions(lang):
         names = set(zf.namelist())
         expected = {f"notebooks/{lang}/{name}" for name in CHAPTERS[lang]}
         assert expected <= names, f"missing from notebooks-{lang}.zip: {sorted(expected - names)}"
-        assert names - expected == {f"notebooks/{lang}/README.md"}, f"unexpected files: {sorted(names - expected)}"
+        pages = {f"book/{lang}/{page}.ipynb" for page in editions.PAGES}
+        assert names - expected - pages == {f"notebooks/{lang}/README.md"}, \
+            f"unexpected files: {sorted(names - expected - pages)}"
         for name in CHAPTERS[lang]:
             student = nbformat.reads(zf.read(f"notebooks/{lang}/{name}").decode("utf-8"), as_version=4)
             full = nbformat.read(ROOT / "notebooks" / lang / name, as_version=4)
             assert not [c for c in student.cells if editions.is_solution(c) or editions.looks_like_a_solution(c)]
-            kept = [c.source for c in full.cells if not editions.is_solution(c)]
-            assert [c.source for c in student.cells] == kept, f"{name}: the student edition is not the chapter " \
-                                                               "without its solution cells"
+            kept = [c for c in full.cells if not editions.is_solution(c)]
+            assert [c.source for c in student.cells if c.cell_type == "code"] == \
+                [c.source for c in kept if c.cell_type == "code"] and len(student.cells) == len(kept), \
+                f"{name}: the student edition is not the chapter without its solution cells"
             assert not any(c.get("outputs") for c in student.cells if c.cell_type == "code")
 
 
@@ -136,8 +146,11 @@ def test_each_student_notebook_runs_top_to_bottom_with_its_checks_unanswered(lan
         assert not errors, f"{lang}/{name}, cell {i}: {errors}"
         if CHECK.search(cell.source):
             checks += 1
-            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-            assert text.strip() == unanswered, f"{lang}/{name}, cell {i}: the check said {text!r}"
+            text = _shown(cell)
+            assert text == unanswered, f"{lang}/{name}, cell {i}: the check said {text!r}"
+            blocks = [o for o in cell.outputs if o.output_type == "display_data"]
+            assert blocks and "attention-verdict-unanswered" in blocks[0]["data"].get("text/html", ""), \
+                f"{lang}/{name}, cell {i}: the verdict is not shown as a block"
     full = nbformat.read(ROOT / "notebooks" / lang / name, as_version=4)
     assert checks == sum(1 for c in full.cells if c.cell_type == "code" and not editions.is_solution(c)
                          and CHECK.search(c.source))
@@ -162,13 +175,13 @@ def test_in_the_built_book_every_answer_is_unanswered_and_every_solution_correct
     for lang, name, nb in _executed():
         i18n.set_language(lang)
         try:
-            unanswered, correct = i18n.t("ex.unanswered"), i18n.t("ex.correct")
+            unanswered, correct = i18n.t("ex.unanswered"), i18n.t("ex.reference", verdict=i18n.t("ex.correct"))
         finally:
             i18n.set_language("en")
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not CHECK.search(cell.source):
                 continue
-            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream").strip()
+            text = _shown(cell)
             solution = "solution" in cell.metadata.get("tags", [])
             assert text == (correct if solution else unanswered), f"{lang}/{name}, cell {i}: {text!r}"
             seen += solution
@@ -354,3 +367,44 @@ def test_pages_print_without_chrome_with_wrapped_code_and_the_explorers_picture(
     assert all(b == "avoid" for b in found["figures"]), f"{rel}: a figure may break across pages"
     if "03_" in rel:
         assert found["explorers"], f"{rel}: the chapter's explorer is missing"
+
+
+# ---------------------------------------------------------------- the exercises' verdicts on the page
+
+_VERDICTS = """() => [...document.querySelectorAll('.attention-verdict')].map(e => {
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = c => { const v = rgb(c).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
+  return {cls: e.className, text: e.innerText, contrast: (a + 0.05) / (b + 0.05), wordBreak: s.wordBreak,
+          wrap: s.overflowWrap, fits: e.scrollWidth <= e.clientWidth + 1, shown: r.width > 0 && r.height > 0};
+})"""
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_verdicts_show_as_blocks_that_say_their_outcome_in_words_in_light_and_dark(browser, server, lang):
+    i18n = _strings()
+    i18n.set_language(lang)
+    try:
+        reference = i18n.t("ex.reference", verdict=i18n.t("ex.correct"))
+        unanswered = i18n.t("ex.unanswered")
+    finally:
+        i18n.set_language("en")
+    page = browser.new_page(viewport={"width": 390, "height": 844})       # a phone: long verdicts must wrap
+    try:
+        page.goto(f"{server}/notebooks/{lang}/03_squeeze_excitation.html", wait_until="networkidle")
+        found = {}
+        for scheme in ("light", "dark"):
+            page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
+            found[scheme] = page.evaluate(_VERDICTS)
+    finally:
+        page.close()
+    for scheme, blocks in found.items():
+        right = [b for b in blocks if "attention-verdict-right" in b["cls"]]
+        waiting = [b for b in blocks if "attention-verdict-unanswered" in b["cls"]]
+        assert right and waiting, f"{lang} {scheme}: the verdict blocks are missing: {blocks}"
+        assert all(b["text"].replace("✓", "").strip() == reference for b in right), right
+        assert all(b["text"].replace("…", "", 1).strip() == unanswered for b in waiting), waiting
+        assert all(b["contrast"] >= 7 and b["wordBreak"] == "normal" and b["fits"] and b["shown"] for b in blocks), \
+            f"{lang} {scheme}: {blocks}"

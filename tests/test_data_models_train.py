@@ -496,6 +496,97 @@ def test_shapes_tokens_demo_shares_its_images_across_seeds_and_trains(cache):
     assert train.trained_demo("shapes_tokens", seed=0, **TINY, **CPU).from_cache
 
 
+@pytest.fixture
+def jupyter_display(monkeypatch):
+    """As in a Jupyter kernel: what train shows in its own displays, as ("display" | "update", html) in order."""
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("update", obj.data))
+
+    def display(obj, display_id=False):
+        shown.append(("display", obj.data))
+        return Handle()
+
+    monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    return shown
+
+
+def test_a_demo_in_training_shows_a_line_in_jupyter_and_removes_it_after(cache, jupyter_display, capsys):
+    """Issue 23: cells that trained for 40-50 s showed nothing but [*]; the line goes to a display of its own."""
+    shown = jupyter_display
+    train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)
+    assert [kind for kind, _ in shown] == ["display", "update"]
+    assert "shapes_cnn" in shown[0][1] and "cache" in shown[0][1] and shown[1][1] == ""
+    assert capsys.readouterr() == ("", "")
+    shown.clear()
+    train.trained_demo("shapes_cnn", attention="squeeze_excitation", **CPU, **TINY)     # cached: nothing shown
+    assert shown == []
+
+
+def test_demos_training_side_by_side_show_one_line_in_jupyter_and_remove_it_after(tmp_path, monkeypatch,
+                                                                                  jupyter_display):
+    """Issue 23: while trained_demos' worker processes train, the cell shows one line (the workers, fresh
+    interpreters, show nothing), emptied once they are done; demos loaded from the cache show nothing."""
+    import concurrent.futures
+
+    shown, in_kernel = jupyter_display, [True]
+
+    class InProcess:                          # a pool that runs each job here, as a process that is no kernel
+        def __init__(self, workers, mp_context=None):
+            self.workers = workers
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *args):
+            in_kernel[0] = False
+            try:
+                fn(*args)
+            finally:
+                in_kernel[0] = True
+            done = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: in_kernel[0])
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InProcess)
+    configs = [train.demo_config("reversal", seed=s, **TINY) for s in (0, 1, 2)]
+    train.set_cache_dir(tmp_path)
+    try:
+        demos = train.trained_demos(configs, device="cpu", progress=False, workers=2)
+        assert all(d.from_cache for d in demos)
+        assert [kind for kind, _ in shown] == ["display", "update"] and shown[1][1] == ""
+        assert "3 demos" in shown[0][1] and "reversal seeds 0, 1, 2" in shown[0][1] and "2 processes" in shown[0][1]
+        assert "cache" in shown[0][1]
+        shown.clear()
+        train.trained_demos(configs, device="cpu", progress=False, workers=2)          # all cached: nothing shown
+        assert shown == []
+    finally:
+        train.set_cache_dir(None)
+
+
+def test_box_scores_read_as_a_sentence_in_the_chapters_language():
+    """Issue 23: a cell ending in box_scores(...) showed BoxScores(peak_in_box=0.9760000109672546, ...) in zh/05."""
+    from attention_lib.toolkit import data, i18n
+
+    scores = data.BoxScores(0.9760000109672546, 0.24735496938228607, 0.15071874856948853)
+    assert repr(scores) == "peak in the box 97.6%, mass in the box 24.7% (the box covers 15.1% of the map)"
+    i18n.set_language("zh")
+    try:
+        assert "97.6%" in repr(scores) and "目标框" in repr(scores) and "peak" not in repr(scores)
+    finally:
+        i18n.set_language("en")
+    assert scores.peak_in_box == 0.9760000109672546            # the numbers themselves are untouched
+
+
 def test_tiny_cnn_stages_after_the_block_and_the_mlp_head_are_optional_and_leave_the_default_untouched():
     plain = TinyCNN("squeeze_excitation", width=4)
     assert plain.after is None and len(plain.head) == 3 and "after" not in repr(plain)   # the demo cache key

@@ -277,5 +277,210 @@ def test_chinese_verdicts_use_chinese_punctuation_and_the_glossarys_terms(key):
     assert zh, f"{key}: no Chinese text"
     assert not ASCII_PUNCTUATION_NEXT_TO_CHINESE.search(zh), f"{key}: ASCII punctuation next to Chinese: {zh}"
     assert not [w for w in AVOID if w in zh], f"{key}: use the glossary's terms: {zh}"
-    if key not in ("ex.wrong",):
+    if key not in ("ex.wrong", "ex.reference") and not key.startswith("ex.fn.inputs."):   # parts of a sentence
         assert zh.rstrip().endswith(("。", "？", "！")), f"{key}: a Chinese sentence ends with 。？ or ！: {zh}"
+
+
+# ---------------------------------------------------------------- the engine's promises
+
+FUNCTION_KEYS = sorted({p.values[1] for p in SOLUTIONS if callable(p.values[2])})
+
+
+def _exits(*args, **kwargs):
+    import sys
+    sys.exit("done")
+
+
+def _loops(*args, **kwargs):
+    while True:
+        pass
+
+
+def _loops_and_swallows(*args, **kwargs):
+    while True:
+        try:
+            while True:
+                pass
+        except Exception:          # a student's catch-all does not swallow the time limit
+            pass
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_a_function_that_calls_sys_exit_gets_a_verdict_that_says_so(key, lang):
+    result, message = exercises.verdict(key, _exits)
+    assert result is False and "SystemExit" in message
+
+
+@pytest.fixture
+def short_limit(monkeypatch):
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.5)
+
+
+@pytest.mark.parametrize("answer", [_loops, _loops_and_swallows])
+def test_an_endless_loop_gets_a_time_out_verdict_in_the_main_thread(answer, short_limit, lang):
+    import time
+    start = time.monotonic()
+    result, message = exercises.verdict("se.gate", answer)
+    assert time.monotonic() - start < 5
+    assert result is False and message == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=0.5))
+
+
+def test_an_endless_loop_gets_a_time_out_verdict_in_another_thread_and_the_worker_stops(short_limit):
+    """Where signals cannot be used (Windows; a check called from a thread), a worker thread runs the check."""
+    import threading
+    import time
+    found = {}
+    thread = threading.Thread(target=lambda: found.update(v=exercises.verdict("sa.causal", _loops)))
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and found["v"][0] is False and "0.5 s" in found["v"][1]
+    deadline = time.monotonic() + 5
+    while any(t.name == "attention-lib-check" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "attention-lib-check" for t in threading.enumerate()), "the looping worker still runs"
+
+
+def test_limits_nest_and_an_outer_timer_survives_a_verdict():
+    import signal
+    import time
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timers on this platform")
+    start = time.monotonic()
+    with pytest.raises(exercises.TimeUp):
+        exercises.run_limited(lambda: (exercises.verdict("se.params", 8464), _loops()), 1.0)
+    assert 0.9 < time.monotonic() - start < 4
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("notebook,key,answer", SOLUTIONS)
+def test_checking_an_answer_leaves_the_global_random_state_alone(notebook, key, answer):
+    import random
+    torch.manual_seed(7), random.seed(7), np.random.seed(7)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(7), random.seed(7), np.random.seed(7)
+    exercises.verdict(key, answer)
+    exercises.verdict(key, lambda *a, **k: (torch.rand(2), random.random(), np.random.rand(), torch.manual_seed(0)))
+    got = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:], f"{key} consumed the global random state"
+
+
+def test_inputs_changed_in_place_inside_lists_tuples_and_dicts_are_named():
+    x = torch.randn(2, 3)
+
+    def edit(where):
+        def f(items):
+            target = items[where]
+            target.mul_(2) if isinstance(target, torch.Tensor) else target.append(1)
+            return x
+        return f
+
+    for container, where, name in [([x, x.clone()], 1, "feats[1]"), ((x, x.clone()), 0, "feats[0]"),
+                                   ({"a": x, "b": x.clone()}, "b", "feats['b']"), ([[x], [x.clone()]], 0, "feats[0]")]:
+        with pytest.raises(exercises.Slip) as slip:
+            exercises.call(edit(where), container, names=("feats",))
+        assert slip.value.key == "ex.fn.mutated" and slip.value.fmt["name"] == name, slip.value.fmt
+    assert torch.equal(exercises.call(lambda items: items[0] * 2, [x, x], names=("feats",)), x * 2)
+
+
+def test_a_case_names_what_it_changed_only_when_the_slip_leaves_room_for_it():
+    with pytest.raises(exercises.Slip) as slip:
+        with exercises.case("ex.fn.returned_none"):
+            raise exercises.Slip("ex.fn.shape", got=(1,), expected=(2,))
+    assert [k for k, _ in slip.value.more] == ["ex.fn.returned_none"]
+    with pytest.raises(exercises.Slip) as slip:
+        with exercises.case("ex.fn.returned_none"):
+            raise exercises.Slip("ex.fn.mutated", name="x")
+    assert slip.value.more == []                   # an input changed in place: the case adds nothing
+
+
+def test_a_size_fixed_in_the_code_is_named_from_the_broadcasting_error(lang):
+    def fixed_mask(q, k, v):                       # a 6 x 6 mask kept from the notebook
+        mask = torch.ones(6, 6, dtype=torch.bool).tril()
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    result, message = exercises.verdict("sa.causal", fixed_mask)
+    assert result is False and i18n.t("ex.fn.fixed_size", n=6)[:12] in message
+
+
+def test_the_verdict_block_says_its_outcome_in_words_and_keeps_contrast_in_any_theme(lang):
+    def luminance(colour):
+        rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        rgb = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+    for result, (symbol, text, background, border) in exercises.VERDICT_COLOURS.items():
+        lighter, darker = sorted((luminance(text), luminance(background)), reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 7, f"text contrast of the {result} block"
+    for answer, outcome in ((8464, "right"), (..., "unanswered"), (8192, "wrong")):
+        result, message = exercises.verdict("se.params", answer)
+        block = exercises.Verdict(result, message)._repr_html_()
+        assert f"attention-verdict-{outcome}" in block and "word-break:normal" in block
+        lead = {"right": i18n.t("ex.correct"), "wrong": i18n.t("ex.wrong", hint="").strip()}.get(outcome)
+        if lead:
+            assert f"<strong>{lead}</strong>" in block, block
+        assert repr(exercises.Verdict(result, message)) == message
+
+
+def test_in_jupyter_the_hidden_solution_says_its_verdict_is_the_reference_solutions(lang):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("import attention_lib as al")
+        with capture_output() as solution:
+            shell.run_cell('# @title Solution · 参考答案\nanswer_1 = 8464\nal.exercises.check("se.params", answer_1)')
+        with capture_output() as student:
+            shell.run_cell('answer_1 = 8464\nal.exercises.check("se.params", answer_1)')
+    finally:
+        InteractiveShell.clear_instance()
+    shown = [o.data for o in solution.outputs] + [o.data for o in student.outputs]
+    assert len(shown) == 2 and not solution.stdout and not student.stdout
+    assert shown[0]["text/plain"] == i18n.t("ex.reference", verdict=i18n.t("ex.correct"))
+    assert shown[1]["text/plain"] == i18n.t("ex.correct")
+    assert "attention-verdict-right" in shown[1]["text/html"]
+
+
+def _shapes(value):
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (list, tuple)):
+        return tuple(_shapes(v) for v in value)
+    return value if isinstance(value, (int, float, str)) else None
+
+
+#: checks whose inputs carry a batch axis first: a batch of one (where .squeeze() slips) is among their cases
+BATCHED = {"sa.sdpa", "sa.causal", "ea.double_norm", "se.gate", "sk.select", "cbam.spatial", "bam.combine", "eca.gate"}
+
+
+@pytest.mark.parametrize("notebook,key,answer", [p for p in SOLUTIONS if callable(p.values[2])])
+def test_every_function_check_tries_several_sizes_a_batch_of_one_among_them(notebook, key, answer):
+    """A hard-coded size that happens to fit one test case (the notebook's own variable, a number) cannot pass."""
+    seen = []
+
+    def recorded(*args, **kwargs):
+        seen.append(tuple(_shapes(a) for a in args))
+        return answer(*args, **kwargs)
+
+    assert exercises.verdict(key, recorded)[0] is True
+    assert len(set(seen)) >= 3, f"{key} tries only {sorted(set(seen), key=repr)}"
+    if key in BATCHED:
+        first = [shapes[0] for shapes in seen]                   # the first input's shape in every call
+        flat = [s[0] if s and isinstance(s[0], tuple) else s for s in first]
+        assert 1 in {s[0] for s in flat if s}, f"{key} never tries a batch of one: {sorted(set(seen))}"
+
+
+def test_in_a_jupyter_kernel_an_endless_loop_gets_its_verdict_and_the_cell_ends():
+    """The time limit where students meet it: a real kernel (ipykernel runs cells in its main thread)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import attention_lib as al\nal.exercises.TIME_LIMIT = 1.0"),
+        nbformat.v4.new_code_cell("def se_gate(x, fc1, fc2):\n    while True:\n        pass\n\n"
+                                  "al.exercises.check('se.gate', se_gate)"),
+        nbformat.v4.new_code_cell("print('the next cell runs')")])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    shown = [o for o in nb.cells[1].outputs if o.output_type == "display_data"]
+    assert shown and shown[0]["data"]["text/plain"] == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=1.0))
+    assert "attention-verdict-wrong" in shown[0]["data"]["text/html"]
+    assert nb.cells[2].outputs[0]["text"] == "the next cell runs\n"

@@ -1,13 +1,18 @@
 """What the README and the teacher's guide tell a student to run works as written: JupyterLab opens a chapter.
 
 The set-up the README names (``make venv``, or ``pip install -r requirements.txt``) installs JupyterLab;
-this test runs the README's command (``jupyter lab notebooks/en/``, from the same environment, on a free
-local port, with a token and no browser), waits for the server, opens chapter 03 through the server's
-API, starts the notebook's kernel and runs the chapter's set-up and import cells in it. Everything is
-bounded in time and the server is stopped at the end.
+this test runs the README's command (``jupyter lab --notebook-dir=. notebooks/en/00_introduction.ipynb``, from the
+repository's root as the README says, on a free local port, with a token and no browser), waits for the server,
+asks it for the target of every link of every notebook (the twins, the other chapters, the book's pages: a link
+JupyterLab cannot serve does nothing when clicked), opens chapter 03 through the server's API, starts the
+notebook's kernel and runs the chapter's set-up and import cells in it, and checks in a real JupyterLab that the
+solutions open collapsed and the notebook opens unmodified. The student edition gets the same command, from the
+folder where both archives are unpacked, as their README says. Everything is bounded in time and the servers are
+stopped at the end.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -21,14 +26,23 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import importlib.util
+import re
+import zipfile
+from urllib.parse import quote
+
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-#: the command of the README and of the teacher's guide, word for word
-COMMAND = "jupyter lab notebooks/en/"
-CHAPTER = "03_squeeze_excitation.ipynb"
+#: the command of the README, the running page, the teacher's guide and the archives' README, word for word
+COMMAND = "jupyter lab --notebook-dir=. notebooks/{lang}/00_introduction.ipynb"
+CHAPTER = "notebooks/en/03_squeeze_excitation.ipynb"
 DEADLINE = 120.0          # seconds for the whole test
+_spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
+editions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(editions)
 
 
 def _free_port() -> int:
@@ -48,18 +62,20 @@ def _get(url: str, token: str, data=None, method=None, timeout=10.0):
 
 def test_the_readme_and_the_guide_give_the_command_this_test_runs():
     for doc in ("README.md", "book/en/running.md", "book/zh/running.md", "book/en/teaching.md", "book/zh/teaching.md"):
-        path = ROOT / doc
-        if path.exists():
-            assert "jupyter lab notebooks/" in path.read_text(encoding="utf-8"), f"{doc} does not name the command"
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert COMMAND.format(lang="en") in text or COMMAND.format(lang="zh") in text, f"{doc} does not name {COMMAND}"
+        assert not re.search(r"jupyter lab (?!--notebook-dir=\. )\S*notebooks/", text), \
+            f"{doc} roots JupyterLab inside notebooks/, where the links to the twins and the book's pages break"
+    for lang in ("en", "zh"):
+        assert COMMAND.format(lang=lang) in editions.README[lang].format(lang=lang)
 
 
-@pytest.fixture(scope="module")
-def lab():
+def _start(cwd: Path, lang: str = "en"):
     jupyter = BIN / "jupyter"
     if not jupyter.exists():
         pytest.fail(f"{jupyter} not found: requirements.txt must install jupyterlab")
     port, token = _free_port(), secrets.token_hex(16)
-    words = COMMAND.split()
+    words = COMMAND.format(lang=lang).split()
     argv = [str(jupyter), *words[1:], "--no-browser", f"--port={port}", "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -68,7 +84,7 @@ def lab():
     log = open(ROOT / "_build" / "jupyterlab-test.log", "w") if (ROOT / "_build").is_dir() else subprocess.DEVNULL
     if hasattr(os, "geteuid") and os.geteuid() == 0:   # containers and CI run as root; a student does not
         argv.append("--allow-root")
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     start = time.monotonic()
@@ -84,9 +100,64 @@ def lab():
             if time.monotonic() - start > 60:
                 pytest.fail(f"`{COMMAND}` did not answer within 60 s")
             time.sleep(0.5)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, base, token, start
+
+
+@pytest.fixture(scope="module")
+def lab():
+    process, base, token, start = _start(ROOT)
+    try:
         yield base, token, start
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory):
+    """Both student archives unpacked into one folder, and JupyterLab started there as their README says."""
+    folder = tmp_path_factory.mktemp("student")
+    for lang in ("en", "zh"):
+        with zipfile.ZipFile(io.BytesIO(editions.archive_bytes(lang))) as zf:
+            zf.extractall(folder)
+    process, base, token, start = _start(folder, "zh")
+    try:
+        yield folder, base, token
+    finally:
+        _stop(process)
+
+
+def _served_links(folder: Path, base: str, token: str) -> int:
+    """Ask the server for the target of every relative link of every notebook under ``folder``; returns how many."""
+    checked = 0
+    for path in sorted([*folder.glob("notebooks/*/*.ipynb"), *folder.glob("book/*/*.ipynb")]):
+        nb = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith(("#", "mailto:")):
+                continue
+            served = (path.parent / target.split("#")[0]).resolve()
+            assert folder.resolve() in served.parents, f"{path.relative_to(folder)}: {target} leaves the server's root"
+            rel = served.relative_to(folder.resolve()).as_posix()
+            try:
+                status, _ = _get(f"{base}/api/contents/{quote(rel)}?content=0", token)
+            except urllib.error.HTTPError as error:
+                status = error.code
+            assert status == 200, f"{path.relative_to(folder)}: JupyterLab cannot open {target} ({status})"
+            checked += 1
+    return checked
+
+
+def test_every_link_of_every_notebook_opens_from_the_root_the_readme_gives(lab):
+    base, token, _ = lab
+    assert _served_links(ROOT, base, token) > 100
+
+
+def test_every_link_of_the_student_edition_opens_from_the_root_its_readme_gives(student_lab):
+    folder, base, token = student_lab
+    assert _served_links(folder, base, token) > 50
 
 
 def _stop(process):
@@ -109,8 +180,10 @@ def test_jupyterlab_serves_its_interface_and_the_chapter(lab):
     assert model["type"] == "notebook" and model["content"]["cells"], "the chapter did not open"
     status, body = _get(f"{base}/api/kernelspecs", token)
     specs = json.loads(body)
-    kernel = model["content"]["metadata"]["kernelspec"]["name"]
-    assert kernel in specs["kernelspecs"], f"the chapter's kernel {kernel!r} is not installed: {specs}"
+    stored = model["content"]["metadata"]["kernelspec"]
+    assert stored["name"] in specs["kernelspecs"], f"the chapter's kernel {stored['name']!r} is not installed: {specs}"
+    # JupyterLab writes the kernel's own name into the notebook when the kernel starts: the same name, no change
+    assert stored["display_name"] == specs["kernelspecs"][stored["name"]]["spec"]["display_name"]
 
 
 def test_the_chapters_kernel_runs_its_first_cells(lab):

@@ -24,6 +24,13 @@ def _sdpa(q, k, v, mask=None, *, dim=-1, invert=False):
     return scores.softmax(dim=dim) @ v                                 # (B, h, N, d)
 
 
+def _sdpa_notebook_dk(q, k, v, mask=None):           # chapter 1's d_k = 8, not the input's width
+    scores = q @ k.transpose(-2, -1) / 8 ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(dim=-1) @ v
+
+
 def _causal_inverted(q, k, v):
     allowed = torch.ones(q.size(-2), k.size(-2), dtype=torch.bool).tril()
     return F.scaled_dot_product_attention(q, k, v, attn_mask=~allowed)
@@ -72,6 +79,11 @@ def _eca_squeeze(x, weight):
     return torch.sigmoid(F.conv1d(y, weight, padding=weight.size(-1) // 2)).transpose(1, 2)[..., None]
 
 
+def _eca_padding_one(x, weight):                    # a padding fixed for the notebook's k = 3
+    y = x.mean((2, 3))[:, None, :]
+    return torch.sigmoid(F.conv1d(y, weight, padding=1)).transpose(1, 2)[..., None]
+
+
 def _eca_no_padding(x, weight):
     y = x.mean((2, 3))[:, None, :]                                      # (B, 1, C)
     return torch.sigmoid(F.conv1d(y, weight)).transpose(1, 2)[..., None]
@@ -86,6 +98,7 @@ _RESNET50 = ((256, 3), (512, 4), (1024, 6), (2048, 3))
 #: the guide's rows, in order: (chapter, the checks the row names, [(check, a wrong answer, the key it must get)])
 ROWS = [
     (1, ("sa.sdpa",), [("sa.sdpa", lambda q, k, v, mask=None: _sdpa(q, k, v, mask, dim=-2), "ex.sa.sdpa.dim")]),
+    (1, ("sa.sdpa",), [("sa.sdpa", _sdpa_notebook_dk, "ex.sa.fixed_scale")]),
     (1, ("sa.sdpa", "sa.causal"),
      [("sa.sdpa", lambda q, k, v, mask=None: _sdpa(q, k, v, mask, invert=True), "ex.sa.sdpa.mask_inverted"),
       ("sa.causal", _causal_inverted, "ex.sa.causal.inverted")]),
@@ -127,6 +140,7 @@ ROWS = [
                            "ex.eca.params.released")]),
     (7, ("eca.gate",), [("eca.gate", _eca_squeeze, "ex.eca.gate.batch1"),
                         ("eca.gate", _eca_no_padding, "ex.eca.gate.no_padding")]),
+    (7, ("eca.gate",), [("eca.gate", _eca_padding_one, "ex.eca.gate.fixed_padding")]),
 ]
 
 

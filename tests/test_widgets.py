@@ -3,6 +3,7 @@ explorers are self-contained and small."""
 import re
 import warnings
 
+import ipywidgets
 import matplotlib
 import pytest
 import torch
@@ -250,3 +251,26 @@ def test_static_explorer_labels_follow_the_language():
         page = widgets.static_html("squeeze_excitation", height=[8], width=[8, 16])
     assert "缩减率" in page and "参数量" in page and "形状追踪" in page and "通道" in page
     assert "reduction r" not in page and "Channel weights" not in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_live_slider_keeps_a_track_long_enough_to_drag_and_no_drop_down_shows_blank(lang):
+    """Issue 23: the τ slider's track was 54 px; ECA's k drop-down was blank at its default, ψ(C) (the value None)."""
+    import attention_lib
+    from attention_lib.toolkit import i18n
+
+    attention_lib.chapters.load_all()
+    i18n.set_language(lang)
+    try:
+        for name in sorted(widgets._EXPLORERS):
+            box = widgets.explorer(name, static=False)
+            for control in widgets._spec(name).controls:
+                widget = box.controls[control.name]
+                if isinstance(widget, ipywidgets.SelectionSlider):
+                    width = float(widget.layout.width.rstrip("em"))
+                    assert width - widgets.label_em(widget.description) >= widgets.SLIDER_TRACK_EM, (name, control.name)
+                else:
+                    assert widget.index is not None and widget.label, f"{name}: {control.name} shows a blank box"
+            assert box.settings == {c.name: c.default for c in widgets._spec(name).controls}
+    finally:
+        i18n.set_language("en")

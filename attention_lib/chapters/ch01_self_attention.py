@@ -23,7 +23,8 @@ from ..self_attention import MultiHeadSelfAttention
 from ..toolkit import data as _data
 from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise,
+                                  expect_tensor, which)
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.train import Reversal, one_thread
@@ -589,12 +590,24 @@ register({
                               "zh": "库中的 qkv 投影默认不带偏置（qkv_bias=False）。"},
     "ex.sa.params.no_proj": {"en": "besides W^Q, W^K, W^V there is the output projection W^O (D × D and a bias).",
                              "zh": "除了 W^Q、W^K、W^V，还有输出投影 W^O（D × D，外加偏置）。"},
-    "ex.sa.params.other": {"en": "count the qkv Linear (D → 3D, no bias) and proj (D → D, with bias), D = 96; "
-                                 "the number of heads does not change the count.",
-                           "zh": "数一数 qkv 线性层（D → 3D，无偏置）和 proj（D → D，有偏置），D = 96；"
-                                 "头数不影响参数量。"},
-    "ex.sa.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
-                     "zh": "批量大小为 1 时：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sa.params.other": {"en": "count every nn.Linear in §4's source, its weight and (if it has one) its bias, "
+                                 "with D = 96; the number of heads does not change the count.",
+                           "zh": "把 §4 源代码中每个 nn.Linear 的权重和偏置（如果有）都数一遍，D = 96；头数不影响参数量。"},
+    "ex.sa.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                           ".squeeze() remove the batch axis too?",
+                     "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.sa.case.width": {"en": "It passed the first test; this one differs only in the head width, d_k = {d_k}: is "
+                               "d_k (or the scale) fixed in your code? Read it off the input (q.shape[-1]).",
+                         "zh": "第一组测试通过了；这一组只是把每个头的宽度换成了 d_k = {d_k}：代码里是不是写死了 d_k（或缩放因子）？"
+                               "请从输入读取（q.shape[-1]）。"},
+    "ex.sa.case.tokens": {"en": "It passed the first test; this one differs only in the number of tokens, N = {n}: "
+                                "is N fixed in your code (a mask made for another N)? Read it off the input.",
+                          "zh": "第一组测试通过了；这一组只是把词元数换成了 N = {n}：代码里是不是写死了 N（比如为另一个 N 做的掩码）？"
+                                "请从输入读取。"},
+    "ex.sa.fixed_scale": {"en": "your scores are divided by √{m}, but these queries have d_k = {d_k}: read d_k off the "
+                                "input (q.shape[-1]), not from a variable of the notebook.",
+                          "zh": "你的分数除以的是 √{m}，而这些查询的 d_k = {d_k}：请从输入读取 d_k（q.shape[-1]），"
+                                "不要用 Jupyter 笔记本里的变量。"},
     "ex.sa.sdpa.batch1": {"en": "at batch size 1 the batch axis is lost: does a .squeeze() remove it?",
                           "zh": "批量大小为 1 时批量维度丢了：是不是 .squeeze() 把它去掉了？"},
     "ex.sa.sdpa.weights": {"en": "that is the weight matrix; multiply it by V.", "zh": "这是权重矩阵，还要再乘以 V。"},
@@ -672,79 +685,114 @@ def _attention(q, k, v, mask=None, *, scale=None, dim=-1, fill=float("-inf"), in
     return a @ v
 
 
-def _run(function, *args, names, batch: int):
-    """The student's ``function(*args)``; at batch size 1 a crash also suggests the usual cause."""
-    try:
-        return call(function, *args, names=names)
-    except Slip as slip:
-        raise slip.also("ex.sa.batch1") if batch == 1 and slip.key == "ex.fn.raised" else slip
+#: The widths a scale fixed in the code is likely to come from: a notebook's d_k, D or N, a round number.
+_FIXED_WIDTHS = (*range(1, 17), 24, 32, 48, 64, 96, 128, 256, 512)
 
 
-@exercise("sa.sdpa")
-def _sa_sdpa(answer):
-    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
-    g = torch.Generator().manual_seed(0)
-    module = MultiHeadSelfAttention(16, num_heads=2).eval()
-    N = 5
-    mask = torch.rand(N, N, generator=g) < 0.5
-    mask |= torch.eye(N, dtype=torch.bool)                       # every query keeps a key...
-    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)       # ...and loses one (an inverted mask stays finite)
-    for B in (3, 1):
-        x = torch.randn(B, N, 16, generator=g)
-        with torch.no_grad():                                    # the references first, on the originals
-            q, k, v = module._qkv(x)                             # (B, h, N, d_k) from the library
-            expected = F.scaled_dot_product_attention(q, k, v)
-            library = module(x)                                  # the library's output
-            variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
-                        ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / q.shape[-1])),
-                        ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
-                        ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1))]
-        got = _run(attention, q, k, v, names=("q", "k", "v"), batch=B)
-        if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
-            return "ex.sa.sdpa.batch1"
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        got = expect_tensor(got, expected)
-        with torch.no_grad():
-            through_library = module.proj(got.transpose(1, 2).reshape(B, N, 16))
-        if not close(through_library, library):
-            return "ex.sa.sdpa.other"
-
-        with torch.no_grad():
-            expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
-                        ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
-                        ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
-                        ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
-        got = _run(attention, q, k, v, mask, names=("q", "k", "v", "mask"), batch=B)
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        if not close(expect_tensor(got, expected), expected):
-            return "ex.sa.sdpa.mask_other"
+def _fixed_scale(got, q, k, v, mask=None):
+    """The slip of scores divided by √m for a fixed m other than d_k (a notebook variable, a number), else None.
+    Call it on a wrong result only."""
+    d_k = q.shape[-1]
+    for m in _FIXED_WIDTHS:
+        if m != d_k and close(got, _attention(q, k, v, mask, scale=m ** -0.5)):
+            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k)
     return None
 
 
-@exercise("sa.causal")
+def _random_mask(N: int, g: torch.Generator) -> torch.Tensor:
+    """A boolean (N, N) mask in which every query keeps its own key and loses another (an inverted mask stays finite)."""
+    mask = torch.rand(N, N, generator=g) < 0.5
+    mask |= torch.eye(N, dtype=torch.bool)
+    mask &= ~torch.eye(N, dtype=torch.bool).roll(1, dims=1)
+    return mask
+
+
+#: The test cases of exercises 3 and 4: (what the case changes, its sentence's fields, B, h, N, d_k). The first
+#: case's sizes differ from every variable of the notebook (B = 2, h = 2, N = 6, d_k = 8), so that an answer that
+#: leans on one of them fails; each later case changes one thing, so that the verdict can say which.
+SDPA_CASES = ((None, {}, 3, 3, 5, 12), ("ex.sa.batch1", {}, 1, 3, 5, 12),
+              ("ex.sa.case.width", dict(d_k=4), 3, 3, 5, 4), ("ex.sa.case.tokens", dict(n=7), 3, 3, 7, 12))
+CAUSAL_CASES = ((None, {}, 3, 3, 7, 5), ("ex.sa.batch1", {}, 1, 3, 7, 5), ("ex.sa.case.tokens", dict(n=4), 3, 3, 4, 5))
+
+
+@exercise("sa.sdpa", forbid=("scaled_dot_product_attention",))
+def _sa_sdpa(answer):
+    attention = as_function(answer, usage="attention(q, k, v, mask=None)")
+    g = torch.Generator().manual_seed(0)
+    for note, fields, B, h, N, d in SDPA_CASES:
+        with case(note, **fields):
+            _sdpa_case(attention, B, h, N, d, g)
+    return None
+
+
+def _sdpa_case(attention, B, h, N, d, g):
+    """One case of exercise 3: without a mask, then with one; raises the Slip of the first thing found wrong."""
+    module = MultiHeadSelfAttention(h * d, num_heads=h).eval()
+    for p in module.parameters():                                 # weights of its own, whatever the global seed
+        p.data.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    mask = _random_mask(N, g)
+    x = torch.randn(B, N, h * d, generator=g)
+    with torch.no_grad():                                        # the references first, on the originals
+        q, k, v = module._qkv(x)                                 # (B, h, N, d_k) from the library
+        expected = F.scaled_dot_product_attention(q, k, v)
+        library = module(x)                                      # the library's output
+        variants = [("ex.sa.sdpa.no_scale", _attention(q, k, v, scale=1.0)),
+                    ("ex.sa.sdpa.scale_dk", _attention(q, k, v, scale=1.0 / d)),
+                    ("ex.sa.sdpa.dim", _attention(q, k, v, dim=-2)),
+                    ("ex.sa.sdpa.weights", (q @ k.transpose(-2, -1) * d ** -0.5).softmax(-1))]
+    got = call(attention, q, k, v, names=("q", "k", "v"))
+    if B == 1 and isinstance(got, torch.Tensor) and got.shape == q.shape[1:]:
+        raise Slip("ex.sa.sdpa.batch1").whole()
+    slip = which(got, variants)
+    if slip is not None:
+        raise Slip(slip)
+    fixed = None if close(got, expected) else _fixed_scale(got, q, k, v)
+    if fixed is not None:
+        raise fixed
+    got = expect_tensor(got, expected)
+    with torch.no_grad():
+        through_library = module.proj(got.transpose(1, 2).reshape(B, N, h * d))
+    if not close(through_library, library):
+        raise Slip("ex.sa.sdpa.other")
+
+    with torch.no_grad():
+        expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        variants = [("ex.sa.sdpa.mask_ignored", _attention(q, k, v)),
+                    ("ex.sa.sdpa.mask_inverted", _attention(q, k, v, mask, invert=True)),
+                    ("ex.sa.sdpa.mask_zero", _attention(q, k, v, mask, fill=0.0)),
+                    ("ex.sa.sdpa.mask_after", _attention(q, k, v, mask, after=True))]
+    got = call(attention, q, k, v, mask, names=("q", "k", "v", "mask"))
+    slip = which(got, variants)
+    if slip is not None:
+        raise Slip(slip)
+    if not close(expect_tensor(got, expected), expected):
+        raise Slip("ex.sa.sdpa.mask_other")
+
+
+@exercise("sa.causal", forbid=("is_causal",))
 def _sa_causal(answer):
     causal_attention = as_function(answer, usage="causal_attention(q, k, v)")
     g = torch.Generator().manual_seed(1)
-    for B, h, N, d in ((2, 2, 6, 8), (1, 2, 5, 4)):
-        q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
-        lower = torch.ones(N, N, dtype=torch.bool).tril()
-        with torch.no_grad():                                    # the references first, on the originals
-            expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
-            variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
-                        ("ex.sa.causal.inverted", sdpa(~lower)), ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
-                        ("ex.sa.causal.float_ones", sdpa(lower.float()))]
-        got = _run(causal_attention, q, k, v, names=("q", "k", "v"), batch=B)
-        if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
-            # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
-            slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
-            if slip is not None:
-                return slip
-        if not close(expect_tensor(got, expected), expected):
-            return "ex.sa.causal.other"
+    for note, fields, B, h, N, d in CAUSAL_CASES:
+        with case(note, **fields):
+            q, k, v = (torch.randn(B, h, N, d, generator=g) for _ in range(3))
+            lower = torch.ones(N, N, dtype=torch.bool).tril()
+            with torch.no_grad():                                # the references first, on the originals
+                expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                sdpa = lambda mask: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # noqa: E731
+                variants = [("ex.sa.causal.no_mask", sdpa(None)), ("ex.sa.causal.transposed", sdpa(lower.T)),
+                            ("ex.sa.causal.inverted", sdpa(~lower)),
+                            ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
+                            ("ex.sa.causal.float_ones", sdpa(lower.float()))]
+            got = call(causal_attention, q, k, v, names=("q", "k", "v"))
+            if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
+                # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
+                slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)
+                if slip is not None:
+                    raise Slip(slip)
+                fixed = None if close(got, expected) else _fixed_scale(got, q, k, v, lower)
+                if fixed is not None:
+                    raise fixed
+            if not close(expect_tensor(got, expected), expected):
+                raise Slip("ex.sa.causal.other")
     return None

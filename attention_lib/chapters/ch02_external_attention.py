@@ -18,8 +18,9 @@ from ..external_attention import EPS, ExternalAttention, MultiHeadExternalAttent
 from ..registry import MECHANISMS
 from ..toolkit import readings as rd
 from ..toolkit import viewer
-from ..toolkit.data import box_masks, brightness_maps
-from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor, which
+from ..toolkit.data import SHAPE_CLASSES, box_masks, brightness_maps
+from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_tensor,
+                                  which)
 from ..toolkit.format import Table, fit_slope, format_count
 from ..toolkit.i18n import register, t
 from ..toolkit.instruments import count_parameters
@@ -36,7 +37,7 @@ register({
     "ch02.sizes.self": {"en": "Self-attention: {n} × {n} weights, from this image alone",
                         "zh": "自注意力：{n} × {n} 个权重，只由这张图像算出"},
     "ch02.sizes.external": {"en": "External Attention: {n} × {s} weights, against shared memories",
-                            "zh": "外部注意力：{n} × {s} 个权重，对照共享的记忆"},
+                            "zh": "外部注意力：{n} × {s} 个权重，与共享记忆比较得到"},
     "ch02.sizes.title": {"en": "The same image through two trained token mixers",
                          "zh": "同一张图像经过两个训练好的词元混合器"},
     # §3, §5
@@ -190,10 +191,9 @@ register({
                              "zh": "漏掉了从 coef × D 投影回 D 的 proj 层。"},
     "ex.ea.params.single": {"en": "2SD is the single-head module; the multi-head one adds trans_dims and proj.",
                             "zh": "2SD 是单头模块的参数量；多头版本还有 trans_dims 和 proj。"},
-    "ex.ea.params.other": {"en": "count trans_dims (D → coef D), M_k (d → S), M_v (S → d) and proj (coef D → D), "
-                                 "each with its bias, with d = D / h.",
-                           "zh": "分别数出 trans_dims（D → coef D）、M_k（d → S）、M_v（S → d）和 proj（coef D → D），"
-                                 "每层都带偏置，其中 d = D / h。"},
+    "ex.ea.params.other": {"en": "count the weight and the bias of every linear layer in §4's source; the heads share "
+                                 "the memories, and a head is d = D / h wide.",
+                           "zh": "把 §4 源代码中每个线性层的权重和偏置都数一遍；各头共享记忆，每个头的宽度是 d = D / h。"},
     "ex.ea.norm.dtype": {"en": "for {expected} logits the result is {got}: compute in float32 if you like, "
                                "but return the input's dtype.",
                          "zh": "输入是 {expected}，结果却是 {got}：中间可以用 float32 计算，但要返回输入的数据类型。"},
@@ -209,8 +209,16 @@ register({
     "ex.ea.norm.swapped": {"en": "the two steps are in the wrong order: softmax over tokens first, then ℓ1 "
                                  "over slots.",
                            "zh": "两步的顺序反了：先对词元做 softmax，再对槽位做 ℓ1 归一化。"},
-    "ex.ea.norm.batch1": {"en": "wrong at batch size 1 (does a .squeeze() drop the batch axis?).",
-                          "zh": "批量大小为 1 时结果不对（是不是 .squeeze() 把批量维度也去掉了？）。"},
+    "ex.ea.norm.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                ".squeeze() drop the batch axis?",
+                          "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.ea.case.heads": {"en": "It passed the first test; this one has one more leading axis, the heads: (B, h, N, S) = "
+                               "{shape}. Is an axis counted from the front (dim=1) instead of from the end (dim=-2)?",
+                         "zh": "第一组测试通过了；这一组在前面多了一个头维度：(B, h, N, S) = {shape}。"
+                               "是不是从前往后数了维度（dim=1），而不是从后往前（dim=-2）？"},
+    "ex.ea.case.half": {"en": "It passed the first tests in float32; this one is float16, with a token that matches "
+                              "no slot.",
+                        "zh": "float32 的几组测试都通过了；这一组是 float16，而且有一个词元不匹配任何槽位。"},
     "ex.ea.norm.other": {"en": "the values differ from softmax over dim -2, then division by ε + the sum over "
                                "dim -1.",
                          "zh": "数值与“先对 dim -2 做 softmax，再除以 ε 加 dim -1 上的和”不一致。"},
@@ -712,16 +720,16 @@ def _ea_params(answer):
 
 
 def _norm_cases():
-    """(logits, tolerance, batch of one?): float32 in three layouts, and float16 with a token that matches
-    no slot (its row underflows to zeros in float16)."""
+    """(what the case changes, its fields, logits, tolerance): float32 in three layouts (a batch of 4, of 1, with a
+    head axis), then float16 with a token that matches no slot (its row underflows to zeros in float16)."""
     g = torch.Generator().manual_seed(0)
-    cases = [(2 * torch.randn(4, 10, 7, generator=g), 1e-5, False),
-             (2 * torch.randn(1, 10, 7, generator=g), 1e-5, True),
-             (2 * torch.randn(2, 3, 10, 7, generator=g), 1e-5, False)]
     half = 3 * torch.randn(2, 12, 6, generator=g)
     half[:, 0] = -40.0                                      # token 0: far below every slot
-    cases.append((half.half(), 2e-3, False))
-    return cases
+    heads = 2 * torch.randn(2, 3, 10, 7, generator=g)
+    return [(None, {}, 2 * torch.randn(4, 10, 7, generator=g), 1e-5),
+            ("ex.ea.norm.batch1", {}, 2 * torch.randn(1, 10, 7, generator=g), 1e-5),
+            ("ex.ea.case.heads", dict(shape=tuple(heads.shape)), heads, 1e-5),
+            ("ex.ea.case.half", {}, half.half(), 2e-3)]
 
 
 def _norm_slips(logits: torch.Tensor) -> list:
@@ -736,28 +744,28 @@ def _norm_slips(logits: torch.Tensor) -> list:
 @exercise("ea.double_norm")
 def _ea_double_norm(answer):
     double_norm = as_function(answer, usage="double_norm(logits)")
-    for logits, tol, batch_one in _norm_cases():
-        with torch.no_grad():                       # the reference first, on the originals
-            a = logits.double().softmax(dim=-2)
-            expected = (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
-            variants = _norm_slips(logits)
-        try:
-            got = call(double_norm, logits, names=("logits",))
-        except Slip as slip:
-            raise slip.also("ex.ea.norm.batch1") if batch_one and slip.key == "ex.fn.raised" else slip
-        tensor = isinstance(got, torch.Tensor) and got.device == expected.device
-        if tensor and got.shape != expected.shape and got.numel() == expected.numel() and batch_one:
-            return "ex.ea.norm.batch1"
-        if tensor and got.shape == expected.shape and got.is_floating_point():
-            if logits.dtype == torch.float16 and bool(torch.isnan(got).any()):
-                return "ex.ea.norm.nan"
-            if got.dtype != expected.dtype:
-                return "ex.ea.norm.dtype", dict(got=str(got.dtype).replace("torch.", ""),
-                                                expected=str(expected.dtype).replace("torch.", ""))
-        slip = which(got, variants, atol=max(tol, 1e-3))
-        if slip is not None and not close(got, expected, atol=tol, rtol=tol):
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected, atol=tol, rtol=tol):
-            return "ex.ea.norm.batch1" if batch_one else "ex.ea.norm.other"
+    for note, fields, logits, tol in _norm_cases():
+        with case(note, **fields):
+            _norm_case(double_norm, logits, tol)
     return None
+
+
+def _norm_case(double_norm, logits, tol):
+    with torch.no_grad():                       # the reference first, on the originals
+        a = logits.double().softmax(dim=-2)
+        expected = (a / (EPS + a.sum(dim=-1, keepdim=True))).to(logits.dtype)
+        variants = _norm_slips(logits)
+    got = call(double_norm, logits, names=("logits",))
+    tensor = isinstance(got, torch.Tensor) and got.device == expected.device
+    if tensor and got.shape == expected.shape and got.is_floating_point():
+        if logits.dtype == torch.float16 and bool(torch.isnan(got).any()):
+            raise Slip("ex.ea.norm.nan").whole()
+        if got.dtype != expected.dtype:
+            raise Slip("ex.ea.norm.dtype", got=str(got.dtype).replace("torch.", ""),
+                       expected=str(expected.dtype).replace("torch.", "")).whole()
+    slip = which(got, variants, atol=max(tol, 1e-3))
+    if slip is not None and not close(got, expected, atol=tol, rtol=tol):
+        raise Slip(slip)
+    expect_tensor(got, expected)
+    if not close(got, expected, atol=tol, rtol=tol):
+        raise Slip("ex.ea.norm.other")

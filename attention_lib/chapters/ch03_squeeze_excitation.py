@@ -13,8 +13,7 @@ from torch import nn
 
 from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, exercise, expect_tensor,
-                                 which)
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, close, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit import readings as rd
@@ -72,10 +71,18 @@ register({
                          "zh": "(B, C) 是变形之前的激励 s；门控保留两个长度为 1 的轴，x * gate 才能在 H 和 W 上广播。"},
     "ex.se.shape.full": {"en": "the gate holds one number per channel, not one per pixel.",
                          "zh": "门控每个通道只有一个数，而不是每个像素一个。"},
+    "ex.se.shape.channels_last": {"en": "that is a channels-last layout; PyTorch keeps the channels at dim 1: "
+                                        "(B, C, H, W).",
+                                  "zh": "这是通道在最后的布局；PyTorch 把通道放在 dim 1：(B, C, H, W)。"},
     "ex.se.shape.other": {"en": "one weight per sample and per channel, shaped to broadcast against (B, C, H, W).",
                           "zh": "每个样本、每个通道一个权重，形状要能与 (B, C, H, W) 广播。"},
-    "ex.se.gate.batch1": {"en": "At batch size 1: does a .squeeze() remove the batch axis too?",
-                          "zh": "批量大小为 1：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.se.gate.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                ".squeeze() remove the batch axis too?",
+                          "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.se.gate.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
+                                  "C = {C} (and the layers made for it): is C fixed in your code? Read it off x.",
+                            "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}（以及相应的层）：代码里是不是写死了 C？"
+                                  "请从 x 读取。"},
     "ex.se.gate.scaled": {"en": "that is x scaled by the gate (F_scale); the exercise asks for the gate s itself.",
                           "zh": "这是经门控缩放后的 x（F_scale）；题目要的是门控 s 本身。"},
     "ex.se.gate.softmax": {"en": "the channel weights come from a sigmoid, not a softmax: channels do not compete "
@@ -215,6 +222,8 @@ def _se_shape(answer):
         return "ex.se.shape.flat"
     if shape == (8, 256, 14, 14):
         return "ex.se.shape.full"
+    if shape in ((8, 1, 1, 256), (8, 14, 14, 256)):
+        return "ex.se.shape.channels_last"
     return "ex.se.shape.other"
 
 
@@ -237,36 +246,37 @@ def _se_variants(x, fc1, fc2):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, C, C/r). The first differs from the notebook's
+#: variables (B = 2, C = 64); each later case changes one thing.
+GATE_CASES = ((None, {}, 3, 32, 4), ("ex.se.gate.batch1", {}, 1, 32, 4), ("ex.se.gate.channels", dict(C=24), 3, 24, 6))
+
+
 @exercise("se.gate")
 def _se_gate(answer):
     se_gate = as_function(answer, usage="se_gate(x, fc1, fc2)")
     g = torch.Generator().manual_seed(0)
-    C, h = 32, 4
-    fc1, fc2 = nn.Linear(C, h), nn.Linear(h, C)
-    with torch.no_grad():
-        for p in (*fc1.parameters(), *fc2.parameters()):
-            p.copy_(torch.randn(p.shape, generator=g))
-    for B in (3, 1):
+    for note, fields, B, C, h in GATE_CASES:
+        fc1, fc2 = nn.Linear(C, h), nn.Linear(h, C)
+        with torch.no_grad():
+            for p in (*fc1.parameters(), *fc2.parameters()):
+                p.copy_(torch.randn(p.shape, generator=g))
         x = torch.randn(B, C, 5, 7, generator=g)
-        with torch.no_grad():                       # the reference first, on the originals
-            expected = torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3))))))[:, :, None, None]
-            variants = _se_variants(x, fc1, fc2)
-        try:
-            got = call(se_gate, x, fc1, fc2, names=("x", "fc1", "fc2"))
-        except Slip as slip:
-            raise slip.also("ex.se.gate.batch1") if B == 1 and slip.key == "ex.fn.raised" else slip
-        if isinstance(got, torch.Tensor) and got.shape == x.shape and close(got, x * expected):
-            return "ex.se.gate.scaled"
-        if isinstance(got, torch.Tensor) and got.numel() == expected.numel() and close(got, expected) \
-                and got.shape != expected.shape:
-            raise Slip("ex.fn.shape", got=tuple(got.shape), expected=tuple(expected.shape))
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.se.gate.other"
+        with case(note, **fields):
+            _gate_case(se_gate, x, fc1, fc2)
     return None
+
+
+def _gate_case(se_gate, x, fc1, fc2):
+    with torch.no_grad():                       # the reference first, on the originals
+        expected = torch.sigmoid(fc2(torch.relu(fc1(x.mean((2, 3))))))[:, :, None, None]
+        variants = _se_variants(x, fc1, fc2)
+    got = call(se_gate, x, fc1, fc2, names=("x", "fc1", "fc2"))
+    if isinstance(got, torch.Tensor) and got.shape == x.shape and close(got, x * expected):
+        raise Slip("ex.se.gate.scaled")
+    if isinstance(got, torch.Tensor) and got.numel() == expected.numel() and close(got, expected) \
+            and got.shape != expected.shape:
+        raise Slip("ex.fn.shape", got=tuple(got.shape), expected=tuple(expected.shape))
+    expect_close(got, expected, variants, "ex.se.gate.other")
 
 
 # ---------------------------------------------------------------- §6: readings of the shapes demo

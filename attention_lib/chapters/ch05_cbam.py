@@ -4,6 +4,7 @@ The notebook imports it as ``ch``: ``from attention_lib.chapters import ch05_cba
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -17,13 +18,12 @@ from ..registry import MECHANISMS
 from ..toolkit import data, viewer, viz
 from ..toolkit.data import brightness_maps, centre_maps
 from ..toolkit import readings as rd
-from ..toolkit.exercises import (Slip, as_count, as_function, as_shape, call, close, describe, exercise, expect_tensor,
-                                 which)
+from ..toolkit.exercises import Slip, as_count, as_function, as_shape, call, case, describe, exercise, expect_close
 from ..toolkit.format import ShowsTable, Table
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.i18n import register, t
 from ..toolkit.models import TinyCNN
-from ..toolkit.train import CueCNN, one_thread, trained_demo
+from ..toolkit.train import CueCNN, one_thread, trained_demos
 from ..toolkit.widgets import Control, ExplorerSpec, input_labels, map_controls, register_explorer, yes_no
 
 register({
@@ -84,7 +84,7 @@ register({
     "ch05.score.trained": {"en": "trained CBAM: M_s", "zh": "训练后的 CBAM：M_s"},
     "ch05.score.random": {"en": "random CBAM: M_s", "zh": "随机初始化的 CBAM：M_s"},
     "ch05.score.centre": {"en": "centre guess", "zh": "总猜中心"},
-    "ch05.score.bright": {"en": "brightest cell (no learning)", "zh": "最亮的格子（无需学习）"},
+    "ch05.score.bright": {"en": "brightness map (no learning)", "zh": "亮度图（无需学习）"},
     "ch05.score.features": {"en": "features CBAM receives (channel mean)", "zh": "CBAM 收到的特征（通道平均）"},
     "ch05.score.base_features": {"en": "no attention: its features (channel mean)",
                                  "zh": "不带注意力：其特征（通道平均）"},
@@ -133,9 +133,10 @@ register({
     "ch05.ablation.baseline": {"en": "no attention", "zh": "不带注意力"},
     "ch05.ablation.title": {"en": "The order of CBAM's gates, small: each seed a dot, squares: mean ± std",
                             "zh": "CBAM 门控顺序的小规模消融实验：每个点是一个随机种子，方块为均值 ± 标准差"},
-    "ch05.ablation.spread": {"en": "largest gap between the orders' mean accuracies: {gap:.3f}; typical "
-                                   "seed-to-seed std: {std:.3f}",
-                             "zh": "各顺序平均准确率之间的最大差距：{gap:.3f}；随机种子之间的典型标准差：{std:.3f}"},
+    "ch05.paired.who": {"en": "validation accuracy, seed by seed", "zh": "验证集准确率，逐个随机种子"},
+    "ch05.paired.change": {"en": "difference, mean ± std (per seed)", "zh": "差值，均值 ± 标准差（各随机种子）"},
+    "ch05.paired.images": {"en": "in images of {n}", "zh": "折合图像数（共 {n} 张）"},
+    "ch05.paired.minus": {"en": "{a} minus {b}", "zh": "{a} − {b}"},
     "ch05.recipe": {"en": "r = {r}: the MLP has C/r = {hidden} hidden units for C = {C} channels "
                           "(r = 16 would leave {hidden16}); {n} training images, {epochs} epochs",
                     "zh": "r = {r}：C = {C} 个通道时 MLP 有 C/r = {hidden} 个隐藏单元（r = 16 只剩 {hidden16} 个）；"
@@ -172,12 +173,19 @@ register({
                                "zh": "7×7 卷积的输入是 2 张图（平均与最大），所以有 2 · 49 个权重。"},
     "ex.cbam.params.norm": {"en": "the official spatial gate: a bias-free 7×7 conv, then BatchNorm (2 parameters).",
                             "zh": "官方代码的空间门控：不带偏置的 7×7 卷积，后接批量归一化（2 个参数）。"},
-    "ex.cbam.params.other": {"en": "count W0, b0, W1, b1 of the shared MLP (C = 256, r = 16), the 2 × 7 × 7 conv "
-                                   "and the BatchNorm's γ and β.",
-                             "zh": "数一数共享 MLP 的 W0、b0、W1、b1（C = 256，r = 16），2 × 7 × 7 的卷积，"
-                                   "以及批量归一化的 γ 和 β。"},
-    "ex.cbam.spatial.axis": {"en": "Pool over the channel axis (dim 1) and keep it (keepdim=True).",
-                             "zh": "应沿通道轴（dim 1）池化，并保留这个轴（keepdim=True）。"},
+    "ex.cbam.params.other": {"en": "count every parameter of §5's breakdown: the weights and biases of the shared MLP, "
+                                   "then the spatial gate's convolution and its BatchNorm; C = 256, r = 16.",
+                             "zh": "按 §5 的分解把每个参数都数一遍：共享 MLP 的权重和偏置，再加上空间门控的卷积及其批量归一化；"
+                                   "C = 256，r = 16。"},
+    "ex.cbam.spatial.axis": {"en": "The convolution expects 2 maps: pool over the channel axis (dim 1) and keep it "
+                                   "(keepdim=True).",
+                             "zh": "卷积要的是 2 张图：应沿通道轴（dim 1）池化，并保留这个轴（keepdim=True）。"},
+    "ex.cbam.spatial.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: "
+                                     "does a .squeeze() remove the batch axis too?",
+                               "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.cbam.spatial.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
+                                       "C = {C}: is C fixed in your code?",
+                                 "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}：代码里是不是写死了 C？"},
     "ex.cbam.spatial.order": {"en": "the paper's order is [average; max] (the official code concatenates [max; mean]: "
                                     "with these weights the order matters).",
                               "zh": "论文的顺序是先平均、后最大（官方代码先拼接最大、再拼接平均；权重固定时，顺序不能调换）。"},
@@ -363,7 +371,7 @@ class Where(ShowsTable):
 @one_thread()
 def where_it_looks(runs: Sequence, baselines: Sequence) -> Where:
     """Box scores of seven maps on each seed's validation images: the trained ``M_s``, a randomly initialised
-    CBAM's (same seed), a centre guess, the brightest cell, the channel mean of the features CBAM receives,
+    CBAM's (same seed), a centre guess, the brightness map, the channel mean of the features CBAM receives,
     and, from the network without attention of the same seed, its features' channel mean and its
     class-activation map. ``runs`` and ``baselines``: the CBAM and no-attention demos, one per seed."""
     result = Where({k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, {k: [] for k in WHERE_ROWS}, [], [], [])
@@ -407,8 +415,13 @@ def check_where_readings(where: Where) -> None:
               max(p["random"]) < 0.25, peak=p["random"])
     rd.expect("the centre guess finds the target in about one image in five (0.1 to 0.3)",
               all(0.1 <= x <= 0.3 for x in p["centre"]), peak=p["centre"])
-    rd.expect("the brightest cell lies on a distractor in about two images out of three (0.55 to 0.8)",
+    rd.expect("the brightness map's peak, the brightest cell, lies on a distractor in about two images out of "
+              "three (0.55 to 0.8)",
               all(0.55 <= x <= 0.8 for x in d["bright"]), distractor=d["bright"])
+    rd.expect("the brightness map, which learns nothing, puts almost as much of its mass in the box (within 0.01 "
+              "of the trained map), in every seed",
+              all(abs(b - x) <= 0.01 for b, x in zip(m["bright"], m["trained"])),
+              bright=m["bright"], trained=m["trained"])
     rd.expect("the features CBAM receives peak on the target as often as its map (within 0.01), in every seed",
               all(f >= t_ - 0.01 for f, t_ in zip(p["features"], p["trained"])),
               features=p["features"], trained=p["trained"])
@@ -563,11 +576,13 @@ def check_accuracy_readings(cbam: Sequence[float], baseline: Sequence[float]) ->
 @dataclass
 class Ablation:
     """Per variant, one value per seed: validation ``accuracy``; ``peak`` and ``distractor``: how often M_s
-    peaks on the target and on a distractor. ``baseline``: the accuracy without attention, per seed."""
+    peaks on the target and on a distractor. ``baseline``: the accuracy without attention, per seed;
+    ``n_val``: the validation images per seed (an accuracy difference times ``n_val`` is a count of images)."""
     accuracy: dict
     peak: dict
     distractor: dict
     baseline: list
+    n_val: int = 500
 
     def table(self) -> Table:
         rows = [[name, rd.seeds(self.accuracy[name]).format(), rd.seeds(self.peak[name]).format(),
@@ -576,11 +591,24 @@ class Ablation:
         return Table([t("ch05.ablation.variant"), t("ch05.ablation.acc"), t("ch05.ablation.peak"),
                       t("ch05.ablation.distractor")], rows)
 
-    def spread(self) -> tuple[float, float]:
-        """The largest gap between variant mean accuracies, and the mean seed-to-seed standard deviation."""
-        acc = [rd.seeds(v) for v in self.accuracy.values()]
-        means = [a.mean for a in acc]
-        return max(means) - min(means), sum(a.sd for a in acc) / len(acc)
+    def paired(self) -> dict:
+        """The per-seed accuracy differences (each seed's runs share their images): the paper's order, channel
+        first, minus each other order, then each order minus the network without attention;
+        ``{(a, b): Seeds}`` keyed by the two names, in that order."""
+        first, *others = self.accuracy
+        none = t("ch05.ablation.baseline")
+        pairs = {(first, other): rd.paired(self.accuracy[first], self.accuracy[other]) for other in others}
+        pairs.update({(name, none): rd.paired(acc, self.baseline) for name, acc in self.accuracy.items()})
+        return pairs
+
+    def images(self, change: rd.Seeds) -> list:
+        """A per-seed accuracy difference in validation images: ``[+1, +1, +8]``."""
+        return [round(v * self.n_val) for v in change.values]
+
+    def paired_table(self) -> Table:
+        rows = [[t("ch05.paired.minus", a=a, b=b), change.format(signed=True),
+                 ", ".join(f"{k:+d}" if k else "0" for k in self.images(change))] for (a, b), change in self.paired().items()]
+        return Table([t("ch05.paired.who"), t("ch05.paired.change"), t("ch05.paired.images", n=self.n_val)], rows)
 
 
 @one_thread()
@@ -589,31 +617,44 @@ def run_ablation(seeds: Sequence[int] = SEEDS, progress: bool = False) -> Ablati
 
     Each run is validated once, after its last epoch (``val_every``): the per-epoch curve is not shown here."""
     result = Ablation({}, {}, {}, [])
+    configs = [ablation_config(order, seed) for order in ORDERS for seed in seeds]
+    bases = [BASELINE_DEMO.replace(seed=seed) for seed in seeds]
+    # the uncached runs train side by side on the CPU cores, each as it would alone (same weights)
+    trained = iter(trained_demos(configs + bases, progress=progress, val_every=BASELINE_DEMO.epochs))
     for order in ORDERS:
         name = t(f"ch05.order.{order}")
         for key in ("accuracy", "peak", "distractor"):
             getattr(result, key)[name] = []
         for seed in seeds:
-            config = ablation_config(order, seed)
-            run = trained_demo(config, progress=progress, val_every=config.epochs)
+            run = next(trained)
             val = run.val_data
             m_s = spatial_maps(run.model, val.images)
             result.accuracy[name].append(run.history["val_acc"][-1])   # the trained model on val
             result.peak[name].append(data.box_scores(m_s, val.boxes, val.images.shape[-1]).peak_in_box)
             result.distractor[name].append(data.peak_on_distractor(m_s, val, val.images.shape[-1]))
-    for seed in seeds:
-        run = trained_demo(BASELINE_DEMO.replace(seed=seed), progress=progress, val_every=BASELINE_DEMO.epochs)
+    for run in trained:
         result.baseline.append(run.history["val_acc"][-1])
+        result.n_val = len(run.val_data.labels)
     return result
 
 
 def check_ablation_readings(result: Ablation) -> None:
-    """The sentences of §6 that read the ablation."""
-    gap, sd = result.spread()
-    rd.expect("the largest gap between the orders' mean accuracies is no larger than twice the typical "
-              "seed-to-seed standard deviation", gap <= 2 * sd, gap=gap, sd=sd)
+    """The sentences of §6 that read the ablation: its maps, and its accuracies paired seed by seed."""
     rd.expect("every order's M_s peaks on the target in at least 9 images out of 10, in every seed",
               min(min(v) for v in result.peak.values()) >= 0.9, peak=result.peak)
+    pairs = result.paired()
+    first, spatial, _ = result.accuracy
+    none = t("ch05.ablation.baseline")
+    ahead = result.images(pairs[(first, spatial)])
+    rd.expect("channel first is ahead of spatial first in all three seeds, by 1 to 8 images of 500",
+              len(ahead) == 3 and min(ahead) >= 1 and max(ahead) <= 8, images=ahead)
+    below = result.images(pairs[(spatial, none)])
+    rd.expect("spatial first is below the network without attention in all three seeds, by 3 to 8 images",
+              len(below) == 3 and -8 <= min(below) and max(below) <= -3, images=below)
+    rest = {k: v for k, v in pairs.items() if k not in ((first, spatial), (spatial, none))}
+    rd.expect("none of the other differences has one sign in every seed",
+              all(v.positive < v.n and v.negative < v.n for v in rest.values()),
+              differences={f"{a} - {b}": v.values for (a, b), v in rest.items()})
 
 
 def plot_ablation(result: Ablation):
@@ -877,6 +918,12 @@ def _spatial_variants(x, conv):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, C); each later case changes one thing.
+SPATIAL_CASES = ((None, {}, 3, 16), ("ex.cbam.spatial.batch1", {}, 1, 16), ("ex.cbam.spatial.channels", dict(C=5), 3, 5))
+#: The error of a convolution handed the wrong number of maps (a pooling over another axis keeps more than one).
+_WRONG_MAPS = re.compile(r"expected input\[[^\]]*\] to have 2 channels")
+
+
 @exercise("cbam.spatial")
 def _cbam_spatial(answer):
     spatial_map = as_function(answer, usage="spatial_map(x, conv)")
@@ -885,19 +932,16 @@ def _cbam_spatial(answer):
     with torch.no_grad():
         for p in conv.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    for B in (3, 1):
-        x = torch.randn(B, 16, 5, 9, generator=g)
-        with torch.no_grad():                       # the reference first, on the originals
-            expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
-            variants = _spatial_variants(x, conv)
-        try:
-            got = call(spatial_map, x, conv, names=("x", "conv"))
-        except Slip as slip:
-            raise slip.also("ex.cbam.spatial.axis") if slip.key == "ex.fn.raised" else slip
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.cbam.spatial.other"
+    for note, fields, B, C in SPATIAL_CASES:
+        x = torch.randn(B, C, 5, 9, generator=g)
+        with case(note, **fields):
+            with torch.no_grad():                       # the reference first, on the originals
+                expected = torch.sigmoid(conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+                variants = _spatial_variants(x, conv)
+            try:
+                got = call(spatial_map, x, conv, names=("x", "conv"))
+            except Slip as slip:                        # the pooling-axis hint only where the conv got other maps
+                raise slip.also("ex.cbam.spatial.axis").whole() if slip.key == "ex.fn.raised" \
+                    and _WRONG_MAPS.search(slip.fmt.get("error", "")) else slip
+            expect_close(got, expected, variants, "ex.cbam.spatial.other")
     return None

@@ -19,9 +19,9 @@ from ..registry import MECHANISMS
 from ..squeeze_excitation import SqueezeExcitation
 from ..toolkit import figures, viewer
 from ..toolkit import readings as rd
+from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, case, exercise, expect_close
 from ..toolkit.figure_output import PAGE_WIDTH_IN
 from ..toolkit.viz import page_grid
-from ..toolkit.exercises import Slip, as_count, as_function, as_number, call, close, exercise, expect_tensor, which
 from ..toolkit.format import Table
 from ..toolkit.i18n import register, t
 from ..toolkit.data import context_share
@@ -54,8 +54,8 @@ register({
                       "zh": "C = {C:>4}：ECA k = {k}，参数量 {eca:>2}；SE（r = 16）：{se:>7,}；比值 {ratio:,.0f}"},
     "ch07.counts": {"en": "parameters: {params} (formula {params_formula}); FLOPs: {flops} (formula {flops_formula})",
                     "zh": "参数量：{params}（公式 {params_formula}）；浮点运算次数：{flops}（公式 {flops_formula}）"},
-    "ch07.speed": {"en": "gate by the window product: {fast}; by conv1d: {slow}; ratio {ratio:.2f}",
-                   "zh": "窗口乘积计算门控：{fast}；conv1d 计算门控：{slow}；比值 {ratio:.2f}"},
+    "ch07.speed": {"en": "gate by the window product: {window}; by conv1d: {conv}; ratio {ratio:.2f}",
+                   "zh": "窗口乘积计算门控：{window}；conv1d 计算门控：{conv}；比值 {ratio:.2f}"},
     # §6
     "ch07.variant.eca": {"en": "ECA (k = {k})", "zh": "ECA（k = {k}）"},
     "ch07.variant.se16": {"en": "SE, r = 16 ({h} hidden unit)", "zh": "SE，r = 16（{h} 个隐藏单元）"},
@@ -63,6 +63,7 @@ register({
     "ch07.control.eca3": {"en": "ECA, k = 3", "zh": "ECA，k = 3"},
     "ch07.control.eca31_bias": {"en": "ECA, k = 31, bias per channel", "zh": "ECA，k = 31，每通道一个偏置"},
     "ch07.control.full": {"en": "SE-Var3: σ(Wy + b)", "zh": "SE-Var3：σ(Wy + b)"},
+    "ch07.control.eca_bn_relu": {"en": "ECA, then BatchNorm + ReLU", "zh": "ECA，之后只有批量归一化和 ReLU"},
     "ch07.accuracy": {"en": "{label:>30}: accuracy {seeds}; runs above 3/4: {learned} of {n}, above 90%: {found}; "
                             "block parameters {params}",
                       "zh": "{label}：准确率 {seeds}；{n} 次训练中超过 3/4 的 {learned} 次，超过 90% 的 {found} 次；"
@@ -72,8 +73,8 @@ register({
     "ch07.share": {"en": "{label:>30}: the question explains {shares} of the gate's variation (seeds {seeds}); "
                          "mean {mean:.0%}",
                    "zh": "{label}：门控的变化可由问题解释的比例为 {shares}（随机种子 {seeds}）；平均 {mean:.0%}"},
-    "ch07.cka.title": {"en": "Similarity of the trained gates on the same {n} images (linear CKA)",
-                       "zh": "同一批 {n} 张图像上训练后门控的相似度（线性 CKA）"},
+    "ch07.cka.title": {"en": "Trained gates compared on {n} images (linear CKA)",
+                       "zh": "{n} 张图像上训练后门控的相似度（线性 CKA）"},
     "ch07.cka.undefined": {"en": "n/a", "zh": "无定义"},
     "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale; blank: undefined)",
                           "zh": "线性 CKA（1：只差一个旋转和缩放；空白：无定义）"},
@@ -118,20 +119,35 @@ register({
                        "zh": "3 是常见代码里写死的默认值；ψ 会随 C 增大。"},
     "ex.eca.k.no_gamma": {"en": "divide by γ = 2: k = |(log₂ C + b) / γ|_odd.",
                           "zh": "别忘了除以 γ = 2：k = |(log₂ C + b) / γ|_odd。"},
-    "ex.eca.k.other": {"en": "compute (log₂ C + 1) / 2, take the integer part t, and use t + 1 if t is even.",
-                       "zh": "先算 (log₂ C + 1) / 2，取整数部分 t，t 为偶数时用 t + 1。"},
-    "ex.eca.params.released": {"en": "80 is the paper's count, for the released kernels (3, 5, 5, 7); ψ gives "
-                                     "k = 5 in the first stage.",
-                               "zh": "80 是论文给出的数，对应官方发布的卷积核大小 (3, 5, 5, 7)；按 ψ 第一阶段应为 k = 5。"},
+    "ex.eca.k.other": {"en": "apply ψ of §2 with γ = 2 and b = 1 to C = 2048, then round the way ψ rounds: to an odd "
+                             "number.",
+                       "zh": "把 §2 的 ψ（γ = 2，b = 1）用在 C = 2048 上，再按 ψ 的规则取奇数。"},
+    "ex.eca.params.released": {"en": "80 is the paper's count, for the kernel sizes its released models use "
+                                     "(3, 5, 5, 7); the exercise asks for k = ψ(C) in every block: compare the two "
+                                     "stage by stage.",
+                               "zh": "80 是论文给出的数，对应官方发布的模型所用的卷积核大小 (3, 5, 5, 7)；题目要求每个块都用 k = ψ(C)："
+                                     "请逐个阶段比较两者。"},
     "ex.eca.params.fixed": {"en": "that is k = 3 in every block; use ψ(C) stage by stage.",
                             "zh": "这是每个块都用 k = 3；应按阶段用 ψ(C)。"},
     "ex.eca.params.per_stage": {"en": "that counts one block per stage; ResNet-50 has 3, 4, 6 and 3 blocks.",
                                 "zh": "这只算了每个阶段一个块；ResNet-50 各阶段分别有 3、4、6、3 个块。"},
-    "ex.eca.params.other": {"en": "sum k = ψ(C) over the 16 blocks: 3 with C = 256, 4 with 512, 6 with 1024, "
-                                  "3 with 2048.",
-                            "zh": "对 16 个块的 k = ψ(C) 求和：C = 256 的 3 个、512 的 4 个、1024 的 6 个、2048 的 3 个。"},
-    "ex.eca.gate.batch1": {"en": "At batch size 1, does a .squeeze() remove the batch axis too?",
-                           "zh": "批量大小为 1 时，是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.eca.params.other": {"en": "an ECA block has k = ψ(C) weights: add them up over all 16 blocks, stage by stage.",
+                            "zh": "一个 ECA 块有 k = ψ(C) 个权重：逐个阶段，把 16 个块的权重加起来。"},
+    "ex.eca.gate.batch1": {"en": "It passed the first test; this one differs only in its batch of one sample: does a "
+                                 ".squeeze() remove the batch axis too?",
+                           "zh": "第一组测试通过了；这一组只是把批量换成了 1 个样本：是不是 .squeeze() 把批量维度也去掉了？"},
+    "ex.eca.gate.kernel": {"en": "It passed the first test; this one differs only in the kernel size, k = {k}: is k "
+                                 "(or the padding) fixed in your code? Read it off weight.shape[-1].",
+                           "zh": "第一组测试通过了；这一组只是把核大小换成了 k = {k}：代码里是不是写死了 k（或填充）？"
+                                 "请从 weight.shape[-1] 读取。"},
+    "ex.eca.gate.channels": {"en": "It passed the first test; this one differs only in the number of channels, "
+                                   "C = {C}: is C fixed in your code?",
+                             "zh": "第一组测试通过了；这一组只是把通道数换成了 C = {C}：代码里是不是写死了 C？"},
+    "ex.eca.gate.fixed_padding": {"en": "the padding is {p}, but this kernel has k = {k} taps: the padding that keeps C "
+                                        "channels is (k − 1) / 2, read off the kernel (weight.shape[-1]), not a fixed "
+                                        "number.",
+                                  "zh": "填充是 {p}，而这个卷积核有 k = {k} 个采样点：保持 C 个通道的填充是 (k − 1) / 2，"
+                                        "应从卷积核读取（weight.shape[-1]），不要写成固定的数。"},
     "ex.eca.gate.no_padding": {"en": "without padding (k − 1) / 2 the convolution loses channels at both ends.",
                                "zh": "不填充 (k − 1) / 2，卷积会在两端丢掉通道。"},
     "ex.eca.gate.no_sigmoid": {"en": "the sigmoid at the end is missing: the gate must lie in (0, 1).",
@@ -231,19 +247,43 @@ CONTROLS = {
 CONTROL_SEEDS = (0, 1, 2)
 
 
+@dataclass(frozen=True)
+class GateBNReLU(ContextCNN):
+    """Chapter 3's ECA network with the 1x1 convolution after the gate taken out: the gate, then BatchNorm and ReLU
+    alone (a scale and shift per channel, then the threshold; no weights that mix channels), then the read-out. A
+    control of §6: is it the later layer's weights or its non-linearity that makes up for the shared gate?"""
+    kind: ClassVar[str] = "ch07_gate_bn_relu"
+    attention: Optional[str] = "eca"
+    after: int = 0                   # no 1x1 conv stage: only the BatchNorm and ReLU below follow the gate
+
+    def build(self) -> nn.Module:
+        model = ContextCNN(attention=self.attention, width=self.width, after=0).build()
+        C = 2 * self.width
+        model.after = nn.Sequential(nn.BatchNorm2d(C), nn.ReLU())  # (B, C, H/4, W/4); TinyCNN.read_out runs it
+        return model
+
+
+#: The control that keeps only the non-linearity after ECA's gate, on the seeds of ECA in chapter 3's network.
+NONLINEAR = {"eca_bn_relu": GateBNReLU()}
+NONLINEAR_SEEDS = SEEDS
+
+
 def experiment_configs() -> dict:
     """Every network of §6, ``{name: [DemoConfig per seed]}``: the three gates in chapter 3's network
-    (:data:`VARIANTS`, seeds :data:`RUN_SEEDS`), then the controls with the gate alone (:data:`CONTROLS`, seeds
-    :data:`CONTROL_SEEDS`), so that one :func:`trained_runs` call trains all of them side by side."""
+    (:data:`VARIANTS`, seeds :data:`RUN_SEEDS`), the controls with the gate alone (:data:`CONTROLS`, seeds
+    :data:`CONTROL_SEEDS`) and the gate followed by BatchNorm and ReLU only (:data:`NONLINEAR`), so that one
+    :func:`trained_runs` call trains all of them side by side."""
     configs = {name: [c.replace(seed=s) for s in RUN_SEEDS[name]] for name, c in VARIANTS.items()}
     configs.update({name: [c.replace(seed=s) for s in CONTROL_SEEDS] for name, c in CONTROLS.items()})
+    configs.update({name: [c.replace(seed=s) for s in NONLINEAR_SEEDS] for name, c in NONLINEAR.items()})
     return configs
 #: The stages of ResNet-50 (channels of the ECA block, blocks per stage) and the kernels of the released model.
 RESNET50 = ((256, 3), (512, 4), (1024, 6), (2048, 3))
 RELEASED_K = (3, 5, 5, 7)
 def variant_label(name: str, channels: int = 16) -> str:
-    """The legend of a variant of :data:`VARIANTS` (or a control of :data:`CONTROLS`) for ``channels`` channels."""
-    if name in CONTROLS:
+    """The legend of a variant of :data:`VARIANTS` (or a control of :data:`CONTROLS` or :data:`NONLINEAR`) for
+    ``channels`` channels."""
+    if name in CONTROLS or name in NONLINEAR:
         return t(f"ch07.control.{name}")
     if name == "eca":
         return t("ch07.variant.eca", k=eca_kernel_size(channels))
@@ -295,6 +335,24 @@ def check_control_readings(accs: dict) -> None:
               accs["eca31_bias"].count(lambda v: v > LEARNED) == 1, eca31_bias=accs["eca31_bias"])
     rd.expect("one full layer with its own weights for every channel learned it fully in every run",
               accs["full"].count(lambda v: v > FOUND) == accs["full"].n, full=accs["full"])
+
+
+def check_nonlinearity_readings(accs: dict, control_accs: dict) -> None:
+    """The sentences of §6 on what makes up for the shared gate in chapter 3's network: BatchNorm and ReLU alone
+    after the ECA gate (``accs["eca_bn_relu"]``, seeds 0-4) against the gate alone before the read-out
+    (``control_accs["eca3"]``)."""
+    a = accs["eca_bn_relu"]
+    missed = [v for v in a.values if v <= FOUND]
+    rd.expect("BatchNorm and ReLU alone after the gate learned the switch fully in four of five runs; the fifth "
+              "(seed 3) stayed near one half (below 0.6)",
+              a.n == 5 and a.count(lambda v: v > FOUND) == 4 and a.values[3] in missed and max(missed) < 0.6,
+              eca_bn_relu=a)
+    eca3 = control_accs["eca3"]
+    shared = min(a.n, eca3.n)
+    rd.expect("on the seeds the two share, every run with BatchNorm and ReLU after the gate learned the switch "
+              "fully, and no run of the gate alone learned it at all",
+              all(v > FOUND for v in a.values[:shared]) and all(v <= LEARNED for v in eca3.values[:shared]),
+              eca_bn_relu=a, eca3=eca3)
 
 
 # ---------------------------------------------------------------- interaction matrices (§1, §2, §6)
@@ -390,7 +448,7 @@ def plot_similarity(runs: Sequence[tuple], m: np.ndarray, n: int):
                     color="black" if np.isnan(m[i, j]) or m[i, j] > 0.6 else "white")
     ax.set_xticks(range(len(runs)), labels, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(runs)), labels)
-    ax.set_title(t("ch07.cka.title", n=n), wrap=True)
+    fig.suptitle(t("ch07.cka.title", n=n), wrap=True)   # over the whole figure: the colour bar never covers it
     fig.colorbar(im, ax=ax, label=t("ch07.cka.colorbar"), shrink=0.8)
     return fig
 
@@ -535,30 +593,36 @@ def _gate_variants(x, weight):
     ]
 
 
+#: The cases of exercise 3: (what the case changes, its fields, B, C, k). The first case's kernel (k = 5) is not
+#: the notebook's k = 3, so that a padding fixed for it fails; each later case changes one thing.
+GATE_CASES = ((None, {}, 3, 12, 5), ("ex.eca.gate.batch1", {}, 1, 12, 5), ("ex.eca.gate.kernel", dict(k=3), 3, 12, 3),
+              ("ex.eca.gate.channels", dict(C=20), 3, 20, 5))
+
+
 @exercise("eca.gate")
 def _eca_gate(answer):
     eca_gate = as_function(answer, usage="eca_gate(x, weight)")
     g = torch.Generator().manual_seed(0)
-    C, k = 12, 3
-    weight = torch.randn(1, 1, k, generator=g)
-    for B in (3, 1):
+    for note, fields, B, C, k in GATE_CASES:
+        weight = torch.randn(1, 1, k, generator=g)
         x = torch.randn(B, C, 5, 7, generator=g)
-        y = x.mean((2, 3))[:, None, :]                                   # (B, 1, C)
-        expected = torch.sigmoid(nn.functional.conv1d(y, weight, padding=(k - 1) // 2))
-        expected = expected.transpose(1, 2)[..., None]                   # (B, C, 1, 1)
-        variants = _gate_variants(x, weight)
-        try:
-            got = call(eca_gate, x, weight, names=("x", "weight"))
-        except Slip as slip:
-            raise slip.also("ex.eca.gate.batch1") if B == 1 and slip.key == "ex.fn.raised" else slip
-        if isinstance(got, torch.Tensor) and got.numel() == B * (C - k + 1):
-            return "ex.eca.gate.no_padding"
-        if isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == (5, 7):
-            return "ex.eca.gate.spatial"
-        slip = which(got, variants)
-        if slip is not None:
-            return slip
-        expect_tensor(got, expected)
-        if not close(got, expected):
-            return "ex.eca.gate.other"
+        with case(note, **fields):
+            _gate_case(eca_gate, x, weight)
     return None
+
+
+def _gate_case(eca_gate, x, weight):
+    B, C, k = x.shape[0], x.shape[1], weight.shape[-1]
+    y = x.mean((2, 3))[:, None, :]                                       # (B, 1, C)
+    expected = torch.sigmoid(nn.functional.conv1d(y, weight, padding=(k - 1) // 2))
+    expected = expected.transpose(1, 2)[..., None]                       # (B, C, 1, 1)
+    variants = _gate_variants(x, weight)
+    got = call(eca_gate, x, weight, names=("x", "weight"))
+    if isinstance(got, torch.Tensor) and got.numel() == B * (C - k + 1):
+        raise Slip("ex.eca.gate.no_padding")
+    if isinstance(got, torch.Tensor) and got.numel() % B == 0 and got.numel() != B * C \
+            and (got.numel() // B - C + k - 1) % 2 == 0 and got.numel() // B > C - k + 1:
+        raise Slip("ex.eca.gate.fixed_padding", p=(got.numel() // B - C + k - 1) // 2, k=k).whole()
+    if isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[1] == 1 and got.shape[2:] == x.shape[2:]:
+        raise Slip("ex.eca.gate.spatial")
+    expect_close(got, expected, variants, "ex.eca.gate.other")

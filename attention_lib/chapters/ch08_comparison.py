@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Optional, Sequence
 
@@ -35,7 +36,7 @@ register({
     "ch08.table.latency": {"en": "latency (ms)", "zh": "延迟（毫秒）"},
     "ch08.table.yes": {"en": "yes", "zh": "是"},
     "ch08.table.no": {"en": "NO", "zh": "否"},
-    "ch08.none": {"en": "no attention", "zh": "无注意力"},
+    "ch08.none": {"en": "no attention", "zh": "不带注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力（显式计算）"},
     "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
@@ -54,11 +55,11 @@ register({
     "ch08.acc.params": {"en": "block parameters", "zh": "模块参数量"},
     "ch08.acc.acc": {"en": "accuracy (mean ± sample sd)", "zh": "准确率（均值 ± 样本标准差）"},
     "ch08.acc.seeds": {"en": "per seed", "zh": "各随机种子"},
-    "ch08.acc.change": {"en": "change vs no attention, per seed (mean ± sd)", "zh": "相对无注意力的变化，逐种子（均值 ± 标准差）"},
+    "ch08.acc.change": {"en": "change vs no attention, per seed (mean ± sd)", "zh": "相对不带注意力的变化，逐种子（均值 ± 标准差）"},
     "ch08.acc.above": {"en": "seeds above", "zh": "高于基线的种子数"},
     "ch08.acc.title": {"en": "Change in accuracy against no attention, seed by seed (dots), mean ± sample sd",
-                       "zh": "相对无注意力的准确率变化：逐种子（圆点），均值 ± 样本标准差"},
-    "ch08.acc.x": {"en": "parameters of the block (+1, log scale)", "zh": "模块参数量（+1，对数刻度）"},
+                       "zh": "相对不带注意力的准确率变化：逐种子（圆点），均值 ± 样本标准差"},
+    "ch08.acc.x": {"en": "parameters of the block (+1, log scale)", "zh": "模块参数量（+1，对数坐标）"},
     "ch08.acc.y": {"en": "change in accuracy", "zh": "准确率的变化"},
     "ch08.pick.mechanism": {"en": "mechanism", "zh": "机制"},
     "ch08.pick.params": {"en": "parameters (§3)", "zh": "参数量（第 3 节）"},
@@ -91,8 +92,16 @@ register({
     "ex.cmp.slope.linear": {"en": "1 is the slope of External Attention and of the projections; the score matrix "
                                   "Q K^T has N × N entries.",
                             "zh": "1 是外部注意力和线性投影的斜率；而分数矩阵 Q K^T 有 N × N 个元素。"},
-    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles.",
-                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长。"},
+    "ex.cmp.slope.factor": {"en": "{answer} is how much the work grows when N doubles; on log-log axes the slope s "
+                                  "is an exponent: the time grows like N^s, so doubling N multiplies it by 2^s.",
+                            "zh": "{answer} 是 N 翻倍时计算量增长的倍数；而双对数坐标上的斜率 s 是一个指数：时间按 N^s 增长，"
+                                  "所以 N 翻倍时时间乘以 2^s。"},
+    "ex.cmp.slope.measured": {"en": "{answer} looks like a measured slope; the question asks what the score matrix "
+                                    "predicts, an exponent that is a whole number here.",
+                              "zh": "{answer} 像是测量得到的斜率；题目问的是由分数矩阵推出的预期斜率，这里是一个整数指数。"},
+    "ex.cmp.slope.other": {"en": "count how the size of Q K^T grows when N doubles, then write that growth as a power "
+                                 "of 2.",
+                           "zh": "数一数 N 翻倍时 Q K^T 的大小如何增长，再把这个增长写成 2 的幂。"},
     "ex.cmp.memory.one_factor": {"en": "that is one eighth of the answer: every sample of the batch and every head has "
                                        "its own N × N matrix.",
                                  "zh": "这只是答案的八分之一：批量中的每个样本、每个头都有自己的 N × N 矩阵。"},
@@ -111,14 +120,17 @@ register({
     "ex.cmp.memory.other": {"en": "count the N × N matrices of the whole batch, then the bytes of one float32 value, "
                                   "then convert bytes to GiB.",
                             "zh": "先数出整个批量共有多少个 N × N 矩阵，再看一个 float32 值占几个字节，最后把字节换算成 GiB。"},
-    "ex.cmp.cheapest.unknown": {"en": "{name} is not one of the table's mechanisms; answer with a name as the table "
-                                      "shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
-                                "zh": "{name} 不是表中的机制；请用表中显示的机制名称或它在注册表中的名字作答，"
+    "ex.cmp.cheapest.unknown": {"en": "{name} is not a name the check knows for one of the table's mechanisms; answer "
+                                      "with a name as the table shows it, or its registry name, e.g. 'CBAM' or 'cbam'.",
+                                "zh": "检查不认识 {name} 这个名字，它对不上表中的任何机制名称；请用表中显示的机制名称或它在注册表中的名字作答，"
                                       "例如 'CBAM' 或 'cbam'。"},
+    "ex.cmp.cheapest.ambiguous": {"en": "{name} names more than one mechanism; give one.",
+                                  "zh": "{name} 同时指向了不止一种机制；请只给出一种。"},
     "ex.cmp.cheapest.tokens": {"en": "that one works on tokens; the question is about feature-map mechanisms.",
                                "zh": "它作用于词元；题目问的是作用于特征图的机制。"},
-    "ex.cmp.cheapest.other": {"en": "look at the parameter column again: one mechanism needs only k weights.",
-                              "zh": "再看一遍参数量那一列：有一种机制只需要 k 个权重。"},
+    "ex.cmp.cheapest.other": {"en": "{name} is not the cheapest: compare its parameter count with the other feature-map "
+                                    "mechanisms' in the table (C = 64).",
+                              "zh": "{name} 不是参数最少的：请在表中把它的参数量与其他作用于特征图的机制比一比（C = 64）。"},
 })
 
 
@@ -412,24 +424,73 @@ def check_pick_readings(rows: Sequence[dict], results: Mapping[Optional[str], di
               rates={k: round(v, 1) for k, v in rate.items()})
 
 
+#: Other names students use for the mechanisms (the papers' network names); the Chinese names are the registry's.
+ALIASES = {"squeeze_excitation": ("SENet", "squeeze excitation"), "selective_kernel": ("SKNet", "selective kernel network"),
+           "external_attention": ("EANet",), "eca": ("ECA-Net", "ECANet"),
+           "cbam": ("convolutional block attention module",), "bam": ("bottleneck attention module",),
+           "self_attention": ("MHSA",)}
+#: Words a name may carry around the mechanism's own name ("the SE block", "ECA 模块").
+_SUFFIXES = ("network", "module", "block", "layer", "net", "网络", "模块", "机制", "注意力块", "块", "层")
+
+
+def _normal(text: str) -> str:
+    """A spelling reduced to letters and digits, lower case, without a trailing 'net', 'module', 'block'..."""
+    text = re.sub(r"[\W_]+", "", text.lower().replace("&", "and"))
+    text = re.sub(r"^the", "", text)
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix) + 1:
+            text = text[: -len(suffix)]
+            break
+    return text
+
+
+def _parts(text: str) -> list[str]:
+    """``"Efficient Channel Attention (ECA)"`` → the whole, the part outside the parentheses and the part inside."""
+    inside = re.findall(r"[(（]([^)）]*)[)）]", text)
+    outside = re.sub(r"[(（][^)）]*[)）]", " ", text)
+    return [p for p in (text, outside, *inside) if p.strip()]
+
+
+def _spellings() -> dict[str, set[str]]:
+    found = {}
+    for name, entry in MECHANISMS.items():
+        forms = {name, entry.cls.__name__, *entry.names.values(), *entry.short.values(), *ALIASES.get(name, ())}
+        found[name] = {_normal(p) for form in forms for p in _parts(form)} - {""}
+    return found
+
+
 def _mechanism_named(answer) -> Optional[str]:
-    """The registry key that ``answer`` names: a key, or a display name in either language (any case)."""
+    """The registry key that ``answer`` names, ``"?"`` when it names several, None when none.
+
+    Accepts a registry key, a display name in either language with or without its parenthesis (``"Efficient
+    Channel Attention"``, ``"高效通道注意力"``), the class name, a paper's network name (``"ECA-Net"``), any case,
+    spacing or hyphenation; also a registry entry or a mechanism's class handed in directly.
+    """
+    if getattr(answer, "name", None) in MECHANISMS and not isinstance(answer, str):
+        return answer.name
+    if isinstance(answer, type):
+        return next((n for n, e in MECHANISMS.items() if e.cls is answer), None)
     if not isinstance(answer, str):
         return None
-    text = answer.strip().lower()
-    for name, entry in MECHANISMS.items():
-        spellings = {name, *entry.names.values(), *entry.short.values()}
-        if text in {s.lower() for s in spellings}:
-            return name
-    return None
+    spellings = _spellings()
+    hits = set()
+    for part in _parts(answer):
+        hits |= {name for name, forms in spellings.items() if _normal(part) in forms}
+    return hits.pop() if len(hits) == 1 else ("?" if hits else None)
 
 
 @exercise("cmp.slope")
 def _cmp_slope(answer):
     value = as_number(answer)
-    if abs(value - 2) <= 0.25:
+    if abs(value - 2) <= 0.05:                  # the exponent the question asks for (a float written 2.0 is fine)
         return None
-    return "ex.cmp.slope.linear" if abs(value - 1) <= 0.25 else "ex.cmp.slope.other"
+    if abs(value - 1) <= 0.05:
+        return "ex.cmp.slope.linear"
+    if abs(value - 4) <= 0.05 or abs(value - 8) <= 0.05:
+        return "ex.cmp.slope.factor", dict(answer=describe(answer))
+    if abs(value - 2) <= 0.4:
+        return "ex.cmp.slope.measured", dict(answer=describe(answer))
+    return "ex.cmp.slope.other"
 
 
 @exercise("cmp.memory")
@@ -454,9 +515,14 @@ def _cmp_memory(answer):
 
 @exercise("cmp.cheapest")
 def _cmp_cheapest(answer):
-    name = _mechanism_named(as_name(answer, example="'CBAM'"))
+    name = _mechanism_named(answer)
+    if name is None:
+        name = _mechanism_named(as_name(answer, example="'CBAM'"))
     if name is None:
         return "ex.cmp.cheapest.unknown", dict(name=describe(answer))
+    if name == "?":
+        return "ex.cmp.cheapest.ambiguous", dict(name=describe(answer))
     if MECHANISMS[name].layout != "feature_map":
         return "ex.cmp.cheapest.tokens"
-    return None if name == "eca" else "ex.cmp.cheapest.other"
+    said = describe(answer) if isinstance(answer, (str, bytes)) else repr(MECHANISMS[name].display_name())
+    return None if name == "eca" else ("ex.cmp.cheapest.other", dict(name=said))

@@ -32,6 +32,9 @@ ORIENTATIONS = ("horizontal", "rising", "vertical", "falling")
 COLOURS = ("red", "green", "blue", "yellow")
 
 register({
+    "data.box_scores": {"en": "peak in the box {peak:.1%}, mass in the box {mass:.1%} (the box covers {area:.1%} of "
+                              "the map)",
+                        "zh": "峰值落在目标框内的比例 {peak:.1%}，目标框内的权重占比 {mass:.1%}（目标框占整张图的 {area:.1%}）"},
     "data.orientation.horizontal": {"en": "horizontal", "zh": "水平"},
     "data.orientation.rising": {"en": "rising (/)", "zh": "右上斜（/）"},
     "data.orientation.vertical": {"en": "vertical", "zh": "竖直"},
@@ -313,6 +316,9 @@ class BoxScores(NamedTuple):
     peak_in_box: float     # share of images whose map peaks in a cell that overlaps the target's box
     mass_in_box: float     # the map's mass inside the box / its total mass, averaged over images
     box_area: float        # the box's share of the map's cells: what a flat map scores for mass_in_box
+
+    def __repr__(self) -> str:         # what a notebook cell shows: rounded, in the chapter's language
+        return t("data.box_scores", peak=self.peak_in_box, mass=self.mass_in_box, area=self.box_area)
 
 
 def box_scores(maps: torch.Tensor, boxes: torch.Tensor, image_size: Union[int, Sequence[int]]) -> BoxScores:

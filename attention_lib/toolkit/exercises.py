@@ -13,11 +13,14 @@ A chapter registers one *judge* per exercise with :func:`exercise`::
             return "ex.se.params.no_bias"                       # wrong: the i18n key of the slip
         return "ex.se.params.other", dict(C=256)                # or (key, format fields)
 
-``check(key, answer)`` prints the verdict in the chapter's language; ``verdict(key, answer)`` returns
-``(True | False | None, message)``. Neither ever raises: ``...`` (and ``None``) is "not answered yet",
-a student's function that crashes, returns ``None`` or edits its inputs gets a verdict that says so,
-and a judge that fails on an answer nobody foresaw still yields a verdict (the property test of
-``tests/test_exercises.py`` makes sure that this last net is never needed).
+``check(key, answer)`` shows the verdict in the chapter's language (a coloured block in Jupyter, plain text
+elsewhere); ``verdict(key, answer)`` returns ``(True | False | None, message)``. Neither ever raises: ``...`` is
+"not answered yet" (and ``None``, what ``answer = print(...)`` leaves, is named as such), a student's function
+that crashes, calls ``sys.exit()``, loops for ever, returns ``None`` or edits its inputs (inside lists, tuples and
+dicts too) gets a verdict that says so, and a judge that fails on an answer nobody foresaw still yields a verdict
+(the property test of ``tests/test_exercise_engine.py`` makes sure that this last net is never needed). A verdict
+runs under a time limit (:data:`TIME_LIMIT`) and leaves the global random state (torch, ``random``, NumPy) as it
+found it, so that checking an answer never changes the notebook's later numbers.
 
 The helpers a judge uses, each raising :class:`Slip` with a named verdict:
 
@@ -26,16 +29,31 @@ The helpers a judge uses, each raising :class:`Slip` with a named verdict:
   first on the originals, cannot be changed by it) and reports an exception with its message, or an
   input changed in place; :func:`expect_tensor` names ``None``, NumPy, a tuple, another dtype, device
   or shape; :func:`close` compares without raising; :func:`which` names the variant a wrong result
-  matches (the common slips of the chapter, computed the wrong way on purpose).
+  matches (the common slips of the chapter, computed the wrong way on purpose); :func:`expect_close` does all
+  three at the end of a test case;
+- test cases: a function check tries several sizes, each later case changing ONE thing of the first
+  (the batch size, the number of tokens, the kernel size...), inside ``with case("ex.<key>.case.<what>")``:
+  a slip found there is followed by the sentence that says what this case changed, so that the verdict
+  names the cause only when it fits.
 
 Hint keys follow the convention ``"ex.<exercise key>.<slip>"`` (``"ex.se.gate.softmax"``); the
 teacher's guide lists them by exercise. Engine keys start with ``"ex.answer."`` and ``"ex.fn."``.
+A printed verdict is feedback, not evidence: ``python -m attention_lib.grade`` re-runs submitted answers.
 """
 from __future__ import annotations
 
 import copy
+import html
+import linecache
 import math
 import numbers
+import random
+import re
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -46,10 +64,19 @@ from .i18n import get_language, register, t
 
 Problem = Union[None, str, "tuple[str, Mapping[str, Any]]", "Slip"]
 
+#: Seconds one verdict may take, the student's code included; a function still running then gets a verdict
+#: that says so (an endless loop), instead of a cell that never ends.
+TIME_LIMIT = 10.0
+
 register({
     "ex.unanswered": {"en": "Not answered yet: replace the ... with your answer and run the cell again.",
                       "zh": "尚未作答：把 ... 换成你的答案，再运行这个代码单元。"},
+    "ex.answer.none": {"en": "Not answered yet: your answer is None. If you wrote answer = print(...), print shows "
+                             "the value but gives back None: assign the value itself.",
+                       "zh": "尚未作答：你的答案是 None。如果你写的是 answer = print(...)，要知道 print 只负责显示，"
+                             "返回的是 None：请把值本身赋给变量。"},
     "ex.correct": {"en": "Correct!", "zh": "正确！"},
+    "ex.reference": {"en": "Reference solution: {verdict}", "zh": "参考答案：{verdict}"},
     "ex.wrong": {"en": "Not quite: {hint}", "zh": "还不对：{hint}"},
     "ex.unknown": {"en": "No exercise is called {name!r}; known: {known}.",
                    "zh": "没有名为 {name!r} 的练习；已有：{known}。"},
@@ -70,6 +97,9 @@ register({
                                   "zh": "请把形状写成整数元组，例如 (2, 3)；你给出的是 {what}。"},
     "ex.answer.shape.tensor": {"en": "that is a tensor; the answer is a shape, a tuple of integers such as (2, 3).",
                                "zh": "这是一个张量；答案应是形状，即形如 (2, 3) 的整数元组。"},
+    "ex.answer.shape.array": {"en": "that is a NumPy array of values; the answer is a shape, a tuple of integers such "
+                                    "as (2, 3).",
+                              "zh": "这是一个 NumPy 数组；答案应是形状，即形如 (2, 3) 的整数元组。"},
     "ex.answer.shape.strings": {"en": "the sizes are text: {answer}; write them as integers, without quotes.",
                                 "zh": "各维大小写成了字符串：{answer}；请写成整数，不要加引号。"},
     "ex.answer.shape.not_int": {"en": "every size in a shape is a whole number; {value} is not.",
@@ -84,8 +114,24 @@ register({
                                         "without parentheses.",
                                   "zh": "这是调用函数得到的结果（{what}）；请传入函数本身，即不带括号的函数名。"},
     # what a student's function did
-    "ex.fn.raised": {"en": "your function raised {error} for an input of shape {shape}.",
-                     "zh": "输入形状为 {shape} 时，你的函数抛出了 {error}。"},
+    "ex.fn.raised": {"en": "your function raised {error} for {inputs}.",
+                     "zh": "当 {inputs} 时，你的函数抛出了 {error}。"},
+    "ex.fn.inputs.tensors": {"en": "{names} of shape {shape}", "zh": "{names} 的形状为 {shape}"},
+    "ex.fn.inputs.list": {"en": "{name} ({n} tensors of shape {shape})", "zh": "{name} 为 {n} 个张量、形状均为 {shape}"},
+    "ex.fn.fixed_size": {"en": "{n} is not a size of these inputs: is a size fixed in your code (a number, or a "
+                               "variable of the notebook)? Read every size off the inputs (x.shape).",
+                         "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或 Jupyter 笔记本里的某个变量）？"
+                               "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.return_types": {"en": "torch.max(x, dim) and torch.min(x, dim) give back a pair (values, indices): take "
+                                 ".values, or use x.amax(dim).",
+                           "zh": "torch.max(x, dim) 和 torch.min(x, dim) 返回的是一对结果（values, indices）：请取 .values，"
+                                 "或改用 x.amax(dim)。"},
+    "ex.fn.timeout": {"en": "your function did not finish within {seconds:g} s: is there a loop that never ends "
+                            "(a while loop whose condition never changes)?",
+                      "zh": "你的函数在 {seconds:g} 秒内没有运行完：是不是有一个永远不会结束的循环（例如条件始终不变的 while 循环）？"},
+    "ex.fn.exit": {"en": "your function called exit() or sys.exit() (SystemExit), which would stop the whole "
+                         "program; return the result instead.",
+                   "zh": "你的函数调用了 exit() 或 sys.exit()（SystemExit），这会终止整个程序；请返回结果。"},
     "ex.fn.raised_plain": {"en": "your function raised {error}.", "zh": "你的函数抛出了 {error}。"},
     "ex.fn.returned_none": {"en": "your function returned None: did you forget `return`?",
                             "zh": "你的函数返回了 None：是不是忘了写 `return`？"},
@@ -106,6 +152,7 @@ register({
                     "zh": "结果的数据类型是 {got}，而输入是 {expected}：请保持输入的数据类型"
                           "（检查 .double()、.half()、.float() 或经过 NumPy 的转换）。"},
     "ex.fn.not_finite": {"en": "the result contains NaN or infinite values.", "zh": "结果中含有 NaN 或无穷大。"},
+    "ex.fn.values": {"en": "the shape is right, the values are not.", "zh": "形状对了，数值不对。"},
     "ex.fn.mutated": {"en": "your function changed its input {name} in place (an operation ending in _, "
                             "an assignment into it, or a changed layer); compute new tensors instead.",
                       "zh": "你的函数原地修改了输入 {name}（以 _ 结尾的操作、对它的赋值，或改动了层）；"
@@ -120,11 +167,22 @@ class Slip(Exception):
         super().__init__(key)
         self.key, self.fmt = key, fmt
         self.more: list[tuple[str, dict]] = []
+        self.complete = False        # True: the verdict already names the case (a test case adds nothing)
 
     def also(self, key: str, **fmt) -> "Slip":
         """Append a second sentence (e.g. the likely cause) to this verdict; returns the slip."""
         self.more.append((key, fmt))
         return self
+
+    def whole(self) -> "Slip":
+        """Mark this verdict as complete: the sentence of the test case it was found in is not added."""
+        self.complete = True
+        return self
+
+
+class TimeUp(BaseException):
+    """Raised into a check when its time limit runs out: a ``BaseException``, so that a student's
+    ``except Exception:`` cannot swallow it."""
 
 
 @dataclass(frozen=True)
@@ -132,21 +190,23 @@ class Exercise:
     key: str
     judge: Callable[[Any], Problem]   # None if right, else the i18n key of what is wrong (or (key, fmt), or a Slip)
     chapter: str = ""                 # the module that registered it, e.g. "ch03_squeeze_excitation"
+    forbid: tuple[str, ...] = ()      # names an answer must not use (the grading command flags them)
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(key: str):
+def exercise(key: str, forbid: tuple[str, ...] = ()):
     """Decorator: register ``judge(answer)`` as the check of exercise ``key`` (a chapter module does this).
 
     ``judge`` returns None when the answer is right, else the i18n key of what is wrong, or
     ``(key, format_fields)``, or raises a :class:`Slip` (the helpers below do); it is only called with an
-    answer (``...`` and None mean "not answered").
+    answer (``...`` and None mean "not answered"). ``forbid`` names what the exercise asks the student not to
+    use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer that does.
     """
     def wrap(judge):
         module = getattr(judge, "__module__", "") or ""
-        EXERCISES[key] = Exercise(key, judge, module.rsplit(".", 1)[-1])
+        EXERCISES[key] = Exercise(key, judge, module.rsplit(".", 1)[-1], tuple(forbid))
         return judge
     return wrap
 
@@ -161,25 +221,44 @@ def verdict(key: str, answer: Any) -> tuple[Optional[bool], str]:
         chapters.load_all()          # the chapters register their exercises when imported
     if key not in EXERCISES:
         return False, t("ex.unknown", name=key, known=", ".join(sorted(EXERCISES)))
-    if answer is ... or answer is None:
+    if answer is ...:
         return None, t("ex.unanswered")
+    if answer is None:               # what `answer = print(...)` leaves behind
+        return None, t("ex.answer.none")
+    judge = EXERCISES[key].judge
     try:
-        problem = EXERCISES[key].judge(answer)
+        with _random_state_kept():
+            problem = run_limited(lambda: judge(answer), TIME_LIMIT)
     except Slip as slip:
         problem = slip
-    except Exception as error:   # a gap in the judge: still a verdict, never a traceback
+    except TimeUp:
+        problem = Slip("ex.fn.timeout", seconds=TIME_LIMIT)
+    except SystemExit:               # from an answer's own methods, outside call()
+        problem = Slip("ex.fn.exit")
+    except Exception as error:       # a gap in the judge: still a verdict, never a traceback
         return False, t("ex.wrong", hint=t("ex.check_failed", error=describe_error(error)))
     if problem is None:
         return True, t("ex.correct")
     try:
         return False, t("ex.wrong", hint=_hint(problem))
-    except Exception as error:   # an unknown key or a missing format field
+    except Exception as error:       # an unknown key or a missing format field
         return False, t("ex.wrong", hint=t("ex.check_failed", error=describe_error(error)))
 
 
 def check(key: str, answer: Any) -> None:
-    """Prints the verdict on ``answer`` in the chapter's language (returns nothing, so a cell shows only the text)."""
-    print(verdict(key, answer)[1])
+    """Shows the verdict on ``answer`` in the chapter's language and returns nothing.
+
+    In Jupyter it is a coloured block (:class:`Verdict`); elsewhere the message is printed. In a hidden
+    solution cell (first line ``# @title Solution``) the verdict says that it is the reference solution's.
+    """
+    result, message = verdict(key, answer)
+    shown = Verdict(result, message, reference=_called_from_a_solution())
+    shell = _ipython()
+    if shell is None:
+        print(shown)
+        return
+    from IPython.display import display
+    display(shown)
 
 
 def _hint(problem: Problem) -> str:
@@ -195,6 +274,179 @@ def _hint(problem: Problem) -> str:
     return ("" if get_language() == "zh" else " ").join(sentences)   # Chinese sentences join without a space
 
 
+# ---------------------------------------------------------------- how a verdict looks
+
+#: (symbol, text colour, background, border) per outcome: dark text on a light background of its own, so that the
+#: contrast (at least 7:1, tested) holds in light and dark themes alike; the symbol and the first words say the
+#: outcome too, so colour is never the only cue.
+VERDICT_COLOURS = {True: ("✓", "#0b3d1c", "#dcf3e3", "#1a7f37"),
+                   None: ("…", "#3d2c00", "#fff2c4", "#9a6700"),
+                   False: ("✗", "#5c0b08", "#fde4e1", "#c0271d")}
+_KIND = {True: "right", None: "unanswered", False: "wrong"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict as Jupyter shows it: text (``repr``) for any front end, a coloured block (HTML) where HTML is shown."""
+    result: Optional[bool]
+    message: str
+    reference: bool = False            # the verdict on a notebook's hidden reference solution
+
+    @property
+    def text(self) -> str:
+        return t("ex.reference", verdict=self.message) if self.reference else self.message
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _lead(self) -> str:
+        """The words that say the outcome ("Correct!", "Not quite:", "Not answered yet:"), bold in the block."""
+        for lead in (t("ex.correct"), t("ex.wrong", hint="").rstrip(), t("ex.unanswered").split("：")[0] + "：",
+                     t("ex.unanswered").split(":")[0] + ":"):
+            if lead and self.message.startswith(lead):
+                return lead
+        return ""
+
+    def _repr_html_(self) -> str:
+        symbol, colour, background, border = VERDICT_COLOURS[self.result]
+        lead = self._lead()
+        rest = self.message[len(lead):]
+        label = t("ex.reference", verdict="") if self.reference else ""
+        lang = "zh-CN" if get_language() == "zh" else "en"      # as the Chinese pages say it
+        style = (f"margin:0.3em 0;padding:0.45em 0.8em;border-left:0.3em solid {border};border-radius:0.25em;"
+                 f"background:{background};color:{colour};font-family:inherit;font-size:inherit;line-height:1.5;"
+                 "white-space:normal;word-break:normal;overflow-wrap:break-word;hyphens:manual;max-width:52em")
+        return (f'<div class="attention-verdict attention-verdict-{_KIND[self.result]}" lang="{lang}" '
+                f'style="{style}"><span aria-hidden="true" style="font-weight:700;margin-right:0.4em">{symbol}</span>'
+                f'{html.escape(label)}<strong>{html.escape(lead)}</strong>{html.escape(rest)}</div>')
+
+
+def _ipython():
+    """The running IPython shell (a Jupyter kernel, Colab), else None (a script, pytest)."""
+    if "IPython" not in sys.modules:
+        return None
+    try:
+        from IPython import get_ipython
+    except ImportError:              # pragma: no cover
+        return None
+    return get_ipython()
+
+
+SOLUTION_TITLE = "# @title Solution"
+
+
+def _called_from_a_solution() -> bool:
+    """Whether ``check`` was called from a notebook's hidden solution cell (its first line is the solution's title).
+
+    IPython keeps every cell's source in ``linecache`` under the cell's file name, so the first line of the
+    calling cell can be read back; outside IPython this is the first line of the calling file.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("attention_lib."):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    return linecache.getline(frame.f_code.co_filename, 1).startswith(SOLUTION_TITLE)
+
+
+# ---------------------------------------------------------------- a verdict's time limit and random state
+
+
+def run_limited(function: Callable[[], Any], seconds: Optional[float]) -> Any:
+    """``function()``, stopped by :class:`TimeUp` once it has run for ``seconds``.
+
+    Signals or a thread: in the main thread on Linux and macOS (a Jupyter kernel runs cells there, and so
+    does a script), a ``SIGALRM`` timer raises ``TimeUp`` inside the running code at its next Python
+    instruction, and repeats every 50 ms should the code swallow one; the previous handler and any outer
+    timer are restored afterwards, so that limits nest. Where signals cannot be used (Windows, or a check
+    called from another thread), ``function`` runs in a worker thread and gets an asynchronous ``TimeUp``
+    when the time is up; the caller is answered either way. Neither can stop one long call into C (a huge
+    matrix product): that ends first, then the code stops.
+    """
+    if seconds is None or seconds <= 0:
+        return function()
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        return _with_alarm(function, seconds)
+    return _in_a_thread(function, seconds)
+
+
+def _with_alarm(function, seconds):
+    armed = [True]
+
+    def alarm(signum, frame):
+        if armed[0]:
+            raise TimeUp()
+
+    start = time.monotonic()
+    before = signal.signal(signal.SIGALRM, alarm)
+    outer, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer else seconds, 0.05)
+    try:
+        return function()
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before if before is not None else signal.SIG_DFL)
+        if outer:                                   # an enclosing limit keeps what is left of its time
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3), outer_interval)
+
+
+def _in_a_thread(function, seconds):
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = function()
+        except BaseException as error:             # handed back to the caller's thread
+            box["error"] = error
+
+    worker = threading.Thread(target=target, name="attention-lib-check", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        _raise_in(worker, TimeUp)
+        worker.join(1.0)
+        raise TimeUp()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _raise_in(thread: threading.Thread, error: type) -> None:
+    """Raise ``error`` in ``thread`` at its next Python instruction (CPython's asynchronous exceptions)."""
+    try:
+        import ctypes
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(error))
+    except Exception:                               # pragma: no cover - another Python: the thread runs on, unseen
+        pass
+
+
+@contextmanager
+def _random_state_kept():
+    """Whatever the judge and the student's code draw, the global random states are as they were afterwards;
+    inside, torch and ``random`` start from seed 0, so that a verdict never depends on the notebook's state."""
+    state = random.getstate()
+    numpy = sys.modules.get("numpy")
+    numpy_state = numpy.random.get_state() if numpy is not None else None
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() \
+        else []
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(0)                    # and a judge's own draws are the same in every run
+            random.seed(0)
+            torch.set_num_threads(1)                # tiny tensors: one thread is fastest, and fair on a shared machine
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(state)
+        if numpy_state is not None:
+            numpy.random.set_state(numpy_state)
+
+
 # ---------------------------------------------------------------- describing what came in
 
 _MAX = 80
@@ -206,6 +458,12 @@ def describe(value: Any) -> str:
         return f"tensor{tuple(value.shape)}"
     if _is_numpy(value):
         return f"ndarray{tuple(value.shape)}"
+    if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) or _is_numpy(v) for v in value):
+        inner = ", ".join(describe(v) for v in value[:4]) + (", …" if len(value) > 4 else "")
+        if isinstance(value, list):
+            return f"[{inner}]"
+        name = "" if type(value) is tuple else type(value).__name__      # a named tuple keeps its name
+        return f"{name}({inner})"
     if isinstance(value, (str, bytes, numbers.Number, tuple, list)) or value is None:
         text = repr(value)
         return text if len(text) <= _MAX else text[:_MAX - 1] + "…"
@@ -221,6 +479,32 @@ def describe_error(error: BaseException) -> str:
     if len(message) > 160:
         message = message[:159] + "…"
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def describe_inputs(labels, args) -> str:
+    """The tensors a function was given, by name and shape: ``q, k, v of shape (3, 2, 5, 12)``."""
+    groups: list[tuple[list[str], Any]] = []          # consecutive tensors of one shape share a phrase
+    parts = []
+    for label, a in zip(labels, args):
+        if isinstance(a, torch.Tensor):
+            if groups and groups[-1][1] == tuple(a.shape):
+                groups[-1][0].append(label)
+            else:
+                groups.append(([label], tuple(a.shape)))
+            continue
+        if groups:
+            parts.append(groups.pop())
+        if isinstance(a, (list, tuple)) and a and all(isinstance(x, torch.Tensor) for x in a):
+            shapes = {tuple(x.shape) for x in a}
+            shape = shapes.pop() if len(shapes) == 1 else " / ".join(str(tuple(x.shape)) for x in a)
+            parts.append((label, len(a), shape))
+    parts += groups
+    names_sep, sep = ("、", "，") if get_language() == "zh" else (", ", ", ")
+    phrases = [t("ex.fn.inputs.tensors", names=names_sep.join(p[0]), shape=p[1]) if len(p) == 2 else
+               t("ex.fn.inputs.list", name=p[0], n=p[1], shape=p[2]) for p in parts]
+    if get_language() != "zh" and len(phrases) > 1:
+        return sep.join(phrases[:-1]) + " and " + phrases[-1]
+    return sep.join(phrases)
 
 
 def _is_numpy(value) -> bool:
@@ -281,8 +565,10 @@ def as_shape(answer: Any) -> tuple[int, ...]:
     """The answer as a tuple of positive ints (a tuple, a list or a ``torch.Size``); a named Slip otherwise."""
     if isinstance(answer, torch.Size):
         return tuple(int(s) for s in answer)
-    if isinstance(answer, torch.Tensor) or _is_numpy(answer):
+    if isinstance(answer, torch.Tensor):
         raise Slip("ex.answer.shape.tensor")
+    if _is_numpy(answer):
+        raise Slip("ex.answer.shape.array")
     if not isinstance(answer, (tuple, list)):
         raise Slip("ex.answer.shape.not_shape", what=describe(answer))
     if answer and all(isinstance(s, (str, bytes)) for s in answer):
@@ -330,21 +616,55 @@ def _copy(value):
         return value
 
 
-def _same(a, b) -> bool:
-    """Whether ``b`` still equals the pristine ``a`` (tensors exactly; modules by their parameters and buffers)."""
+def _changed(a, b, label: str) -> Optional[str]:
+    """Where ``b`` no longer equals the pristine ``a`` (``"feats[1]"``), or None: tensors exactly, modules by their
+    parameters and buffers, lists, tuples and dicts item by item (an item added or removed counts)."""
     if isinstance(a, torch.Tensor):
         if not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
-            return False
+            return label
         b = b.detach()
         if a.is_floating_point() or a.is_complex():
-            return bool(((a == b) | (a.isnan() & b.isnan())).all())
-        return bool(torch.equal(a, b))
+            return None if bool(((a == b) | (a.isnan() & b.isnan())).all()) else label
+        return None if torch.equal(a, b) else label
     if isinstance(a, nn.Module):
         if not isinstance(b, nn.Module):
-            return False
+            return label
         sa, sb = a.state_dict(), b.state_dict()
-        return sa.keys() == sb.keys() and all(_same(sa[k], sb[k]) for k in sa)
-    return True   # plain values: a function cannot change an int or a tuple
+        if sa.keys() != sb.keys():
+            return label
+        return next((f"{label}.{k}" for k in sa if _changed(sa[k], sb[k], k) is not None), None)
+    if isinstance(a, (list, tuple)):
+        if not isinstance(b, (list, tuple)) or len(a) != len(b):
+            return label
+        return next((w for w in (_changed(x, y, f"{label}[{i}]") for i, (x, y) in enumerate(zip(a, b)))
+                     if w is not None), None)
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or a.keys() != b.keys():
+            return label
+        return next((w for w in (_changed(a[k], b[k], f"{label}[{k!r}]") for k in a) if w is not None), None)
+    return None   # plain values: a function cannot change an int or a string
+
+
+def _same(a, b) -> bool:
+    """Whether ``b`` still equals the pristine ``a`` (see :func:`_changed`)."""
+    return _changed(a, b, "") is None
+
+
+_SIZE_MISMATCH = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
+
+
+def _fixed_size(error: BaseException, args) -> Optional[int]:
+    """The size in a broadcasting error that no input has (a size fixed in the student's code), else None."""
+    found = _SIZE_MISMATCH.search(str(error))
+    if not found:
+        return None
+    sizes = set()
+    for a in args:
+        for x in (a if isinstance(a, (list, tuple)) else [a]):
+            if isinstance(x, torch.Tensor):
+                sizes.update(int(s) for s in x.shape)
+    strangers = [int(n) for n in found.groups() if int(n) not in sizes and int(n) != 1]
+    return strangers[0] if len(strangers) == 1 else None
 
 
 def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> Any:
@@ -352,25 +672,57 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
 
     ``names`` names the positional inputs for the verdict (``("x", "fc1", "fc2")``; unnamed ones are ``arg1``,
     ``arg2``...). Compute the reference *before* calling: the originals are never handed to the student's code.
+    An input changed in place is named down to the item of a list, tuple or dict (``feats[1]``). A ``SystemExit``
+    becomes a verdict; :class:`TimeUp` (the verdict's time limit) and ``KeyboardInterrupt`` pass through.
     """
+    labels = list(names) + [f"arg{i + 1}" for i in range(len(names), len(args))]
     copies = [_copy(a) for a in args]
     kw_copies = {k: _copy(v) for k, v in kwargs.items()}
     try:
         with torch.no_grad():
             result = function(*copies, **kw_copies)
-    except Exception as error:   # the student's code: report, never raise
-        shape = next((tuple(a.shape) for a in args if isinstance(a, torch.Tensor)), None)
-        if shape is None:
-            raise Slip("ex.fn.raised_plain", error=describe_error(error)) from None
-        raise Slip("ex.fn.raised", error=describe_error(error), shape=shape) from None
-    labels = list(names) + [f"arg{i + 1}" for i in range(len(names), len(args))]
+    except (TimeUp, KeyboardInterrupt):
+        raise
+    except SystemExit:
+        raise Slip("ex.fn.exit") from None
+    except BaseException as error:   # the student's code: report, never raise
+        inputs = describe_inputs(labels + list(kwargs), list(args) + list(kwargs.values()))
+        slip = Slip("ex.fn.raised", error=describe_error(error), inputs=inputs) if inputs else \
+            Slip("ex.fn.raised_plain", error=describe_error(error))
+        stranger = _fixed_size(error, list(args) + list(kwargs.values()))
+        if stranger is not None:
+            slip.also("ex.fn.fixed_size", n=stranger)
+        elif "torch.return_types.m" in str(error):       # a (values, indices) pair used as a tensor
+            slip.also("ex.fn.return_types")
+        raise slip from None
     for label, original, seen in zip(labels, args, copies):
-        if not _same(original, seen):
-            raise Slip("ex.fn.mutated", name=label)
+        where = _changed(original, seen, label)
+        if where is not None:
+            raise Slip("ex.fn.mutated", name=where)
     for label, original in kwargs.items():
-        if not _same(original, kw_copies[label]):
-            raise Slip("ex.fn.mutated", name=label)
+        where = _changed(original, kw_copies[label], label)
+        if where is not None:
+            raise Slip("ex.fn.mutated", name=where)
     return result
+
+
+#: Slips that say all there is to say: a test case's sentence is not added to them.
+_COMPLETE = ("ex.fn.mutated", "ex.fn.timeout", "ex.fn.exit", "ex.fn.fixed_size", "ex.fn.return_types")
+
+
+@contextmanager
+def case(key: Optional[str] = None, **fmt):
+    """One test case of a function check. ``key`` (None for the first case) is the sentence that says how this
+    case differs from the first, e.g. "It passed the first test; this one differs only in its batch of one
+    sample: does a .squeeze() remove the batch axis too?". A slip found inside is followed by it, so that the
+    verdict names the case (and a likely cause) only when the first case passed and one thing changed."""
+    try:
+        yield
+    except Slip as slip:
+        if key is not None and not slip.complete and slip.key not in _COMPLETE \
+                and not any(k in _COMPLETE for k, _ in slip.more):
+            slip.also(key, **fmt)
+        raise
 
 
 def expect_tensor(got: Any, expected: torch.Tensor) -> torch.Tensor:
@@ -416,3 +768,14 @@ def which(got: Any, variants, **tolerance) -> Optional[str]:
     """
     pairs = variants.items() if isinstance(variants, Mapping) else variants
     return next((key for key, value in pairs if close(got, value, **tolerance)), None)
+
+
+def expect_close(got: Any, expected: torch.Tensor, variants=(), other: str = "ex.fn.values", **tolerance) -> None:
+    """The usual end of a test case: raise the slip of a named variant ``got`` matches (:func:`which`), of a result
+    that is not a tensor like ``expected`` (:func:`expect_tensor`), or ``other`` when the values differ."""
+    slip = which(got, variants, **tolerance)
+    if slip is not None:
+        raise Slip(slip)
+    expect_tensor(got, expected)
+    if not close(got, expected, **tolerance):
+        raise Slip(other)

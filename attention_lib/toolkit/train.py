@@ -41,6 +41,15 @@ History = Dict[str, list]
 
 register({
     "train.progress": {"en": "training {name}", "zh": "训练 {name}"},
+    "train.status": {"en": "Training the demo {name} (seed {seed}, {epochs} epochs): only on this machine's first "
+                           "run; later runs load it from the cache …",
+                     "zh": "正在训练演示模型 {name}（随机种子 {seed}，{epochs} 轮）：只有本机第一次运行时才训练，"
+                           "之后从缓存中加载……"},
+    "train.status_many": {"en": "Training {n} demos ({names}) side by side in {workers} processes: only on this "
+                                "machine's first run; later runs load them from the cache …",
+                          "zh": "正在用 {workers} 个进程同时训练 {n} 个演示模型（{names}）：只有本机第一次运行时才训练，"
+                                "之后从缓存中加载……"},
+    "train.seeds": {"en": "seeds {seeds}", "zh": "随机种子 {seeds}"},
     "train.loss": {"en": "loss", "zh": "损失"},
     "train.acc": {"en": "acc", "zh": "准确率"},
     "train.val_acc": {"en": "val acc", "zh": "验证集准确率"},
@@ -78,6 +87,31 @@ def _in_jupyter_kernel() -> bool:
     except Exception:
         return False
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class _Status:
+    """A one-line note shown in a Jupyter cell while a demo trains, and removed (emptied) once it is trained.
+
+    Some cells train for most of a minute on a cold cache; without it a student sees only ``[*]``. The note
+    goes to a display of its own (never stdout or stderr), so the cell's printed results are the same on a cold
+    and a warm cache."""
+
+    def __init__(self, text: str):
+        self.handle = None
+        if _in_jupyter_kernel():
+            from IPython.display import HTML, display
+            self.handle = display(HTML(f'<p class="attention-training" style="margin:0.2em 0;font-style:italic">'
+                                       f'{_escape(text)}</p>'), display_id=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            from IPython.display import HTML
+            self.handle.update(HTML(""))
+
+
+def _escape(text: str) -> str:
+    import html
+    return html.escape(text)
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
@@ -516,7 +550,7 @@ def code_digest(config: "DemoConfig") -> str:
 
     cls = type(config)
     parts = [inspect.getsource(_LIBRARY_FIT)]     # the library's loop, whatever a caller has patched in
-    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py")]
+    mechanisms = [p for p in _LIBRARY.glob("*.py") if p.name not in ("__init__.py", "registry.py", "grade.py")]
     files = sorted(str(p) for p in mechanisms) + [str(_LIBRARY / "toolkit" / n) for n in ("data.py", "models.py")]
     module_file = inspect.getsourcefile(cls)
     if module_file and Path(module_file).resolve() == Path(__file__).resolve():
@@ -587,9 +621,13 @@ def trained_demo(kind: Union[str, DemoConfig], *, device=None, progress: bool = 
         except Exception:                      # unreadable or stale file: train again and overwrite it
             model = build()                    # a failed load may have overwritten some weights
 
-    history = fit(model, cfg.data("train"), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                  seed=cfg.seed, device=device, progress=progress, val_data=val_data, num_threads=num_threads,
-                  desc=t("train.progress", name=kind), val_every=val_every)
+    status = _Status(t("train.status", name=kind, seed=cfg.seed, epochs=cfg.epochs))
+    try:
+        history = fit(model, cfg.data("train"), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                      seed=cfg.seed, device=device, progress=progress, val_data=val_data, num_threads=num_threads,
+                      desc=t("train.progress", name=kind), val_every=val_every)
+    finally:
+        status.close()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save(path, {"kind": kind, "config": settings, "history": history, "state_dict": state, "format": _FORMAT})
     return Demo(model.eval(), history, cfg, False, path, val_data)
@@ -616,6 +654,14 @@ def default_workers() -> int:
     return max(1, min(4, cores))
 
 
+def _demo_names(configs: list) -> str:
+    """``"shapes_cnn seeds 0-2, ch04_sknet seed 1"``: the kinds of ``configs`` in order, each with its seeds."""
+    seeds: dict = {}
+    for c in configs:
+        seeds.setdefault(c.kind, []).append(c.seed)
+    return ", ".join(f"{kind} {t('train.seeds', seeds=', '.join(map(str, s)))}" for kind, s in seeds.items())
+
+
 def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool = False,
                   num_threads: Optional[int] = 1, val_every: int = 1, workers: Optional[int] = None) -> list:
     """:func:`trained_demo` for each configuration in ``configs``, in order; the ones not in the cache are trained
@@ -637,15 +683,20 @@ def trained_demos(configs, *, device=None, progress: bool = True, retrain: bool 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        processes = min(workers, len(missing))
+        # the cell's only sign of life while the workers train (the workers, not Jupyter kernels, show nothing)
+        status = _Status(t("train.status_many", n=len(missing), workers=processes,
+                           names=_demo_names(missing)))
         try:
             # spawn: a fresh interpreter, never a fork of a process whose torch threads are running
-            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) \
-                    as pool:
+            with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
                 jobs = [pool.submit(_train_in_worker, c, str(cache_dir()), num_threads, val_every) for c in missing]
                 for job in jobs:
                     job.result()
             retrain = False                      # everything is in the cache now
         except Exception:                        # a broken worker: train what is left here, one by one
             pass
+        finally:
+            status.close()
     return [trained_demo(c, device=device, progress=progress, retrain=retrain and c in missing,
                          num_threads=num_threads, val_every=val_every) for c in configs]

@@ -388,6 +388,25 @@ def explorer(name: str, *, static: Optional[bool] = None, seed: int = 0, **optio
     return ExplorerWidget(spec, controls, seed)
 
 
+#: The width of a live slider's track, in em: long enough to drag (JupyterLab gives a slider 300 px in all, which left
+#: a long label's track at 54 px).
+SLIDER_TRACK_EM = 12
+
+
+def label_em(text: str) -> float:
+    """About how many em a widget label takes: a Chinese character 1 em, other characters 0.55 em."""
+    return sum(1.0 if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" else 0.55 for ch in text) + 1.0
+
+
+#: What a drop-down holds for the value None (ECA's "ψ(C), adaptive"): ipywidgets reads a value of None as "nothing
+#: selected" and shows a blank box.
+_NONE = "__none__"
+
+
+def _widget_value(value):
+    return _NONE if value is None else value
+
+
 class ExplorerWidget(ipywidgets.VBox):
     """The live explorer: controls on top, then the counts and the shape trace, then the map viewer.
 
@@ -401,13 +420,15 @@ class ExplorerWidget(ipywidgets.VBox):
         self.key = f"ae-{uuid.uuid4().hex[:10]}"
         self.controls = {}
         for c in controls:
-            options = [(c.label_of(v), v) for v in c.options]
-            kwargs = dict(options=options, value=c.default, description=t(c.label),
+            options = [(c.label_of(v), _widget_value(v)) for v in c.options]
+            kwargs = dict(options=options, value=_widget_value(c.default), description=t(c.label),
                           style={"description_width": "initial"})
             if c.dropdown or len(c.options) == 1:
                 widget = ipywidgets.Dropdown(**kwargs)
-            else:
-                widget = ipywidgets.SelectionSlider(continuous_update=c.continuous, **kwargs)
+            else:                 # the label takes what it needs, the track keeps SLIDER_TRACK_EM whatever the label
+                width = label_em(t(c.label)) + SLIDER_TRACK_EM + 5      # + the value shown at the right
+                widget = ipywidgets.SelectionSlider(continuous_update=c.continuous,
+                                                    layout=ipywidgets.Layout(width=f"{width:.1f}em"), **kwargs)
             self.controls[c.name] = widget
         self.info = ipywidgets.HTML()
         self.plot_output = ipywidgets.Output()
@@ -424,7 +445,7 @@ class ExplorerWidget(ipywidgets.VBox):
 
     @property
     def settings(self) -> dict:
-        return {name: widget.value for name, widget in self.controls.items()}
+        return {name: None if widget.value == _NONE else widget.value for name, widget in self.controls.items()}
 
     def set(self, **settings) -> None:
         """Move several knobs at once, then redraw once."""
@@ -435,7 +456,7 @@ class ExplorerWidget(ipywidgets.VBox):
         self._quiet = True
         try:
             for name, value in settings.items():
-                self.controls[name].value = value
+                self.controls[name].value = _widget_value(value)
         finally:
             self._quiet = False
         self.update()

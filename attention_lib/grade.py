@@ -1,0 +1,430 @@
+"""Grade a class's submitted notebooks: ``python -m attention_lib.grade <folder>``.
+
+A printed "Correct!" in a submitted notebook is not evidence: the solutions are public, and one ``print`` fakes a
+verdict. This command re-checks every answer instead. For each notebook under ``<folder>`` (one folder per
+student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh Python process of its own:
+
+1. it runs the imports of the notebook's cells (``torch``, ``al``, ``ch``...), then each *answer cell* (a code cell
+   that calls ``al.exercises.check("<key>", <name>)`` and is not a hidden solution) without its check call, in
+   order and under a time limit, with the student's printing captured;
+2. it calls the real check on what the cell left in ``<name>``, after putting back anything the cell changed in
+   ``attention_lib``, ``torch`` or ``math`` (a check replaced by ``lambda *a: None`` does not survive);
+3. it flags, for a teacher to read, an answer cell that imports or calls the library (``al.``,
+   ``attention_lib``, ``ch.``) other than through its check, uses what the exercise forbids
+   (``scaled_dot_product_attention`` in exercise 3 of chapter 1, ``is_causal`` in exercise 4), changes the
+   library or torch, prints a verdict, runs code from text (``exec``, ``eval``), or checks another exercise
+   than its chapter's; and a notebook that still holds the reference solutions.
+
+It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
+``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
+
+Answers run as the student wrote them, with the student's rights: run the command in an account or container
+that holds nothing else of value. Each notebook gets ``--timeout`` seconds in all (default 300) and each answer
+cell ``--time-limit`` (default 30); each check stops a student's function after ``--check-limit`` seconds (10).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import csv
+import html
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+#: What each outcome is called in the table, and its symbol (the table never says it by colour alone).
+STATUS = {"right": "✓", "wrong": "✗", "unanswered": "…", "error": "!", "timeout": "⏱", "missing": "–"}
+_LIBRARY = ("al", "attention_lib", "ch")
+_RUNS_TEXT = ("exec", "eval", "compile", "__import__")
+_VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
+
+
+@dataclass
+class Row:
+    exercise: str
+    status: str                        # one of STATUS
+    message: str = ""
+    flags: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- reading a notebook (no kernel, no nbformat)
+
+
+def _cells(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = []
+    for cell in nb.get("cells", []):
+        source = cell.get("source", "")
+        cells.append({"type": cell.get("cell_type"), "source": "".join(source) if isinstance(source, list) else source,
+                      "tags": list(cell.get("metadata", {}).get("tags", []))})
+    return cells
+
+
+def _is_solution(cell) -> bool:
+    return cell["type"] == "code" and ("solution" in cell["tags"]
+                                       or cell["source"].lstrip().startswith("# @title Solution"))
+
+
+def _check_calls(tree: ast.AST) -> list[tuple[str, str]]:
+    """``[(key, name)]`` of the ``<...>.check("<key>", <name>)`` calls of a cell."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check" \
+                and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and isinstance(node.args[1], ast.Name):
+            found.append((node.args[0].value, node.args[1].id))
+    return found
+
+
+def _without_checks(tree: ast.Module) -> ast.Module:
+    """The cell without its top-level check calls (the grader calls the check itself)."""
+    body = [s for s in tree.body if not (isinstance(s, ast.Expr) and _check_calls(s))]
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _chapter_of(path: Path, cells) -> Optional[str]:
+    """The chapter module a notebook imports (``ch03_squeeze_excitation``), else the one its file name names."""
+    for cell in cells:
+        found = re.search(r"from attention_lib\.chapters import (ch\d\d_\w+)", cell["source"])
+        if found:
+            return found.group(1)
+    from . import chapters
+    number = re.match(r".*?(\d\d)_", path.name)
+    names = [n for n in chapters.names() if number and n.startswith(f"ch{number.group(1)}_")]
+    return names[0] if names else None
+
+
+def _language_of(path: Path, cells) -> str:
+    for cell in cells:
+        found = re.search(r"setup\(\s*lang\s*=\s*[\"'](en|zh)[\"']", cell["source"])
+        if found:
+            return found.group(1)
+    return "zh" if "zh" in path.parts else "en"
+
+
+# ---------------------------------------------------------------- what an answer cell must not do
+
+
+def flags_of(tree: ast.AST, forbid=()) -> list[str]:
+    """What a teacher should look at in an answer cell (see the module's docstring)."""
+    flags = []
+    nodes = list(ast.walk(tree))
+    in_check = {id(n) for c in nodes if isinstance(c, ast.Call) and _check_calls(c) for n in ast.walk(c.func)}
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}     # a.b of a.b.c: flag a.b.c once
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if any(n.split(".")[0] == "attention_lib" for n in names):
+                flags.append("imports attention_lib")
+        elif isinstance(node, ast.Attribute) and id(node) not in in_check and id(node) not in inner:
+            root = node
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            name = root.id if isinstance(root, ast.Name) else ""
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and name in (*_LIBRARY, "torch", "F", "nn", "math"):
+                flags.append(f"changes {ast.unparse(node)}")
+            elif name in _LIBRARY and not node.attr.isupper():      # ch.RESNET50: data the exercise names
+                flags.append(f"uses the library: {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
+            flags.append(f"runs code from text: {node.id}")
+        elif isinstance(node, ast.Name) and node.id == "EXERCISES":
+            flags.append("touches the checks: EXERCISES")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and any(w in node.value for w in _VERDICT_WORDS):
+            flags.append(f"writes a verdict: {node.value[:30]!r}")
+        if forbid:
+            word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
+                node.arg if isinstance(node, ast.keyword) else None
+            if word in forbid:
+                flags.append(f"uses {word}, which the exercise forbids")
+    return list(dict.fromkeys(flags))
+
+
+# ---------------------------------------------------------------- grading one notebook (in its own process)
+
+_GUARDED = ("torch", "torch.nn", "torch.nn.functional", "math", "builtins")
+
+
+def _snapshot() -> dict:
+    """Every attribute of the library's modules, of torch's main modules and of ``torch.Tensor``, by identity."""
+    modules = [m for name, m in list(sys.modules.items())
+               if m is not None and (name == "attention_lib" or name.startswith("attention_lib.") or name in _GUARDED)]
+    import torch
+    from .toolkit import exercises
+    state = {id(m): (m, dict(vars(m))) for m in modules}
+    state[id(torch.Tensor)] = (torch.Tensor, dict(vars(torch.Tensor)))
+    state[id(exercises.EXERCISES)] = (exercises.EXERCISES, dict(exercises.EXERCISES))
+    return state
+
+
+def _restore(state: dict) -> list[str]:
+    """Put back what changed since :func:`_snapshot`; returns what had changed (``"torch.allclose"``)."""
+    import attention_lib
+
+    lazy = {*attention_lib._MODULES, *attention_lib._LAZY, "chapters"}   # the package caches what it loads on use
+    changed = []
+    for owner, before in state.values():
+        now = owner if isinstance(owner, dict) else vars(owner)
+        label = getattr(owner, "__name__", "EXERCISES")
+        for key in set(now) - set(before):
+            if owner is attention_lib and key in lazy:      # loaded again on the next use: no flag
+                delattr(owner, key)
+                continue
+            value = now[key]
+            if isinstance(value, types.ModuleType) and value.__name__ == f"{label}.{key}":
+                continue                                    # a submodule imported (flagged as an import, if at all)
+            changed.append(f"{label}.{key}")
+            if isinstance(owner, dict):
+                del owner[key]
+            else:
+                delattr(owner, key)
+        for key, value in before.items():
+            if key not in now or now[key] is not value:
+                changed.append(f"{label}.{key}")
+                if isinstance(owner, dict):
+                    owner[key] = value
+                else:
+                    setattr(owner, key, value)
+    return sorted(changed)
+
+
+def _imports(cells) -> str:
+    """The import statements of the notebook's other cells (what the answers may lean on)."""
+    lines = []
+    for cell in cells:
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        lines += [ast.unparse(s) for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    return "\n".join(dict.fromkeys(lines))
+
+
+def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 30.0,
+                   check_limit: Optional[float] = None) -> dict:
+    """Run the answer cells of one notebook and check them (call it in a fresh process: the answers run here)."""
+    import torch
+
+    import attention_lib
+    from .toolkit import exercises, i18n
+
+    if check_limit:
+        exercises.TIME_LIMIT = check_limit
+
+    cells = _cells(path)
+    chapter = _chapter_of(path, cells)
+    lang = lang or _language_of(path, cells)
+    i18n.set_language(lang)
+    attention_lib.chapters.load_all()
+    expected = [e.key for e in exercises.EXERCISES.values() if e.chapter == chapter]
+    notes = ["the notebook still holds the reference solutions"] if any(_is_solution(c) for c in cells) else []
+    answers = [c for c in cells if c["type"] == "code" and not _is_solution(c) and "check(" in c["source"]]
+    others = [c for c in cells if c["type"] == "code" and c not in answers and not _is_solution(c)]
+    namespace = {"__name__": "__main__", "device": torch.device("cpu")}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exec(compile(_imports(others), "<imports>", "exec"), namespace)
+        except BaseException as error:                     # an import the grader lacks: the answers say what
+            notes.append(f"the notebook's imports failed: {exercises.describe_error(error)}")
+    rows: dict[str, Row] = {}
+    for number, cell in enumerate(answers):
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError as error:
+            keys = re.findall(r"""check\(\s*["']([\w.]+)["']""", cell["source"])
+            for key in keys:
+                rows[key] = Row(key, "error", f"SyntaxError: {error.msg} (line {error.lineno})")
+            continue
+        calls = _check_calls(tree)
+        if not calls:
+            continue
+        state = _snapshot()
+        status, message = None, ""
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                code = compile(_without_checks(tree), f"<answer cell {number + 1}>", "exec")
+                exercises.run_limited(lambda: exec(code, namespace), time_limit)
+            except exercises.TimeUp:
+                status, message = "timeout", f"the cell did not finish within {time_limit:g} s"
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:                 # SystemExit included: the grader goes on
+                status, message = "error", f"the cell raised {exercises.describe_error(error)}"
+        changed = _restore(state)
+        for key, name in calls:
+            forbid = exercises.EXERCISES[key].forbid if key in exercises.EXERCISES else ()
+            flags = flags_of(tree, forbid) + [f"changed {c}" for c in changed[:5]]
+            if key not in expected:
+                flags.append(f"checks {key!r}, not an exercise of {chapter}")
+            if status is None:
+                result, text = exercises.verdict(key, namespace.get(name, ...))
+                row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result], text, flags)
+            else:
+                row = Row(key, status, message, flags)
+            rows.setdefault(key, row)                      # the first answer cell of an exercise counts
+        _restore(state)
+    for key in expected:
+        rows.setdefault(key, Row(key, "missing", "no answer cell for this exercise"))
+    return {"notebook": str(path), "chapter": chapter, "lang": lang, "notes": notes,
+            "rows": [asdict(r) for r in rows.values()]}
+
+
+# ---------------------------------------------------------------- a class
+
+
+def notebooks_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def student_of(path: Path, folder: Path) -> str:
+    """A folder per student (``alice/03_...ipynb``: alice), else the file name without the chapter's
+    (``alice-03_squeeze_excitation.ipynb``: alice)."""
+    parts = path.relative_to(folder).parts
+    if len(parts) > 1:
+        return parts[0]
+    name = re.sub(r"[-_ ]*\d\d_[a-z_]+$", "", path.stem)
+    return name or path.stem
+
+
+def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
+    argv = [sys.executable, "-m", "attention_lib.grade", "--one", str(path), "--time-limit", str(time_limit)]
+    if lang:
+        argv += ["--lang", lang]
+    if check_limit:
+        argv += ["--check-limit", str(check_limit)]
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"}
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=path.parent, env=env,
+                              encoding="utf-8")
+    except subprocess.TimeoutExpired:
+        return {"notebook": str(path), "failed": "timeout", "message": f"the notebook took more than {timeout:g} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"notebook": str(path), "failed": "error", "message": f"the grader's process failed: {tail}"}
+    return json.loads(lines[-1])
+
+
+def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=300.0, jobs=1,
+                 check_limit=None) -> list[dict]:
+    """Grade every notebook under ``folder``; writes ``grades.csv`` and ``grades.html`` into ``out``; returns the rows."""
+    from .toolkit import exercises
+    import attention_lib
+
+    attention_lib.chapters.load_all()
+    paths = notebooks_in(folder)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(lambda p: _run_one(p, lang, time_limit, timeout, check_limit), paths))
+    table = []
+    for path, result in zip(paths, results):
+        student = student_of(path, folder)
+        base = dict(student=student, notebook=path.relative_to(folder).as_posix())
+        if "failed" in result:
+            chapter = _chapter_of(path, _cells(path))
+            keys = [e.key for e in exercises.EXERCISES.values() if e.chapter == chapter] or ["?"]
+            table += [dict(base, exercise=k, status=result["failed"], message=result["message"], flags="")
+                      for k in keys]
+            continue
+        for row in result["rows"]:
+            flags = row["flags"] + result["notes"]
+            table.append(dict(base, exercise=row["exercise"], status=row["status"], message=row["message"],
+                              flags="; ".join(flags)))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["student", "notebook", "exercise", "status", "message", "flags"])
+        writer.writeheader()
+        writer.writerows(table)
+    (out / "grades.html").write_text(_html(table), encoding="utf-8")
+    return table
+
+
+def _html(table: list[dict]) -> str:
+    from .toolkit.exercises import VERDICT_COLOURS
+
+    colours = {"right": VERDICT_COLOURS[True], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
+               "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
+    students = sorted({r["student"] for r in table})
+    exercises = sorted({r["exercise"] for r in table})
+    cells = {(r["student"], r["exercise"]): r for r in table}
+    head = "".join(f"<th scope='col'><code>{html.escape(e)}</code></th>" for e in exercises)
+    body = []
+    for student in students:
+        row = [f"<th scope='row'>{html.escape(student)}</th>"]
+        for exercise in exercises:
+            r = cells.get((student, exercise))
+            if r is None:
+                row.append("<td></td>")
+                continue
+            _, text, background, border = colours[r["status"]]
+            flag = " ⚑" if r["flags"] else ""
+            tip = html.escape(r["message"] + (f" [{r['flags']}]" if r["flags"] else ""), quote=True)
+            row.append(f"<td title='{tip}' style='background:{background};color:{text};"
+                       f"border-left:4px solid {border}'>{STATUS[r['status']]} {r['status']}{flag}</td>")
+        right = sum(cells.get((student, e), {}).get("status") == "right" for e in exercises)
+        row.append(f"<td>{right} / {len(exercises)}</td>")
+        body.append("<tr>" + "".join(row) + "</tr>")
+    details = "".join(
+        f"<tr><td>{html.escape(r['student'])}</td><td><code>{html.escape(r['exercise'])}</code></td>"
+        f"<td>{STATUS[r['status']]} {r['status']}</td><td>{html.escape(r['message'])}</td>"
+        f"<td>{html.escape(r['flags'])}</td></tr>" for r in table if r["status"] != "right" or r["flags"])
+    legend = ", ".join(f"{s} {name}" for name, s in STATUS.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Grades</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#1a1a1a;background:#fff}}
+table{{border-collapse:collapse;margin:1em 0}}th,td{{border:1px solid #999;padding:.3em .6em;text-align:left}}
+td{{white-space:nowrap}}</style></head><body>
+<h1>Grades</h1>
+<p>Each answer re-run in a fresh process and checked again (a printed verdict in a notebook is not evidence).
+{legend}; ⚑ a flag to read below. Hover a cell for the verdict.</p>
+<table><thead><tr><th scope="col">student</th>{head}<th scope="col">right</th></tr></thead>
+<tbody>{''.join(body)}</tbody></table>
+<h2>Verdicts and flags to read</h2>
+<table><thead><tr><th>student</th><th>exercise</th><th>status</th><th>verdict</th><th>flags</th></tr></thead>
+<tbody>{details}</tbody></table></body></html>
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attention_lib.grade",
+                                     description="Re-run and check the answers of a folder of submitted notebooks.")
+    parser.add_argument("folder", nargs="?", help="the submissions: one folder per student, or one file each")
+    parser.add_argument("--out", default=None, help="where grades.csv and grades.html go (default: the folder)")
+    parser.add_argument("--lang", choices=("en", "zh"), help="the verdicts' language (default: each notebook's)")
+    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per answer cell (default 30)")
+    parser.add_argument("--check-limit", type=float, default=None,
+                        help="seconds per check, the student's function included (default 10)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)          # the worker: one notebook, JSON on stdout
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(grade_notebook(Path(args.one), args.lang, args.time_limit, args.check_limit),
+                         ensure_ascii=False))
+        return 0
+    if not args.folder:
+        parser.error("give the folder of submitted notebooks")
+    folder = Path(args.folder).resolve()
+    out = Path(args.out).resolve() if args.out else folder
+    start = time.monotonic()
+    table = grade_folder(folder, out, args.lang, args.time_limit, args.timeout, args.jobs, args.check_limit)
+    counts = {s: sum(r["status"] == s for r in table) for s in STATUS}
+    flagged = sum(bool(r["flags"]) for r in table)
+    print(f"{len(table)} answers of {len({r['student'] for r in table})} students in "
+          f"{time.monotonic() - start:.0f} s: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+          + f"; {flagged} flagged")
+    print(f"wrote {out / 'grades.csv'} and {out / 'grades.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
