@@ -86,4 +86,4 @@ class CBAM(nn.Module):
         m_s = self.spatial_gate(f1)             # (B, 1, H, W)
         if torch.is_grad_enabled():
             return f1 * m_s                     # F'' (B, C, H, W); autograd still needs F'
-        return f1.mul_(m_s)                     # F'' in F's memory: no second full-size tensor
+        return f1.mul_(m_s)                     # F'' in the memory of F' (f1); x untouched

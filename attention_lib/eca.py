@@ -53,8 +53,8 @@ class EfficientChannelAttention(nn.Module):
         check_feature_map(x, self.channels, type(self).__name__)
         y = x.mean((2, 3))                       # (B, C): global average pooling
         # C1D_k(y) as k-wide windows times the k weights: the same cross-correlation as
-        # self.conv(y[:, None, :]) (see forward_explicit), without conv1d's per-call overhead on a
-        # sequence of one channel (chapter 7, section 5, times both; benchmarks/ times the module).
+        # self.conv(y[:, None, :]) (forward_explicit; tests/test_fast_paths.py checks they agree).
+        # Chapter 7, section 5, times both: on a shared CPU no difference between them is readable.
         k, p = self.kernel_size, (self.kernel_size - 1) // 2
         windows = nn.functional.pad(y, (p, p)).unfold(1, k, 1)    # (B, C, k): y_{c-p}, ..., y_{c+p}
         w = windows @ self.conv.weight.view(k).to(windows.dtype)   # (B, C): 1-D conv across channels

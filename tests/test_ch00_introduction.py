@@ -93,7 +93,15 @@ def test_taxonomy_table_has_a_row_per_family_and_a_column_per_kind(lang):
     table = overview.taxonomy_table()
     assert len(table) == len(FAMILIES) and len(table.headers) == 1 + len(overview.KINDS)
     spatial = table.rows[FAMILIES.index("spatial")]
-    assert spatial[1] == i18n.t("ch00.axes.spatial_gate") and spatial[3] == ""
+    assert spatial[1] == i18n.t("ch00.axes.spatial_map", name="CBAM")
+    assert spatial[2] == i18n.t("ch00.axes.spatial_joint", name="BAM") and spatial[3] == ""
+
+
+def test_spatial_part_is_measured_on_each_modules_map():
+    # CBAM: a spatial map of its own, (B, 1, H, W); BAM: one (B, C, H, W) map that varies over the positions
+    assert overview.spatial_part("cbam") == "map" and overview.spatial_part("bam") == "joint"
+    # SE's map is (B, C, 1, 1) and self-attention's is token by token: no weight per spatial position
+    assert overview.spatial_part("squeeze_excitation") is None and overview.spatial_part("self_attention") is None
 
 
 # ---------------------------------------------------------------- a trained gate on two images

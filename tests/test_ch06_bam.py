@@ -210,14 +210,24 @@ def test_score_maps_scores_every_map_and_place_per_seed():
     late = demo.model.gates(demo.val_data.images)[1]
     assert scores.ratio[("cbam", 1)][1] == pytest.approx(ch.inside_outside(late, demo.val_data.boxes, 32))
     bam = runs["bam"][0]
-    f, m = bam.model.stage_ends(bam.val_data.images)[0]
+    f, m, r = bam.model.stage_ends(bam.val_data.images)[0]
+    assert r is None
     assert scores.ratio[("bam_in", 0)][0] == pytest.approx(ch.inside_outside(f.mean(1), bam.val_data.boxes, 32))
     assert scores.factor[0][0] == pytest.approx(ch.inside_outside(1 + m.mean(1), bam.val_data.boxes, 32))
     base = runs["none"][1]
-    f = base.model.stage_ends(base.val_data.images)[1][0]
+    f = base.model.stage_ends(base.val_data.images)[1].features
     assert scores.peak[("none", 1)][1] == pytest.approx(
         al.data.box_scores(f.mean(1), base.val_data.boxes, 32).peak_in_box)
-    assert len(scores.at(0)) == len(ch.SCORE_ROWS) and scores.at(1).rows[5][3] == "–"
+    # what CBAM receives: the residual branch r of the stage's block, before its CBAM and the identity
+    net = runs["cbam"][0].model
+    end = net.stage_ends(demo.val_data.images)[0]
+    block = net.stage1[-1]
+    assert torch.allclose(end.branch, block.branch(net.stem(demo.val_data.images)))
+    assert scores.peak[("cbam_in", 0)][0] == pytest.approx(
+        al.data.box_scores(end.branch.mean(1), demo.val_data.boxes, 32).peak_in_box)
+    rows = {row[0]: row for row in scores.at(1).rows}
+    assert rows[i18n.t("ch06.score.row.cbam_in")][3] == "–" and rows[i18n.t("ch06.score.row.centre")][3] == "–"
+    assert len(scores.at(0)) == len(ch.SCORE_ROWS)
     assert len(scores.table()) == 2 * len(ch.SCORE_ROWS) + 1 and "1 + M(F)" in scores.bam_factor()
     acc = ch.accuracies(runs)
     assert acc["bam"] == [0.5, 0.5] and len(ch.accuracy_table(acc)) == 4
@@ -234,6 +244,8 @@ GOOD = {
     ("bam_in", 1): ([0.988, 1.0, 1.0], [0.002, 0.0, 0.0], [6.77, 5.52, 5.54]),
     ("cbam", 0): ([1.0, 1.0, 0.994], [0.0] * 3, [2.08, 2.17, 2.13]),
     ("cbam", 1): ([1.0, 0.878, 0.992], [0.0, 0.05, 0.002], [1.85, 1.66, 1.98]),
+    ("cbam_in", 0): ([0.522, 0.96, 0.844], [0.008, 0.0, 0.004], None),
+    ("cbam_in", 1): ([0.998, 0.742, 0.962], [0.002, 0.042, 0.004], None),
     ("product", 0): ([0.168, 0.272, 0.578], [0.106, 0.128, 0.054], [0.99, 1.0, 1.0]),
     ("product", 1): ([0.82, 0.872, 0.788], [0.046, 0.022, 0.066], [1.07, 1.08, 1.02]),
     ("none", 0): ([1.0, 0.942, 1.0], [0.0] * 3, [3.78, 3.89, 6.20]),
@@ -269,6 +281,14 @@ def test_score_readings_pass_on_the_chapters_numbers():
     {("product", 1): ([0.82, 0.872, 0.788], [0.046, 0.022, 0.066], [1.07, 1.2, 1.02])},   # the product's is peaked
     {("product", 0): ([0.168, 0.272, 0.578], [0.106, 0.128, 0.054], [0.99, 0.85, 1.0])},  # or inverted
     {("bam", 1): ([0.996, 0.99, 0.998], [0.0, 0.004, 0.0], [2.32, 1.05, 1.6])},     # the sum's is below the product's
+    {("cbam_in", 1): ([0.998, 0.9, 0.962], [0.002, 0.042, 0.004], None)},           # CBAM's input beats its gate
+    {("cbam_in", 0): ([0.95, 0.96, 0.844], [0.008, 0.0, 0.004], None)},             # its gate sharpens it less often
+    {("cbam_in", 0): ([0.7, 0.96, 0.844], [0.008, 0.0, 0.004], None)},              # by much less in seed 0
+    {("bright", 0): ([0.334, 0.324, 0.36], [0.666, 0.676, 0.64], [2.35, 2.1, 2.43])},  # saliency's ratio below a gate's
+    {("bright", 1): ([0.346, 0.35, 0.376], [0.654, 0.65, 0.624], [1.85, 2.5, 1.9])},   # above both gates' range
+    {("bright", 1): ([0.346, 0.45, 0.376], [0.554, 0.55, 0.624], [1.85, 1.88, 1.9])},  # the brightest cell finds it
+    {("product", 1): ([0.82, 0.6, 0.788], [0.046, 0.022, 0.066], [1.07, 1.08, 1.02])},   # the product's late peak misses
+    {("product", 0): ([0.168, 0.7, 0.578], [0.106, 0.128, 0.054], [0.99, 1.0, 1.0])},     # its early peak finds it
 ])
 def test_score_readings_fail_when_the_numbers_contradict_the_prose(changes):
     with pytest.raises(rd.ReadingError):
@@ -308,6 +328,10 @@ def test_sign_readings():
         ch.check_sign_readings(product, [(0.9, 0.0), (0.85, 0.08), (0.7, 0.0)])
     with pytest.raises(rd.ReadingError):             # under the product, -M_s never finds it
         ch.check_sign_readings([(0.8, 0.1), (0.7, 0.2), (0.81, 0.024)], total)
+    with pytest.raises(rd.ReadingError):             # one seed mixes the signs
+        ch.check_sign_readings([(0.002, 1.0), (0.45, 0.5), (0.892, 0.006)], total)
+    with pytest.raises(rd.ReadingError):             # -M_s in all three seeds
+        ch.check_sign_readings([(0.002, 1.0), (0.0, 0.91), (0.006, 0.892)], total)
 
 
 def test_gallery_and_photo_readings():

@@ -241,6 +241,37 @@ def test_the_controls_build_the_gate_they_name_right_before_the_read_out():
         models["full"].attention.attention_map(torch.rand(2, 8, 4, 4))
 
 
+def test_the_nonlinearity_control_is_chapter_3s_eca_network_without_its_1x1_convolution():
+    model = ch.GateBNReLU(seed=0).build().eval()
+    full = ch.VARIANTS["eca"].build().eval()
+    assert isinstance(model.attention, al.EfficientChannelAttention) and model.attention.kernel_size == 3
+    kinds = [type(m) for m in model.after]
+    assert kinds == [torch.nn.BatchNorm2d, torch.nn.ReLU] and not any(
+        isinstance(m, torch.nn.Conv2d) for m in model.after.modules())
+    assert any(isinstance(m, torch.nn.Conv2d) for m in full.after.modules())    # the network it is compared with
+    assert [c.seed for c in ch.experiment_configs()["eca_bn_relu"]] == list(ch.SEEDS)
+    assert model(torch.rand(3, 3, 32, 32)).shape == (3, 4)
+
+
+def test_a_1x1_convolution_without_a_nonlinearity_folds_into_the_linear_read_out():
+    # The identity of §6: GAP(W (w * x)) = W (w * GAP(x)), so gate, 1x1 conv and linear read-out compute what a
+    # gate and one linear read-out compute.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 16, 8, 12, generator=g)
+    gate = torch.rand(4, 16, 1, 1, generator=g)
+    conv = torch.nn.Conv2d(16, 16, 1, bias=False)
+    read = torch.nn.Linear(16, 4)
+    with torch.no_grad():
+        through_conv = read(conv(gate * x).mean((2, 3)))
+        folded = torch.nn.functional.linear((gate * x).mean((2, 3)), read.weight @ conv.weight[:, :, 0, 0],
+                                            read.bias)
+        torch.testing.assert_close(through_conv, folded)
+        relu = torch.nn.functional.relu
+        after = relu(conv(gate * x)).mean((2, 3))               # a threshold per cell, then the average
+        before = relu(conv((gate * x).mean((2, 3), keepdim=True)))[..., 0, 0]
+        assert (after - before).abs().max() > 0.01                        # with a non-linearity it does not fold
+
+
 def test_shared_band_bias_is_eca_plus_a_bias_per_channel():
     gate = ch.SharedBandBias(12, kernel_size=5)
     with torch.no_grad():
@@ -280,6 +311,18 @@ def test_control_readings_fail_when_a_band_learns_the_switch_or_the_full_layer_m
                    {"full": [0.98, 0.7, 0.95]}):
         with pytest.raises(rd.ReadingError):
             ch.check_control_readings(_accs({**CONTROL_ACCS, **change}))
+
+
+def test_nonlinearity_readings_fail_when_bn_relu_misses_the_switch_or_the_gate_alone_learns_it():
+    bn_relu = {"eca_bn_relu": [0.992, 1.0, 0.964, 0.578, 0.976]}
+    ch.check_nonlinearity_readings(_accs(bn_relu), _accs(CONTROL_ACCS))
+    for accs, controls in (({"eca_bn_relu": [0.992, 1.0, 0.964, 0.95, 0.976]}, CONTROL_ACCS),   # five of five
+                           ({"eca_bn_relu": [0.992, 0.55, 0.964, 0.578, 0.976]}, CONTROL_ACCS),  # three of five
+                           ({"eca_bn_relu": [0.992, 1.0, 0.964, 0.7, 0.976]}, CONTROL_ACCS),   # not near one half
+                           ({"eca_bn_relu": [0.992, 1.0, 0.578, 0.95, 0.976]}, CONTROL_ACCS),  # a shared seed fails
+                           (bn_relu, {**CONTROL_ACCS, "eca3": [0.51, 0.8, 0.54]})):          # the gate alone learns
+        with pytest.raises(rd.ReadingError):
+            ch.check_nonlinearity_readings(_accs(accs), _accs(controls))
 
 
 def test_share_similarity_matrix_and_hidden_unit_readings_fail_for_contradicting_numbers():

@@ -100,8 +100,9 @@ register({
     "ch00.axes.distribution": {"en": "distribution: weights sum to 1", "zh": "概率分布：权重之和为 1"},
     "ch00.axes.entry": {"en": "{name}, ch. {n}", "zh": "{name}，第 {n} 章"},
     "ch00.axes.sep": {"en": "; ", "zh": "；"},
-    "ch00.axes.spatial_gate": {"en": "(CBAM's spatial map M_s)", "zh": "（CBAM 的空间图 M_s）"},
-    "ch00.axes.spatial_residual": {"en": "(BAM's spatial branch)", "zh": "（BAM 的空间分支）"},
+    "ch00.axes.spatial_map": {"en": "({name}'s spatial map M_s)", "zh": "（{name} 的空间图 M_s）"},
+    "ch00.axes.spatial_joint": {"en": "({name}'s spatial branch, inside its joint map)",
+                                "zh": "（{name} 的空间分支，在它的联合图之内）"},
     # exercises
     "ex.ch00.shapes.not_three": {"en": "give three shapes, (SE, CBAM's spatial map, BAM), each a tuple of integers; "
                                        "you gave {what}.",
@@ -431,6 +432,28 @@ def kind(name: str) -> str:
     raise ValueError(f"kind: {name}'s map is neither a gate nor a distribution")
 
 
+@torch.no_grad()
+def spatial_part(name: str) -> Optional[str]:
+    """How a mechanism that weights channels and positions weights the positions, *measured* on its example
+    input: ``"map"`` when its attention holds a spatial map of its own, one weight per position shared by the
+    channels (CBAM's ``M_s``, ``(B, 1, H, W)``); ``"joint"`` when it has one map, of the input's shape, that varies
+    over the positions (BAM's ``σ(M_c + M_s)``: its spatial branch is a logit added inside the sigmoid, not a
+    map of its own); ``None`` when no weight depends on the position."""
+    mech = MECHANISMS[name]
+    torch.manual_seed(0)
+    module = mech.build().eval()
+    x = mech.example_input(2, generator=torch.Generator().manual_seed(0))
+    weights = module.attention_map(x)
+    spatial = getattr(weights, "spatial", None)
+    if spatial is not None and spatial.shape[1] == 1 and spatial.shape[2:] == x.shape[2:]:
+        return "map"
+    if isinstance(weights, torch.Tensor) and weights.shape == x.shape and weights.dim() == 4:
+        per_position = weights - weights.mean((2, 3), keepdim=True)                 # (B, C, H, W)
+        if per_position.abs().max() > 1e-6:
+            return "joint"
+    return None
+
+
 def taxonomy() -> dict:
     """``{(family, kind): [mechanism names]}``: every mechanism of the registry placed on both axes."""
     cells = {}
@@ -441,18 +464,21 @@ def taxonomy() -> dict:
 
 def taxonomy_table() -> Table:
     """The two-way table: rows what is reweighted (the registry's family), columns how the weights are
-    normalised and applied (measured by :func:`kind`); each cell names its mechanisms and their chapters."""
+    normalised and applied (measured by :func:`kind`); each cell names its mechanisms and their chapters. No
+    module is purely spatial: the spatial row names the spatial part of each module of the row "channels and
+    positions" whose weights depend on the position, in that module's column (measured by :func:`spatial_part`)."""
     cells = taxonomy()
     rows = []
     for family in FAMILIES:
         row = [t(f"ch00.family.{family}")]
         for k in KINDS:
-            names = cells.get((family, k), [])
-            if family == "spatial" and k != "distribution":        # no module is purely spatial
-                row.append(t(f"ch00.axes.spatial_{k}"))
+            if family == "spatial":
+                parts = [(MECHANISMS[n].display_name(short=True), spatial_part(n)) for n in cells.get(("both", k), [])]
+                row.append(t("ch00.axes.sep").join(t(f"ch00.axes.spatial_{part}", name=name)
+                                                   for name, part in parts if part))
                 continue
             row.append(t("ch00.axes.sep").join(t("ch00.axes.entry", name=MECHANISMS[n].display_name(),
-                                                   n=MECHANISMS[n].chapter) for n in names))
+                                                   n=MECHANISMS[n].chapter) for n in cells.get((family, k), [])))
         rows.append(row)
     return Table([t("ch00.axes.what")] + [t(f"ch00.axes.{k}") for k in KINDS], rows)
 

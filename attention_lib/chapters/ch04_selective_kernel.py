@@ -371,25 +371,46 @@ def check_selection_readings(trained: torch.Tensor, random: torch.Tensor) -> Non
               high=float(trained.max()))
 
 
-def check_accuracy_readings(accs: dict) -> None:
+#: A per-seed difference of at most this many validation images is a tie, not a win or a loss.
+TIE_IMAGES = 2
+
+
+def tie_margin(n_val: int = SK_DEMO.n_val) -> float:
+    """The accuracy difference below which two versions tie: ``TIE_IMAGES`` images of ``n_val``, plus half an image
+    so that a difference of exactly two images (0.005 of 400, a float) falls inside."""
+    return (TIE_IMAGES + 0.5) / n_val
+
+
+def check_accuracy_readings(accs: dict, n_val: int = SK_DEMO.n_val) -> None:
     """The sentences of §6 that read the accuracies (``accs``: ``{block: rd.Seeds}``, the same seeds for the
-    three blocks): SK ahead of each baseline in most seeds by a few points at most, far behind both in one seed,
-    and no better than either on average."""
-    sk = accs["sk"]
-    changes = {}
-    for name in ("mean", "single"):
-        change = changes[name] = rd.paired(sk.values[:accs[name].n], accs[name].values)
-        rd.expect(f"SK came out ahead of '{name}' in most seeds (more than half)", change.positive > change.n / 2,
-                  change=change)
-        rd.expect(f"... by a few points at most (every per-seed gain over '{name}' below 5 points)",
-                  change.high < 0.05, change=change)
+    three blocks). A seed is a win or a loss only beyond :func:`tie_margin`: against the averaged branches SK tied
+    in five seeds and was ahead in two (by about 1 and 4 points); against a single branch it was ahead by 1 to 2
+    points in six and tied in one; in the remaining seed it fell more than ten points behind both; on average it
+    was no better than either; on seeds 0 to 2 alone it looked ahead of both, two of those leads being ties."""
+    sk, margin = accs["sk"], tie_margin(n_val)
+    changes = {name: rd.paired(sk.values[:accs[name].n], accs[name].values) for name in ("mean", "single")}
+    ahead = {name: sorted(v for v in c.values if v > margin) for name, c in changes.items()}
+    ties = {name: sum(abs(v) <= margin for v in c.values) for name, c in changes.items()}
+    behind = {name: [i for i, v in enumerate(c.values) if v < -margin] for name, c in changes.items()}
+    mean, single = changes["mean"], changes["single"]
+    rd.expect("against the averaged branches SK tied (within two validation images) in five seeds and was ahead in "
+              "two, by about 1 and 4 points", ties["mean"] == 5 and len(ahead["mean"]) == 2
+              and 0.0075 <= ahead["mean"][0] < 0.015 and 0.035 <= ahead["mean"][1] < 0.045, mean=mean,
+              margin=margin)
+    rd.expect("against a single 3×3 branch SK was ahead by 1 to 2 points in six seeds and tied in one",
+              len(ahead["single"]) == 6 and all(0.0075 <= v < 0.025 for v in ahead["single"])
+              and ties["single"] == 1, single=single, margin=margin)
+    rd.expect("in the remaining seed SK fell more than ten points behind both baselines",
+              behind["mean"] == behind["single"] and len(behind["mean"]) == 1
+              and mean.values[behind["mean"][0]] < -0.1 and single.values[behind["mean"][0]] < -0.1,
+              mean=mean, single=single)
+    for name, change in changes.items():
         rd.expect(f"on average SK was no better than '{name}': the mean difference is less than a point from zero "
                   f"and smaller than the spread of the differences", abs(change.mean) < 0.01 and change.sd > 0.03,
                   change=change)
-    behind = [i for i, (m, s) in enumerate(zip(changes["mean"].values, changes["single"].values))
-              if m < -0.1 and s < -0.1]
-    rd.expect("in one seed SK fell more than ten points behind both baselines", len(behind) == 1,
-              mean=changes["mean"], single=changes["single"])
+    rd.expect("on seeds 0 to 2 alone SK looked ahead of both baselines in every seed, but two of its three leads "
+              "over the averaged branches are ties", all(v > 0 for c in changes.values() for v in c.values[:3])
+              and sum(abs(v) <= margin for v in mean.values[:3]) == 2, mean=mean, single=single)
 
 
 def check_scale_readings(changes: torch.Tensor, random_changes: torch.Tensor, rises: torch.Tensor,
