@@ -289,10 +289,9 @@ def scaling_rates(n: int, seconds: Mapping[str, list], ns: Sequence[int], extern
 def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
                            external: str, explicit: str, fused: str) -> None:
     """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes (exact,
-    machine-independent); the explicit path clearly the slowest at its largest N (with a margin a busy machine
-    cannot reverse); the fused kernel's FLOP rate above External Attention's at the largest N (no margin of its
-    own: with about four times the FLOPs, it is the same as the fused time below 4.3 times External Attention's,
-    which holds with room to spare)."""
+    machine-independent) and the explicit path clearly the slowest at its largest N (with a margin a busy machine
+    cannot reverse). The printed FLOP rates are not read: the fused kernel's rate measured above External
+    Attention's in most builds and below it (22.5 against 26.4 GFLOP/s) in one, on a loaded machine."""
     slope = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
     rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and at most 1 "
               "for multi-head External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
@@ -301,10 +300,6 @@ def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memor
     rd.expect("at N = 1024 the explicit self-attention is clearly the slowest of the three",
               rd.clearly_less(max(seconds[external][i], seconds[fused][i]), seconds[explicit][i]),
               n=ns[i], explicit=seconds[explicit][i], external=seconds[external][i], fused=seconds[fused][i])
-    rates = scaling_rates(ns[-1], seconds, ns, external, fused)
-    rd.expect("at the largest N the fused kernel runs its FLOPs faster than multi-head External Attention runs "
-              "its own, so the two are closer in time than in FLOPs", rates["fused"]["rate"] > rates["external"]["rate"],
-              rates={k: round(v["rate"], 1) for k, v in rates.items()})
 
 
 # ---------------------------------------------------------------- §6: what the slots and the two steps do
