@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.browser import chromium, npm_package, page_weight, run_axe, serve
+from tests.browser import chromium, npm_package, page_weight, run_axe, serve, typeset_all
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -46,7 +46,7 @@ def axe_both_schemes(browser, url: str) -> dict:
         page = context.new_page()
         page.goto(url, wait_until="load")
         page.wait_for_load_state("networkidle")
-        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        typeset_all(page)
         violations = run_axe(page)
         out[scheme] = {v["id"]: len(v["nodes"]) for v in violations}
         out[scheme + "_examples"] = {v["id"]: v["nodes"][:2] for v in violations}
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--site", type=Path, default=SITE)
     ap.add_argument("--pages", nargs="*", help="pages relative to the site (default: every page)")
     ap.add_argument("--lighthouse", action="store_true", help="also run Lighthouse on " + ", ".join(LIGHTHOUSE_PAGES))
+    ap.add_argument("--lighthouse-pages", nargs="*", default=LIGHTHOUSE_PAGES, help="pages Lighthouse runs on")
     ap.add_argument("--no-axe", action="store_true")
     ap.add_argument("--gzip", action="store_true", help="serve text gzip-compressed, as most hosts do")
     ap.add_argument("--json", type=Path, default=OUT)
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
             print(f"{rel:46} {first['bytes'] / 1024:7.0f} {first['requests']:4d} {full['bytes'] / 1024:8.0f}  {axe}",
                   flush=True)
         if args.lighthouse:
-            for rel in LIGHTHOUSE_PAGES:
+            for rel in args.lighthouse_pages:
                 lh = lighthouse(f"{url}/{rel}")
                 results["lighthouse"][rel] = lh
                 print(f"lighthouse {rel}: {lh['scores']} {lh['metrics']}\n  failing: {lh['failing']}", flush=True)

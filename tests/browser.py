@@ -93,6 +93,55 @@ _DRAWN = """root => [...root.querySelectorAll('canvas')].map(c => c.toDataURL())
 
 _READY = "() => [...document.querySelectorAll('.attention-viewer')].every(v => v.getAttribute('data-ready'))"
 
+#: The site draws a viewer when it nears the window: bring each into view in turn, as a reader scrolling does.
+_SCROLL_TO_VIEWERS = """async () => {
+  for (const v of document.querySelectorAll('.attention-viewer')) {
+    v.scrollIntoView({block: 'center'});
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 30)));
+  }
+  window.scrollTo(0, 0);
+}"""
+
+
+#: Every formula of the page typeset (MathJax typesets lazily, as formulas near the window; this is what
+#: it does before printing), then a moment for book.js to bind and measure the new batch.
+_TYPESET_ALL = """async () => {
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return false;
+  await MathJax.startup.promise;
+  const doc = MathJax.startup.document;
+  if (doc && doc.lazyTypesetAll) await doc.lazyTypesetAll();
+  await new Promise(r => setTimeout(r, 250));
+  return true;
+}"""
+
+
+#: Scroll from the top to the end of the page and back, as a reader does: what is drawn, typeset or measured
+#: as it nears the window (formulas, viewers, code cells) has been.
+_SCROLL_THROUGH = """async () => {
+  for (let y = 0; y < document.documentElement.scrollHeight; y += Math.round(window.innerHeight * 0.8)) {
+    window.scrollTo(0, y);
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 20)));
+  }
+  window.scrollTo(0, 0);
+  await new Promise(r => setTimeout(r, 200));
+}"""
+
+
+def scroll_through(page) -> None:
+    """Scroll ``page`` to its end and back to the top (see :data:`_SCROLL_THROUGH`)."""
+    page.evaluate(_SCROLL_THROUGH)
+
+
+def typeset_all(page) -> bool:
+    """Typeset every formula of ``page`` now (False: the page loads no MathJax)."""
+    return page.evaluate(_TYPESET_ALL)
+
+
+def wait_for_viewers(page, timeout_ms: int = 15_000) -> None:
+    """Every viewer of ``page`` drawn (scrolled past first: the site draws viewers as they near the window)."""
+    page.evaluate(_SCROLL_TO_VIEWERS)
+    page.wait_for_function(_READY, timeout=timeout_ms)
+
 
 def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
     """Point at two different queries of every viewer on ``page``; assert that its drawn map changes each time.
@@ -102,7 +151,7 @@ def drive_viewers(page, where: str, timeout_ms: int = 15_000) -> int:
     viewers = page.locator(".attention-viewer")
     n = viewers.count()
     if n:
-        page.wait_for_function(_READY, timeout=timeout_ms)
+        wait_for_viewers(page, timeout_ms)
     for i in range(n):
         v = viewers.nth(i)
         kind = v.get_attribute("data-kind")
@@ -160,7 +209,7 @@ def drive_viewers_by_keyboard(page, where: str) -> int:
     viewers = page.locator(".attention-viewer")
     n = viewers.count()
     if n:
-        page.wait_for_function(_READY, timeout=15_000)
+        wait_for_viewers(page)
     for i in range(n):
         v = viewers.nth(i)
         kind = v.get_attribute("data-kind")

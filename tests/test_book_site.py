@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from .browser import chromium, drive_viewers, serve
+from .browser import chromium, drive_viewers, scroll_through, serve, typeset_all, wait_for_viewers
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("ATTENTION_BOOK_SITE", ROOT / "_build" / "html"))
@@ -172,7 +172,7 @@ def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title
     if maths:
         page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
-        page.evaluate("() => MathJax.startup.promise")
+        typeset_all(page)
         text = main.inner_text()
         assert "\\(" not in text and "\\[" not in text, f"{rel}: raw TeX left on the page (MathJax did not render it)"
         assert page.locator("mjx-merror").count() == 0, f"{rel}: MathJax reported a TeX error"
@@ -185,8 +185,11 @@ def test_page_renders_offline_with_maths_widgets_and_no_errors(visit, rel, title
         page.wait_for_function(
             "n => document.querySelectorAll('.widget-subarea > .jupyter-widgets').length >= n",
             arg=views, timeout=30_000)
-    if explorer:  # the toolkit's static explorer: its script must have shown the first frame
+    if explorer:  # the toolkit's static explorer: its script shows the first frame once the reader nears it
         viewer.wait_for(state="visible", timeout=10_000)
+        viewer.scroll_into_view_if_needed()
+        page.wait_for_function("el => el.getAttribute('data-current') !== null", arg=viewer.element_handle(),
+                               timeout=10_000)
         assert viewer.get_attribute("data-current") is not None, f"{rel}: the static explorer's script did not run"
 
     shot = _screenshot(page, rel)
@@ -297,12 +300,49 @@ def test_search_snippets_quote_formulas_as_text_not_tex(visit):
     assert plain == ["X\u0303 = g(X) ⊙ X", "f(g(X), X),", "(QKᵀ)/(√(d_k))", "W^Q ∈ ℝ^(D × d_k)"]
 
 
+LAZY_PAGE = "notebooks/en/01_self_attention.html"
+
+
+def test_formulas_and_viewers_are_drawn_as_they_near_the_window(visit):
+    """A formula or a viewer far below the window waits; scrolled to, it is typeset or drawn (the page's load
+    does not pay for all of them), and book.js binds and measures the formulas of each new batch."""
+    v = visit(LAZY_PAGE)
+    page = v.page
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+    page.evaluate("() => MathJax.startup.promise")
+    page.wait_for_timeout(500)
+    typeset = "el => !!el.querySelector('mjx-math')"
+    formulas = page.locator(".bd-article div.math, .bd-article span.math")
+    n = formulas.count()
+    assert n > 20, f"{LAZY_PAGE}: expected many formulas, found {n}"
+    first, last = formulas.first, formulas.nth(n - 1)
+    waiting = page.evaluate("() => [...document.querySelectorAll('.bd-article .math')].filter(m => !m.querySelector('mjx-math')).length")
+    assert waiting > n / 3, f"{LAZY_PAGE}: {n - waiting} of {n} formulas typeset at load: not lazily"
+    assert not last.evaluate(typeset), "the page's last formula was typeset at load"
+    last.scroll_into_view_if_needed()
+    page.wait_for_function("el => !!el.querySelector('mjx-math')", arg=last.element_handle(), timeout=10_000)
+    assert "\\(" not in last.inner_text() and "\\[" not in last.inner_text()
+    first.scroll_into_view_if_needed()
+    page.wait_for_function("el => !!el.querySelector('mjx-math')", arg=first.element_handle(), timeout=10_000)
+
+    viewers = page.locator(".attention-viewer")
+    m = viewers.count()
+    assert m >= 2, f"{LAZY_PAGE}: expected viewers"
+    page.evaluate("() => window.scrollTo(0, 0)")
+    far = viewers.nth(m - 1)
+    assert far.get_attribute("data-ready") is None, "the page's last viewer was drawn at load"
+    far.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.getAttribute('data-ready')", arg=far.element_handle(), timeout=10_000)
+    assert far.locator("canvas, [data-query]").count() > 0
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_web_cheat_sheet_reads_at_a_glance_at_1280_px(visit, lang):
     """One card per mechanism as wide as the column, every formula and shape whole: nothing in a card
     scrolls, nothing passes its edge, no line is one character wide."""
     v = visit(f"book/{lang}/cheatsheet.html")
-    v.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    typeset_all(v.page)
     v.page.wait_for_timeout(300)
     found = v.page.evaluate("""() => {
       const cards = [...document.querySelectorAll('.cheatsheet-cards .cheatsheet-card')];
@@ -424,10 +464,19 @@ def test_every_plot_has_its_own_alt_text_in_the_pages_language_and_its_caption(r
         assert html_unescape(alt) == chunks["Title"], f"{rel}: alt {alt!r} is not the figure's own text"
         assert bool(CJK_TEXT.search(alt)) == ("/zh/" in rel), f"{rel}: alt text not in the page's language: {alt}"
         assert 'loading="lazy"' in attrs and 'width="' in attrs and 'height="' in attrs, f"{rel}: {src} unsized"
-        if chunks.get("Description"):
-            caption = html_escape_text(chunks["Description"])
-            assert re.search(rf'{re.escape(src)}"[^>]*/?>\s*<figcaption>\s*<p><span class="caption-text">'
-                             rf'{re.escape(caption)}', text), f"{rel}: {src} lost its caption"
+    # Every figure of a chapter is numbered in order and captioned in the page's language: the result it
+    # shows (describe(caption=...)) or else its title.
+    captions = re.findall(r'_images/[^"]+\.png"[^>]*/?>\s*<figcaption>\s*<p><span class="caption-text">([^<]*)<', text)
+    assert len(captions) == len(images), f"{rel}: {len(images)} figures, {len(captions)} captions"
+    label = "图 {n}" if "/zh/" in rel else "Figure {n}"
+    for n, ((before, src, after), caption) in enumerate(zip(images, captions), start=1):
+        chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
+        caption = html_unescape(caption)
+        assert caption.startswith(label.format(n=n)), f"{rel}: figure {n} ({src}) is captioned {caption!r}"
+        words = caption[len(label.format(n=n)):].lstrip(".：: ")
+        assert words, f"{rel}: figure {n} ({src}) has a number and no caption"
+        assert words == chunks.get("Description", words) and (chunks.get("Description") or words in chunks["Title"]), \
+            f"{rel}: figure {n} caption {words!r} is neither its result nor its title"
 
 
 def html_unescape(s: str) -> str:
@@ -586,7 +635,10 @@ def test_every_reader_gets_the_page(browser, server, rel):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{server}/{rel}", wait_until="load")
         page.wait_for_load_state("networkidle")
-        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        scroll_through(page)                                         # a reader's scroll: cells laid out and measured
+        typeset_all(page)
+        if page.locator(".attention-viewer").count():
+            wait_for_viewers(page)                                   # drawn as they near the window
         page.wait_for_timeout(300)                                   # book.js marks the scrollers after typesetting
         where = f"{rel} ({scheme})"
         if scheme in ("light", "dark"):

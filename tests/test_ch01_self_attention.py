@@ -380,10 +380,10 @@ def _vit(cls=(0.7, 0.7), queries=(0.5, 0.5), rollout=0.6, uniform=0.36, spread=0
 
 
 def test_vit_readings_hold_and_fail_on_contradicting_numbers():
-    good = [_vit(cls=(0.7, 0.6)), _vit(cls=(0.6, 0.75)), _vit(cls=(0.85, 0.6))]
+    good = [_vit(cls=(0.64, 0.6)), _vit(cls=(0.6, 0.62)), _vit(cls=(0.85, 0.6))]   # above brightness² (0.65): 2/1
     ch.check_vit_shares(good)
     with pytest.raises(al.readings.ReadingError, match="seed to seed"):
-        ch.check_vit_shares([_vit()] * 3)                                   # three identical seeds
+        ch.check_vit_shares([_vit(cls=(0.6, 0.6))] * 2 + [_vit(cls=(0.66, 0.6))])   # three alike seeds
     ch.check_vit_heads([_vit()] * 3, 12.3)
     ch.check_vit_positions([_vit()] * 3, 0.0, 0.01)
     with pytest.raises(al.readings.ReadingError, match="class token"):
@@ -404,6 +404,10 @@ def test_vit_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_vit_shares([good[0], _vit(cls=(0.6, 0.75), rollout=0.8), good[2]])
     with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # the brightest patch often misses
         ch.check_vit_shares([good[0], _vit(cls=(0.6, 0.75), peak=0.6), good[2]])
+    with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # a second seed's class token above
+        ch.check_vit_shares([_vit(cls=(0.7, 0.6)), good[1], good[2]])
+    with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # above in seed 2, but layer 2
+        ch.check_vit_shares([good[0], good[1], _vit(cls=(0.6, 0.85))])
     with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # no view above brightness²
         ch.check_vit_shares([_vit(cls=(0.7, 0.6), bright2=0.9), _vit(cls=(0.6, 0.75), bright2=0.9),
                              _vit(cls=(0.85, 0.6), bright2=0.9)])

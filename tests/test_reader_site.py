@@ -76,3 +76,29 @@ def test_mathjax_loads_its_components_without_the_menu():
     reader_site.configure_mathjax(None, config)
     assert config.mathjax3_config["loader"]["load"] == reader_site.MATHJAX_COMPONENTS
     assert "ui/menu" not in reader_site.MATHJAX_COMPONENTS and config.mathjax3_config["tex"]["macros"]
+
+
+def test_mathjax_typesets_lazily_with_a_margin():
+    config = type("C", (), {"mathjax3_config": {}})()
+    reader_site.configure_mathjax(None, config)
+    assert "ui/lazy" in config.mathjax3_config["loader"]["load"]
+    assert config.mathjax3_config["options"]["lazyMargin"] == reader_site.MATHJAX_LAZY_MARGIN
+
+
+@pytest.mark.parametrize("title,description,lang,caption", [
+    ("Attention of query 3 at 0.5 scale. horizontal axis key, vertical axis query.", None, "en",
+     "Figure 2. Attention of query 3 at 0.5 scale."),
+    ("Figure. 3 panels: SE; CBAM; ECA. horizontal axis x, vertical axis y.", None, "en",
+     "Figure 2. 3 panels: SE; CBAM; ECA."),
+    ("注意力图（3 个随机种子）。横轴为键，纵轴为查询。", None, "zh", "图 2：注意力图（3 个随机种子）。"),
+    ("Gates. horizontal axis channel.", "SE is ahead in every seed.", "en", "Figure 2. SE is ahead in every seed."),
+    ("图。", None, "zh", "图 2"),
+])
+def test_a_chapter_figure_is_captioned_by_its_result_or_its_title(title, description, lang, caption):
+    assert reader_site.figure_caption(title, description, 2, lang) == caption
+
+
+def test_the_site_draws_each_viewer_as_it_nears_the_window():
+    engine = reader_site.lazy_engine()
+    assert "IntersectionObserver" in engine and 'addEventListener("beforeprint",AV.start)' in engine
+    assert "AV.boot=function" in engine.replace(" ", "")            # the whole engine, started lazily

@@ -21,7 +21,8 @@ from ..toolkit.i18n import t
 
 def plot_experiment(summary: Mapping[str, dict]):
     """Left: the final validation accuracy of each mixer (bars: mean, error bars: sample sd, dots: seeds).
-    Right: the validation accuracy after every epoch, one line per run: every run has levelled off."""
+    Below: the validation accuracy after every epoch, one line per run (the legend sits at the upper left, which the
+    curves reach only after the first epochs)."""
     names = list(summary)
     labels = [t(f"ch02.variant.{n}") for n in names]
     x = np.arange(len(names))
@@ -44,7 +45,7 @@ def plot_experiment(summary: Mapping[str, dict]):
     right.set_xlabel(t("ch02.experiment.epoch"))
     right.set_ylabel(t("ch02.experiment.acc"))
     right.set_title(t("ch02.experiment.curve_title"))
-    right.legend(loc="lower right")
+    right.legend(loc="upper left")
     fig.suptitle(t("ch02.experiment.title"), wrap=True)
     return fig
 

@@ -64,8 +64,11 @@ register({
     "ch02.table.params": {"en": "its parameters", "zh": "其参数量"},
     "ch02.table.acc": {"en": "val. accuracy (mean ± sample sd)", "zh": "验证集准确率（均值 ± 样本标准差）"},
     "ch02.table.seeds": {"en": "per seed", "zh": "各随机种子"},
-    "ch02.table.train": {"en": "training accuracy (mean)", "zh": "训练准确率（均值）"},
+    "ch02.table.train": {"en": "training accuracy, per seed", "zh": "训练准确率（各随机种子）"},
     "ch02.table.moved": {"en": "largest move over the last 4 epochs", "zh": "最后 4 轮中的最大变动"},
+    "ch02.closing.seed": {"en": "seed", "zh": "随机种子"},
+    "ch02.closing.gap": {"en": "self-attention's lead, epoch {e}", "zh": "自注意力领先，第 {e} 轮"},
+    "ch02.closing.train": {"en": "{name}: training acc., epoch {e}", "zh": "{name}：训练准确率，第 {e} 轮"},
     "ch02.experiment.title": {"en": "Three token mixers of equal size, three seeds each",
                               "zh": "三种参数量相同的词元混合器，各三个随机种子"},
     "ch02.experiment.acc_title": {"en": "Final accuracy ({k} seeds: dots)", "zh": "最终准确率（{k} 个随机种子：圆点）"},
@@ -285,9 +288,10 @@ def scaling_rates(n: int, seconds: Mapping[str, list], ns: Sequence[int], extern
 
 def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memory: Mapping[str, list],
                            external: str, explicit: str, fused: str) -> None:
-    """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes; the
-    explicit path clearly the slowest at its largest N; the fused kernel's FLOP rate, with margins a busy
-    machine cannot reverse."""
+    """§5's sentences on the measured curves (keys: the method names the figure uses): the memory slopes (exact,
+    machine-independent) and the explicit path clearly the slowest at its largest N (with a margin a busy machine
+    cannot reverse). The printed FLOP rates are not read: the fused kernel's rate measured above External
+    Attention's in most builds and below it (22.5 against 26.4 GFLOP/s) in one, on a loaded machine."""
     slope = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
     rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and at most 1 "
               "for multi-head External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
@@ -296,10 +300,6 @@ def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memor
     rd.expect("at N = 1024 the explicit self-attention is clearly the slowest of the three",
               rd.clearly_less(max(seconds[external][i], seconds[fused][i]), seconds[explicit][i]),
               n=ns[i], explicit=seconds[explicit][i], external=seconds[external][i], fused=seconds[fused][i])
-    rates = scaling_rates(ns[-1], seconds, ns, external, fused)
-    rd.expect("at the largest N the fused kernel runs its FLOPs faster than multi-head External Attention runs "
-              "its own, so the two are closer in time than in FLOPs", rates["fused"]["rate"] > rates["external"]["rate"],
-              rates={k: round(v["rate"], 1) for k, v in rates.items()})
 
 
 # ---------------------------------------------------------------- §6: what the slots and the two steps do
@@ -436,7 +436,9 @@ def check_loop_readings(counts: dict) -> None:
 #: D = 32, next to self-attention's 4D² + D = 4,128: the two mixers of the experiment have equal budgets.
 MEMORY_SIZE = 64
 #: The training of §6's runs: a fixed budget (the one-cycle schedule ends after 16 epochs); External Attention is
-#: not converged there (checked), so §6 reads its results as what each mixer learns in this budget.
+#: not converged there and the gap to self-attention is still closing (both checked), so §6 reads its results as
+#: what each mixer learns in this budget. (Measured outside the book, too slow for its run time: batches of 16
+#: instead of 64 narrow the lead to 5-11 points at about 1.5 times the training time; 40 epochs to 2-5 points.)
 TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
@@ -454,12 +456,14 @@ EA_DEMO = EXPERIMENT["external"]
 
 
 def summarise(runs: Mapping[str, Sequence]) -> dict:
-    """``{name: [Demo per seed]}`` -> ``{name: dict(acc=[...], curves=[[...]], train=[...], params=int)}``:
-    the final validation accuracy of each run, its validation accuracy after every epoch, its training accuracy
-    in the last epoch, and the token mixer's parameters (the rest of the network is the same for all)."""
+    """``{name: [Demo per seed]}`` -> ``{name: dict(acc=[...], curves=[[...]], train=[...], train_curves=[[...]],
+    params=int)}``: the final validation accuracy of each run, its validation accuracy after every epoch, its
+    training accuracy in the last epoch and after every epoch, and the token mixer's parameters (the rest of the
+    network is the same for all)."""
     return {name: dict(acc=[d.history["val_acc"][-1] for d in demos],
                        curves=[list(d.history["val_acc"]) for d in demos],
                        train=[d.history["acc"][-1] for d in demos],
+                       train_curves=[list(d.history["acc"]) for d in demos],
                        params=count_parameters(demos[0].model.block.attn))
             for name, demos in runs.items()}
 
@@ -472,12 +476,13 @@ def _last_change(curve: Sequence[float], epochs: int = 4) -> float:
 
 def experiment_table(summary: Mapping[str, dict]) -> Table:
     """The experiment as a table: mixer, its parameters, validation accuracy (mean ± sample sd, per seed), the
-    training accuracy and how much the validation accuracy still moved over the last four epochs."""
+    training accuracy of each seed in the last epoch and how much the validation accuracy still moved over the
+    last four epochs."""
     rows = []
     for name, r in summary.items():
         acc = rd.seeds(r["acc"])
         rows.append([t(f"ch02.variant.{name}"), format_count(r["params"]), f"{acc.mean:.3f} ± {acc.sd:.3f}",
-                     ", ".join(f"{a:.3f}" for a in r["acc"]), f"{rd.seeds(r['train']).mean:.3f}",
+                     ", ".join(f"{a:.3f}" for a in r["acc"]), ", ".join(f"{a:.3f}" for a in r["train"]),
                      f"{max(_last_change(c) for c in r['curves']):.3f}"])
     headers = [t(f"ch02.table.{k}") for k in ("mixer", "params", "acc", "seeds", "train", "moved")]
     return Table(headers, rows)
@@ -502,6 +507,41 @@ def check_experiment_readings(summary: Mapping[str, dict]) -> None:
     relations = rd.paired(summary["self"]["acc"], summary["external"]["acc"])
     rd.expect("after 16 epochs self-attention is ahead of External Attention of the same size in every seed, by at "
               "least five points", relations.low >= 0.05, change=relations.format(signed=True))
+
+
+#: The epochs at which §6 reads whether the gap is still closing: the end of the run and four epochs before it.
+CLOSING_EPOCHS = (12, 16)
+
+
+def closing_table(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> Table:
+    """Per seed: self-attention's lead over External Attention in validation accuracy, and both mixers' training
+    accuracy, at each of ``epochs`` (counted from 1), read from the runs' histories."""
+    rows = []
+    for i, seed in enumerate(SEEDS):
+        sa, ea = summary["self"], summary["external"]
+        rows.append([str(seed)] + [f"{sa['curves'][i][e - 1] - ea['curves'][i][e - 1]:+.3f}" for e in epochs]
+                    + [f"{r['train_curves'][i][e - 1]:.3f}" for r in (ea, sa) for e in epochs])
+    headers = ([t("ch02.closing.seed")] + [t("ch02.closing.gap", e=e) for e in epochs]
+               + [t("ch02.closing.train", name=t(f"ch02.variant.{n}"), e=e) for n in ("external", "self")
+                  for e in epochs])
+    return Table(headers, rows)
+
+
+def check_closing_readings(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> None:
+    """§6's sentences on the last epochs (``epochs``: an earlier one and the last): while the learning rate falls
+    to almost zero, External Attention's training accuracy still rises by at least five points and
+    self-attention's lead narrows, in every seed; self-attention had already fitted its training images."""
+    a, b = (e - 1 for e in epochs)
+    sa, ea = summary["self"], summary["external"]
+    gap = [[s[a] - e[a], s[b] - e[b]] for s, e in zip(sa["curves"], ea["curves"])]
+    rise = [c[b] - c[a] for c in ea["train_curves"]]
+    rd.expect(f"from epoch {epochs[0]} to epoch {epochs[1]} External Attention's training accuracy still rises by "
+              "at least five points in every seed, and self-attention's lead in validation accuracy narrows in "
+              "every seed", min(rise) >= 0.05 and all(late < early for early, late in gap),
+              rise=[round(v, 3) for v in rise], lead=[[round(v, 3) for v in g] for g in gap])
+    early_sa = [c[a] for c in sa["train_curves"]]
+    rd.expect(f"self-attention's training accuracy is already at least 0.95 at epoch {epochs[0]} in every seed",
+              min(early_sa) >= 0.95, self_attention=[round(v, 3) for v in early_sa])
 
 
 # ---------------------------------------------------------------- the hypothesis, tested: relations within the target

@@ -63,8 +63,31 @@ def _source_of(app, uri: str) -> Path:
     return Path(app.srcdir) / uri.lstrip("/")
 
 
+#: A chapter figure's number as its caption says it, in the page's language.
+FIGURE_LABEL = {"en": "Figure {n}", "zh": "图 {n}"}
+FIGURE_SEP = {"en": ". ", "zh": "："}
+_SENTENCE = re.compile(r"(?<=\.)\s+|(?<=。)")        # "0.5" and "e.g.x" stay whole
+
+
+def figure_caption(title: str, description: str | None, n: int, lang: str) -> str:
+    """The caption of a chapter's ``n``-th figure: its number, then the result it shows (``description``,
+    what :func:`attention_lib.toolkit.figure_output.describe` gave) or else its title, the first sentence of
+    its text alternative (the figure's suptitle or single title; for a figure without one, its panels' titles)."""
+    text = description or ""
+    if not text:
+        parts = [p for p in _SENTENCE.split(title.strip()) if p]
+        if parts and parts[0] in ("Figure.", "图。"):        # figure_output's word for a figure without a title
+            parts = parts[1:]
+        text = parts[0] if parts else ""
+    label = FIGURE_LABEL[lang].format(n=n)
+    return label + FIGURE_SEP[lang] + text if text else label
+
+
 def describe_figures(app, doctree, docname):
-    """Alt text and caption from each notebook figure's own PNG; lazy loading."""
+    """Alt text and caption from each notebook figure's own PNG; lazy loading. On a chapter page every
+    figure is numbered and captioned (its result, or its title) in the page's language."""
+    lang = language_of(docname) if docname.startswith("notebooks/") else None
+    number = 0
     for image in list(doctree.findall(nodes.image)):
         uri = image.get("candidates", {}).get("image/png") or image.get("uri", "")
         if not uri.endswith(".png"):
@@ -79,6 +102,9 @@ def describe_figures(app, doctree, docname):
         if "cell_output" in output.get("classes", []) and "book-figures" not in output["classes"]:
             output["classes"].append("book-figures")              # on a phone: scrolls, figure at full size
         caption = chunks.get("Description")
+        if lang is not None:
+            number += 1
+            caption = figure_caption(chunks["Title"], caption, number, lang)
         if caption and not isinstance(image.parent, nodes.figure):
             figure = nodes.figure("", classes=["book-figure"], ids=[f"figure-{path.stem[:12]}"])
             image.replace_self(figure)
@@ -240,12 +266,35 @@ def _wrap_renderer(app):
     templates._reader_site = True
 
 
+#: How the site starts its viewers: each viewer and explorer is drawn when it comes within a window's height
+#: of the screen (IntersectionObserver), not all at load (a chapter's viewers took most of a second of the main
+#: thread before the reader saw anything). Without IntersectionObserver, everything is drawn at once.
+LAZY_START = (
+    'var go=function(){var draw=function(el){if(el.classList.contains("attention-explorer-static"))'
+    '{AV.explorer(el);}else{AV.boot(el);}};'
+    'var all=document.querySelectorAll(".attention-explorer-static:not([data-current]),'
+    '.attention-viewer:not([data-ready])");'
+    'if(!window.IntersectionObserver){AV.start();return;}'
+    'var seen=new IntersectionObserver(function(entries){entries.forEach(function(e){'
+    'if(e.isIntersecting){seen.unobserve(e.target);draw(e.target);}});},{rootMargin:"100% 0px"});'
+    'for(var i=0;i<all.length;i++){if(!all[i].parentElement.closest(".attention-explorer-static"))'
+    '{seen.observe(all[i]);}}'
+    'window.addEventListener("beforeprint",AV.start);};'
+    'if(document.readyState==="loading"){document.addEventListener("DOMContentLoaded",go);}else{go();}')
+
+
+def lazy_engine() -> str:
+    """The viewers' engine as the site loads it: :func:`~attention_lib.toolkit.viewer.site_engine`'s engine,
+    started by :data:`LAZY_START` (a viewer is drawn as it nears the screen; printing draws them all)."""
+    from attention_lib.toolkit.viewer import _wrapped
+    return _wrapped(LAZY_START)
+
+
 def write_engine(app, exception):
     if exception is None and app.builder.format == "html":
-        from attention_lib.toolkit.viewer import site_engine
         static = Path(app.outdir) / "_static"
         static.mkdir(parents=True, exist_ok=True)
-        (static / ENGINE_FILE).write_text(site_engine(), encoding="utf-8")
+        (static / ENGINE_FILE).write_text(lazy_engine(), encoding="utf-8")
 
 
 #: The theme's FontAwesome faces: (file stem under _static/vendor/fontawesome/webfonts, family, weight).
@@ -308,9 +357,13 @@ def subset_icons(app, exception):
 
 
 #: MathJax components the pages load through its loader (``startup.js``): core, TeX input (with autoload for
-#: rarer packages), CHTML output, and hidden MathML that screen readers read. No context menu (426 kB, and it
-#: made every formula a Tab stop).
-MATHJAX_COMPONENTS = ["core", "input/tex", "output/chtml", "a11y/assistive-mml"]
+#: rarer packages), CHTML output, hidden MathML that screen readers read, and lazy typesetting (a formula is
+#: typeset when it nears the window: a chapter's 170 formulas took 1.5-4.5 s of the main thread at load;
+#: printing typesets them all, and ``book.js`` binds punctuation and marks scrollers after each batch). No
+#: context menu (426 kB, and it made every formula a Tab stop).
+MATHJAX_COMPONENTS = ["core", "input/tex", "output/chtml", "a11y/assistive-mml", "ui/lazy"]
+#: Formulas this far outside the window are typeset before they scroll in (MathJax's default is 200px).
+MATHJAX_LAZY_MARGIN = "600px"
 
 
 def configure_mathjax(app, config):
@@ -319,6 +372,9 @@ def configure_mathjax(app, config):
     loader = dict(settings.get("loader", {}))
     loader["load"] = list(dict.fromkeys(list(loader.get("load", [])) + MATHJAX_COMPONENTS))
     settings["loader"] = loader
+    options = dict(settings.get("options", {}))
+    options.setdefault("lazyMargin", MATHJAX_LAZY_MARGIN)
+    settings["options"] = options
     config.mathjax3_config = settings
 
 
@@ -333,4 +389,4 @@ def setup(app):
     app.connect("build-finished", subset_icons)
     app.add_css_file(ICONS_CSS)
     # A new env_version rebuilds every page: what finish_html and page_context do is part of every page.
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

@@ -3,7 +3,8 @@
    maths, a table, a code block, a figure on a phone, an inline formula longer than a phone's line) becomes
    focusable (keyboard scrolling) and its host shows a fade at the side where more content waits; the fade
    follows the scroll position. The page is measured in one pass and changed in another (no forced layout per
-   element), after parsing, once MathJax has typeset, and when the window is resized. */
+   element), after parsing, after each batch of formulas MathJax typesets, when code cells near the window
+   (book.css lays them out only then) and when the window is resized. */
 (function () {
   "use strict";
   var SCROLLERS = [
@@ -33,6 +34,10 @@
     h.classList.toggle("book-more-right", el.scrollLeft < max - 1);
   }
 
+  function rendered(el) {
+    return !el.checkVisibility || el.checkVisibility({contentVisibilityAuto: true});
+  }
+
   function markAll() {
     var art = document.querySelector(".bd-article");
     if (!art) { return; }
@@ -51,7 +56,10 @@
       m.parentNode.insertBefore(box, m);
       box.appendChild(m);
     });
-    var all = art.querySelectorAll(SCROLLERS), over = [];
+    /* a code cell far from the window is not laid out (book.css: content-visibility): it is measured when it
+       nears the window (contentvisibilityautostatechange), not now, which would lay it out */
+    var found = art.querySelectorAll(SCROLLERS), all = [], over = [];
+    for (i = 0; i < found.length; i++) { if (rendered(found[i])) { all.push(found[i]); } }
     for (i = 0; i < all.length; i++) { over.push(all[i].scrollWidth > all[i].clientWidth + 1); }
     for (i = 0; i < all.length; i++) {
       var el = all[i];
@@ -90,14 +98,40 @@
 
   function start() {
     markAll();
-    var timer = null;
+    var timer = null, shown = null;
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(markAll, 150); });
-    /* formulas change width when MathJax has typeset them */
+    document.addEventListener("contentvisibilityautostatechange", function (e) {
+      if (!e.skipped && !shown) { shown = setTimeout(function () { shown = null; markAll(); }, 50); }
+    }, true);
+    /* formulas change width when MathJax has typeset them; MathJax typesets lazily (a formula when it nears
+       the window), so each batch it inserts is bound and measured again (once per batch, not per formula) */
     var tries = 0, wait = setInterval(function () {
       if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-        clearInterval(wait); MathJax.startup.promise.then(function () { bindPunctuation(); markAll(); });
+        clearInterval(wait); MathJax.startup.promise.then(function () { afterTypeset(); watchTypeset(); });
       } else if (++tries > 40) { clearInterval(wait); }
     }, 250);
+  }
+
+  function afterTypeset() { bindPunctuation(); markAll(); }
+
+  function watchTypeset() {
+    var art = document.querySelector(".bd-article");
+    if (!art || !window.MutationObserver) { return; }
+    var pending = null, watch = new MutationObserver(function (records) {
+      for (var i = 0; i < records.length; i++) {
+        var added = records[i].addedNodes;
+        for (var j = 0; j < added.length; j++) {
+          if (added[j].nodeName === "MJX-CONTAINER" || (added[j].closest && records[i].target.closest &&
+              records[i].target.closest("mjx-container"))) {
+            if (!pending) {
+              pending = setTimeout(function () { pending = null; afterTypeset(); watch.takeRecords(); }, 100);
+            }
+            return;
+          }
+        }
+      }
+    });
+    watch.observe(art, {childList: true, subtree: true});
   }
 
   /* Search results quote the page's source text, where a formula is still TeX ("\\(\\tilde{X}\\)"): quote
