@@ -61,7 +61,8 @@ FRANK_SCRATCH = "from attention_lib import count_parameters\nfrom attention_lib 
 FRANK = {"sa.params": "answer_2 = count_parameters(MHSA(96, num_heads=6))"}
 #: heidi (chapter 1): the library and the forbidden function reached without spelling their names
 HEIDI = {"sa.params": "import sys\nanswer_2 = sys.modules['attention_lib'].count_parameters(\n"
-                      "    (__builtins__['__import__'] if isinstance(__builtins__, dict) else __builtins__.__import__)(\n"
+                      "    (__builtins__['__import__'] if isinstance(__builtins__, dict)\n"
+                      "     else __builtins__.__import__)(\n"
                       "        'attention_lib').MultiHeadSelfAttention(96, num_heads=6))",
          "sa.sdpa": "import importlib\nF2 = importlib.import_module('torch.nn.functional')\n"
                     "def attention(q, k, v, mask=None):\n"
@@ -91,7 +92,8 @@ def graded(tmp_path_factory):
     # dave's process dies in the last exercise's function: the verdicts written before it must stay
     nbformat.write(_submission("01_self_attention", {"sa.sdpa": SDPA_CHEAT["sa.sdpa"], "sa.causal": OS_EXIT}),
                    folder / "dave-01_self_attention.ipynb")
-    nbformat.write(_submission("01_self_attention", FRANK, scratch=FRANK_SCRATCH), folder / "frank-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", FRANK, scratch=FRANK_SCRATCH),
+                   folder / "frank-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", HEIDI), folder / "heidi-01_self_attention.ipynb")
     # gina's upload was cut off half-way: not JSON; the class must still be graded
     whole = nbformat.writes(_submission("03_squeeze_excitation", CLASS["alice"]))
