@@ -249,10 +249,11 @@ def _scaling(fused_rate=10.0, external_rate=3.0, explicit_ms=300.0, linear_exter
 def test_scaling_readings_hold_and_fail_on_contradicting_times():
     ns, seconds, memory, names = _scaling()
     ch.check_scaling_readings(ns, seconds, memory, *names)
-    for changes, match in ((dict(explicit_ms=30.0), "slowest"),):
-        ns, seconds, memory, names = _scaling(**changes)
-        with pytest.raises(al.readings.ReadingError, match=match):
-            ch.check_scaling_readings(ns, seconds, memory, *names)
+    for key, values in (("explicit", [n * 64 for n in ns[:4]]),          # the explicit path's memory linear
+                        ("fused", [n * n for n in ns]),                  # the fused path's memory quadratic
+                        ("external", [n ** 1.5 for n in ns])):           # External Attention's above linear
+        with pytest.raises(al.readings.ReadingError, match="memory grows"):
+            ch.check_scaling_readings(ns, seconds, {**memory, key: values}, *names)
 
 
 def test_l1_step_keeps_each_token_s_ratios_between_slots():

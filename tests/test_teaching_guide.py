@@ -181,7 +181,7 @@ def test_each_mistake_of_the_guide_gets_the_verdict_that_names_it(row):
 
 
 GRADING = {"en": ("## Grading submitted notebooks", "**The flags are a text scan, not proof.**"),
-           "zh": ("## 给学生交上来的 Jupyter 笔记本评分", "**标记只是对代码文本的扫描，不是证据。**")}
+           "zh": ("## 给学生交上来的 Jupyter 笔记本评分", "**标记只是对代码文本的扫描，不是证据**")}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
