@@ -381,7 +381,7 @@ _VERDICTS = """() => [...document.querySelectorAll('.attention-verdict')].map(e 
   const lum = c => { const v = rgb(c).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
                      return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
   const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
-  return {cls: e.className, text: e.innerText, contrast: (a + 0.05) / (b + 0.05), wordBreak: s.wordBreak,
+  return {cls: e.className, text: e.textContent, contrast: (a + 0.05) / (b + 0.05), wordBreak: s.wordBreak,
           wrap: s.overflowWrap, fits: e.scrollWidth <= e.clientWidth + 1, shown: r.width > 0 && r.height > 0};
 })"""
 
