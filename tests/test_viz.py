@@ -275,6 +275,10 @@ def test_plot_map_gallery_wraps_a_long_title_to_the_figure_width(lang):
     ("trained CBAM: M_s", 16, ["trained CBAM:", "M_s"]), ("image", 16, ["image"]),
     ("no attention: class-activation map", 16, ["no attention:", "class-activation", "map"]),
     ("CBAM 的 M_c M_s，第 1 阶段末", 16, ["CBAM 的 M_c M_s，", "第 1 阶段末"]),
+    ("3×3 与 5×5，取平均", 15, ["3×3 与 5×5，", "取平均"]),              # the phrase stays whole
+    ("SK（3×3 与 5×5，按权重选择）", 15, ["SK（3×3 与 5×5，", "按权重选择）"]),
+    ("SE，r = 1（16 个隐藏单元）", 15, ["SE，r = 1", "（16 个隐藏单元）"]),   # a bracket opens a line
+    ("甲，乙丙丁戊己庚辛壬癸", 12, ["甲，乙丙丁戊", "己庚辛壬癸"]),   # a comma early in the line is no break
 ])
 def test_wrap_label_breaks_between_words_and_never_before_closing_punctuation(text, width, lines):
     assert viz.wrap_label(text, width).split("\n") == lines
@@ -286,11 +290,29 @@ def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):
     fig, caught = draw(lambda: figures.plot_seed_spread(panels, references={"acc": ("base", 0.75)}))
     chunks = follows_page_rule(fig)
     assert "0.85 ± 0.05" in chunks["Description"] and "0.71 ± 0.01" in chunks["Description"]   # the result in words
-    assert caught == [] and len(fig.axes) == 2 and fig.get_suptitle() == i18n.t("figures.seeds.title")
+    shown, title = fig.get_suptitle(), i18n.t("figures.seeds.title")
+    assert caught == [] and len(fig.axes) == 2 and "".join(shown.split()) == "".join(title.split())
     left = fig.axes[0]
     dots = [line for line in left.get_lines() if line.get_marker() == "o"]
     assert len(dots) == 2 and all(len(d.get_ydata()) == 3 for d in dots)
     assert left.get_ylabel() == "acc" and [t.get_text() for t in fig.legends[0].get_texts()] == ["base"]
+
+
+def test_plot_seed_spread_keeps_long_variant_names_apart(lang):
+    """Three long names under one panel (chapter 4's blocks): wrapped flat, no two tick labels overlap."""
+    from attention_lib.toolkit import figures
+    names = {"en": ["SK (3×3 and 5×5, selected)", "3×3 and 5×5, averaged", "one 3×3 branch"],
+             "zh": ["SK（3×3 与 5×5，按权重选择）", "3×3 与 5×5，取平均", "单个 3×3 分支"]}[lang]
+    panel = {"acc": {name: [0.8 + 0.01 * i, 0.82, 0.81] for i, name in enumerate(names)}}
+    fig, caught = draw(lambda: figures.plot_seed_spread(panel))
+    follows_page_rule(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in fig.axes[0].get_xticklabels()]
+    texts = [label.get_text() for label in fig.axes[0].get_xticklabels()]
+    assert caught == [] and ["".join(x.split()) for x in texts] == ["".join(x.split()) for x in names]
+    assert all(label.get_rotation() == 0 for label in fig.axes[0].get_xticklabels())
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
 
 
 SHARED_FIGURES = {

@@ -43,6 +43,7 @@ def test_every_page_declares_its_language():
 
 #: Attribute values that stay as they are on a Chinese page: names, file types, keys.
 KEEP = {"Colab", "GitHub", "Binder", "JupyterHub", "PDF", "Ctrl", "K", "English", "Attention Mechanisms"}
+_CODE = re.compile(r"<pre>.*?</pre>", re.S)          # highlighted code blocks
 _LABEL = re.compile(r"\s(?:title|aria-label|placeholder|data-bs-title|alt)=\"([A-Za-z][A-Za-z .'…-]*)\"")
 
 
@@ -52,8 +53,15 @@ def test_the_themes_labels_read_in_chinese_on_a_chinese_page(page):
     english = sorted({m.group(1) for m in _LABEL.finditer(html)
                       if m.group(1).strip() not in KEEP and len(m.group(1).strip()) > 1})
     assert not english, f"{page}: labels in English on a Chinese page: {english} (LABELS in book/_ext/zh_pages.py)"
+    chrome = _CODE.sub("", html)          # the page less its code: `next(...)` in a cell is Python, not the theme
     for text in ("Skip to main content", ">Contents<", ">previous<", ">next<", "Search this book"):
-        assert text not in html, f"{page}: the theme's '{text}' is not translated"
+        assert text not in chrome, f"{page}: the theme's '{text}' is not translated"
+
+
+def test_the_chrome_check_reads_the_theme_and_not_the_code():
+    page = '<div class="highlight"><pre><span class="nb">next</span>(demos)</pre></div><p class="prev-next-title">{}</p>'
+    assert ">next<" not in _CODE.sub("", page.format("下一页"))
+    assert ">next<" in _CODE.sub("", page.format("next"))
 
 
 def test_chinese_text_on_english_pages_carries_its_language():

@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .figure_output import PAGE_WIDTH_IN, describe
+from .figure_output import MIN_FONT_PT, PAGE_WIDTH_IN, describe
 from .format import fit_slope
 from .i18n import register, t
-from .viz import fit_ticks, page_grid
+from .viz import fit_ticks, page_grid, wrap_label, wrap_title
 
 register({
     "figures.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "浮点运算次数随输入边长的变化（C = {C}）"},
@@ -211,7 +211,12 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
     ``references``: ``{measure: (label, value)}``, a dashed horizontal line in that panel (a baseline).
     """
     references = references or {}
-    fig, axes = page_grid(len(panels), (3.2, 3.4), max_cols=2, extra=(0.2, 1.4))
+    slot_in = 1.5                         # inches of axis per variant: room for a flat, wrapped label
+    most = max((len(results) for results in panels.values()), default=1)
+    fig, axes = page_grid(len(panels), (max(3.2, slot_in * most + 0.9), 3.4), max_cols=2, extra=(0.2, 1.4))
+    ncols = axes[0].get_subplotspec().get_gridspec().ncols
+    slot_in = min(slot_in, ((fig.get_figwidth() - 0.2) / ncols - 0.9) / most)    # what the page width leaves
+    columns = max(6, int(0.9 * slot_in * 72 / (0.6 * MIN_FONT_PT)))   # tick text that fits a slot (15 at 1.5 in)
     for ax, (measure, results) in zip(axes, panels.items()):
         labels = list(results)
         for i, label in enumerate(labels):
@@ -223,13 +228,13 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
         if measure in references:
             ref_label, value = references[measure]
             ax.axhline(value, ls="--", color="gray", label=ref_label)
-        ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", rotation_mode="anchor")
+        ax.set_xticks(np.arange(len(labels)) + 0.15, [wrap_label(label, columns) for label in labels])
         ax.set_xlim(-0.5, len(labels) - 0.2)
         ax.set_ylabel(measure)
         ax.grid(True, axis="y", alpha=0.3)
     if references:                        # outside the panels: a legend must not hide a seed's dot
         fig.legend(loc="outside lower center")
-    fig.suptitle(title or t("figures.seeds.title"))
+    fig.suptitle(wrap_title(fig, title or t("figures.seeds.title")))
     sep = t("figures.caption.sep")
     caption = " ".join(t("figures.caption.panel", measure=measure, items=sep.join(
         t("figures.caption.item", label=label, value=_spread(values)) for label, values in results.items()))

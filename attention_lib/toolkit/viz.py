@@ -126,24 +126,37 @@ _CJK_CLASS = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in
 CJK = re.compile(f"[{_CJK_CLASS}]")
 _LABEL_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+|\\s+")   # a CJK character, a word, a space
 _NO_LINE_START = "：，、）。；！？”"
+_PHRASE_END = "，、；："                  # CJK marks after which a line may end early
+_PHRASE_START = "（“"                     # and before which one may
 
 
 def wrap_label(text: str, width: int = 16) -> str:
     """``text`` in lines of at most ``width`` columns (a CJK character counts as two; a longer word keeps its
-    own line), broken between words or CJK characters, never before closing punctuation: a row or panel
-    label that fits beside a small panel."""
-    lines, line, used = [], "", 0
+    own line), broken between words or CJK characters, never before closing punctuation, and after a CJK
+    comma or enumeration mark, or before an opening bracket, where one falls in the line's second half (so that
+    取平均 is not cut into 取 / 平均): a row, panel or tick label that fits beside a small panel."""
+    lines, line, used = [], [], 0          # line: (token, columns) pairs of the line being filled
     for token in _LABEL_TOKENS.findall(text):
         if token.isspace():
             if line:
-                line, used = line + " ", used + 1
+                line, used = line + [(" ", 1)], used + 1
             continue
         size = 2 * len(token) if CJK.match(token) else len(token)
-        if line.strip() and used + size > width and token not in _NO_LINE_START:
-            lines.append(line.rstrip())
-            line, used = "", 0
-        line, used = line + token, used + size
-    lines.append(line.rstrip())
+        if any(not tok.isspace() for tok, _ in line) and used + size > width and token not in _NO_LINE_START:
+            cut, upto = len(line), 0       # a phrase break in the line's second half, if any
+            for i, (tok, cols) in enumerate(line):
+                if tok in _PHRASE_START and 2 * upto >= width and i > 0:
+                    cut = i
+                upto += cols
+                if tok in _PHRASE_END and 2 * upto >= width and i + 1 < len(line):
+                    cut = i + 1
+            lines.append("".join(tok for tok, _ in line[:cut]).rstrip())
+            line = line[cut:]
+            while line and line[0][0].isspace():
+                line = line[1:]
+            used = sum(cols for _, cols in line)
+        line, used = line + [(token, size)], used + size
+    lines.append("".join(tok for tok, _ in line).rstrip())
     return "\n".join(x for x in lines if x)
 
 
