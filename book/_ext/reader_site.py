@@ -13,7 +13,8 @@
   loads only on pages with maths, as its loader and the components it needs (no menu: formulas are not Tab
   stops); the theme's icon fonts are cut to the icons used; the theme's FontAwesome script (its
   icons are drawn by the webfonts the stylesheet already loads) and Sphinx's search index (used by the search
-  page only) are left out of every other page; each page has a meta description.
+  page only) are left out of every other page; each page has a meta description; the theme's stylesheets are
+  linked as lean copies without the rules no page can use (``lean_css.py``).
 - **Names and roles.** Controls are named by their visible text (the search button, the code toggles), and
   the bibliography is a list of list items.
 """
@@ -25,6 +26,7 @@ import struct
 from pathlib import Path
 
 from docutils import nodes
+from lean_css import link_lean, write_lean          # book/_ext is on the path (local_extensions)
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -239,6 +241,7 @@ _BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]
 def finish_html(html: str, pagename: str) -> str:
     """The rendered page, before it is written: what the theme's templates put there that no option removes."""
     html = _FONTAWESOME.sub("", html)
+    html = link_lean(html)                          # the theme's stylesheets less the rules no page can use
     if pagename != "search":                        # the search dialog submits to search.html, which loads them
         html = _SEARCH.sub("", html)
     # Scripts run after the page is parsed (in order), not while the reader waits for the first paint; the
@@ -387,6 +390,7 @@ def setup(app):
     app.connect("html-page-context", page_context, priority=900)
     app.connect("build-finished", write_engine)
     app.connect("build-finished", subset_icons)
+    app.connect("build-finished", write_lean, priority=800)     # after subset_icons read the full sheets
     app.add_css_file(ICONS_CSS)
     # A new env_version rebuilds every page: what finish_html and page_context do is part of every page.
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 3}
