@@ -150,3 +150,16 @@ def test_pages_link_the_lean_stylesheets_and_basic_css_without_an_import():
     assert 'href="../../_static/styles/pydata-sphinx-theme.lean.css?digest=55c2"' in out
     assert 'href="../../_static/mystnb.11b3.lean.css?v=8cd3"' in out and "_static/book.css?v=6919" in out
     assert lean_css.link_lean(out) == out and reader_site.finish_html(head, "x").count(".lean.css") == 3
+
+
+def test_the_theme_script_skips_its_scroll_size_pass_over_every_block(tmp_path):
+    script = tmp_path / "_static" / reader_site.THEME_SCRIPT
+    script.parent.mkdir(parents=True)
+    body = 'function I(){const e=()=>{' + reader_site.THEME_SCROLL_PASS + 'e=>{e.tabIndex=e.scrollWidth>1?0:-1})}}'
+    script.write_text(body, encoding="utf-8")
+    app = type("App", (), {"outdir": str(tmp_path), "builder": type("B", (), {"format": "html"})()})()
+    reader_site.quiet_theme_script(app, None)
+    once = script.read_text(encoding="utf-8")
+    assert "querySelectorAll" not in once and "[].forEach(e=>{e.tabIndex" in once
+    reader_site.quiet_theme_script(app, None)
+    assert script.read_text(encoding="utf-8") == once
