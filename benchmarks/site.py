@@ -2,14 +2,16 @@
 
     .venv/bin/python -m benchmarks.site                  # weights and axe (light and dark) of every page
     .venv/bin/python -m benchmarks.site --lighthouse     # + Lighthouse (mobile) on the landing page, a chapter, the guide
+    .venv/bin/python -m benchmarks.site --lighthouse --pages --runs 5 --reports /tmp/lh   # Lighthouse only, 5 runs each
     .venv/bin/python -m benchmarks.site --pages book/index.html notebooks/en/01_self_attention.html
 
 Reads the built site (``_build/html``, ``make book``), serves it on loopback with Python's
 ``http.server`` (no compression, no cache headers: the bytes are what a host that compresses
-nothing would send; ``--gzip`` serves text gzip-compressed, as GitHub Pages and most hosts do) and
-loads each page cold in headless Chromium. Lighthouse (npm ``lighthouse``, fetched into the npm cache
+nothing would send; ``--gzip`` serves text gzip-compressed, as GitHub Pages and most hosts do, and is the
+default with ``--lighthouse`` unless ``--identity``) and loads each page cold in headless Chromium. Lighthouse (npm ``lighthouse``, fetched into the npm cache
 of ``tests/browser.py`` when missing) is a benchmark, not a test: its scores move with the machine's
-load. The deterministic limits (bytes, axe, alt text, keyboard) are tests in ``tests/test_book_site.py``.
+load (simulated throttling multiplies the CPU time it observes, so each run prints the load average; read the
+medians of ``--runs``). The deterministic limits (bytes, axe, alt text, keyboard) are tests in ``tests/test_book_site.py``.
 Results go to ``benchmarks/site.json`` (git-ignored).
 """
 from __future__ import annotations
