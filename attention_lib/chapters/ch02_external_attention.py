@@ -359,9 +359,10 @@ def check_slot_readings(summary: dict, rules: dict, copies: dict) -> None:
               "brightest token lies on the target in at least 95 % of the images",
               abs(summary["best"][0] / rules["b4"] - 1) <= 0.15 and rules["b8"] > summary["best"][0]
               and rules["peak"] >= 0.95, best=summary["best"][0], **{k: round(v, 3) for k, v in rules.items()})
-    rd.expect("many slots are near copies: at least a quarter of them have a partner above the level, and the "
-              "three best slots correlate above it with one another",
-              copies["copies"] >= copies["S"] / 4 and min(copies["best"]) > copies["level"], **copies)
+    rd.expect("many slots are near copies: at least a quarter of them have a partner above the level; the three "
+              "best slots correlate with one another at 0.65 or more, though below the level",
+              copies["copies"] >= copies["S"] / 4 and 0.65 <= min(copies["best"])
+              and max(copies["best"]) < copies["level"], **copies)
 
 
 def brightness_rules(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int, chance: float) -> dict:
@@ -432,11 +433,11 @@ def check_loop_readings(counts: dict) -> None:
 #: The memory of §6's External Attention: the paper's S = 64, which gives the mixer 2SD = 4,096 parameters at
 #: D = 32, next to self-attention's 4D² + D = 4,128: the two mixers of the experiment have equal budgets.
 MEMORY_SIZE = 64
-#: The training of §6's runs: a fixed budget (the one-cycle schedule ends after 16 epochs); External Attention is
-#: not converged there and the gap to self-attention is still closing (both checked), so §6 reads its results as
-#: what each mixer learns in this budget. (Measured outside the book, too slow for its run time: batches of 16
-#: instead of 64 narrow the lead to 5-11 points at about 1.5 times the training time; 40 epochs to 2-5 points.)
-TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
+#: The training of §6's runs: 24 epochs of 32-image batches (750 steps), after which every run of every mixer fits
+#: its training images and its validation accuracy has stopped moving (both checked in every build). The 16 epochs
+#: of 64-image batches of earlier editions left External Attention still learning (training accuracy 0.93-0.95)
+#: and overstated self-attention's lead (16-20 points then, 4-9 now).
+TRAINING = dict(n_train=1000, epochs=24, lr=1e-2, batch_size=32)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
 
@@ -486,28 +487,31 @@ def experiment_table(summary: Mapping[str, dict]) -> Table:
 
 
 def check_experiment_readings(summary: Mapping[str, dict]) -> None:
-    """§6's sentences on the experiment, against :func:`summarise`: equal budgets; External Attention not yet
-    converged when the schedule ends (its training accuracy below self-attention's); the per-seed changes (the
-    seeds share the images and the batch order, so the changes are paired)."""
+    """§6's sentences on the experiment, against :func:`summarise`: equal budgets; every run trained to a plateau
+    (it fits its training images and its validation accuracy no longer moves); the per-seed changes (the seeds
+    share the images and the batch order, so the changes are paired)."""
     params = {name: r["params"] for name, r in summary.items()}
     rd.expect("External Attention with S = 64 and self-attention have the same number of parameters, within 1 %",
               abs(params["external"] - params["self"]) <= 0.01 * params["self"]
               and params["slot_softmax"] == params["external"], params=params)
     train = {name: r["train"] for name, r in summary.items()}
-    rd.expect("self-attention fits its training images (training accuracy at least 0.99 in every seed), External "
-              "Attention does not yet: its training accuracy is lower in every seed by at least two points",
-              min(train["self"]) >= 0.99 and all(s - e >= 0.02 for s, e in zip(train["self"], train["external"])),
-              train={k: [round(v, 3) for v in vs] for k, vs in train.items()})
+    moved = {name: [_last_change(c) for c in r["curves"]] for name, r in summary.items()}
+    rd.expect("every run of every mixer fits its training images (training accuracy at least 0.99 in the last "
+              "epoch) and its validation accuracy moved by at most 0.03 over the last four epochs",
+              min(min(v) for v in train.values()) >= 0.99 and max(max(v) for v in moved.values()) <= 0.03,
+              train={k: [round(v, 3) for v in vs] for k, vs in train.items()},
+              moved={k: [round(v, 3) for v in vs] for k, vs in moved.items()})
     mixing = rd.paired(summary["external"]["acc"], summary["slot_softmax"]["acc"])
-    rd.expect("External Attention beats its ablation that cannot mix in every seed, by a wide margin",
-              mixing.low >= 0.05, change=mixing.format(signed=True))
+    rd.expect("External Attention beats its ablation that cannot mix in every seed, by at least ten points",
+              mixing.low >= 0.10, change=mixing.format(signed=True))
     relations = rd.paired(summary["self"]["acc"], summary["external"]["acc"])
-    rd.expect("after 16 epochs self-attention is ahead of External Attention of the same size in every seed, by at "
-              "least five points", relations.low >= 0.05, change=relations.format(signed=True))
+    rd.expect("at the plateau self-attention is still ahead of External Attention of the same size in every seed, "
+              "by at least three points and at most ten", relations.low >= 0.03 and relations.high <= 0.10,
+              change=relations.format(signed=True))
 
 
-#: The epochs at which §6 reads whether the gap is still closing: the end of the run and four epochs before it.
-CLOSING_EPOCHS = (12, 16)
+#: The epochs at which §6 reads speed of learning: halfway through the schedule and its end.
+CLOSING_EPOCHS = (12, 24)
 
 
 def closing_table(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> Table:
@@ -525,20 +529,19 @@ def closing_table(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_E
 
 
 def check_closing_readings(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> None:
-    """§6's sentences on the last epochs (``epochs``: an earlier one and the last): while the learning rate falls
-    to almost zero, External Attention's training accuracy still rises by at least five points and
-    self-attention's lead narrows, in every seed; self-attention had already fitted its training images."""
+    """§6's sentences on speed of learning (``epochs``: halfway and the last): halfway through, External Attention
+    had fitted less of its training set than self-attention in every seed (below 0.9 against at least 0.9), and
+    self-attention's lead in validation accuracy was larger than at the end in every seed."""
     a, b = (e - 1 for e in epochs)
     sa, ea = summary["self"], summary["external"]
     gap = [[s[a] - e[a], s[b] - e[b]] for s, e in zip(sa["curves"], ea["curves"])]
-    rise = [c[b] - c[a] for c in ea["train_curves"]]
-    rd.expect(f"from epoch {epochs[0]} to epoch {epochs[1]} External Attention's training accuracy still rises by "
-              "at least five points in every seed, and self-attention's lead in validation accuracy narrows in "
-              "every seed", min(rise) >= 0.05 and all(late < early for early, late in gap),
-              rise=[round(v, 3) for v in rise], lead=[[round(v, 3) for v in g] for g in gap])
-    early_sa = [c[a] for c in sa["train_curves"]]
-    rd.expect(f"self-attention's training accuracy is already at least 0.95 at epoch {epochs[0]} in every seed",
-              min(early_sa) >= 0.95, self_attention=[round(v, 3) for v in early_sa])
+    early = {"external": [c[a] for c in ea["train_curves"]], "self": [c[a] for c in sa["train_curves"]]}
+    rd.expect(f"at epoch {epochs[0]} External Attention's training accuracy was below 0.9 in every seed and "
+              f"self-attention's at least 0.9, and self-attention's lead was larger than at epoch {epochs[1]} in "
+              "every seed (by at least a point)",
+              max(early["external"]) < 0.9 <= min(early["self"]) and all(e - l >= 0.01 for e, l in gap),
+              train={k: [round(v, 3) for v in vs] for k, vs in early.items()},
+              lead=[[round(v, 3) for v in g] for g in gap])
 
 
 # ---------------------------------------------------------------- the hypothesis, tested: relations within the target
