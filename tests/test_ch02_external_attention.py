@@ -83,14 +83,16 @@ def test_plot_slot_gallery_draws_each_slot_over_each_image(lang, n_images):
 
 
 def _summary(ea=(0.84, 0.83, 0.82), sa=(0.87, 0.92, 0.89), ablation=(0.64, 0.64, 0.68), moved=0.02,
-             train_ea=(1.0, 0.995, 1.0), train_sa=(1.0, 1.0, 1.0)):
+             train_ea=(1.0, 0.995, 1.0), train_sa=(1.0, 1.0, 1.0), loss_ea=(0.02, 0.016, 0.023),
+             loss_sa=(0.005, 0.003, 0.004)):
     """Three seeds per mixer, as the build prints them: final and per-epoch validation accuracy (the last four
     epochs move by ``moved``), training accuracy, the mixer's parameters."""
     def runs(acc):
         return [[a - 0.3, a - 0.2, a - 0.1, a - moved, a, a, a] for a in acc]
-    return {"slot_softmax": dict(acc=list(ablation), curves=runs(ablation), train=[1.0] * 3, params=4096),
-            "external": dict(acc=list(ea), curves=runs(ea), train=list(train_ea), params=4096),
-            "self": dict(acc=list(sa), curves=runs(sa), train=list(train_sa), params=4128)}
+    return {"slot_softmax": dict(acc=list(ablation), curves=runs(ablation), train=[1.0] * 3, loss=[0.01] * 3,
+                                 params=4096),
+            "external": dict(acc=list(ea), curves=runs(ea), train=list(train_ea), loss=list(loss_ea), params=4096),
+            "self": dict(acc=list(sa), curves=runs(sa), train=list(train_sa), loss=list(loss_sa), params=4128)}
 
 
 def test_plot_experiment_shows_final_accuracy_and_every_run_s_curve(lang):
@@ -103,6 +105,8 @@ def test_plot_experiment_shows_final_accuracy_and_every_run_s_curve(lang):
     table = ch.experiment_table(summary)
     assert len(table) == 3 and table[1][2] == "0.830 ± 0.010" and table[1][1] == "4,096"
     assert table[1][4] == "1.000, 0.995, 1.000"                   # the training accuracy of every seed
+    assert table[1][5] == "0.0200, 0.0160, 0.0230"                # and its final training loss
+    assert ch.lead_line(summary).endswith("+0.063 ± 0.031 (+0.030, +0.090, +0.070)")
 
 
 def test_experiment_readings_hold_and_fail_on_contradicting_numbers():
@@ -115,7 +119,9 @@ def test_experiment_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_experiment_readings(_summary(moved=0.05))
     with pytest.raises(al.readings.ReadingError, match="ablation"):
         ch.check_experiment_readings(_summary(ablation=(0.64, 0.76, 0.68)))   # one seed: no real gap
-    with pytest.raises(al.readings.ReadingError, match="still ahead"):
+    with pytest.raises(al.readings.ReadingError, match="twice self-attention's"):   # one seed: 1.5 times
+        ch.check_experiment_readings(_summary(loss_ea=(0.02, 0.0045, 0.023)))
+    with pytest.raises(al.readings.ReadingError, match="ends ahead"):
         ch.check_experiment_readings(_summary(sa=(0.87, 0.84, 0.89)))       # one seed: a one-point lead
     with pytest.raises(al.readings.ReadingError, match="at most ten"):
         ch.check_experiment_readings(_summary(sa=(0.87, 0.95, 0.89)))       # one seed: 12 points
@@ -202,12 +208,13 @@ def test_memories_in_a_python_list_are_invisible_to_pytorch_but_still_compute():
 
 def test_summarise_reads_the_runs():
     class Run:
-        history = {"val_acc": [0.3, 0.7], "acc": [0.4, 0.8]}
+        history = {"val_acc": [0.3, 0.7], "acc": [0.4, 0.8], "loss": [1.2, 0.05]}
         model = al.models.TinyTokenNet("external_attention", dim=16, memory_size=4)
 
     summary = ch.summarise({"external": [Run(), Run()]})
     assert summary["external"]["acc"] == [0.7, 0.7] and summary["external"]["train"] == [0.8, 0.8]
     assert summary["external"]["curves"] == [[0.3, 0.7]] * 2 and summary["external"]["params"] == 2 * 16 * 4
+    assert summary["external"]["loss"] == [0.05, 0.05]
 
 
 def test_experiment_compares_three_mixers_of_equal_size_on_one_network():
@@ -247,7 +254,7 @@ def _scaling(fused_rate=10.0, external_rate=3.0, explicit_ms=300.0, linear_exter
                "explicit": [explicit_ms / 1e3 * (n / 1024) ** 2 for n in ns[:4]]}
     if not linear_external:                       # as measured: a slope near 1.8 at the largest N
         seconds["external"] = [v * (n / 2048) ** 0.8 for v, n in zip(seconds["external"], ns)]
-    memory = {"external": [n * 100 for n in ns], "fused": [n * 50 for n in ns], "explicit": [n * n * 64 for n in ns[:4]]}
+    memory = {"external": [n * 600 for n in ns], "fused": [n * 50 for n in ns], "explicit": [n * n * 64 for n in ns[:4]]}
     return ns, seconds, memory, names
 
 
@@ -259,15 +266,19 @@ def test_scaling_readings_hold_and_fail_on_contradicting_times():
                         ("external", [n ** 1.5 for n in ns])):           # External Attention's above linear
         with pytest.raises(al.readings.ReadingError, match="memory grows"):
             ch.check_scaling_readings(ns, seconds, {**memory, key: values}, *names)
+    with pytest.raises(al.readings.ReadingError, match="several times the fused"):   # only twice, at N = 2048
+        ch.check_scaling_readings(ns, seconds, {**memory, "external": [n * 600 for n in ns[:4]] + [2048 * 100]},
+                                  *names)
 
 
 def test_l1_step_keeps_each_token_s_ratios_between_slots():
     maps = ch.normalisations(3 * torch.randn(64, 16, generator=torch.Generator().manual_seed(0)))
     step = ch.l1_step(maps)
     assert step["ratio"] < 1e-4 and step["S"] == 16 and 0 <= step["same"] <= 16
-    ch.check_l1_readings(dict(step, same=8))
-    with pytest.raises(al.readings.ReadingError, match="favourite token"):
-        ch.check_l1_readings(dict(step, same=16))
+    ch.check_l1_readings(dict(step, same=6))
+    for same in (8, 16):                                                  # half of the slots, none
+        with pytest.raises(al.readings.ReadingError, match="favourite token"):
+            ch.check_l1_readings(dict(step, same=same))
 
 
 def test_slot_and_gallery_readings():
@@ -487,6 +498,10 @@ def test_row_sum_and_isolation_readings():
     assert rows.mean().item() == pytest.approx(1.0, abs=1e-5)                # S/N = 64/64
     with pytest.raises(al.readings.ReadingError, match="a few tokens hold"):
         ch.check_row_sum_readings(torch.ones(64), 64)                       # every token the same total
+    few = torch.full((64,), 0.01)
+    few[:6] = (64 - 0.58) / 6                                                # six tokens hold 99 %, the mean S/N
+    assert ch.top_share(few) == pytest.approx(0.991, abs=1e-3)
+    ch.check_row_sum_readings(few, 64)
     ch.check_isolation_readings(0.0, 0.03)
     with pytest.raises(al.readings.ReadingError, match="does not move"):
         ch.check_isolation_readings(0.01, 0.03)
