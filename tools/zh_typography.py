@@ -272,6 +272,23 @@ def _excerpt(text: str, start: int, end: int, width: int = 14) -> str:
     return text[max(0, start - width):end + width].replace("\n", "⏎")
 
 
+#: A multiplication sign written tight between two operands, in either language: 3×3, H×W, {S}×{S} (a format
+#: field reads as an operand), or 3 ×3 between digits. A factor such as 1.5× or ×2 is not a product.
+_TIGHT_PRODUCT = re.compile(r"(?<=[0-9A-Za-z])×(?=[0-9A-Za-z])|(?<=[0-9])(?: +×|× +)(?=[0-9])")
+
+
+def tight_products(text: str, strings: bool = True) -> list[str]:
+    """An excerpt of every tight product in one line or i18n string ``text`` (code spans, maths, URLs and, in a
+    string, format fields masked): the book's prose writes 3 × 3, in English as in Chinese."""
+    return [_excerpt(text, *m.span()) for m in _TIGHT_PRODUCT.finditer(_visible(text, strings))]
+
+
+def space_products(text: str, strings: bool = True) -> str:
+    """``text`` with every tight product spaced (3×3 -> 3 × 3), code spans, maths, URLs and format fields kept."""
+    product = re.compile(_TIGHT_PRODUCT.pattern.replace("A-Za-z]", "A-Za-z" + _PLACEHOLDER + "]"))
+    return _apply(text, lambda masked: product.sub(" × ", masked), strings)
+
+
 def _chinese(text: str) -> bool:
     return bool(CJK.search(_visible(text)))
 
@@ -521,7 +538,7 @@ def stub_comment(line: str, lang: str) -> str | None:
     if not m:
         return None
     stubs = skeleton()["exercises"]["answer_stubs"]
-    back = {**skeleton()["exercises"].get("former_answer_stubs", {}), **{zh: en for en, zh in stubs.items()}}
+    back = {zh: en for en, zh in stubs.items()}
     english = back.get(m.group("comment"), m.group("comment"))
     if lang == "en":
         return english
