@@ -53,6 +53,9 @@ _RUNS_TEXT = ("exec", "eval", "compile", "__import__")
 _VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
 #: Names that reach the library or a forbidden function around the ``al.`` spelling (a text scan: see the guide)
 _BACK_DOORS = ("count_parameters", "importlib", "__builtins__")
+#: What switches off the run-time record of forbidden calls (``exercises.watching``), flagged by name as well
+_SWITCHES = ("setprofile", "settrace", "DisableTorchFunction", "DisableTorchFunctionSubclass",
+             "_pop_torch_function_stack", "_pop_mode", "_set_torch_function_state")
 
 
 @dataclass
@@ -156,6 +159,8 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
                 flags.append("reaches around the library's name: sys.modules")
             elif node.attr in _RUNS_TEXT:                            # __builtins__.__import__, builtins.eval
                 flags.append(f"runs code from text: {node.attr}")
+            elif node.attr in _SWITCHES:                             # sys.setprofile, torch._C.DisableTorchFunction
+                flags.append(f"switches off the run-time record: {node.attr}")
         elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
             flags.append(f"runs code from text: {node.id}")
         elif isinstance(node, ast.Name) and node.id in _BACK_DOORS:
@@ -174,6 +179,18 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
             if word in forbid:
                 flags.append(f"uses {word}, which the exercise forbids")
     return list(dict.fromkeys(flags))
+
+
+#: What a run-time record means, for a flag (see ``exercises.watching``)
+_RAN = {"scaled_dot_product_attention": "F.scaled_dot_product_attention",
+        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters"}
+
+
+def _ran_flag(name: str, where: str) -> str:
+    """The flag of a forbidden call recorded at run time (``where``: "in the check", "while the cell ran")."""
+    if name == "unwatched":
+        return f"switched off the run-time record of forbidden calls {where}"
+    return f"called {_RAN.get(name, name)} {where}, which the exercise forbids (recorded at run time)"
 
 
 def _holds_text(node: ast.AST) -> bool:
@@ -361,10 +378,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
         emit({"checking": [key for key, _ in calls]})
         state = _snapshot()
         status, message = None, ""
+        watched = {n for key, _ in calls if key in exercises.EXERCISES for n in exercises.EXERCISES[key].forbid}
+        ran: set = set()                                   # the forbidden calls the cell itself makes, however spelled
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 code = compile(_without_checks(tree), f"<answer cell {number + 1}>", "exec")
-                exercises.run_limited(lambda: exec(code, namespace), time_limit)
+                with exercises.watching(watched, ran):
+                    exercises.run_limited(lambda: exec(code, namespace), time_limit)
             except exercises.TimeUp:
                 status, message = "timeout", f"the cell did not finish within {time_limit:g} s"
             except KeyboardInterrupt:
@@ -379,10 +399,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
             flags = flags_of(tree, forbid) + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
             if key not in expected:
                 flags.append(f"checks {key!r}, not an exercise of {chapter}")
+            flags += [_ran_flag(n, "while the cell ran") for n in sorted(ran)]
             if status is None:
-                result, text = exercises.verdict(key, namespace.get(name, ...))
+                in_check: set = set()                      # the forbidden calls of the student's function in the check
+                result, text = exercises.verdict(key, namespace.get(name, ...), in_check)
+                flags += [_ran_flag(n, "in the check") for n in sorted(in_check)]
                 row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result],
-                          name_elsewhere(text, elsewhere), flags)
+                          name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
             else:
                 row = Row(key, status, name_elsewhere(message, elsewhere), flags)
             if key not in rows:                            # the first answer cell of an exercise counts
