@@ -9,15 +9,26 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    order and under a time limit, with the student's printing captured;
 2. it calls the real check on what the cell left in ``<name>``, after putting back anything the cell changed in
    ``attention_lib``, ``torch`` or ``math`` (a check replaced by ``lambda *a: None`` does not survive);
-3. it flags, for a teacher to read, an answer cell that imports or calls the library (``al.``,
-   ``attention_lib``, ``ch.``) other than through its check, uses what the exercise forbids
-   (``scaled_dot_product_attention`` in exercise 3 of chapter 1, ``is_causal`` in exercise 4), changes the
-   library or torch, prints a verdict, runs code from text (``exec``, ``eval``), or checks another exercise
-   than its chapter's, reaches the library around its name (a bare ``count_parameters``, ``sys.modules``,
-   ``importlib``, ``__builtins__``, ``getattr`` with a name built from text); for the whole notebook, an import
-   from ``attention_lib`` in any cell beyond the setup's (and the answer cells that use a name it binds), and a
-   notebook that still holds the reference solutions. The flags are a text scan: a determined student can evade
-   them, so a teacher reads the code of a surprising answer.
+3. it records at run time the calls an exercise forbids (``Exercise.forbid``, watched by
+   ``attention_lib.toolkit.exercises.watching``: a torch function mode and a profile hook, removed afterwards
+   even on an error or a time limit), however the code reached them (``F.``, ``torch._C._nn.``,
+   ``torch.ops.aten.``, a name bound earlier or built from text): torch's ``scaled_dot_product_attention``
+   inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
+   ``is_causal=True`` in exercise 4 (the causal mask), both of which the check itself answers "Not quite: this
+   exercise asks you to compute it yourself" (so the row is ``wrong``), and the library's ``count_parameters``
+   while the answer cell of a parameter-count exercise runs (a flag only: a number does not say how it was
+   computed). Each such call is flagged "called ... (recorded at run time)"; so is code that switches the
+   record off (``sys.setprofile``, popping torch's mode stack);
+4. it flags, by a text scan, an answer cell that imports or calls the library (``al.``, ``attention_lib``,
+   ``ch.``) other than through its check, names what the exercise forbids, changes the library or torch,
+   prints a verdict, runs code from text (``exec``, ``eval``), checks another exercise than its chapter's,
+   reaches the library around its name (a bare ``count_parameters``, ``sys.modules``, ``importlib``,
+   ``__builtins__``, ``getattr`` with a name built from text) or names a switch of the run-time record
+   (``setprofile``, ``DisableTorchFunction``); for the whole notebook, an import from ``attention_lib`` in any
+   cell beyond the setup's (and the answer cells that use a name it binds), and a notebook that still holds the
+   reference solutions. These flags are only a text scan: a determined student can evade them (a count by
+   ``sum(p.numel() ...)``, the library's source copied, torch's attention called from another thread, which
+   the run-time record does not follow), so a teacher reads the code of a surprising answer.
 
 It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
 ``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
