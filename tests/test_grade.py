@@ -268,3 +268,15 @@ def test_the_html_columns_follow_the_books_order_and_number_each_exercise(graded
     assert keys[4:7] == ["se.params", "se.shape", "se.gate"]
     assert ("Ex 3 · ", "sa.sdpa") in heads and ("Ex 1 · ", "se.params") in heads
     assert keys[-1] == "?"                                              # gina's unreadable notebook
+
+
+def test_a_switch_of_the_run_time_record_is_flagged_by_name():
+    import ast
+
+    from attention_lib import grade
+
+    flags = grade.flags_of(ast.parse("import sys, torch\nsys.setprofile(None)\n"
+                                     "with torch._C.DisableTorchFunction():\n    pass"))
+    assert "switches off the run-time record: setprofile" in flags
+    assert "switches off the run-time record: DisableTorchFunction" in flags
+    assert grade.flags_of(ast.parse("x = torch.softmax(s, -1)")) == []

@@ -214,7 +214,7 @@ class Exercise:
     key: str
     judge: Callable[[Any], Problem]   # None if right, else the i18n key of what is wrong (or (key, fmt), or a Slip)
     chapter: str = ""                 # the module that registered it, e.g. "ch03_squeeze_excitation"
-    forbid: tuple[str, ...] = ()      # names an answer must not use (the grading command flags them)
+    forbid: tuple[str, ...] = ()      # names an answer must not use (flagged; recorded at run time if WATCHABLE)
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -226,7 +226,9 @@ def exercise(key: str, forbid: tuple[str, ...] = ()):
     ``judge`` returns None when the answer is right, else the i18n key of what is wrong, or
     ``(key, format_fields)``, or raises a :class:`Slip` (the helpers below do); it is only called with an
     answer (``...`` and None mean "not answered"). ``forbid`` names what the exercise asks the student not to
-    use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer that does.
+    use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer cell that names
+    it, and the names among :data:`WATCHABLE` are recorded at run time (:func:`watching`): a student's function
+    that makes such a call inside the check gets a verdict that says to compute it yourself.
     """
     def wrap(judge):
         module = getattr(judge, "__module__", "") or ""
