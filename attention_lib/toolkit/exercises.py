@@ -16,8 +16,9 @@ A chapter registers one *judge* per exercise with :func:`exercise`::
 ``check(key, answer)`` shows the verdict in the chapter's language (a coloured block in Jupyter, plain text
 elsewhere); ``verdict(key, answer)`` returns ``(True | False | None, message)``. Neither ever raises: ``...`` is
 "not answered yet" (and ``None``, what ``answer = print(...)`` leaves, is named as such), a student's function
-that crashes, calls ``sys.exit()``, loops for ever, returns ``None`` or edits its inputs (inside lists, tuples and
-dicts too) gets a verdict that says so, and a judge that fails on an answer nobody foresaw still yields a verdict
+that crashes, calls ``sys.exit()``, loops for ever, returns ``None``, edits its inputs (inside lists, tuples and
+dicts too) or makes a call its exercise forbids (torch's attention in an exercise that asks for it by hand,
+recorded at run time however it is spelled: :func:`watching`) gets a verdict that says so, and a judge that fails on an answer nobody foresaw still yields a verdict
 (the property test of ``tests/test_exercise_engine.py`` makes sure that this last net is never needed). A verdict
 runs under a time limit (:data:`TIME_LIMIT`) and leaves the global random state (torch, ``random``, NumPy) as it
 found it, so that checking an answer never changes the notebook's later numbers.
