@@ -41,12 +41,13 @@ register({
     "ch01.scale.grad_median_title": {"en": "Median gradient: most vanish", "zh": "梯度中位数：多数消失"},
     "ch01.heads.title": {"en": "Splitting D into h heads: a view, then a transpose",
                          "zh": "把 D 拆成 h 个头：先 view，再 transpose"},
-    "ch01.heads.before": {"en": "Q = X W^Q: (N, D) = ({N}, {D})", "zh": "Q = X W^Q：(N, D) = ({N}, {D})"},
+    "ch01.heads.before": {"en": "$Q = XW^Q$: (N, D) = ({N}, {D})", "zh": "$Q = XW^Q$, (N, D) = ({N}, {D})"},
     "ch01.heads.after": {"en": "view(N, h, d_k).transpose(0, 1): (h, N, d_k) = ({h}, {N}, {d})",
                          "zh": "view(N, h, d_k).transpose(0, 1)：(h, N, d_k) = ({h}, {N}, {d})"},
     "ch01.heads.token": {"en": "token", "zh": "词元"},
-    "ch01.heads.feature": {"en": "feature (column of W^Q)", "zh": "特征（W^Q 的列）"},
+    "ch01.heads.feature": {"en": "feature (column of $W^Q$)", "zh": "特征（查询投影矩阵的列）"},
     "ch01.heads.per_head": {"en": "each head: d_k = {d} columns, all N tokens", "zh": "每个头：d_k = {d} 列，全部 N 个词元"},
+    # (matplotlib's mathtext has no CJK glyphs: a Chinese string never mixes $...$ with Chinese text)
     # §3
     "ch01.masks.title": {"en": "Masks decide which keys each query may see", "zh": "掩码决定每个查询能看到哪些键"},
     "ch01.masks.causal_mask": {"en": "causal mask", "zh": "因果掩码"},
@@ -62,7 +63,7 @@ register({
                               "zh": "按词元顺序排列的 N = {N} 个图像块，每块在乘 E 之前有 {d} 个数"},
     # §5
     "ch01.cost.title": {"en": "FLOPs of one self-attention layer, D = {D}", "zh": "一层自注意力的浮点运算次数（D = {D}）"},
-    "ch01.cost.projections": {"en": "projections W^Q, W^K, W^V, W^O: 8ND²", "zh": "投影 W^Q、W^K、W^V、W^O：8ND²"},
+    "ch01.cost.projections": {"en": "projections $W^Q, W^K, W^V, W^O$: $8ND^2$", "zh": "四个投影矩阵：8ND²"},
     "ch01.cost.products": {"en": "QKᵀ and AV: 4N²D", "zh": "QKᵀ 与 AV：4N²D"},
     "ch01.cost.crossover": {"en": "N = 2D = {n}: the two are equal", "zh": "N = 2D = {n}：两者相等"},
     "ch01.cost.marks": {"en": "8ND² + 4N²D for a 224 × 224 image, patches of P", "zh": "224 × 224 图像、图像块边长为 P 时的 8ND² + 4N²D"},
@@ -85,7 +86,7 @@ register({
     "ch01.pos.cosine": {"en": "cosine similarity", "zh": "余弦相似度"},
     "ch01.pairs.title": {"en": "Are the two marked bits equal? Held-out accuracy by their distance",
                          "zh": "两个被标记的比特相等吗？按距离统计的验证准确率"},
-    "ch01.pairs.seeds": {"en": "{name} ({n} seeds, one line each)", "zh": "{name}（{n} 个随机种子，每个一条线）"},
+    "ch01.pairs.seeds": {"en": "{name}: {n} seeds, one line each", "zh": "{name}：{n} 个随机种子，每个一条线"},
     "ch01.pairs.distance": {"en": "distance between the two marked positions", "zh": "两个被标记位置之间的距离"},
     "ch01.pairs.chance": {"en": "chance (0.5)", "zh": "随机猜测（0.5）"},
     "ch01.pairs.reach": {"en": "reach of the local model ({reach})", "zh": "局部模型的可及范围（{reach}）"},
