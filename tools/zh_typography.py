@@ -527,8 +527,11 @@ def fix_chapter_cell(source: str, index: int, name: str) -> str:
     return source
 
 
-#: ``answer_1 = ...   # your answer: an integer``: the stub line of an answer cell (its comment is the twin's own)
-STUB = re.compile(r"^(?P<code>[A-Za-z_]\w* = \.\.\.)(?P<gap>\s+)# (?P<comment>.+?)\s*$")
+#: ``answer_1 = ...   # your answer: an integer  # i18n``: the stub line of an answer cell. Its comment is the
+#: twin's own, so the line ends in the ``# i18n`` mark (``mark``), the one way twins' code lines may differ;
+#: a stub without the mark is still recognised (and reported by the ``stub`` rule).
+STUB = re.compile(r"^(?P<code>[A-Za-z_]\w* = \.\.\.)(?P<gap>\s+)# (?P<comment>.+?)(?P<mark>\s+# i18n)?\s*$")
+STUB_MARK = "  # i18n"
 
 
 def stub_comment(line: str, lang: str) -> str | None:
@@ -543,6 +546,17 @@ def stub_comment(line: str, lang: str) -> str | None:
     if lang == "en":
         return english
     return stubs[english]
+
+
+def stub_line(line: str, lang: str) -> str | None:
+    """The answer stub ``line`` as the ``lang`` twin writes it: its comment in ``lang``, then the ``# i18n`` mark
+    (``answer_1 = ...   # 你的答案：一个整数  # i18n``); None when ``line`` is not a stub. Raises ``KeyError`` as
+    :func:`stub_comment` does."""
+    comment = stub_comment(line, lang)
+    if comment is None:
+        return None
+    m = STUB.match(line)
+    return f"{m.group('code')}{m.group('gap')}# {comment}{STUB_MARK}"
 
 
 def _paragraphs(source: str) -> list[str]:
@@ -647,6 +661,9 @@ def chapter_findings(cells: list[tuple[str, str]], name: str, lang: str) -> list
             if m.group("comment") != wanted:
                 add(i, "stub", f"{line.strip()!r}: the comment should read '# {wanted}' "
                                "(python tools/sync_twins.py NN_name writes it)")
+            elif not m.group("mark"):
+                add(i, "stub", f"{line.strip()!r}: a stub's comment differs between the twins, so the line ends "
+                               f"in '{STUB_MARK.strip()}' (python tools/sync_twins.py NN_name writes it)")
     return out
 
 

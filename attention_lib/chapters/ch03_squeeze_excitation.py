@@ -194,7 +194,7 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 # ---------------------------------------------------------------- exercises
 
-@exercise("se.params")
+@exercise("se.params", forbid=("count_parameters",))
 def _se_params(answer):
     n = as_count(answer)
     C, r = 256, 16

@@ -615,7 +615,7 @@ def _sk_params(C: int = 64, d: int = 32, taps=(9, 9), bn: bool = True, fuse_bn: 
     return branches + C * d + (2 * d if fuse_bn else 0) + d * len(taps) * C
 
 
-@exercise("sk.params")
+@exercise("sk.params", forbid=("count_parameters",))
 def _sk_params_check(answer):
     n = as_count(answer)
     if n == _sk_params():

@@ -888,7 +888,7 @@ def _cbam_shapes(answer):
     return "ex.cbam.shapes.channel" if channel != (8, 256, 1, 1) else "ex.cbam.shapes.spatial"
 
 
-@exercise("cbam.params")
+@exercise("cbam.params", forbid=("count_parameters",))
 def _cbam_params(answer):
     n = as_count(answer)
     C, h, k = 256, 256 // 16, 7
