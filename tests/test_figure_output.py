@@ -153,3 +153,21 @@ def test_in_an_ipython_shell_figures_are_displayed_through_the_figure_output():
         assert data["image/png"] != b"other"
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_no_chinese_string_mixes_mathtext_with_chinese_text():
+    """matplotlib renders a string that holds ``$...$`` entirely with mathtext, whose fonts have no CJK glyphs:
+    such a string with Chinese in it draws boxes (a missing-glyph warning fails the build only if a cell draws it)."""
+    import importlib
+    import pkgutil
+
+    import attention_lib.chapters as chapters
+    from attention_lib.toolkit import i18n
+    from attention_lib.toolkit.viz import CJK
+
+    for module in pkgutil.iter_modules(chapters.__path__):
+        importlib.import_module(f"attention_lib.chapters.{module.name}")
+    mixed = {key: text["zh"] for key, text in i18n._strings.items()
+             if text.get("zh", "").count("$") >= 2 and CJK.search(text["zh"])}
+    assert not mixed, mixed
+    assert CJK.search("特征（$W^Q$ 的列）") and "特征（$W^Q$ 的列）".count("$") == 2   # the test would see one

@@ -219,3 +219,9 @@ def test_count_flops_counts_matrix_vector_products():
     eca = al.EfficientChannelAttention(32).eval()
     x = torch.randn(2, 32, 4, 5)
     assert count_flops(eca, x).total == count_flops(eca, x, method="forward_explicit").total
+
+
+@pytest.mark.parametrize("seconds,shown", [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-5, "45.6 µs"), (7e-9, "7 ns")])
+def test_format_time_picks_the_unit_and_writes_micro_as_the_sign(seconds, shown):
+    from attention_lib.toolkit.format import format_time
+    assert format_time(seconds) == shown

@@ -61,17 +61,25 @@ register({
     "ch02.variant.slot_softmax": {"en": "EA, softmax over slots only", "zh": "外部注意力，只对槽位做 softmax"},
     "ch02.variant.self": {"en": "self-attention", "zh": "自注意力"},
     "ch02.table.mixer": {"en": "token mixer", "zh": "词元混合器"},
-    "ch02.table.params": {"en": "its parameters", "zh": "其参数量"},
+    "ch02.table.params": {"en": "its parameters", "zh": "参数量"},
     "ch02.table.acc": {"en": "val. accuracy (mean ± sample sd)", "zh": "验证集准确率（均值 ± 样本标准差）"},
     "ch02.table.seeds": {"en": "per seed", "zh": "各随机种子"},
     "ch02.table.train": {"en": "training accuracy, per seed", "zh": "训练准确率（各随机种子）"},
-    "ch02.table.moved": {"en": "largest move over the last 4 epochs", "zh": "最后 4 轮中的最大变动"},
+    "ch02.table.loss": {"en": "final training loss, per seed", "zh": "最终训练损失（各随机种子）"},
+    "ch02.table.moved": {"en": "largest move of val. accuracy, last 4 epochs",
+                         "zh": "验证准确率在最后 4 轮中的最大变动"},
     "ch02.closing.seed": {"en": "seed", "zh": "随机种子"},
+    "ch02.closing.lead": {"en": "self-attention minus External Attention at the end, paired by seed: {change}",
+                          "zh": "结束时自注意力减外部注意力，按随机种子配对：{change}"},
+    "ch02.experiment.chance": {"en": "chance (4 classes)", "zh": "随机猜测（4 类）"},
+    "ch02.tie": {"en": "the two memories share storage after the tie: {before}; after .double(): {after}",
+                 "zh": "绑定之后两块记忆共用存储：{before}；调用 .double() 之后：{after}"},
     "ch02.closing.gap": {"en": "self-attention's lead, epoch {e}", "zh": "自注意力领先，第 {e} 轮"},
     "ch02.closing.train": {"en": "{name}: training acc., epoch {e}", "zh": "{name}：训练准确率，第 {e} 轮"},
     "ch02.experiment.title": {"en": "Three token mixers of equal size, three seeds each",
                               "zh": "三种参数量相同的词元混合器，各三个随机种子"},
-    "ch02.experiment.acc_title": {"en": "Final accuracy ({k} seeds: dots)", "zh": "最终准确率（{k} 个随机种子：圆点）"},
+    "ch02.experiment.acc_title": {"en": "Final accuracy (bars: mean; whiskers: sample sd; dots: seeds)",
+                                  "zh": "最终准确率（柱：均值；误差线：样本标准差；圆点：各随机种子）"},
     "ch02.experiment.acc": {"en": "validation accuracy", "zh": "验证集准确率"},
     "ch02.experiment.epoch": {"en": "epoch", "zh": "训练轮次"},
     "ch02.experiment.curve_title": {"en": "After every epoch (one line per run)", "zh": "每轮之后（每次运行一条线）"},
@@ -121,16 +129,17 @@ register({
                           "zh": "最好的三个槽位的最大权重落在目标上的（槽位，图像）组合：{pairs} 个中有 {hits} 个"},
     "ch02.norm.title": {"en": "One trained map, three normalisations (image {i})",
                         "zh": "同一组训练好的分数，三种归一化（图像 {i}）"},
-    "ch02.norm.slots": {"en": "softmax over the S slots\n(each row sums to 1)",
-                        "zh": "只对 S 个槽位做 softmax\n（每行之和为 1）"},
-    "ch02.norm.tokens": {"en": "softmax over the N tokens\n(each column sums to 1)",
-                         "zh": "只对 N 个词元做 softmax\n（每列之和为 1）"},
-    "ch02.norm.double": {"en": "double: softmax over N, then ℓ1 over S\n(each row sums to 1)",
-                         "zh": "双重归一化：先对 N 做 softmax，再对 S 做 ℓ1\n（每行之和为 1）"},
-    "ch02.row_sums": {"en": "softmax over N alone: row sums from {low:.3g} to {high:.3g} (median {median:.3g}); "
-                            "their mean is S/N = {mean:.3g}",
-                      "zh": "只对 N 做 softmax：各行之和从 {low:.3g} 到 {high:.3g}（中位数 {median:.3g}）；"
-                            "其均值为 S/N = {mean:.3g}"},
+    "ch02.norm.slots": {"en": "(a) softmax over the S slots\n(each row sums to 1)",
+                        "zh": "(a) 只对 S 个槽位做 softmax\n（每行之和为 1）"},
+    "ch02.norm.tokens": {"en": "(b) softmax over the N tokens\n(each column sums to 1)",
+                         "zh": "(b) 只对 N 个词元做 softmax\n（每列之和为 1）"},
+    "ch02.norm.double": {"en": "(c) double: softmax over N, then ℓ1 over S\n(each row sums to 1)",
+                         "zh": "(c) 双重归一化：先对 N 做 softmax，再对 S 做 ℓ1\n（每行之和为 1）"},
+    "ch02.row_sums": {"en": "softmax over N alone: row sums from {low:.3g} to {high:.3g} (median {median:.3g}; the "
+                            "tenth of the tokens with the largest sums hold {top:.0%} of the total); their mean is "
+                            "S/N = {mean:.3g}",
+                      "zh": "只对 N 做 softmax：各行之和从 {low:.3g} 到 {high:.3g}（中位数 {median:.3g}；行和最大的十分之一"
+                            "词元占总和的 {top:.0%}）；其均值为 S/N = {mean:.3g}"},
     "ch02.isolation": {"en": "other tokens replaced: largest change of token {i}'s row with the slot softmax "
                              "{slot:.2g}, with the double normalisation {double:.2g}",
                        "zh": "把其余词元换掉之后，词元 {i} 那一行的最大变化：只对槽位做 softmax 时为 {slot:.2g}，"
@@ -294,9 +303,12 @@ def check_scaling_readings(ns: Sequence[int], seconds: Mapping[str, list], memor
     rates are not read either: the fused kernel's rate measured above External
     Attention's in most builds and below it (22.5 against 26.4 GFLOP/s) in one, on a loaded machine."""
     slope = {k: fit_slope(ns[:len(v)], v, 3) for k, v in memory.items()}
-    rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and at most 1 "
+    rd.expect("memory grows with slope about 2 on the explicit path, about 1 on the fused path, and about 1 or less "
               "for multi-head External Attention", abs(slope[explicit] - 2) < 0.2 and abs(slope[fused] - 1) < 0.15
               and slope[external] < 1.1, slopes={k: round(v, 2) for k, v in slope.items()})
+    ratio = [e / f for e, f in zip(memory[external], memory[fused])]
+    rd.expect("multi-head External Attention needs several times the fused kernel's extra memory at every N "
+              "measured (at least three times)", min(ratio) >= 3, ratio=[round(r, 1) for r in ratio])
 
 
 # ---------------------------------------------------------------- §6: what the slots and the two steps do
@@ -312,14 +324,20 @@ def l1_step(maps: Mapping[str, torch.Tensor]) -> dict:
     return dict(same=same, S=before.shape[1], ratio=change)
 
 
+def top_share(rows: torch.Tensor, part: float = 0.1) -> float:
+    """The share of the total held by the ``part`` of the rows (tokens) with the largest sums."""
+    k = max(1, int(part * len(rows)))
+    return (rows.sort(descending=True).values[:k].sum() / rows.sum()).item()
+
+
 def check_row_sum_readings(rows: torch.Tensor, memory_size: int) -> None:
-    """§6's sentence on the softmax over the tokens alone: a few tokens hold almost all the weight (the largest
-    row total is many times the median), and the totals average exactly S/N."""
+    """§6's sentence on the softmax over the tokens alone: a few tokens hold almost all the weight (the tenth of the
+    tokens with the largest row totals hold at least 80 % of it), and the totals average exactly S/N."""
     n = len(rows)
-    rd.expect("with the softmax over the tokens alone a few tokens hold almost all the weight, and the row "
-              "totals average S/N", rows.max().item() >= 10 * rows.median().item()
+    rd.expect("with the softmax over the tokens alone a few tokens hold almost all the weight (the largest tenth at "
+              "least 80 %), and the row totals average S/N", top_share(rows) >= 0.8
               and abs(rows.mean().item() - memory_size / n) < 1e-4,
-              largest=round(rows.max().item(), 3), median=round(rows.median().item(), 3),
+              top=round(top_share(rows), 3), median=round(rows.median().item(), 3),
               mean=round(rows.mean().item(), 4), s_over_n=memory_size / n)
 
 
@@ -332,11 +350,10 @@ def check_isolation_readings(slot: float, double: float) -> None:
 
 def check_l1_readings(step: dict) -> None:
     """§6's sentence on the ℓ1 step: it keeps each token's ratios between slots and changes the favourite token
-    of about half of the slots."""
+    of more than half of the slots."""
     changed = step["S"] - step["same"]
     rd.expect("the ℓ1 step keeps each token's ratios between slots exactly, and changes the favourite token of "
-              "about half of the slots", step["ratio"] < 1e-4 and 0.3 * step["S"] <= changed <= 0.7 * step["S"],
-              **step)
+              "more than half of the slots", step["ratio"] < 1e-4 and changed > 0.5 * step["S"], **step)
 
 
 def slot_summary(mean_share: torch.Tensor, chance: float, random_share: torch.Tensor) -> dict:
@@ -359,9 +376,10 @@ def check_slot_readings(summary: dict, rules: dict, copies: dict) -> None:
               "brightest token lies on the target in at least 95 % of the images",
               abs(summary["best"][0] / rules["b4"] - 1) <= 0.15 and rules["b8"] > summary["best"][0]
               and rules["peak"] >= 0.95, best=summary["best"][0], **{k: round(v, 3) for k, v in rules.items()})
-    rd.expect("many slots are near copies: at least a quarter of them have a partner above the level, and the "
-              "three best slots correlate above it with one another",
-              copies["copies"] >= copies["S"] / 4 and min(copies["best"]) > copies["level"], **copies)
+    rd.expect("many slots are near copies: at least a quarter of them have a partner above the level; the three "
+              "best slots correlate with one another at 0.7 or more (two decimals), though below the level",
+              copies["copies"] >= copies["S"] / 4 and 0.695 <= min(copies["best"])
+              and max(copies["best"]) < copies["level"], **copies)
 
 
 def brightness_rules(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int, chance: float) -> dict:
@@ -432,11 +450,11 @@ def check_loop_readings(counts: dict) -> None:
 #: The memory of §6's External Attention: the paper's S = 64, which gives the mixer 2SD = 4,096 parameters at
 #: D = 32, next to self-attention's 4D² + D = 4,128: the two mixers of the experiment have equal budgets.
 MEMORY_SIZE = 64
-#: The training of §6's runs: a fixed budget (the one-cycle schedule ends after 16 epochs); External Attention is
-#: not converged there and the gap to self-attention is still closing (both checked), so §6 reads its results as
-#: what each mixer learns in this budget. (Measured outside the book, too slow for its run time: batches of 16
-#: instead of 64 narrow the lead to 5-11 points at about 1.5 times the training time; 40 epochs to 2-5 points.)
-TRAINING = dict(n_train=1000, epochs=16, lr=1e-2)
+#: The training of §6's runs: 24 epochs of 32-image batches (750 steps), after which every run of every mixer fits
+#: its training images and its validation accuracy has stopped moving (both checked in every build). The 16 epochs
+#: of 64-image batches of earlier editions left External Attention still learning (training accuracy 0.93-0.95)
+#: and overstated self-attention's lead (16-20 points then, 4-9 now).
+TRAINING = dict(n_train=1000, epochs=24, lr=1e-2, batch_size=32)
 #: The seeds of the §6 experiment (initialisation and shuffling; the images are the same).
 SEEDS = (0, 1, 2)
 
@@ -454,13 +472,14 @@ EA_DEMO = EXPERIMENT["external"]
 
 def summarise(runs: Mapping[str, Sequence]) -> dict:
     """``{name: [Demo per seed]}`` -> ``{name: dict(acc=[...], curves=[[...]], train=[...], train_curves=[[...]],
-    params=int)}``: the final validation accuracy of each run, its validation accuracy after every epoch, its
-    training accuracy in the last epoch and after every epoch, and the token mixer's parameters (the rest of the
-    network is the same for all)."""
+    loss=[...], params=int)}``: the final validation accuracy of each run, its validation accuracy after every
+    epoch, its training accuracy in the last epoch and after every epoch, its training loss in the last epoch, and
+    the token mixer's parameters (the rest of the network is the same for all)."""
     return {name: dict(acc=[d.history["val_acc"][-1] for d in demos],
                        curves=[list(d.history["val_acc"]) for d in demos],
                        train=[d.history["acc"][-1] for d in demos],
                        train_curves=[list(d.history["acc"]) for d in demos],
+                       loss=[d.history["loss"][-1] for d in demos],
                        params=count_parameters(demos[0].model.block.attn))
             for name, demos in runs.items()}
 
@@ -473,41 +492,54 @@ def _last_change(curve: Sequence[float], epochs: int = 4) -> float:
 
 def experiment_table(summary: Mapping[str, dict]) -> Table:
     """The experiment as a table: mixer, its parameters, validation accuracy (mean ± sample sd, per seed), the
-    training accuracy of each seed in the last epoch and how much the validation accuracy still moved over the
-    last four epochs."""
+    training accuracy and loss of each seed in the last epoch and how much the validation accuracy still moved
+    over the last four epochs."""
     rows = []
     for name, r in summary.items():
         acc = rd.seeds(r["acc"])
         rows.append([t(f"ch02.variant.{name}"), format_count(r["params"]), f"{acc.mean:.3f} ± {acc.sd:.3f}",
                      ", ".join(f"{a:.3f}" for a in r["acc"]), ", ".join(f"{a:.3f}" for a in r["train"]),
-                     f"{max(_last_change(c) for c in r['curves']):.3f}"])
-    headers = [t(f"ch02.table.{k}") for k in ("mixer", "params", "acc", "seeds", "train", "moved")]
+                     ", ".join(f"{v:.4f}" for v in r["loss"]), f"{max(_last_change(c) for c in r['curves']):.3f}"])
+    headers = [t(f"ch02.table.{k}") for k in ("mixer", "params", "acc", "seeds", "train", "loss", "moved")]
     return Table(headers, rows)
 
 
 def check_experiment_readings(summary: Mapping[str, dict]) -> None:
-    """§6's sentences on the experiment, against :func:`summarise`: equal budgets; External Attention not yet
-    converged when the schedule ends (its training accuracy below self-attention's); the per-seed changes (the
-    seeds share the images and the batch order, so the changes are paired)."""
+    """§6's sentences on the experiment, against :func:`summarise`: equal budgets; every run trained to a plateau
+    (it fits its training images and its validation accuracy no longer moves); the per-seed changes (the seeds
+    share the images and the batch order, so the changes are paired)."""
     params = {name: r["params"] for name, r in summary.items()}
     rd.expect("External Attention with S = 64 and self-attention have the same number of parameters, within 1 %",
               abs(params["external"] - params["self"]) <= 0.01 * params["self"]
               and params["slot_softmax"] == params["external"], params=params)
     train = {name: r["train"] for name, r in summary.items()}
-    rd.expect("self-attention fits its training images (training accuracy at least 0.99 in every seed), External "
-              "Attention does not yet: its training accuracy is lower in every seed by at least two points",
-              min(train["self"]) >= 0.99 and all(s - e >= 0.02 for s, e in zip(train["self"], train["external"])),
-              train={k: [round(v, 3) for v in vs] for k, vs in train.items()})
+    moved = {name: [_last_change(c) for c in r["curves"]] for name, r in summary.items()}
+    rd.expect("every run of every mixer fits its training images (training accuracy at least 0.99 in the last "
+              "epoch) and its validation accuracy moved by at most 0.03 over the last four epochs",
+              min(min(v) for v in train.values()) >= 0.99 and max(max(v) for v in moved.values()) <= 0.03,
+              train={k: [round(v, 3) for v in vs] for k, vs in train.items()},
+              moved={k: [round(v, 3) for v in vs] for k, vs in moved.items()})
     mixing = rd.paired(summary["external"]["acc"], summary["slot_softmax"]["acc"])
-    rd.expect("External Attention beats its ablation that cannot mix in every seed, by a wide margin",
-              mixing.low >= 0.05, change=mixing.format(signed=True))
+    rd.expect("External Attention beats its ablation that cannot mix in every seed, by at least ten points",
+              mixing.low >= 0.10, change=mixing.format(signed=True))
     relations = rd.paired(summary["self"]["acc"], summary["external"]["acc"])
-    rd.expect("after 16 epochs self-attention is ahead of External Attention of the same size in every seed, by at "
-              "least five points", relations.low >= 0.05, change=relations.format(signed=True))
+    rd.expect("under this recipe self-attention ends ahead of External Attention of the same size in every seed, "
+              "by at least three points and at most ten", relations.low >= 0.03 and relations.high <= 0.10,
+              change=relations.format(signed=True))
+    loss = {name: summary[name]["loss"] for name in ("external", "self")}
+    rd.expect("External Attention's final training loss is at least twice self-attention's in every seed",
+              all(e >= 2 * a for e, a in zip(loss["external"], loss["self"])),
+              loss={k: [round(v, 4) for v in vs] for k, vs in loss.items()})
 
 
-#: The epochs at which §6 reads whether the gap is still closing: the end of the run and four epochs before it.
-CLOSING_EPOCHS = (12, 16)
+def lead_line(summary: Mapping[str, dict]) -> str:
+    """Self-attention's final lead over External Attention, paired by seed (mean ± sample sd and per seed)."""
+    return t("ch02.closing.lead", change=rd.paired(summary["self"]["acc"], summary["external"]["acc"]).format(
+        signed=True))
+
+
+#: The epochs at which §6 reads speed of learning: halfway through the schedule and its end.
+CLOSING_EPOCHS = (12, 24)
 
 
 def closing_table(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> Table:
@@ -525,20 +557,19 @@ def closing_table(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_E
 
 
 def check_closing_readings(summary: Mapping[str, dict], epochs: Sequence[int] = CLOSING_EPOCHS) -> None:
-    """§6's sentences on the last epochs (``epochs``: an earlier one and the last): while the learning rate falls
-    to almost zero, External Attention's training accuracy still rises by at least five points and
-    self-attention's lead narrows, in every seed; self-attention had already fitted its training images."""
+    """§6's sentences on speed of learning (``epochs``: halfway and the last): halfway through, External Attention
+    had fitted less of its training set than self-attention in every seed (below 0.9 against at least 0.9), and
+    self-attention's lead in validation accuracy was larger than at the end in every seed."""
     a, b = (e - 1 for e in epochs)
     sa, ea = summary["self"], summary["external"]
     gap = [[s[a] - e[a], s[b] - e[b]] for s, e in zip(sa["curves"], ea["curves"])]
-    rise = [c[b] - c[a] for c in ea["train_curves"]]
-    rd.expect(f"from epoch {epochs[0]} to epoch {epochs[1]} External Attention's training accuracy still rises by "
-              "at least five points in every seed, and self-attention's lead in validation accuracy narrows in "
-              "every seed", min(rise) >= 0.05 and all(late < early for early, late in gap),
-              rise=[round(v, 3) for v in rise], lead=[[round(v, 3) for v in g] for g in gap])
-    early_sa = [c[a] for c in sa["train_curves"]]
-    rd.expect(f"self-attention's training accuracy is already at least 0.95 at epoch {epochs[0]} in every seed",
-              min(early_sa) >= 0.95, self_attention=[round(v, 3) for v in early_sa])
+    early = {"external": [c[a] for c in ea["train_curves"]], "self": [c[a] for c in sa["train_curves"]]}
+    rd.expect(f"at epoch {epochs[0]} External Attention's training accuracy was below 0.9 in every seed and "
+              f"self-attention's at least 0.9, and self-attention's lead was larger than at epoch {epochs[1]} in "
+              "every seed (by at least a point)",
+              max(early["external"]) < 0.9 <= min(early["self"]) and all(e - l >= 0.01 for e, l in gap),
+              train={k: [round(v, 3) for v in vs] for k, vs in early.items()},
+              lead=[[round(v, 3) for v in g] for g in gap])
 
 
 # ---------------------------------------------------------------- the hypothesis, tested: relations within the target
@@ -740,7 +771,7 @@ def _mh_params(D, h, S, e, *, per_head=False, bias=True, d=None, proj=True):
     return total + (e * D * D + (D if bias else 0) if proj else 0)
 
 
-@exercise("ea.params")
+@exercise("ea.params", forbid=("count_parameters",))
 def _ea_params(answer):
     n = as_count(answer)
     D, h, S, e = (PARAMS_MODULE[k] for k in ("dim", "num_heads", "memory_size", "coef"))

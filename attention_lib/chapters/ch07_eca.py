@@ -68,20 +68,20 @@ register({
                             "block parameters {params}",
                       "zh": "{label}：准确率 {seeds}；{n} 次训练中超过 3/4 的 {learned} 次，超过 90% 的 {found} 次；"
                             "模块参数量 {params}"},
-    "ch07.where.after": {"en": "Gate, then a 1×1 convolution", "zh": "门控之后还有一层 1×1 卷积"},
+    "ch07.where.after": {"en": "Gate, then a 1 × 1 convolution", "zh": "门控之后还有一层 1 × 1 卷积"},
     "ch07.where.alone": {"en": "Gate alone before the read-out", "zh": "门控之后直接是读出层"},
     "ch07.share": {"en": "{label:>30}: the question explains {shares} of the gate's variation (seeds {seeds}); "
                          "mean {mean:.0%}",
                    "zh": "{label}：门控的变化可由问题解释的比例为 {shares}（随机种子 {seeds}）；平均 {mean:.0%}"},
     "ch07.cka.title": {"en": "Trained gates compared on {n} images (linear CKA)",
                        "zh": "{n} 张图像上训练后门控的相似度（线性 CKA）"},
-    "ch07.cka.undefined": {"en": "n/a", "zh": "无定义"},
-    "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale; blank: undefined)",
-                          "zh": "线性 CKA（1：只差一个旋转和缩放；空白：无定义）"},
+    "ch07.cka.undefined": {"en": "—", "zh": "—"},
+    "ch07.cka.colorbar": {"en": "linear CKA (1: the same up to rotation and scale; —: undefined)",
+                          "zh": "线性 CKA（1：只差一个旋转和缩放；“—”：无定义）"},
     "ch07.cka.run": {"en": "{name}, seed {seed}", "zh": "{name}，随机种子 {seed}"},
     "ch07.short.eca": {"en": "ECA", "zh": "ECA"},
-    "ch07.short.se16": {"en": "SE r=16", "zh": "SE r=16"},
-    "ch07.short.se1": {"en": "SE r=1", "zh": "SE r=1"},
+    "ch07.short.se16": {"en": "SE (r = 16)", "zh": "SE（r = 16）"},
+    "ch07.short.se1": {"en": "SE (r = 1)", "zh": "SE（r = 1）"},
     "ch07.hidden": {"en": "SE, r = 16, seed {seed}: its one hidden unit is active on {share:.0%} of the images; "
                           "accuracy {acc:.3f}",
                     "zh": "SE，r = 16，随机种子 {seed}：唯一的隐藏单元在 {share:.0%} 的图像上处于激活状态；"
@@ -435,7 +435,7 @@ def similarity(gates: Mapping[str, Sequence[torch.Tensor]]) -> tuple[list, np.nd
 
 def plot_similarity(runs: Sequence[tuple], m: np.ndarray, n: int):
     """The matrix of :func:`similarity` as an annotated heat map; undefined cells (a constant gate) are left blank
-    and marked n/a."""
+    and marked —."""
     labels = [t("ch07.cka.run", name=t(f"ch07.short.{name}"), seed=seed) for name, seed in runs]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 6.4), layout="constrained")
     im = ax.imshow(np.ma.masked_invalid(m), cmap="viridis", vmin=0, vmax=1)

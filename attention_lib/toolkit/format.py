@@ -33,8 +33,8 @@ def format_si(n: float, unit: str = "") -> str:
 
 
 def format_time(seconds: float) -> str:
-    """A duration with three significant digits in s, ms, us or ns."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+    """A duration with three significant digits in s, ms, µs or ns."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-9:.3g} ns"
