@@ -103,6 +103,17 @@ def test_the_text_alternative_names_title_panels_axes_and_colour_in_the_figures_
     assert alt.startswith("各注意力头的自注意力权重。共 2 个子图：头 a；头 b。横轴为键词元，纵轴为查询词元。")
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_text_alternative_spaces_latin_after_chinese_and_leaves_an_unlabelled_axis_out(lang):
+    al.setup(lang)
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    ax.plot([0, 1], [0, 1])
+    ax.set(title="t", xlabel="x (px)")
+    assert _chunks(fig)["Title"] == {"en": "t. horizontal axis x (px).", "zh": "t。横轴为 x (px)。"}[lang]
+    ax.set(xlabel="", ylabel="训练轮次")
+    assert _chunks(fig)["Title"] == {"en": "t. vertical axis 训练轮次.", "zh": "t。纵轴为训练轮次。"}[lang]
+
+
 def test_describe_gives_the_alt_text_and_the_caption():
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.plot([0, 1])

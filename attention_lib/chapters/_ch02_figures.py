@@ -116,7 +116,8 @@ def plot_slot_gallery(images: torch.Tensor, attn: torch.Tensor, slots: Sequence[
             im = ax.imshow(_heat(attn[g, :, j], grid, size), cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)
             solid = ScalarMappable(norm=im.norm, cmap=im.get_cmap())     # the colour bar at full opacity
             ax.set_xticks([]), ax.set_yticks([])
-            label = t("ch02.gallery.slot", j=j) + ("" if shares is None else f"\n({shares[j]:.0%})")
+            label = t("ch02.gallery.slot", j=j) + ("" if shares is None else "\n" + t("ch02.gallery.share",
+                                                                                        share=shares[j]))
             if one:
                 ax.set_title(label, fontsize="medium")
             elif c == 0:

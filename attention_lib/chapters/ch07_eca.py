@@ -104,7 +104,7 @@ register({
     "ch07.stages": {"en": "ResNet-50 stages C = {C}: ψ(C) = {k}; the released model uses {released}; "
                           "a fixed k = 3 everywhere differs in {wrong} of 4 stages",
                     "zh": "ResNet-50 各阶段 C = {C}：ψ(C) = {k}；官方发布的模型用 {released}；处处固定 k = 3 "
-                          "则有 {wrong} 个阶段不同"},
+                          "则 4 个阶段中有 {wrong} 个不同"},
     "ch07.block_share": {"en": "output {shape}; ECA adds {params} parameters to the block's {total:,}",
                          "zh": "输出形状 {shape}；ECA 只给这个残差块的 {total:,} 个参数增加 {params} 个"},
     "ch07.even": {"en": "k = 4, padding {pad}: {C} channels in, {out} out", "zh": "k = 4，填充 {pad}：输入 {C} 个通道，输出 {out} 个"},

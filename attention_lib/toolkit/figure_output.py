@@ -42,6 +42,8 @@ FACTS_KEY = "attention_lib"
 register({
     "figure.alt.panels": {"en": "{n} panels: {titles}", "zh": "共 {n} 个子图：{titles}"},
     "figure.alt.axes": {"en": "horizontal axis {x}, vertical axis {y}", "zh": "横轴为{x}，纵轴为{y}"},
+    "figure.alt.x_axis": {"en": "horizontal axis {x}", "zh": "横轴为{x}"},
+    "figure.alt.y_axis": {"en": "vertical axis {y}", "zh": "纵轴为{y}"},
     "figure.alt.colour": {"en": "colour shows {what}", "zh": "颜色表示{what}"},
     "figure.alt.untitled": {"en": "Figure", "zh": "图"},
     "figure.alt.sep": {"en": ". ", "zh": "。"},
@@ -70,6 +72,15 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("$", "").replace("\\", "").split())
 
 
+def _after_cjk(text: str) -> str:
+    """``text`` to follow a Chinese word in a Chinese sentence: a space first when it starts with a Latin letter,
+    a digit or a symbol (the book's typography: 横轴为 x, 横轴为训练轮次)."""
+    from .i18n import get_language
+    if get_language() == "zh" and text and ord(text[0]) < 0x2E80:
+        return " " + text
+    return text
+
+
 def alt_text(fig) -> str:
     """A text alternative for ``fig`` in the current language: its title, then each panel's title, axes
     and colour bar (or what :func:`describe` gave)."""
@@ -96,8 +107,9 @@ def alt_text(fig) -> str:
     if supx is not None or supy is not None:
         labelled.insert(0, (supx.get_text() if supx else "", supy.get_text() if supy else ""))
     if labelled:
-        x, y = labelled[0]
-        parts.append(t("figure.alt.axes", x=_clean(x) or "–", y=_clean(y) or "–"))
+        x, y = (_after_cjk(_clean(v)) for v in labelled[0])
+        key = "figure.alt.axes" if x and y else "figure.alt.x_axis" if x else "figure.alt.y_axis"
+        parts.append(t(key, x=x, y=y))                # an axis without a label is left out, not written "–"
     bars = [b for b in dict.fromkeys(bars) if b]
     if bars:
         parts.append(t("figure.alt.colour", what=lst.join(bars)))
