@@ -134,7 +134,7 @@ register({
     "ch02.norm.tokens": {"en": "(b) softmax over the N tokens\n(each column sums to 1)",
                          "zh": "(b) 只对 N 个词元做 softmax\n（每列之和为 1）"},
     "ch02.norm.double": {"en": "(c) double: softmax over N, then ℓ1 over S\n(each row sums to 1)",
-                         "zh": "(c) 双重归一化：先对 N 做 softmax，再对 S 做 ℓ1\n（每行之和为 1）"},
+                         "zh": "(c) 双重归一化：先对 N 做 softmax，\n再对 S 做 ℓ1（每行之和为 1）"},
     "ch02.row_sums": {"en": "softmax over N alone: row sums from {low:.3g} to {high:.3g} (median {median:.3g}; the "
                             "tenth of the tokens with the largest sums hold {top:.0%} of the total); their mean is "
                             "S/N = {mean:.3g}",
