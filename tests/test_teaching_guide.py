@@ -228,3 +228,24 @@ def test_the_guide_gives_the_grading_install_and_steps_that_exist(lang):
     options = {a for action in grade.main.__code__.co_consts if isinstance(action, str) for a in [action]}
     for option in ("--jobs", "--lang", "--timeout", "--time-limit", "--check-limit"):
         assert option in options and f"`{option}" in section
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_students_are_told_the_stand_alone_and_last_cell_rules_before_they_submit(lang):
+    """The grader's two rules (an answer cell runs alone; the last of several is graded) are in the exercises'
+    instructions of every chapter (book/skeleton.yml, which tests/test_skeleton.py holds each notebook to) and in
+    the README of the student archives."""
+    import importlib.util
+
+    import yaml
+
+    rules = {"en": ("stand on its own", "the last copy is the one graded"), "zh": ("独立运行", "以最后一个为准")}[lang]
+    table = yaml.safe_load((ROOT / "book" / "skeleton.yml").read_text(encoding="utf-8"))
+    spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
+    editions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(editions)
+    for text in (table["exercises"]["instructions"][lang], editions.README[lang]):
+        for rule in rules:
+            assert rule in " ".join(text.split()), f"{lang}: {rule!r} missing"
+    for path in sorted((ROOT / "notebooks" / lang).glob("0*.ipynb")):
+        assert rules[1] in " ".join(path.read_text(encoding="utf-8").replace('\\n",\n    "', " ").split()), path.name
