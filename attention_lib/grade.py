@@ -180,6 +180,9 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
                 flags.append(f"runs code from text: {node.attr}")
             elif node.attr in _SWITCHES:                             # sys.setprofile, torch._C.DisableTorchFunction
                 flags.append(f"switches off the run-time record: {node.attr}")
+        elif isinstance(node, ast.Name) and node.id in _LIBRARY and isinstance(node.ctx, ast.Load) \
+                and id(node) not in inner and id(node) not in in_check:   # vars(al)[...], f(al): not al.name
+            flags.append(f"reaches around the library's name: {node.id} used as a value")
         elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
             flags.append(f"runs code from text: {node.id}")
         elif isinstance(node, ast.Name) and node.id in _BACK_DOORS and node.id not in allow:
@@ -573,9 +576,11 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(lambda p: _run_one(p, lang, time_limit, timeout, check_limit), paths))
     table = []
+    students = set()
     for path, result in zip(paths, results):
         student = student_of(path, folder)
         base = dict(student=student, notebook=path.relative_to(folder).as_posix())
+        students.add(student)
         if "failed" in result:
             keys = result.get("keys") or _keys_of(_chapter_of(path, _cells(path))) or ["?"]
             table += [dict(base, exercise=k, status=result["failed"], message=result["message"], flags="")
@@ -585,6 +590,14 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
             flags = row["flags"] + result["notes"]
             table.append(dict(base, exercise=row["exercise"], status=row["status"], message=row["message"],
                               flags="; ".join(flags)))
+    from .toolkit.exercises import EXERCISES
+
+    handed_in = {r["exercise"] for r in table if r["exercise"] in EXERCISES}
+    for student in sorted(students):                       # a chapter someone handed in and this student did not
+        own = {r["exercise"] for r in table if r["student"] == student}
+        table += [dict(student=student, notebook="", exercise=key, status="missing",
+                       message="no notebook for this chapter", flags="")
+                  for key, _ in exercise_order(handed_in - own)]
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["student", "notebook", "exercise", "status", "message", "flags"])

@@ -149,7 +149,11 @@ def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
     assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga"}
-    assert {e for s, e in rows if s == "alice"} == {"se.params", "se.shape", "se.gate"}
+    assert {e for s, e in rows if s == "alice" and rows[(s, e)]["notebook"]} == {"se.params", "se.shape", "se.gate"}
+    # a chapter others handed in and alice did not: a "missing" row per exercise, not a blank
+    for key in ("sa.shape", "sa.params", "sa.sdpa", "sa.causal"):
+        assert rows[("alice", key)]["status"] == "missing"
+        assert rows[("alice", key)]["message"] == "no notebook for this chapter"
     assert {e for s, e in rows if s == "carol"} >= {"sa.shape", "sa.params", "sa.sdpa", "sa.causal", "se.gate"}
     assert "students" in stdout and "grades.csv" in stdout
 
@@ -360,3 +364,16 @@ def test_a_switch_of_the_run_time_record_is_flagged_by_name():
     assert "switches off the run-time record: setprofile" in flags
     assert "switches off the run-time record: DisableTorchFunction" in flags
     assert grade.flags_of(ast.parse("x = torch.softmax(s, -1)")) == []
+
+
+def test_the_library_used_as_a_value_is_flagged_and_its_ordinary_use_is_not():
+    import ast
+
+    from attention_lib import grade
+
+    assert "reaches around the library's name: al used as a value" in grade.flags_of(
+        ast.parse("m = vars(al)['SqueezeExcitation'](256, reduction=16)\nanswer_1 = sum(p.numel() for p in "
+                  "m.parameters())"))
+    assert "reaches around the library's name: ch used as a value" in grade.flags_of(ast.parse("x = getmembers(ch)"))
+    assert grade.flags_of(ast.parse("answer_1 = 8464\nal.exercises.check('se.params', answer_1)")) == []
+    assert grade.flags_of(ast.parse("answer_1 = len(ch.RESNET50)")) == []
