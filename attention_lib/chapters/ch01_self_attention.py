@@ -697,7 +697,7 @@ def _fixed_scale(got, q, k, v, mask=None):
     d_k = q.shape[-1]
     for m in _FIXED_WIDTHS:
         if m != d_k and close(got, _attention(q, k, v, mask, scale=m ** -0.5)):
-            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k)
+            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k).whole()   # says how to read d_k: no case sentence
     return None
 
 
