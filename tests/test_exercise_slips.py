@@ -59,6 +59,11 @@ def sdpa_sqrt12(q, k, v, mask=None):                     # √12 hard-coded: rig
     return scores.softmax(-1) @ v
 
 
+def causal_n_from_dk(q, k, v):                           # N read off the last axis, which is d_k
+    n = q.shape[-1]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(n, n, dtype=torch.bool).tril())
+
+
 def sdpa_heads_as_dk(q, k, v, mask=None):                # q.size(1) is h, not d_k
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(1))
     if mask is not None:
@@ -144,6 +149,7 @@ SLIPS = [
     ("sa.sdpa", sdpa_global_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
     ("sa.sdpa", sdpa_heads_as_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
     ("sa.sdpa", sdpa_sqrt12, "ex.sa.fixed_scale", ("ex.sa.case.width",)),     # one way to read d_k, said once
+    ("sa.causal", causal_n_from_dk, "ex.sa.causal.n_axis", ()),
     ("sa.causal", causal_fixed_mask, "ex.fn.fixed_size", ("ex.sa.batch1",)),
     ("sa.causal", causal_global_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
     ("eca.gate", eca_padding_one, "ex.eca.gate.fixed_padding", ()),
