@@ -26,9 +26,17 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    ``__builtins__``, ``getattr`` with a name built from text) or names a switch of the run-time record
    (``setprofile``, ``DisableTorchFunction``); for the whole notebook, an import from ``attention_lib`` in any
    cell beyond the setup's (and the answer cells that use a name it binds), and a notebook that still holds the
-   reference solutions. These flags are only a text scan: a determined student can evade them (a count by
-   ``sum(p.numel() ...)``, the library's source copied, torch's attention called from another thread, which
-   the run-time record does not follow), so a teacher reads the code of a surprising answer.
+   reference solutions; in an exercise that forbids something, a string holding the forbidden name and the use of
+   ``threading``, ``concurrent`` or ``multiprocessing`` (the run-time record follows the threads an answer starts,
+   not another process); the library's names that an exercise's own solution uses (``Exercise.allow``) are not
+   flagged. These flags are only a text scan: a determined student can evade them (a count by
+   ``sum(p.numel() ...)``, the library's source copied), so a teacher reads the code of a surprising answer.
+
+An exercise answered in several cells is graded by its last one (flagged). A file that is not a readable notebook
+gets an ``error`` row per exercise of the chapter its name gives (``?`` when it gives none: listed, never a column
+nor counted). A process that dies (a segfault, ``os._exit``) costs only the exercise it was checking: a new one goes
+on from the next answer cell. A student who handed in no notebook of a chapter others handed in gets ``missing``
+rows for its exercises.
 
 It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
 ``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
