@@ -26,9 +26,17 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    ``__builtins__``, ``getattr`` with a name built from text) or names a switch of the run-time record
    (``setprofile``, ``DisableTorchFunction``); for the whole notebook, an import from ``attention_lib`` in any
    cell beyond the setup's (and the answer cells that use a name it binds), and a notebook that still holds the
-   reference solutions. These flags are only a text scan: a determined student can evade them (a count by
-   ``sum(p.numel() ...)``, the library's source copied, torch's attention called from another thread, which
-   the run-time record does not follow), so a teacher reads the code of a surprising answer.
+   reference solutions; in an exercise that forbids something, a string holding the forbidden name and the use of
+   ``threading``, ``concurrent`` or ``multiprocessing`` (the run-time record follows the threads an answer starts,
+   not another process); the library's names that an exercise's own solution uses (``Exercise.allow``) are not
+   flagged. These flags are only a text scan: a determined student can evade them (a count by
+   ``sum(p.numel() ...)``, the library's source copied), so a teacher reads the code of a surprising answer.
+
+An exercise answered in several cells is graded by its last one (flagged). A file that is not a readable notebook
+gets an ``error`` row per exercise of the chapter its name gives (``?`` when it gives none: listed, never a column
+nor counted). A process that dies (a segfault, ``os._exit``) costs only the exercise it was checking: a new one goes
+on from the next answer cell. A student who handed in no notebook of a chapter others handed in gets ``missing``
+rows for its exercises.
 
 It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
 ``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
@@ -144,8 +152,14 @@ def _language_of(path: Path, cells) -> str:
 # ---------------------------------------------------------------- what an answer cell must not do
 
 
-def flags_of(tree: ast.AST, forbid=()) -> list[str]:
-    """What a teacher should look at in an answer cell (see the module's docstring)."""
+#: Modules that run code in another thread or process, which the run-time record may not follow: flagged in the
+#: answer cell of an exercise that forbids something
+_ELSEWHERE = ("threading", "concurrent", "multiprocessing", "_thread")
+
+
+def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
+    """What a teacher should look at in an answer cell (see the module's docstring); ``allow``: the library's names
+    the exercise's own solution uses (``Exercise.allow``), not flagged."""
     flags = []
     nodes = list(ast.walk(tree))
     in_check = {id(n) for c in nodes if isinstance(c, ast.Call) and _check_calls(c) for n in ast.walk(c.func)}
@@ -157,14 +171,16 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
                 flags.append("imports attention_lib")
             if any(n.split(".")[0] == "importlib" for n in names):
                 flags.append("reaches around the library's name: importlib")
+            if forbid and any(n.split(".")[0] in _ELSEWHERE for n in names):
+                flags.append(f"runs code in another thread or process: {ast.unparse(node)[:60]}")
         elif isinstance(node, ast.Attribute) and id(node) not in in_check and id(node) not in inner:
-            root = node
+            root, first = node, node.attr
             while isinstance(root, ast.Attribute):
-                root = root.value
+                root, first = root.value, root.attr                  # first: the name right after the root
             name = root.id if isinstance(root, ast.Name) else ""
             if isinstance(node.ctx, (ast.Store, ast.Del)) and name in (*_LIBRARY, "torch", "F", "nn", "math"):
                 flags.append(f"changes {ast.unparse(node)}")
-            elif name in _LIBRARY and not node.attr.isupper():      # ch.RESNET50: data the exercise names
+            elif name in _LIBRARY and not node.attr.isupper() and first not in allow:   # ch.RESNET50: data
                 flags.append(f"uses the library: {ast.unparse(node)}")
             elif name == "sys" and node.attr == "modules":
                 flags.append("reaches around the library's name: sys.modules")
@@ -172,9 +188,12 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
                 flags.append(f"runs code from text: {node.attr}")
             elif node.attr in _SWITCHES:                             # sys.setprofile, torch._C.DisableTorchFunction
                 flags.append(f"switches off the run-time record: {node.attr}")
+        elif isinstance(node, ast.Name) and node.id in _LIBRARY and isinstance(node.ctx, ast.Load) \
+                and id(node) not in inner and id(node) not in in_check:   # vars(al)[...], f(al): not al.name
+            flags.append(f"reaches around the library's name: {node.id} used as a value")
         elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
             flags.append(f"runs code from text: {node.id}")
-        elif isinstance(node, ast.Name) and node.id in _BACK_DOORS:
+        elif isinstance(node, ast.Name) and node.id in _BACK_DOORS and node.id not in allow:
             flags.append(f"reaches around the library's name: {node.id}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
                 and len(node.args) > 1 and _holds_text(node.args[1]):
@@ -184,6 +203,12 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and any(w in node.value for w in _VERDICT_WORDS):
             flags.append(f"writes a verdict: {node.value[:30]!r}")
+        if forbid and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named = [w for w in forbid if w in node.value]         # vars(F)["scaled_dot_product_attention"]
+            if named:
+                flags.append(f"names {named[0]} in a string, which the exercise forbids")
+        if forbid and isinstance(node, ast.Name) and node.id in _ELSEWHERE:
+            flags.append(f"runs code in another thread or process: {node.id}")
         if forbid:
             word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
                 node.arg if isinstance(node, ast.keyword) else None
@@ -338,12 +363,13 @@ def _imports(cells) -> str:
 
 
 def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 30.0,
-                   check_limit: Optional[float] = None, emit=None) -> dict:
+                   check_limit: Optional[float] = None, emit=None, skip: int = 0) -> dict:
     """Run the answer cells of one notebook and check them (call it in a fresh process: the answers run here).
 
     ``emit(message)``, if given, receives each step as it happens (``{"start": ...}`` with the exercises expected,
     ``{"checking": [keys]}`` before an answer cell runs, ``{"row": ...}`` as soon as a verdict is known), so that
     the verdicts already reached survive a process that dies later (``os._exit``, a segfault, a kill).
+    ``skip``: the number of answer cells not to run (a new process goes on after the cell that killed the last one).
     """
     emit = emit or (lambda message: None)
     import torch
@@ -373,20 +399,30 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
             notes.append(f"the notebook's imports failed: {exercises.describe_error(error)}")
     emit({"start": {"notebook": str(path), "chapter": chapter, "lang": lang, "notes": notes, "expected": expected}})
     rows: dict[str, Row] = {}
+    cells_of: dict[str, int] = {}                          # how many answer cells each exercise has
+    for cell in answers:
+        for key in dict.fromkeys(re.findall(r"""check\(\s*["']([\w.]+)["']""", cell["source"])):
+            cells_of[key] = cells_of.get(key, 0) + 1
+
+    def twice(key) -> list[str]:
+        n = cells_of.get(key, 1)
+        return [f"answered in {n} cells; the last was graded"] if n > 1 else []
+
     for number, cell in enumerate(answers):
+        if number < skip:                                  # graded by a process that died after them (N6)
+            continue
         try:
             tree = ast.parse(cell["source"])
         except SyntaxError as error:
             keys = re.findall(r"""check\(\s*["']([\w.]+)["']""", cell["source"])
-            for key in keys:
-                if key not in rows:
-                    rows[key] = Row(key, "error", f"SyntaxError: {error.msg} (line {error.lineno})")
-                    emit({"row": asdict(rows[key])})
+            for key in keys:                               # a later answer cell of the same exercise counts
+                rows[key] = Row(key, "error", f"SyntaxError: {error.msg} (line {error.lineno})", twice(key))
+                emit({"row": asdict(rows[key])})
             continue
         calls = _check_calls(tree)
         if not calls:
             continue
-        emit({"checking": [key for key, _ in calls]})
+        emit({"checking": [key for key, _ in calls], "cell": number})
         state = _snapshot()
         status, message = None, ""
         watched = {n for key, _ in calls if key in exercises.EXERCISES for n in exercises.EXERCISES[key].forbid}
@@ -406,8 +442,9 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
         elsewhere = set().union(*(_defined(c["source"]) for c in cells if c is not cell and c["type"] == "code"
                                   and not _is_solution(c)))
         for key, name in calls:
-            forbid = exercises.EXERCISES[key].forbid if key in exercises.EXERCISES else ()
-            flags = flags_of(tree, forbid) + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
+            ex = exercises.EXERCISES.get(key)
+            flags = flags_of(tree, ex.forbid if ex else (), ex.allow if ex else ()) + twice(key) \
+                + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
             if key not in expected:
                 flags.append(f"checks {key!r}, not an exercise of {chapter}")
             flags += [_ran_flag(n, "while the cell ran") for n in sorted(ran)]
@@ -419,14 +456,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
                           name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
             else:
                 row = Row(key, status, name_elsewhere(message, elsewhere), flags)
-            if key not in rows:                            # the first answer cell of an exercise counts
-                rows[key] = row
-                emit({"row": asdict(row)})
+            rows[key] = row                                # the last answer cell of an exercise counts
+            emit({"row": asdict(row)})
         _restore(state)
     for key in expected:
         rows.setdefault(key, Row(key, "missing", "no answer cell for this exercise"))
     return {"notebook": str(path), "chapter": chapter, "lang": lang, "notes": notes,
-            "rows": [asdict(r) for r in rows.values()]}
+            "rows": [asdict(r) for r in rows.values()], "skipped": skip}
 
 
 # ---------------------------------------------------------------- a class
@@ -451,17 +487,23 @@ def student_of(path: Path, folder: Path) -> str:
 _MARK = "@grade"
 
 
-def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
-    try:
-        _cells(path)
-    except (ValueError, OSError) as error:                 # no process for a file that is not a notebook
-        return {"notebook": str(path), "failed": "error", "message": str(error), "keys": ["?"]}
+def _keys_of(chapter: Optional[str]) -> list[str]:
+    """The exercises of a chapter module, in the book's order."""
+    from .toolkit.exercises import EXERCISES
+
+    return [e.key for e in EXERCISES.values() if chapter and e.chapter == chapter]
+
+
+def _worker(path: Path, lang, time_limit, timeout, check_limit, skip: int) -> dict:
+    """One process grading ``path`` from its answer cell ``skip`` on: what it wrote before it ended, and how."""
     token = os.urandom(8).hex()
     argv = [sys.executable, "-m", "attention_lib.grade", "--one", str(path), "--time-limit", str(time_limit)]
     if lang:
         argv += ["--lang", lang]
     if check_limit:
         argv += ["--check-limit", str(check_limit)]
+    if skip:
+        argv += ["--skip", str(skip)]
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8", "ATTENTION_LIB_GRADE_TOKEN": token}
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=path.parent, env=env,
@@ -473,40 +515,68 @@ def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
     except subprocess.TimeoutExpired as error:
         stdout = error.stdout.decode("utf-8", "replace") if isinstance(error.stdout, bytes) else error.stdout or ""
         stderr, ended = "", f"the notebook took more than {timeout:g} s"
-    start, rows, checking, result = None, {}, None, None
+    run = {"start": None, "rows": {}, "checking": None, "cell": None, "current": set(), "result": None,
+           "ended": ended, "stderr": stderr}
     for line in stdout.splitlines():
         if not line.startswith(f"{_MARK}{token} "):
             continue
         message = json.loads(line.split(" ", 1)[1])
         if "start" in message:
-            start = message["start"]
+            run["start"] = message["start"]
         elif "checking" in message:
-            checking = message["checking"]
+            run["checking"], run["cell"], run["current"] = message["checking"], message.get("cell"), set()
         elif "row" in message:
-            rows.setdefault(message["row"]["exercise"], message["row"])
+            run["rows"][message["row"]["exercise"]] = message["row"]     # the last answer cell counts
+            run["current"].add(message["row"]["exercise"])
         elif "done" in message:
-            result = message["done"]
-    if ended is None and result is not None:
-        return result
-    status = "timeout" if ended and ended.startswith("the notebook took") else "error"
-    if start is None:                                      # died before its first verdict: one reason for all
-        tail = (stderr.strip().splitlines() or ["no output"])[-1]
-        return {"notebook": str(path), "failed": status,
-                "message": ended if status == "timeout" else f"the grader's process failed: {tail}"}
-    for key in [*(checking or []), *start["expected"]]:     # the verdicts written stay; the rest say why not
-        if key not in rows:
-            where = f" while checking {', '.join(k for k in checking if k not in rows)}" \
-                if checking and any(k not in rows for k in checking) else " before this exercise was checked"
-            rows[key] = asdict(Row(key, status, (ended or "the process ended") + where))
-    order = {key: i for i, (key, _) in enumerate(exercise_order(rows))}
+            run["result"] = message["done"]
+    return run
+
+
+def _run_one(path: Path, lang, time_limit, timeout, check_limit=None) -> dict:
+    """Grade one notebook in fresh processes: one, or after a process dies (a segfault, ``os._exit``, memory), a
+    new one from the answer cell after the one that killed it, so that the later exercises are still graded."""
+    try:
+        _cells(path)
+    except (ValueError, OSError) as error:                 # no process for a file that is not a notebook: one
+        keys = _keys_of(_chapter_of(path, [])) or ["?"]     # error row per exercise of the chapter its name gives
+        return {"notebook": str(path), "failed": "error", "message": str(error), "keys": keys}
+    deadline = time.monotonic() + timeout
+    start, merged, skip = None, {}, 0
+    while True:
+        run = _worker(path, lang, time_limit, max(1.0, deadline - time.monotonic()), check_limit, skip)
+        start = start or run["start"]
+        found = list(run["rows"].values()) + (run["result"]["rows"] if run["result"] else [])
+        for row in found:                                  # a later process's "missing" does not undo a verdict
+            if row["status"] != "missing" or row["exercise"] not in merged:
+                merged[row["exercise"]] = row
+        if run["ended"] is None and run["result"] is not None:
+            if not skip:
+                return run["result"]
+            break
+        ended = run["ended"] or "the process ended"
+        status = "timeout" if ended.startswith("the notebook took") else "error"
+        if start is None:                                  # died before its first verdict: one reason for all
+            tail = (run["stderr"].strip().splitlines() or ["no output"])[-1]
+            return {"notebook": str(path), "failed": status,
+                    "message": ended if status == "timeout" else f"the grader's process failed: {tail}"}
+        lost = [k for k in (run["checking"] or []) if k not in run["current"]]
+        for key in lost:                                   # the cell that killed the process
+            merged[key] = asdict(Row(key, status, f"{ended} while checking {', '.join(lost)}"))
+        if status == "timeout" or run["cell"] is None or run["start"] is None:
+            for key in start["expected"]:                  # no time left: the rest say why they have no verdict
+                if key not in merged:
+                    merged[key] = asdict(Row(key, status, f"{ended} before this exercise was checked"))
+            break
+        skip = run["cell"] + 1                             # a new process, from the next answer cell
+    order = {key: i for i, (key, _) in enumerate(exercise_order(merged))}
     return {**{k: v for k, v in start.items() if k != "expected"},
-            "rows": sorted(rows.values(), key=lambda r: order[r["exercise"]])}
+            "rows": sorted(merged.values(), key=lambda r: order[r["exercise"]])}
 
 
 def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=300.0, jobs=1,
                  check_limit=None) -> list[dict]:
     """Grade every notebook under ``folder``; writes ``grades.csv`` and ``grades.html`` into ``out``; returns the rows."""
-    from .toolkit import exercises
     import attention_lib
 
     attention_lib.chapters.load_all()
@@ -514,12 +584,13 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(lambda p: _run_one(p, lang, time_limit, timeout, check_limit), paths))
     table = []
+    students = set()
     for path, result in zip(paths, results):
         student = student_of(path, folder)
         base = dict(student=student, notebook=path.relative_to(folder).as_posix())
+        students.add(student)
         if "failed" in result:
-            keys = result.get("keys") or \
-                [e.key for e in exercises.EXERCISES.values() if e.chapter == _chapter_of(path, _cells(path))] or ["?"]
+            keys = result.get("keys") or _keys_of(_chapter_of(path, _cells(path))) or ["?"]
             table += [dict(base, exercise=k, status=result["failed"], message=result["message"], flags="")
                       for k in keys]
             continue
@@ -527,6 +598,14 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
             flags = row["flags"] + result["notes"]
             table.append(dict(base, exercise=row["exercise"], status=row["status"], message=row["message"],
                               flags="; ".join(flags)))
+    from .toolkit.exercises import EXERCISES
+
+    handed_in = {r["exercise"] for r in table if r["exercise"] in EXERCISES}
+    for student in sorted(students):                       # a chapter someone handed in and this student did not
+        own = {r["exercise"] for r in table if r["student"] == student}
+        table += [dict(student=student, notebook="", exercise=key, status="missing",
+                       message="no notebook for this chapter", flags="")
+                  for key, _ in exercise_order(handed_in - own)]
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["student", "notebook", "exercise", "status", "message", "flags"])
@@ -554,8 +633,11 @@ def _html(table: list[dict]) -> str:
 
     colours = {"right": VERDICT_COLOURS[True], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
                "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
+    from .toolkit.exercises import EXERCISES
+
     students = sorted({r["student"] for r in table})
-    columns = exercise_order({r["exercise"] for r in table})        # the book's order, not the alphabet's
+    # the book's order, not the alphabet's; a notebook whose chapter is unknown ("?") is listed below, not a column
+    columns = exercise_order({r["exercise"] for r in table if r["exercise"] in EXERCISES})
     exercises = [key for key, _ in columns]
     cells = {(r["student"], r["exercise"]): r for r in table}
     head = "".join(f"<th scope='col'>{html.escape(h.rsplit(' ', 1)[0])} <code>{html.escape(k)}</code></th>"
@@ -609,6 +691,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
     parser.add_argument("--one", help=argparse.SUPPRESS)          # the worker: one notebook, JSON on stdout
+    parser.add_argument("--skip", type=int, default=0, help=argparse.SUPPRESS)   # from this answer cell on
     args = parser.parse_args(argv)
     if args.one:
         token = os.environ.pop("ATTENTION_LIB_GRADE_TOKEN", "")   # gone before any student code runs
@@ -618,7 +701,8 @@ def main(argv=None) -> int:
             stdout.write(f"{_MARK}{token} " + json.dumps(message, ensure_ascii=False) + "\n")
             stdout.flush()
 
-        emit({"done": grade_notebook(Path(args.one), args.lang, args.time_limit, args.check_limit, emit)})
+        emit({"done": grade_notebook(Path(args.one), args.lang, args.time_limit, args.check_limit, emit,
+                                     args.skip)})
         return 0
     if not args.folder:
         parser.error("give the folder of submitted notebooks")

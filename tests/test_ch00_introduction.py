@@ -215,6 +215,8 @@ WRONG = [
     ("ch00.map_bytes", lambda B, h, N: 4 * B * h * N, "ex.ch00.bytes.linear"),
     ("ch00.map_bytes", lambda B, h, N: B * h * N * N, "ex.ch00.bytes.count"),
     ("ch00.map_bytes", lambda B, h, N: 2 * B * h * N * N, "ex.ch00.bytes.width"),
+    ("ch00.map_bytes", lambda B, h, N: 4 * B * h * N * N / 2 ** 20, "ex.ch00.bytes.unit"),     # MiB, not bytes
+    ("ch00.map_bytes", lambda B, h, N: 4 * B * h * N * N / 1e6, "ex.ch00.bytes.unit"),         # MB
     ("ch00.map_bytes", lambda B, h, N: 4 * 12 * 196 * 196, "ex.ch00.bytes.other"),    # one size only
     ("ch00.map_bytes", 4 * 12 * 196 * 196, "ex.answer.function.not_callable"),
 ]

@@ -579,3 +579,33 @@ def test_the_recorders_are_removed_after_an_error_a_time_limit_and_a_switch_off(
     with exercises.watching(["count_parameters"]) as seen:
         sum(p.numel() for p in nn.Linear(2, 3).parameters())
     assert seen == set()
+
+
+def test_torchs_attention_called_from_a_thread_the_answer_starts_is_recorded_and_the_hooks_are_restored():
+    """The profile hook is per thread: ``watching`` sets it for the threads started inside it too."""
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    def in_a_thread(q, k, v, mask=None):
+        out = []
+        thread = threading.Thread(target=lambda: out.append(
+            vars(torch.nn.functional)["scaled_dot_product_attention"](q, k, v, attn_mask=mask)))
+        thread.start()
+        thread.join()
+        return out[0]
+
+    def in_a_pool(q, k, v, mask=None):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(getattr(torch.nn.functional, "scaled_dot_product_attention"), q, k, v,
+                               attn_mask=mask).result()
+
+    before, threads_before = sys.getprofile(), threading.getprofile()
+    for answer in (in_a_thread, in_a_pool):
+        calls = set()
+        result, message = exercises.verdict("sa.sdpa", answer, calls)
+        assert result is False and calls == {"scaled_dot_product_attention"}, answer.__name__
+        assert "scaled_dot_product_attention" in message
+        assert sys.getprofile() is before and threading.getprofile() is threads_before
+    calls = set()
+    assert exercises.verdict("sa.sdpa", _by_hand, calls)[0] is True and calls == set()

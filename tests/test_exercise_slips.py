@@ -52,6 +52,18 @@ def sdpa_global_dk(q, k, v, mask=None):                  # 01.sa.sdpa.04: the no
     return scores.softmax(-1) @ v
 
 
+def sdpa_sqrt12(q, k, v, mask=None):                     # √12 hard-coded: right in the first case (d_k = 12)
+    scores = q @ k.transpose(-2, -1) / 12 ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+def causal_n_from_dk(q, k, v):                           # N read off the last axis, which is d_k
+    n = q.shape[-1]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(n, n, dtype=torch.bool).tril())
+
+
 def sdpa_heads_as_dk(q, k, v, mask=None):                # q.size(1) is h, not d_k
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(1))
     if mask is not None:
@@ -134,10 +146,12 @@ SLIPS = [
     ("ch00.distribution", dist_at_most_one, "ex.ch00.dist.negative", ()),
     ("ch00.distribution", dist_positive, "ex.ch00.dist.zero", ()),
     ("sk.select", sk_no_softmax, "ex.sk.select.other", ()),
-    ("sa.sdpa", sdpa_global_dk, "ex.sa.fixed_scale", ()),
-    ("sa.sdpa", sdpa_heads_as_dk, "ex.sa.fixed_scale", ()),
+    ("sa.sdpa", sdpa_global_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
+    ("sa.sdpa", sdpa_heads_as_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
+    ("sa.sdpa", sdpa_sqrt12, "ex.sa.fixed_scale", ("ex.sa.case.width",)),     # one way to read d_k, said once
+    ("sa.causal", causal_n_from_dk, "ex.sa.causal.n_axis", ()),
     ("sa.causal", causal_fixed_mask, "ex.fn.fixed_size", ("ex.sa.batch1",)),
-    ("sa.causal", causal_global_dk, "ex.sa.fixed_scale", ()),
+    ("sa.causal", causal_global_dk, "ex.sa.fixed_scale", ("ex.sa.case.width",)),
     ("eca.gate", eca_padding_one, "ex.eca.gate.fixed_padding", ()),
     ("eca.gate", eca_global_k, "ex.eca.gate.fixed_padding", ()),
     ("bam.combine", bam_squeeze, "ex.bam.combine.batch1", ()),

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import nbformat
 import pytest
@@ -80,7 +81,22 @@ HEIDI = {"sa.params": "import sys\nanswer_2 = sys.modules['attention_lib'].count
                     "    return getattr(F2, 'scaled_' + 'dot_product_attention')(q, k, v, attn_mask=mask)"}
 
 
-def _submission(chapter: str, answers: dict, lang: str = "en", scratch: str = ""):
+#: kim (chapter 1): torch's attention called from a thread, by a name built from a string
+KIM = {"sa.sdpa": "import threading\n"
+                  "def attention(q, k, v, mask=None):\n    out = []\n"
+                  "    fn = vars(F)['scaled_dot_product_attention']\n"
+                  "    t = threading.Thread(target=lambda: out.append(fn(q, k, v, attn_mask=mask)))\n"
+                  "    t.start()\n    t.join()\n    return out[0]"}
+#: olga (chapter 1): her process dies in exercise 3; exercise 4 after it must still be graded
+OLGA = {"sa.sdpa": "def attention(q, k, v, mask=None):\n    import os\n    os._exit(3)",
+        "sa.causal": "def causal_attention(q, k, v):\n    n = q.shape[-2]\n"
+                     "    mask = torch.ones(n, n, dtype=torch.bool).tril()\n"
+                     "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)"}
+#: lee (chapter 1): a wrong attempt at exercise 3 kept, and a corrected copy of the cell below it
+LEE_WRONG = BY_HAND.replace("q.shape[-1] ** 0.5", "12 ** 0.5")
+
+
+def _submission(chapter: str, answers: dict, lang: str = "en", scratch: str = "", before: Optional[dict] = None):
     nb = editions.student_edition(nbformat.read(ROOT / "notebooks" / lang / f"{chapter}.ipynb", as_version=4))
     if scratch:                                       # a cell of the student's own, before the first answer cell
         first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and ".check(" in c.source)
@@ -89,6 +105,10 @@ def _submission(chapter: str, answers: dict, lang: str = "en", scratch: str = ""
         call = re.search(r"""\.check\(\s*["']([\w.]+)["']\s*,\s*(\w+)\s*\)""", cell.source)
         if cell.cell_type == "code" and call and call.group(1) in answers:
             cell.source = answers[call.group(1)] + f'\nal.exercises.check("{call.group(1)}", {call.group(2)})'
+    for key, code in (before or {}).items():          # an earlier attempt, in a cell of its own above the answer
+        at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and f'check("{key}"' in c.source)
+        name = re.search(r"""\.check\(\s*["'][\w.]+["']\s*,\s*(\w+)""", nb.cells[at].source).group(1)
+        nb.cells.insert(at, nbformat.v4.new_code_cell(code + f'\nal.exercises.check("{key}", {name})'))
     return nb
 
 
@@ -110,6 +130,11 @@ def graded(tmp_path_factory):
     # gina's upload was cut off half-way: not JSON; the class must still be graded
     whole = nbformat.writes(_submission("03_squeeze_excitation", CLASS["alice"]))
     (folder / "gina-03_squeeze_excitation.ipynb").write_text(whole[:len(whole) // 2], encoding="utf-8")
+    (folder / "gina.ipynb").write_text("{not json", encoding="utf-8")   # no chapter in its name: a "?" row
+    nbformat.write(_submission("01_self_attention", KIM), folder / "kim-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", OLGA), folder / "olga-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", {"sa.sdpa": BY_HAND}, before={"sa.sdpa": LEE_WRONG}),
+                   folder / "lee-01_self_attention.ipynb")
     out = folder / "report"
     done = subprocess.run([sys.executable, "-m", "attention_lib.grade", str(folder), "--out", str(out),
                            "--time-limit", "3", "--check-limit", "2", "--timeout", "120"],
@@ -123,8 +148,12 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS) | {"gina", "heidi", "ivan"}
-    assert {e for s, e in rows if s == "alice"} == {"se.params", "se.shape", "se.gate"}
+    assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga"}
+    assert {e for s, e in rows if s == "alice" and rows[(s, e)]["notebook"]} == {"se.params", "se.shape", "se.gate"}
+    # a chapter others handed in and alice did not: a "missing" row per exercise, not a blank
+    for key in ("sa.shape", "sa.params", "sa.sdpa", "sa.causal"):
+        assert rows[("alice", key)]["status"] == "missing"
+        assert rows[("alice", key)]["message"] == "no notebook for this chapter"
     assert {e for s, e in rows if s == "carol"} >= {"sa.shape", "sa.params", "sa.sdpa", "sa.causal", "se.gate"}
     assert "students" in stdout and "grades.csv" in stdout
 
@@ -197,12 +226,67 @@ def test_the_html_table_says_each_outcome_in_words(graded):
     assert "⚑" in page and "not evidence" in page
 
 
-def test_an_unreadable_notebook_gets_one_error_row_and_the_class_is_still_graded(graded):
+def test_an_unreadable_notebook_gets_its_chapters_rows_and_the_class_is_still_graded(graded):
     rows, page, _ = graded
-    gina = [r for (s, _), r in rows.items() if s == "gina"]
-    assert len(gina) == 1 and gina[0]["status"] == "error"
-    assert re.fullmatch(r"not a readable notebook \(JSON error at line \d+, column \d+: .+\)", gina[0]["message"])
+    gina = {e: r for (s, e), r in rows.items() if s == "gina" and r["notebook"].startswith("gina-03")}
+    assert set(gina) == {"se.params", "se.shape", "se.gate"}          # the chapter read off the file name
+    for row in gina.values():
+        assert row["status"] == "error"
+        assert re.fullmatch(r"not a readable notebook \(JSON error at line \d+, column \d+: .+\)", row["message"])
+    assert rows[("gina", "?")]["notebook"] == "gina.ipynb"       # no chapter in the name: a "?" row
     assert rows[("alice", "se.gate")]["status"] == "right" and "gina" in page
+    # "?" is neither a column nor counted: alice, all of whose answers are right, has every one counted
+    head = page[page.index("<thead>"):page.index("</thead>")]
+    columns = re.findall(r"<th scope='col'>(?:Ex \d+ · )?<code>([\w.?]+)</code>", head)
+    assert "?" not in columns and len(columns) == 7
+    alice = re.search(r"<th scope='row'>alice</th>(.*?)</tr>", page).group(1)
+    assert alice.endswith("<td>3 / 7</td>")
+
+
+def test_a_crash_costs_only_its_own_exercise_a_new_process_grades_the_rest(graded):
+    rows, _, _ = graded
+    assert rows[("olga", "sa.sdpa")]["status"] == "error"
+    assert rows[("olga", "sa.sdpa")]["message"] == "the process ended (exit code 3) while checking sa.sdpa"
+    assert rows[("olga", "sa.causal")]["status"] == "right"            # graded by a new process
+    assert rows[("olga", "sa.shape")]["status"] == "unanswered"        # graded before the crash, kept
+
+
+def test_the_last_of_two_answer_cells_is_graded_and_flagged(graded):
+    rows, _, _ = graded
+    lee = rows[("lee", "sa.sdpa")]
+    assert lee["status"] == "right" and "answered in 2 cells; the last was graded" in lee["flags"]
+    assert "answered in" not in rows[("dave", "sa.sdpa")]["flags"]
+
+
+def test_torchs_attention_from_a_thread_is_recorded_and_the_thread_and_string_are_flagged(graded):
+    rows, _, _ = graded
+    kim = rows[("kim", "sa.sdpa")]
+    assert kim["status"] == "wrong" and "scaled_dot_product_attention" in kim["message"]
+    assert "runs code in another thread or process: import threading" in kim["flags"]
+    assert "names scaled_dot_product_attention in a string, which the exercise forbids" in kim["flags"]
+
+
+def test_the_books_own_solutions_are_not_flagged():
+    """Every solution cell of every notebook, read as an answer: no flag (``Exercise.allow`` where it uses the
+    library); the same code in an exercise without that allowance is flagged."""
+    import ast
+
+    import attention_lib
+    from attention_lib import exercises, grade
+
+    attention_lib.chapters.load_all()
+    seen = set()
+    for path in sorted((ROOT / "notebooks" / "en").glob("*.ipynb")):
+        for cell in grade._cells(path):
+            if grade._is_solution(cell):
+                tree = ast.parse(cell["source"])
+                for key, _ in grade._check_calls(tree):
+                    ex = exercises.EXERCISES[key]
+                    assert grade.flags_of(tree, ex.forbid, ex.allow) == [], (path.name, key)
+                    seen.add(key)
+    assert {"eca.params", "cmp.cheapest"} <= seen
+    assert grade.flags_of(ast.parse("x = sum(n * al.eca_kernel_size(c) for c, n in ch.RESNET50)")) == [
+        "uses the library: al.eca_kernel_size"]
 
 
 def test_a_process_that_dies_keeps_the_verdicts_already_written(graded):
@@ -267,7 +351,7 @@ def test_the_html_columns_follow_the_books_order_and_number_each_exercise(graded
     assert keys[:4] == ["sa.shape", "sa.params", "sa.sdpa", "sa.causal"]      # chapter 1 before chapter 3
     assert keys[4:7] == ["se.params", "se.shape", "se.gate"]
     assert ("Ex 3 · ", "sa.sdpa") in heads and ("Ex 1 · ", "se.params") in heads
-    assert keys[-1] == "?"                                              # gina's unreadable notebook
+    assert "?" not in keys                                              # gina's unreadable notes: below only
 
 
 def test_a_switch_of_the_run_time_record_is_flagged_by_name():
@@ -280,3 +364,16 @@ def test_a_switch_of_the_run_time_record_is_flagged_by_name():
     assert "switches off the run-time record: setprofile" in flags
     assert "switches off the run-time record: DisableTorchFunction" in flags
     assert grade.flags_of(ast.parse("x = torch.softmax(s, -1)")) == []
+
+
+def test_the_library_used_as_a_value_is_flagged_and_its_ordinary_use_is_not():
+    import ast
+
+    from attention_lib import grade
+
+    assert "reaches around the library's name: al used as a value" in grade.flags_of(
+        ast.parse("m = vars(al)['SqueezeExcitation'](256, reduction=16)\nanswer_1 = sum(p.numel() for p in "
+                  "m.parameters())"))
+    assert "reaches around the library's name: ch used as a value" in grade.flags_of(ast.parse("x = getmembers(ch)"))
+    assert grade.flags_of(ast.parse("answer_1 = 8464\nal.exercises.check('se.params', answer_1)")) == []
+    assert grade.flags_of(ast.parse("answer_1 = len(ch.RESNET50)")) == []

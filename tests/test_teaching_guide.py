@@ -202,3 +202,50 @@ def test_the_guide_names_each_back_door_the_grader_flags_and_says_flags_can_be_e
     for name in (*(n for n in exercises.WATCHABLE if n != "is_causal"), "is_causal=True", "sys.setprofile",
                  "DisableTorchFunction"):
         assert f"`{name}`" in section, f"{lang}: the grading section does not name {name}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_guide_gives_the_grading_install_and_steps_that_exist(lang):
+    """The laptop and Colab steps name the install grading needs (the chapters import matplotlib: ``[book]``), a
+    script ``pyproject.toml`` really defines, options the command really has, and the rows of its special cases."""
+    import tomllib
+
+    from attention_lib import grade
+
+    text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
+    heading = GRADING[lang][0]
+    section = text[text.index(heading):]
+    section = section[:section.index("\n## ", 1)]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"]["attention-grade"] == "attention_lib.grade:main"
+    assert any(d.startswith("matplotlib") for d in project["optional-dependencies"]["book"])
+    for step in ('pip install "attention_lib[book] @ git+', '!pip install "attention_lib[book] @ git+',
+                 "!unzip -q submissions.zip -d submissions", "!python -m attention_lib.grade submissions --out report",
+                 'HTML(open("report/grades.html").read())', "attention-grade submissions/", "`--jobs 4`",
+                 "`--lang en`", "not a readable notebook", "answered in 2 cells; the last was graded",
+                 "while checking sa.sdpa", "before this exercise was checked"):
+        assert step in section, f"{lang}: the grading section lacks {step}"
+    options = {a for action in grade.main.__code__.co_consts if isinstance(action, str) for a in [action]}
+    for option in ("--jobs", "--lang", "--timeout", "--time-limit", "--check-limit"):
+        assert option in options and f"`{option}" in section
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_students_are_told_the_stand_alone_and_last_cell_rules_before_they_submit(lang):
+    """The grader's two rules (an answer cell runs alone; the last of several is graded) are in the exercises'
+    instructions of every chapter (book/skeleton.yml, which tests/test_skeleton.py holds each notebook to) and in
+    the README of the student archives."""
+    import importlib.util
+
+    import yaml
+
+    rules = {"en": ("stand on its own", "the last copy is the one graded"), "zh": ("独立运行", "以最后一个为准")}[lang]
+    table = yaml.safe_load((ROOT / "book" / "skeleton.yml").read_text(encoding="utf-8"))
+    spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
+    editions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(editions)
+    for text in (table["exercises"]["instructions"][lang], editions.README[lang]):
+        for rule in rules:
+            assert rule in " ".join(text.split()), f"{lang}: {rule!r} missing"
+    for path in sorted((ROOT / "notebooks" / lang).glob("0*.ipynb")):
+        assert rules[1] in " ".join(path.read_text(encoding="utf-8").replace('\\n",\n    "', " ").split()), path.name

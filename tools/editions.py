@@ -86,6 +86,10 @@ Every chapter of the book as a Jupyter notebook, without the exercise solutions:
 an answer cell (`answer_1 = ...`) followed by its check, which says "not answered yet" until you replace
 the `...` with your answer, then whether it is right and, if not, what is wrong.
 
+Make each answer cell stand on its own: it may use the notebook's imports, but no variable or function
+of another cell, because a teacher who grades re-runs each answer cell alone. If you answer an exercise
+again in a copy of its cell, the last copy is the one graded.
+
 Run them on Colab (upload a notebook; its first cell installs the book's package) or locally. Locally,
 install the book's package once, in a copy of the book's repository:
 
@@ -106,6 +110,8 @@ The full notebooks, with the solutions (collapsed), are on the book's website an
     "zh": """# 注意力机制：学生版 Jupyter 笔记本（{lang}）
 
 本书每一章的 Jupyter 笔记本，去掉了练习的参考答案：每道练习都有一个作答的代码单元（`answer_1 = ...`），后面是它的检查；在你把 `...` 换成自己的答案之前，检查会显示“尚未作答”，之后会告诉你答案是否正确，不正确时指出错在哪里。
+
+每个作答的代码单元都要能独立运行：可以用 Jupyter 笔记本开头导入的模块，但不能用其他代码单元里定义的变量或函数，因为老师评分时会把每个作答的代码单元单独重新运行。如果你复制了作答的代码单元重新做一遍，评分时以最后一个为准。
 
 可以在 Colab 上运行（上传一个 Jupyter 笔记本，它的第一个代码单元会安装本书的软件包），也可以在本地运行。在本地运行时，先在本书代码仓库的副本中安装一次本书的软件包：
 

@@ -148,6 +148,9 @@ register({
                              "zh": "你的结果随 N 线性增长；N 个词元的一张注意力图里有多少个权重？"},
     "ex.ch00.bytes.count": {"en": "that is the number of weights; the question asks for bytes (float32).",
                             "zh": "这是权重的个数；题目问的是字节数（float32）。"},
+    "ex.ch00.bytes.unit": {"en": "your function returns {got}, which looks like a number of {unit}: return the "
+                                 "number of bytes, a whole number.",
+                           "zh": "你的函数返回 {got}，看起来是以 {unit} 为单位的数：请返回字节数，它是一个整数。"},
     "ex.ch00.bytes.width": {"en": "check the number of bytes per value: the maps are float32.",
                             "zh": "检查一下每个值占几个字节：这些注意力图是 float32。"},
     "ex.ch00.bytes.other": {"en": "for B = {B}, h = {h}, N = {N} your function gives {got}; count the weights of the "
@@ -551,7 +554,12 @@ BYTES_SIZES = ((1, 1, 196), (2, 8, 196), (4, 12, 50), (3, 2, 7))
 def _map_bytes(answer):
     map_bytes = as_function(answer, usage="map_bytes(B, h, N)")
     for B, h, N in BYTES_SIZES:              # a slip that one size hides (B = h = 1), a later size shows
-        got = as_count(call(map_bytes, B, h, N, names=("B", "h", "N")))
+        raw = call(map_bytes, B, h, N, names=("B", "h", "N"))
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):   # bytes divided into a larger unit
+            for unit, size in (("KiB", 2 ** 10), ("MiB", 2 ** 20), ("GiB", 2 ** 30), ("kB", 1e3), ("MB", 1e6)):
+                if abs(raw - 4 * B * h * N * N / size) <= 1e-6 * 4 * B * h * N * N / size:
+                    return "ex.ch00.bytes.unit", dict(got=f"{raw:.4g}", unit=unit)
+        got = as_count(raw)
         if got == 4 * B * h * N * N:
             continue
         slips = {2 * B * h * N * N: "ex.ch00.bytes.width", 8 * B * h * N * N: "ex.ch00.bytes.width",

@@ -606,6 +606,10 @@ register({
                                 "is N fixed in your code (a mask made for another N)? Read it off the input.",
                           "zh": "第一组测试通过了；这一组只是把词元数换成了 N = {n}：代码里是不是写死了 N（比如为另一个 N 做的掩码）？"
                                 "请从输入读取。"},
+    "ex.sa.causal.n_axis": {"en": "your function fails on {n} tokens with d_k = {d_k}, but works when d_k = N: is "
+                                  "your mask's size read off the head width? Which axis of q holds the tokens?",
+                            "zh": "有 {n} 个词元、d_k = {d_k} 时你的函数出错，而 d_k = N 时却能运行：掩码的大小是不是从每个头的"
+                                  "宽度读出来的？q 的哪一个维度对应词元？"},
     "ex.sa.fixed_scale": {"en": "your scores are divided by √{m}, but these queries have d_k = {d_k}: read d_k off the "
                                 "input (q.shape[-1]), not from a variable of the notebook.",
                           "zh": "你的分数除以的是 √{m}，而这些查询的 d_k = {d_k}：请从输入读取 d_k（q.shape[-1]），"
@@ -697,7 +701,7 @@ def _fixed_scale(got, q, k, v, mask=None):
     d_k = q.shape[-1]
     for m in _FIXED_WIDTHS:
         if m != d_k and close(got, _attention(q, k, v, mask, scale=m ** -0.5)):
-            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k)
+            return Slip("ex.sa.fixed_scale", m=m, d_k=d_k).whole()   # says how to read d_k: no case sentence
     return None
 
 
@@ -771,6 +775,19 @@ def _sdpa_case(attention, B, h, N, d, g):
         raise Slip("ex.sa.sdpa.mask_other")
 
 
+def _square_only(causal_attention, B, h, N, g) -> bool:
+    """Whether a function that raised on (B, h, N, d_k) inputs is right when d_k = N: its mask's size was read off
+    the wrong axis (``q.shape[-1]``, d_k, for N)."""
+    q, k, v = (torch.randn(B, h, N, N, generator=g) for _ in range(3))
+    with torch.no_grad():
+        expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    try:
+        got = call(causal_attention, q, k, v, names=("q", "k", "v"))
+    except Slip:
+        return False
+    return isinstance(got, torch.Tensor) and got.shape == expected.shape and close(got, expected)
+
+
 @exercise("sa.causal", forbid=("is_causal",))
 def _sa_causal(answer):
     causal_attention = as_function(answer, usage="causal_attention(q, k, v)")
@@ -786,7 +803,12 @@ def _sa_causal(answer):
                             ("ex.sa.causal.inverted", sdpa(~lower)),
                             ("ex.sa.causal.no_diagonal", sdpa(lower.tril(-1))),
                             ("ex.sa.causal.float_ones", sdpa(lower.float()))]
-            got = call(causal_attention, q, k, v, names=("q", "k", "v"))
+            try:
+                got = call(causal_attention, q, k, v, names=("q", "k", "v"))
+            except Slip as slip:
+                if slip.key in ("ex.fn.raised", "ex.fn.raised_plain") and _square_only(causal_attention, B, h, N, g):
+                    raise Slip("ex.sa.causal.n_axis", n=N, d_k=d).whole() from None
+                raise
             if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.is_floating_point():
                 # a row whose keys are all blocked: NaN on the explicit path, zeros in SDPA; name the slip either way
                 slip = which(torch.nan_to_num(got.detach().float(), nan=0.0), variants)

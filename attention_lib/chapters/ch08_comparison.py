@@ -105,7 +105,10 @@ register({
     "ex.cmp.memory.one_matrix": {"en": "that is a single N × N matrix; the batch holds one per sample and per head.",
                                  "zh": "这只是一个 N × N 矩阵；批量中每个样本、每个头各有一个。"},
     "ex.cmp.memory.decimal": {"en": "1 GiB is 2^30 bytes, not 10^9.", "zh": "1 GiB 是 2^30 字节，而不是 10^9。"},
-    "ex.cmp.memory.float64": {"en": "a float32 value takes 4 bytes, not 8.", "zh": "一个 float32 值占 4 字节，而不是 8。"},
+    "ex.cmp.memory.float64": {"en": "that is twice the answer: did you count 8 bytes per value (a float32 value takes "
+                                    "4), or two N × N matrices per sample and head?",
+                              "zh": "这是正确答案的两倍：你是按每个值 8 字节算的（float32 每个值占 4 字节），还是每个样本、每个头"
+                                    "数了两个 N × N 矩阵？"},
     "ex.cmp.memory.float16": {"en": "the scores are float32, 4 bytes each, not 2.",
                               "zh": "分数是 float32，每个值占 4 字节，而不是 2。"},
     "ex.cmp.memory.bits": {"en": "that counts bits; memory is counted in bytes (8 bits).",
@@ -487,7 +490,7 @@ def _cmp_memory(answer):
     return "ex.cmp.memory.other"
 
 
-@exercise("cmp.cheapest")
+@exercise("cmp.cheapest", allow=("MECHANISMS", "count_parameters"))   # as the solution does
 def _cmp_cheapest(answer):
     name = _mechanism_named(answer)
     if name is None:

@@ -216,12 +216,13 @@ class Exercise:
     judge: Callable[[Any], Problem]   # None if right, else the i18n key of what is wrong (or (key, fmt), or a Slip)
     chapter: str = ""                 # the module that registered it, e.g. "ch03_squeeze_excitation"
     forbid: tuple[str, ...] = ()      # names an answer must not use (flagged; recorded at run time if WATCHABLE)
+    allow: tuple[str, ...] = ()       # the library's names the book's own solution uses (the grader does not flag them)
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(key: str, forbid: tuple[str, ...] = ()):
+def exercise(key: str, forbid: tuple[str, ...] = (), allow: tuple[str, ...] = ()):
     """Decorator: register ``judge(answer)`` as the check of exercise ``key`` (a chapter module does this).
 
     ``judge`` returns None when the answer is right, else the i18n key of what is wrong, or
@@ -229,11 +230,13 @@ def exercise(key: str, forbid: tuple[str, ...] = ()):
     answer (``...`` and None mean "not answered"). ``forbid`` names what the exercise asks the student not to
     use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer cell that names
     it, and the names among :data:`WATCHABLE` are recorded at run time (:func:`watching`): a student's function
-    that makes such a call inside the check gets a verdict that says to compute it yourself.
+    that makes such a call inside the check gets a verdict that says to compute it yourself. ``allow`` names the
+    library's names an answer may use because the book's own solution does (``("eca_kernel_size",)``): the grader
+    does not flag ``al.eca_kernel_size`` there.
     """
     def wrap(judge):
         module = getattr(judge, "__module__", "") or ""
-        EXERCISES[key] = Exercise(key, judge, module.rsplit(".", 1)[-1], tuple(forbid))
+        EXERCISES[key] = Exercise(key, judge, module.rsplit(".", 1)[-1], tuple(forbid), tuple(allow))
         return judge
     return wrap
 
@@ -694,7 +697,10 @@ def watching(names, seen: Optional[set] = None):
     whatever name reached the function: ``F.``, ``torch._C._nn.``, ``torch.ops.aten.``, a name bound before, one
     looked up from text) and a profile hook (``sys.setprofile``: a call of torch's attention even with torch's
     function modes disabled, and a call of the library's ``count_parameters`` by its code object, however it was
-    imported). Both are removed when the block ends, by an error or a time limit too. Code that calls
+    imported); the profile hook is also set for the threads the block starts (``threading.setprofile``: torch's
+    attention called from a ``threading.Thread`` or a ``ThreadPoolExecutor`` created inside the block), though not
+    for threads that were running before it. Both are removed when the block ends, by an error or a time limit
+    too. Code that calls
     ``sys.setprofile`` or pops torch's mode stack switches them off: that itself is recorded as ``"unwatched"``.
     """
     names = tuple(n for n in names if n in WATCHABLE)
@@ -716,15 +722,17 @@ def watching(names, seen: Optional[set] = None):
 
     recorder = _Recorder(names, seen)
     depth = torch._C._len_torch_function_stack()
-    before = sys.getprofile()
+    before, threads_before = sys.getprofile(), threading.getprofile()
     recorder.__enter__()
     sys.setprofile(profile)
-    try:
+    threading.setprofile(profile)       # torch's modes and sys.setprofile are per thread: a thread the code starts
+    try:                                # (threading.Thread, a ThreadPoolExecutor's worker) gets the hook too
         yield seen
     finally:
-        if sys.getprofile() is not profile:
+        if sys.getprofile() is not profile or threading.getprofile() is not profile:
             seen.add("unwatched")
         sys.setprofile(before)
+        threading.setprofile(threads_before)
         if torch._C._len_torch_function_stack() == depth + 1 \
                 and torch.overrides._get_current_function_mode() is recorder:
             recorder.__exit__(None, None, None)
