@@ -9,15 +9,26 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    order and under a time limit, with the student's printing captured;
 2. it calls the real check on what the cell left in ``<name>``, after putting back anything the cell changed in
    ``attention_lib``, ``torch`` or ``math`` (a check replaced by ``lambda *a: None`` does not survive);
-3. it flags, for a teacher to read, an answer cell that imports or calls the library (``al.``,
-   ``attention_lib``, ``ch.``) other than through its check, uses what the exercise forbids
-   (``scaled_dot_product_attention`` in exercise 3 of chapter 1, ``is_causal`` in exercise 4), changes the
-   library or torch, prints a verdict, runs code from text (``exec``, ``eval``), or checks another exercise
-   than its chapter's, reaches the library around its name (a bare ``count_parameters``, ``sys.modules``,
-   ``importlib``, ``__builtins__``, ``getattr`` with a name built from text); for the whole notebook, an import
-   from ``attention_lib`` in any cell beyond the setup's (and the answer cells that use a name it binds), and a
-   notebook that still holds the reference solutions. The flags are a text scan: a determined student can evade
-   them, so a teacher reads the code of a surprising answer.
+3. it records at run time the calls an exercise forbids (``Exercise.forbid``, watched by
+   ``attention_lib.toolkit.exercises.watching``: a torch function mode and a profile hook, removed afterwards
+   even on an error or a time limit), however the code reached them (``F.``, ``torch._C._nn.``,
+   ``torch.ops.aten.``, a name bound earlier or built from text): torch's ``scaled_dot_product_attention``
+   inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
+   ``is_causal=True`` in exercise 4 (the causal mask), both of which the check itself answers "Not quite: this
+   exercise asks you to compute it yourself" (so the row is ``wrong``), and the library's ``count_parameters``
+   while the answer cell of a parameter-count exercise runs (a flag only: a number does not say how it was
+   computed). Each such call is flagged "called ... (recorded at run time)"; so is code that switches the
+   record off (``sys.setprofile``, popping torch's mode stack);
+4. it flags, by a text scan, an answer cell that imports or calls the library (``al.``, ``attention_lib``,
+   ``ch.``) other than through its check, names what the exercise forbids, changes the library or torch,
+   prints a verdict, runs code from text (``exec``, ``eval``), checks another exercise than its chapter's,
+   reaches the library around its name (a bare ``count_parameters``, ``sys.modules``, ``importlib``,
+   ``__builtins__``, ``getattr`` with a name built from text) or names a switch of the run-time record
+   (``setprofile``, ``DisableTorchFunction``); for the whole notebook, an import from ``attention_lib`` in any
+   cell beyond the setup's (and the answer cells that use a name it binds), and a notebook that still holds the
+   reference solutions. These flags are only a text scan: a determined student can evade them (a count by
+   ``sum(p.numel() ...)``, the library's source copied, torch's attention called from another thread, which
+   the run-time record does not follow), so a teacher reads the code of a surprising answer.
 
 It writes ``grades.csv`` (one row per student, notebook and exercise: the verdict, its message and the flags) and
 ``grades.html`` (students × exercises, each cell a word and a symbol as well as a colour) into ``--out``.
@@ -53,6 +64,9 @@ _RUNS_TEXT = ("exec", "eval", "compile", "__import__")
 _VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
 #: Names that reach the library or a forbidden function around the ``al.`` spelling (a text scan: see the guide)
 _BACK_DOORS = ("count_parameters", "importlib", "__builtins__")
+#: What switches off the run-time record of forbidden calls (``exercises.watching``), flagged by name as well
+_SWITCHES = ("setprofile", "settrace", "DisableTorchFunction", "DisableTorchFunctionSubclass",
+             "_pop_torch_function_stack", "_pop_mode", "_set_torch_function_state")
 
 
 @dataclass
@@ -156,6 +170,8 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
                 flags.append("reaches around the library's name: sys.modules")
             elif node.attr in _RUNS_TEXT:                            # __builtins__.__import__, builtins.eval
                 flags.append(f"runs code from text: {node.attr}")
+            elif node.attr in _SWITCHES:                             # sys.setprofile, torch._C.DisableTorchFunction
+                flags.append(f"switches off the run-time record: {node.attr}")
         elif isinstance(node, ast.Name) and node.id in _RUNS_TEXT:
             flags.append(f"runs code from text: {node.id}")
         elif isinstance(node, ast.Name) and node.id in _BACK_DOORS:
@@ -174,6 +190,18 @@ def flags_of(tree: ast.AST, forbid=()) -> list[str]:
             if word in forbid:
                 flags.append(f"uses {word}, which the exercise forbids")
     return list(dict.fromkeys(flags))
+
+
+#: What a run-time record means, for a flag (see ``exercises.watching``)
+_RAN = {"scaled_dot_product_attention": "F.scaled_dot_product_attention",
+        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters"}
+
+
+def _ran_flag(name: str, where: str) -> str:
+    """The flag of a forbidden call recorded at run time (``where``: "in the check", "while the cell ran")."""
+    if name == "unwatched":
+        return f"switched off the run-time record of forbidden calls {where}"
+    return f"called {_RAN.get(name, name)} {where}, which the exercise forbids (recorded at run time)"
 
 
 def _holds_text(node: ast.AST) -> bool:
@@ -361,10 +389,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
         emit({"checking": [key for key, _ in calls]})
         state = _snapshot()
         status, message = None, ""
+        watched = {n for key, _ in calls if key in exercises.EXERCISES for n in exercises.EXERCISES[key].forbid}
+        ran: set = set()                                   # the forbidden calls the cell itself makes, however spelled
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 code = compile(_without_checks(tree), f"<answer cell {number + 1}>", "exec")
-                exercises.run_limited(lambda: exec(code, namespace), time_limit)
+                with exercises.watching(watched, ran):
+                    exercises.run_limited(lambda: exec(code, namespace), time_limit)
             except exercises.TimeUp:
                 status, message = "timeout", f"the cell did not finish within {time_limit:g} s"
             except KeyboardInterrupt:
@@ -379,10 +410,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
             flags = flags_of(tree, forbid) + _uses(tree, imported_names) + [f"changed {c}" for c in changed[:5]]
             if key not in expected:
                 flags.append(f"checks {key!r}, not an exercise of {chapter}")
+            flags += [_ran_flag(n, "while the cell ran") for n in sorted(ran)]
             if status is None:
-                result, text = exercises.verdict(key, namespace.get(name, ...))
+                in_check: set = set()                      # the forbidden calls of the student's function in the check
+                result, text = exercises.verdict(key, namespace.get(name, ...), in_check)
+                flags += [_ran_flag(n, "in the check") for n in sorted(in_check)]
                 row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result],
-                          name_elsewhere(text, elsewhere), flags)
+                          name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
             else:
                 row = Row(key, status, name_elsewhere(message, elsewhere), flags)
             if key not in rows:                            # the first answer cell of an exercise counts

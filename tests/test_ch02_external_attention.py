@@ -100,7 +100,9 @@ def test_plot_experiment_shows_final_accuracy_and_every_run_s_curve(lang):
     fig = draws_cleanly(lambda: ch.plot_experiment(summary))
     left, right = fig.axes
     assert left.get_ylabel() == i18n.t("ch02.experiment.acc") and right.get_xlabel() == i18n.t("ch02.experiment.epoch")
-    assert [tick.get_text() for tick in left.get_xticklabels()] == [i18n.t(f"ch02.variant.{k}") for k in summary]
+    assert [" ".join(tick.get_text().split("\n")).replace("， ", "，") for tick in left.get_xticklabels()] \
+        == [i18n.t(f"ch02.variant.{k}") for k in summary]                        # wrapped, nothing lost
+    assert [text.get_text() for text in fig.legends[0].get_texts()][-1] == i18n.t("ch02.experiment.chance")
     assert len(right.get_lines()) == 9 + 1                        # one line per run, and chance
     table = ch.experiment_table(summary)
     assert len(table) == 3 and table[1][2] == "0.830 ± 0.010" and table[1][1] == "4,096"

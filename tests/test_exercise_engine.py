@@ -484,3 +484,98 @@ def test_in_a_jupyter_kernel_an_endless_loop_gets_its_verdict_and_the_cell_ends(
     assert shown and shown[0]["data"]["text/plain"] == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=1.0))
     assert "attention-verdict-wrong" in shown[0]["data"]["text/html"]
     assert nb.cells[2].outputs[0]["text"] == "the next cell runs\n"
+
+
+# ---------------------------------------------------------------- forbidden calls, recorded at run time
+
+def _by_hand(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5          # (B, h, N, N)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+def _sdpa_routes():
+    """torch's attention reached in ways a text scan does not see: a name bound before the check, one built from
+    text at call time, the aten operator, torch's function modes switched off."""
+    import importlib
+    F = torch.nn.functional
+    bound = getattr(importlib.import_module("torch.nn.functional"), "scaled_" + "dot_product_attention")
+    return {
+        "plain": lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        "bound before": lambda q, k, v, mask=None: bound(q, k, v, attn_mask=mask),
+        "from text": lambda q, k, v, mask=None: vars(importlib.import_module("torch.nn." + "functional"))[
+            "_".join(["scaled", "dot", "product", "attention"])](q, k, v, attn_mask=mask),
+        "aten": lambda q, k, v, mask=None: torch.ops.aten.scaled_dot_product_attention.default(q, k, v, mask),
+        "torch._C._nn": lambda q, k, v, mask=None: torch._C._nn.scaled_dot_product_attention(q, k, v, mask),
+    }
+
+
+def _modes_off(q, k, v, mask=None):
+    with torch._C.DisableTorchFunction():
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+@pytest.mark.parametrize("route", [*_sdpa_routes(), "modes off"])
+def test_torchs_attention_in_the_by_hand_exercise_is_recorded_by_any_route(route, lang):
+    answer = _modes_off if route == "modes off" else _sdpa_routes()[route]
+    calls = set()
+    result, message = exercises.verdict("sa.sdpa", answer, calls)
+    assert result is False and calls == {"scaled_dot_product_attention"}, (route, message)
+    assert message == i18n.t("ex.wrong", hint=i18n.t("ex.forbidden.scaled_dot_product_attention"))
+
+
+def test_an_honest_answer_is_not_recorded_though_the_check_itself_calls_torchs_attention():
+    calls = set()
+    assert exercises.verdict("sa.sdpa", _by_hand, calls) == (True, i18n.t("ex.correct")) and calls == set()
+    def causal(q, k, v):                                    # attn_mask is allowed, is_causal is not
+        n = q.shape[-2]
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=torch.ones(n, n, dtype=torch.bool).tril())
+    assert exercises.verdict("sa.causal", causal, calls)[0] is True and calls == set()
+
+
+@pytest.mark.parametrize("how", ["keyword", "positional", "spread from text"])
+def test_is_causal_in_the_mask_exercise_is_recorded_however_it_is_passed(how, lang):
+    F = torch.nn.functional
+    answer = {"keyword": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+              "positional": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, None, 0.0, True),
+              "spread from text": lambda q, k, v: F.scaled_dot_product_attention(
+                  q, k, v, **dict([("is_" + "causal", 1 > 0)]))}[how]
+    calls = set()
+    result, message = exercises.verdict("sa.causal", answer, calls)
+    assert result is False and calls == {"is_causal"}
+    assert message == i18n.t("ex.wrong", hint=i18n.t("ex.forbidden.is_causal"))
+
+
+def test_the_recorders_are_removed_after_an_error_a_time_limit_and_a_switch_off(short_limit):
+    import sys
+    before, depth = sys.getprofile(), torch._C._len_torch_function_stack()
+
+    def loops_after_the_call(q, k, v, mask=None):
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        while True:
+            pass
+
+    def raises(q, k, v, mask=None):
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        raise ValueError("boom")
+
+    def switches_off(q, k, v, mask=None):
+        sys.setprofile(None)
+        torch._C._pop_torch_function_stack()
+        return _by_hand(q, k, v, mask)
+
+    for answer, recorded in ((loops_after_the_call, {"scaled_dot_product_attention"}),
+                             (raises, {"scaled_dot_product_attention"}), (switches_off, {"unwatched"})):
+        calls = set()
+        result, _ = exercises.verdict("sa.sdpa", answer, calls)
+        assert result is False and calls == recorded, answer.__name__
+        assert sys.getprofile() is before and torch._C._len_torch_function_stack() == depth
+    with exercises.watching(["count_parameters"]) as seen:     # the params exercises: the grader watches the cell
+        al_count = __import__("attention_lib").count_parameters
+        assert al_count(nn.Linear(2, 3)) == 9
+    assert seen == {"count_parameters"} and sys.getprofile() is before
+    with exercises.watching(["count_parameters"]) as seen:
+        sum(p.numel() for p in nn.Linear(2, 3).parameters())
+    assert seen == set()

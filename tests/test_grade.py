@@ -54,6 +54,17 @@ SDPA_CHEAT = {"sa.sdpa": "def attention(q, k, v, mask=None):\n"
 
 
 OS_EXIT = "def causal_attention(q, k, v):\n    import os\n    os._exit(3)"
+#: attention by hand, as the exercise asks (dave's): no flag, though the check itself calls torch's attention
+BY_HAND = ("def attention(q, k, v, mask=None):\n"
+           "    scores = torch.einsum('bhid,bhjd->bhij', q, k) / q.shape[-1] ** 0.5\n"
+           "    if mask is not None:\n"
+           "        scores = scores.masked_fill(mask.logical_not(), float('-inf'))\n"
+           "    return scores.softmax(-1) @ v")
+#: ivan (chapter 1): the forbidden calls spelled so that no text scan sees them; the run-time record does
+IVAN = {"sa.sdpa": "fn = vars(F)['_'.join(['scaled', 'dot', 'product', 'attention'])]\n"
+                   "def attention(q, k, v, mask=None):\n    return fn(q, k, v, attn_mask=mask)",
+        "sa.causal": "fn = vars(F)['_'.join(['scaled', 'dot', 'product', 'attention'])]\n"
+                     "def causal_attention(q, k, v):\n    return fn(q, k, v, **dict([('is_' + 'causal', 1 > 0)]))"}
 
 
 #: frank (chapter 1): the library's names imported in a scratch cell, used bare in an answer cell
@@ -90,11 +101,12 @@ def graded(tmp_path_factory):
                        folder / student / "03_squeeze_excitation.ipynb")
     nbformat.write(_submission("01_self_attention", SDPA_CHEAT), folder / "carol-01_self_attention.ipynb")
     # dave's process dies in the last exercise's function: the verdicts written before it must stay
-    nbformat.write(_submission("01_self_attention", {"sa.sdpa": SDPA_CHEAT["sa.sdpa"], "sa.causal": OS_EXIT}),
+    nbformat.write(_submission("01_self_attention", {"sa.sdpa": BY_HAND, "sa.causal": OS_EXIT}),
                    folder / "dave-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", FRANK, scratch=FRANK_SCRATCH),
                    folder / "frank-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", HEIDI), folder / "heidi-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", IVAN), folder / "ivan-01_self_attention.ipynb")
     # gina's upload was cut off half-way: not JSON; the class must still be graded
     whole = nbformat.writes(_submission("03_squeeze_excitation", CLASS["alice"]))
     (folder / "gina-03_squeeze_excitation.ipynb").write_text(whole[:len(whole) // 2], encoding="utf-8")
@@ -111,7 +123,7 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS) | {"gina", "heidi"}
+    assert students == set(CLASS) | {"gina", "heidi", "ivan"}
     assert {e for s, e in rows if s == "alice"} == {"se.params", "se.shape", "se.gate"}
     assert {e for s, e in rows if s == "carol"} >= {"sa.shape", "sa.params", "sa.sdpa", "sa.causal", "se.gate"}
     assert "students" in stdout and "grades.csv" in stdout
@@ -134,12 +146,38 @@ def test_cheats_are_flagged_and_a_patched_check_does_not_survive(graded):
     gate = rows[("carol", "se.gate")]
     assert gate["status"] == "wrong", "a judge's helper replaced by the student must be put back before checking"
     assert "changes ch.close" in gate["flags"]
-    assert rows[("carol", "sa.sdpa")]["status"] == "right"          # right, but by the forbidden route:
-    assert "scaled_dot_product_attention, which the exercise forbids" in rows[("carol", "sa.sdpa")]["flags"]
-    assert "is_causal, which the exercise forbids" in rows[("carol", "sa.causal")]["flags"]
+    sdpa, causal = rows[("carol", "sa.sdpa")], rows[("carol", "sa.causal")]
+    assert "uses scaled_dot_product_attention, which the exercise forbids" in sdpa["flags"]     # the text scan
+    assert "uses is_causal, which the exercise forbids" in causal["flags"]
+    # and the run-time record: right values by the forbidden call are not right
+    assert sdpa["status"] == "wrong" and "asks you to compute attention yourself" in sdpa["message"]
+    assert RAN_SDPA in sdpa["flags"]
+    assert causal["status"] == "wrong" and "asks you to build the causal mask yourself" in causal["message"]
+    assert RAN_CAUSAL in causal["flags"]
     assert rows[("carol", "sa.shape")]["status"] == "unanswered"
     frank = rows[("frank", "se.params")]                 # importing a submodule is an import, not a change
     assert frank["status"] == "right" and "imports attention_lib" in frank["flags"] and "chang" not in frank["flags"]
+
+
+RAN_SDPA = "called F.scaled_dot_product_attention in the check, which the exercise forbids (recorded at run time)"
+RAN_CAUSAL = ("called F.scaled_dot_product_attention with is_causal=True in the check, which the exercise forbids "
+              "(recorded at run time)")
+
+
+def test_forbidden_calls_no_text_scan_sees_are_recorded_at_run_time_and_honest_work_is_not(graded):
+    rows, page, _ = graded
+    sdpa, causal = rows[("ivan", "sa.sdpa")], rows[("ivan", "sa.causal")]
+    assert sdpa["status"] == "wrong" and sdpa["flags"] == RAN_SDPA       # nothing else: the scan saw nothing
+    assert causal["status"] == "wrong" and causal["flags"] == RAN_CAUSAL
+    assert "asks you to build the causal mask yourself" in causal["message"] and "ivan" in page
+    heidi = rows[("heidi", "sa.sdpa")]                       # importlib + getattr of a name built from text
+    assert heidi["status"] == "wrong" and RAN_SDPA in heidi["flags"]
+    assert "called count_parameters while the cell ran, which the exercise forbids (recorded at run time)" \
+        in rows[("heidi", "sa.params")]["flags"]
+    assert "called count_parameters while the cell ran" in rows[("frank", "sa.params")]["flags"]
+    honest = rows[("dave", "sa.sdpa")]                       # by hand: right, and no flag at all
+    assert honest["status"] == "right" and honest["flags"] == ""
+    assert rows[("alice", "se.params")]["flags"] == ""       # a count by hand in a params exercise: no flag
 
 
 def test_crashing_and_looping_answers_get_a_verdict_and_the_rest_is_still_graded(graded):
@@ -186,7 +224,7 @@ def test_the_library_reached_around_its_name_is_flagged(graded):
     assert "reaches around the library's name: count_parameters" in frank["flags"]
     assert "imports from attention_lib outside the setup" in rows[("frank", "sa.shape")]["flags"]  # per notebook
     params, sdpa = rows[("heidi", "sa.params")], rows[("heidi", "sa.sdpa")]
-    assert params["status"] == "right" and sdpa["status"] == "right"
+    assert params["status"] == "right" and sdpa["status"] == "wrong"     # the call of torch's attention was seen
     for flag in ("reaches around the library's name: sys.modules", "reaches around the library's name: __builtins__",
                  "runs code from text: __import__"):
         assert flag in params["flags"]
@@ -230,3 +268,15 @@ def test_the_html_columns_follow_the_books_order_and_number_each_exercise(graded
     assert keys[4:7] == ["se.params", "se.shape", "se.gate"]
     assert ("Ex 3 · ", "sa.sdpa") in heads and ("Ex 1 · ", "se.params") in heads
     assert keys[-1] == "?"                                              # gina's unreadable notebook
+
+
+def test_a_switch_of_the_run_time_record_is_flagged_by_name():
+    import ast
+
+    from attention_lib import grade
+
+    flags = grade.flags_of(ast.parse("import sys, torch\nsys.setprofile(None)\n"
+                                     "with torch._C.DisableTorchFunction():\n    pass"))
+    assert "switches off the run-time record: setprofile" in flags
+    assert "switches off the run-time record: DisableTorchFunction" in flags
+    assert grade.flags_of(ast.parse("x = torch.softmax(s, -1)")) == []

@@ -1,8 +1,9 @@
 """Notebook hygiene: twins in both languages with the same code, stored clean, the same set-up cell first.
 
-The twins' code cells are identical but for two kinds of line: the set-up line ending in ``# i18n``, and the
-comment of an answer stub (``answer_1 = ...   # your answer: an integer``), which each twin writes in its own
-language from ``book/skeleton.yml`` (``tools/sync_twins.py`` does it; ``tests/test_skeleton.py`` checks it).
+The twins' code cells are identical but for lines ending in ``# i18n``, exactly the rule of the project's
+before-stop hook: the set-up line, and each answer stub (``answer_1 = ...   # your answer: an integer  # i18n``),
+whose comment each twin writes in its own language from ``book/skeleton.yml`` (``tools/sync_twins.py`` does it;
+``tests/test_skeleton.py`` checks it). No other exemption: a stub without the mark fails.
 
 These checks read the notebooks as JSON (no kernel), so they run in well under a second.
 """
@@ -64,20 +65,14 @@ TITLE = "# @title "
 zh_typography = load("zh_typography")
 
 
-def _stub_in_english(line: str) -> str:
-    """An answer stub with its comment in English (as the English twin writes it); any other line as it is."""
-    m = zh_typography.STUB.match(line)
-    if not m:
-        return line
-    try:
-        return f"{m.group('code')}{m.group('gap')}# {zh_typography.stub_comment(line, 'en')}"
-    except KeyError:
-        return line
-
-
 def _drop_i18n(source: str) -> str:
-    return "\n".join(_stub_in_english(line) for line in source.splitlines()
-                     if not line.rstrip().endswith(I18N))
+    """The code the twins share: the cell without its lines ending in ``# i18n`` (the hook's rule, no other)."""
+    return "\n".join(line for line in source.splitlines() if not line.rstrip().endswith(I18N))
+
+
+def _differing(en_cells: list[str], zh_cells: list[str]) -> list[int]:
+    """The code cells (by index) whose shared code differs between the twins."""
+    return [i for i, (a, b) in enumerate(zip(en_cells, zh_cells)) if _drop_i18n(a) != _drop_i18n(b)]
 
 
 def _rel(path: Path) -> str:
@@ -102,20 +97,32 @@ def test_twins_have_identical_code_cells_apart_from_i18n_lines(name):
     en_cells, zh_cells = _code_cells(en), _code_cells(zh)
     assert len(en_cells) == len(zh_cells), \
         f"{name}: {len(en_cells)} code cells in English, {len(zh_cells)} in Chinese"
-    for i, (a, b) in enumerate(zip(en_cells, zh_cells)):
-        assert _drop_i18n(a) == _drop_i18n(b), (
-            f"{name}: code cell {i} differs between en and zh (only lines ending in '{I18N}' and the comments of "
-            f"answer stubs may differ; python tools/sync_twins.py {name[:-6]} copies them)\n"
-            f"--- en\n{a}\n--- zh\n{b}")
+    for i in _differing(en_cells, zh_cells):
+        assert False, (
+            f"{name}: code cell {i} differs between en and zh (only lines ending in '{I18N}' may differ; "
+            f"python tools/sync_twins.py {name[:-6]} copies them)\n--- en\n{en_cells[i]}\n--- zh\n{zh_cells[i]}")
+
+
+def test_the_twin_rule_fails_on_a_stub_without_the_mark_and_on_any_other_difference():
+    stub = {"en": "answer_1 = ...   # your answer: an integer", "zh": "answer_1 = ...   # 你的答案：一个整数"}
+    check = 'al.exercises.check("se.params", answer_1)'
+    marked = {lang: f"{line}  {I18N}\n{check}" for lang, line in stub.items()}
+    assert _differing([marked["en"]], [marked["zh"]]) == []
+    assert _differing([f"{stub['en']}\n{check}"], [f"{stub['zh']}\n{check}"]) == [0]      # no exemption for stubs
+    assert _differing([marked["en"]], [marked["zh"].replace("se.params", "se.shape")]) == [0]
+    assert _differing(["x = 1  # a comment"], ["x = 1  # 注释"]) == [0]                     # nor for comments
 
 
 @pytest.mark.parametrize("path", ALL, ids=_rel)
-def test_only_the_setup_line_is_marked_i18n(path):
+def test_only_the_setup_line_and_the_answer_stubs_are_marked_i18n(path):
     cells = _code_cells(path)
     marked = [(i, line) for i, src in enumerate(cells) for line in src.splitlines()
-              if line.rstrip().endswith(I18N)]
-    assert len(marked) <= 1, f"{_rel(path)}: more than one '{I18N}' line: {marked}"
+              if line.rstrip().endswith(I18N) and not zh_typography.STUB.match(line)]
+    assert len(marked) <= 1, f"{_rel(path)}: more than one '{I18N}' line besides the answer stubs: {marked}"
     assert all(i == 0 for i, _ in marked), f"{_rel(path)}: the '{I18N}' line must be in the set-up cell: {marked}"
+    stubs = [line for src in cells for line in src.splitlines() if zh_typography.STUB.match(line)]
+    assert all(zh_typography.STUB.match(line).group("mark") for line in stubs), \
+        f"{_rel(path)}: answer stubs without the '{I18N}' mark: {[s for s in stubs if not s.endswith(I18N)]}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=_rel)

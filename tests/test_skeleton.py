@@ -61,11 +61,13 @@ def test_the_checker_finds_a_chapter_that_breaks_the_table():
             ("markdown", f"## 5. {title[5]}\n\n**参数量**：$P$\n\n**浮点运算次数**（FLOPs）：$F$"),
             ("markdown", heading(f"## {n}. {title[n]}" for n in range(6, 9))),
             ("markdown", f"## 9. {title[9]}\n\n{TABLE['exercises']['instructions']['zh']}\n\n**练习 1**：题目"),
-            ("code", "answer_1 = ...   # 你的答案：一个整数"),
+            ("code", "answer_1 = ...   # 你的答案：一个整数  # i18n"),
             ("markdown", f"**动手探索**：改变输入大小。{TABLE['explore_note']['zh']}"),
             ("markdown", f"## 10. {title[10]}\n\n下一章：第 4 章\n\n## {title[None]}\n\n"
                          f"本章的论文是 Hu 等的。{TABLE['references_line']['zh']}")]
     assert zt.chapter_findings(good, "03_x", "zh") == []
+    unmarked = [(kind, src.replace("  # i18n", "")) for kind, src in good]    # a stub must end in the mark
+    assert [f.rule for _, f in zt.chapter_findings(unmarked, "03_x", "zh")] == ["stub"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)

@@ -180,8 +180,10 @@ def test_each_mistake_of_the_guide_gets_the_verdict_that_names_it(row):
         assert ok is False and message != i18n.t("ex.correct")
 
 
-GRADING = {"en": ("## Grading submitted notebooks", "**The flags are a text scan, not proof.**"),
-           "zh": ("## 给学生交上来的 Jupyter 笔记本评分", "**标记只是对代码文本的扫描，不是证据**")}
+GRADING = {"en": ("## Grading submitted notebooks", "**The other flags are a text scan, not proof.**",
+                   "**Forbidden calls are recorded as the code runs.**"),
+           "zh": ("## 给学生交上来的 Jupyter 笔记本评分", "**其他标记只是对代码文本的扫描，不是证据**",
+                  "**练习禁止的调用会在代码运行时被记录下来**")}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -189,9 +191,14 @@ def test_the_guide_names_each_back_door_the_grader_flags_and_says_flags_can_be_e
     from attention_lib import grade
 
     text = (ROOT / "book" / lang / "teaching.md").read_text(encoding="utf-8")
-    heading, warning = GRADING[lang]
+    heading, warning, recorded = GRADING[lang]
     section = text[text.index(heading):]
     section = section[:section.index("\n## ", 1)]
     for name in (*grade._BACK_DOORS, "sys.modules", "getattr", "import attention_lib as al"):
         assert f"`{name}`" in section, f"{lang}: the grading section does not name {name}"
     assert warning in section
+    # what is recorded at run time: each call an exercise may forbid, and the record's switches
+    assert recorded in section and section.index(recorded) < section.index(warning)
+    for name in (*(n for n in exercises.WATCHABLE if n != "is_causal"), "is_causal=True", "sys.setprofile",
+                 "DisableTorchFunction"):
+        assert f"`{name}`" in section, f"{lang}: the grading section does not name {name}"

@@ -54,12 +54,17 @@ def test_sync_collapses_the_solutions_with_one_title_for_both_twins(tmp_path, mo
 
 
 def test_merge_writes_the_answer_stub_comment_in_the_targets_language():
-    en = "answer_1 = ...   # your answer: an integer\nal.exercises.check('se.params', answer_1)"
+    en = "answer_1 = ...   # your answer: an integer  # i18n\nal.exercises.check('se.params', answer_1)"
     zh = sync_twins.merge_code(en, en, "zh")
-    assert zh.splitlines()[0] == "answer_1 = ...   # 你的答案：一个整数"
+    assert zh.splitlines()[0] == "answer_1 = ...   # 你的答案：一个整数  # i18n"   # the twin's own line: marked
     assert zh.splitlines()[1] == en.splitlines()[1]
     assert sync_twins.merge_code(zh, en, "en") == en                  # and back
     assert sync_twins.merge_code(en, en) == en                        # no language: unchanged
+    unmarked = en.replace("  # i18n", "")                             # a stub written without the mark gets it
+    assert sync_twins.merge_code(unmarked, zh, "zh") == zh
+    setup = 'device = attention_lib.setup(lang="zh")  # i18n'           # other i18n lines: the target's own
+    assert sync_twins.merge_code(f'device = attention_lib.setup(lang="en")  # i18n\n{en}', f"{setup}\n{zh}",
+                                 "zh") == f"{setup}\n{zh}"
     try:
         sync_twins.merge_code("f = ...   # your answer: a poem", "", "zh")
     except SystemExit as error:

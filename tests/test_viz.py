@@ -279,9 +279,39 @@ def test_plot_map_gallery_wraps_a_long_title_to_the_figure_width(lang):
     ("SK（3×3 与 5×5，按权重选择）", 15, ["SK（3×3 与 5×5，", "按权重选择）"]),
     ("SE，r = 1（16 个隐藏单元）", 15, ["SE，r = 1", "（16 个隐藏单元）"]),   # a bracket opens a line
     ("甲，乙丙丁戊己庚辛壬癸", 12, ["甲，乙丙丁戊", "己庚辛壬癸"]),   # a comma early in the line is no break
+    ("CBAM, stage 1 (16 × 16): M_c·M_s", 16, ["CBAM, stage 1", "(16 × 16):", "M_c·M_s"]),   # 16 × 16 is one word
+    ("CBAM，第 1 阶段（16 × 16）：M_c·M_s", 16, ["CBAM，第 1 阶段", "（16 × 16）：", "M_c·M_s"]),
+    ("a 3 × 3 × 64 tensor", 8, ["a", "3 × 3 × 64", "tensor"]),
 ])
 def test_wrap_label_breaks_between_words_and_never_before_closing_punctuation(text, width, lines):
     assert viz.wrap_label(text, width).split("\n") == lines
+
+
+def test_tight_times_closes_up_products_for_narrow_tick_labels_only():
+    assert viz.tight_times("SK（3 × 3 与 5 × 5，按权重选择）") == "SK（3×3 与 5×5，按权重选择）"
+    assert viz.tight_times("one 3 × 3 branch, {S} × {S}") == "one 3×3 branch, {S}×{S}"
+    assert viz.tight_times("卷积 × 2 and 2 ×") == "卷积 × 2 and 2 ×"           # no operand on one side
+
+
+def test_seed_spread_ticks_close_up_products_and_its_caption_keeps_them_spaced(lang):
+    from attention_lib.toolkit import figures
+    panels = {"acc": {"SK (3 × 3 and 5 × 5, selected)": [0.8, 0.9], "one 3 × 3 branch": [0.7, 0.8]}}
+    fig, caught = draw(lambda: figures.plot_seed_spread(panels))
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["SK (3×3 and\n5×5, selected)", "one 3×3 branch"]
+    assert "SK (3 × 3 and 5 × 5, selected)" in follows_page_rule(fig)["Description"]
+
+
+def test_map_gallery_row_labels_stay_inside_the_figure(lang):
+    """A long row label beside fixed-aspect images: the constrained layout pushed "BAM 1 (16 × 16):" past the
+    figure's left edge (chapter 6's gallery); the compressed layout makes room."""
+    rows = {label: torch.rand(4, 8, 8) for label in ("random BAM 2: M(F)", "BAM 1 (16 × 16): M(F)",
+                                                     "CBAM, stage 2 (8 × 8): M_c·M_s")}
+    fig, caught = draw(lambda: viz.plot_map_gallery(torch.rand(4, 3, 32, 32), rows, title="gates"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    lefts = [ax.yaxis.label.get_window_extent(renderer).x0 for ax in fig.axes[:-1] if ax.get_ylabel()]   # not the bar
+    assert len(lefts) == 4 and min(lefts) >= 0, lefts
 
 
 def test_plot_seed_spread_draws_every_seed_and_the_reference(lang):

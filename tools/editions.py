@@ -6,7 +6,7 @@
     python tools/editions.py --clean notebooks/en/03_x.ipynb < in > out   # git's clean filter (outputs stripped)
 
 A *solution cell* is a code cell tagged ``solution`` (with ``hide-input``, which hides it on the website).
-It comes right after the exercise's answer cell (``answer_1 = ...  # your answer`` and the check call).
+It comes right after the exercise's answer cell (``answer_1 = ...   # your answer: ...  # i18n`` and the check call).
 
 - **Collapsed** (the full notebooks, what the website's download button and Colab's rocket open): the
   cell keeps its code, and three things hide it until the student chooses to look: JupyterLab's

@@ -5,10 +5,11 @@
 
 The twins must have the same cells in the same order (same types); only markdown may differ. Lines
 ending in ``# i18n`` keep the target's version. The comment of an answer stub
-(``answer_1 = ...   # your answer: an integer``) is written in the target's language, from the table
-``answer_stubs`` of ``book/skeleton.yml`` (``# 你的答案：一个整数``), so that a Chinese student reads in Chinese
-what to type. Outputs and execution counts are cleared, and the solution cells are collapsed as
-``tools/editions.py`` does it.
+(``answer_1 = ...   # your answer: an integer  # i18n``) is written in the target's language, from the table
+``answer_stubs`` of ``book/skeleton.yml`` (``# 你的答案：一个整数  # i18n``), so that a Chinese student reads in
+Chinese what to type; the line ends in the ``# i18n`` mark (added if the source lacks it), since it is the twin's
+own. Outputs and execution counts are cleared, and the solution cells are collapsed as ``tools/editions.py``
+does it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import nbformat
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from editions import collapse  # noqa: E402  (tools/ is not a package)
-from zh_typography import STUB, stub_comment  # noqa: E402
+from zh_typography import STUB, stub_line  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -31,21 +32,20 @@ def _own(line: str) -> bool:
 
 
 def merge_code(source: str, target: str, target_lang: str | None = None) -> str:
-    """``source``'s lines, except that each ``# i18n`` line is taken from ``target`` (in order) and, given
-    ``target_lang``, each answer stub's comment is written in that language."""
-    kept = iter([line for line in target.splitlines() if _own(line)])
+    """``source``'s lines, except that each other ``# i18n`` line is taken from ``target`` (in order) and, given
+    ``target_lang``, each answer stub is written in that language, ending in ``# i18n``."""
+    kept = iter([line for line in target.splitlines() if _own(line) and not STUB.match(line)])
     out = []
     for line in source.splitlines():
-        if _own(line):
-            line = next(kept, line)
-        elif target_lang and STUB.match(line):
-            m = STUB.match(line)
+        m = STUB.match(line)
+        if target_lang and m:
             try:
-                comment = stub_comment(line, target_lang)
+                line = stub_line(line, target_lang)
             except KeyError:
                 raise SystemExit(f"no translation for the answer stub comment {m.group('comment')!r}: add it to "
                                  "answer_stubs in book/skeleton.yml") from None
-            line = f"{m.group('code')}{m.group('gap')}# {comment}"
+        elif _own(line):
+            line = next(kept, line)
         out.append(line)
     return "\n".join(out)
 

@@ -272,6 +272,23 @@ def _excerpt(text: str, start: int, end: int, width: int = 14) -> str:
     return text[max(0, start - width):end + width].replace("\n", "⏎")
 
 
+#: A multiplication sign written tight between two operands, in either language: 3×3, H×W, {S}×{S} (a format
+#: field reads as an operand), or 3 ×3 between digits. A factor such as 1.5× or ×2 is not a product.
+_TIGHT_PRODUCT = re.compile(r"(?<=[0-9A-Za-z])×(?=[0-9A-Za-z])|(?<=[0-9])(?: +×|× +)(?=[0-9])")
+
+
+def tight_products(text: str, strings: bool = True) -> list[str]:
+    """An excerpt of every tight product in one line or i18n string ``text`` (code spans, maths, URLs and, in a
+    string, format fields masked): the book's prose writes 3 × 3, in English as in Chinese."""
+    return [_excerpt(text, *m.span()) for m in _TIGHT_PRODUCT.finditer(_visible(text, strings))]
+
+
+def space_products(text: str, strings: bool = True) -> str:
+    """``text`` with every tight product spaced (3×3 -> 3 × 3), code spans, maths, URLs and format fields kept."""
+    product = re.compile(_TIGHT_PRODUCT.pattern.replace("A-Za-z]", "A-Za-z" + _PLACEHOLDER + "]"))
+    return _apply(text, lambda masked: product.sub(" × ", masked), strings)
+
+
 def _chinese(text: str) -> bool:
     return bool(CJK.search(_visible(text)))
 
@@ -510,8 +527,11 @@ def fix_chapter_cell(source: str, index: int, name: str) -> str:
     return source
 
 
-#: ``answer_1 = ...   # your answer: an integer``: the stub line of an answer cell (its comment is the twin's own)
-STUB = re.compile(r"^(?P<code>[A-Za-z_]\w* = \.\.\.)(?P<gap>\s+)# (?P<comment>.+?)\s*$")
+#: ``answer_1 = ...   # your answer: an integer  # i18n``: the stub line of an answer cell. Its comment is the
+#: twin's own, so the line ends in the ``# i18n`` mark (``mark``), the one way twins' code lines may differ;
+#: a stub without the mark is still recognised (and reported by the ``stub`` rule).
+STUB = re.compile(r"^(?P<code>[A-Za-z_]\w* = \.\.\.)(?P<gap>\s+)# (?P<comment>.+?)(?P<mark>\s+# i18n)?\s*$")
+STUB_MARK = "  # i18n"
 
 
 def stub_comment(line: str, lang: str) -> str | None:
@@ -521,11 +541,22 @@ def stub_comment(line: str, lang: str) -> str | None:
     if not m:
         return None
     stubs = skeleton()["exercises"]["answer_stubs"]
-    back = {**skeleton()["exercises"].get("former_answer_stubs", {}), **{zh: en for en, zh in stubs.items()}}
+    back = {zh: en for en, zh in stubs.items()}
     english = back.get(m.group("comment"), m.group("comment"))
     if lang == "en":
         return english
     return stubs[english]
+
+
+def stub_line(line: str, lang: str) -> str | None:
+    """The answer stub ``line`` as the ``lang`` twin writes it: its comment in ``lang``, then the ``# i18n`` mark
+    (``answer_1 = ...   # 你的答案：一个整数  # i18n``); None when ``line`` is not a stub. Raises ``KeyError`` as
+    :func:`stub_comment` does."""
+    comment = stub_comment(line, lang)
+    if comment is None:
+        return None
+    m = STUB.match(line)
+    return f"{m.group('code')}{m.group('gap')}# {comment}{STUB_MARK}"
 
 
 def _paragraphs(source: str) -> list[str]:
@@ -630,6 +661,9 @@ def chapter_findings(cells: list[tuple[str, str]], name: str, lang: str) -> list
             if m.group("comment") != wanted:
                 add(i, "stub", f"{line.strip()!r}: the comment should read '# {wanted}' "
                                "(python tools/sync_twins.py NN_name writes it)")
+            elif not m.group("mark"):
+                add(i, "stub", f"{line.strip()!r}: a stub's comment differs between the twins, so the line ends "
+                               f"in '{STUB_MARK.strip()}' (python tools/sync_twins.py NN_name writes it)")
     return out
 
 

@@ -58,7 +58,7 @@ register({
     "ch01.masks.allowed": {"en": "True: may attend", "zh": "True：可以关注"},
     "ch01.masks.blocked": {"en": "False: blocked", "zh": "False：被屏蔽"},
     "ch01.patches.title": {"en": "An image becomes a sequence of patch tokens", "zh": "图像变成由图像块组成的词元序列"},
-    "ch01.patches.image": {"en": "{H}×{W} image, P = {P}", "zh": "{H}×{W} 的图像，P = {P}"},
+    "ch01.patches.image": {"en": "{H} × {W} image, P = {P}", "zh": "{H} × {W} 的图像，P = {P}"},
     "ch01.patches.sequence": {"en": "the N = {N} patches in token order, each {d} numbers before E",
                               "zh": "按词元顺序排列的 N = {N} 个图像块，每块在乘 E 之前有 {d} 个数"},
     # §5

@@ -21,8 +21,8 @@ from ..toolkit.i18n import t
 
 def plot_experiment(summary: Mapping[str, dict]):
     """Left: the final validation accuracy of each mixer (bars: mean, error bars: sample sd, dots: seeds).
-    Below: the validation accuracy after every epoch, one line per run, and chance (the legend sits at the lower
-    right, which the curves have left long before the last epochs)."""
+    Below: the validation accuracy after every epoch, one line per run, and chance (the legend sits under the
+    panels, where it hides no curve)."""
     names = list(summary)
     labels = [t(f"ch02.variant.{n}") for n in names]
     x = np.arange(len(names))
@@ -38,13 +38,14 @@ def plot_experiment(summary: Mapping[str, dict]):
         ax.axhline(0.25, color="gray", ls="--", lw=1, label=t("ch02.experiment.chance") if ax is right else None)
         ax.set_ylim(0, 1)
         ax.grid(True, axis="y", alpha=0.3)
-    left.set_xticks(x, labels, rotation=15, ha="right", rotation_mode="anchor")
+    left.set_xticks(x, [viz.wrap_label(label, 24) for label in labels])      # flat, about 2 inches a bar
     left.set_ylabel(t("ch02.experiment.acc"))
     left.set_title(t("ch02.experiment.acc_title"))
     right.set_xlabel(t("ch02.experiment.epoch"))
     right.set_ylabel(t("ch02.experiment.acc"))
     right.set_title(t("ch02.experiment.curve_title"))
-    right.legend(loc="lower right")           # late epochs: every curve is far above it
+    handles, names_ = right.get_legend_handles_labels()
+    fig.legend(handles, names_, loc="outside lower center", ncols=2)   # below the panels: it hides no curve
     fig.suptitle(t("ch02.experiment.title"), wrap=True)
     return fig
 

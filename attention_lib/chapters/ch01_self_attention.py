@@ -715,7 +715,7 @@ def _sa_shape(answer):
     return "ex.sa.shape.other"
 
 
-@exercise("sa.params")
+@exercise("sa.params", forbid=("count_parameters",))
 def _sa_params(answer):
     n = as_count(answer)
     D = PARAMS_DIM

@@ -770,7 +770,7 @@ def _mh_params(D, h, S, e, *, per_head=False, bias=True, d=None, proj=True):
     return total + (e * D * D + (D if bias else 0) if proj else 0)
 
 
-@exercise("ea.params")
+@exercise("ea.params", forbid=("count_parameters",))
 def _ea_params(answer):
     n = as_count(answer)
     D, h, S, e = (PARAMS_MODULE[k] for k in ("dim", "num_heads", "memory_size", "coef"))

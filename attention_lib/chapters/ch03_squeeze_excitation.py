@@ -45,8 +45,8 @@ register({
                           "(formula {flops_formula})",
                     "zh": "参数量：{params}（公式 {params_formula}）；浮点运算次数：{flops}（公式 {flops_formula}）"},
     "ch03.by_operator": {"en": "FLOPs by operator: {ops}", "zh": "按算子统计的浮点运算次数：{ops}"},
-    "ch03.share": {"en": "SE / 3×3 convolution FLOPs at C = {C}, {S}×{S}: {share:.2%}",
-                   "zh": "C = {C}、{S}×{S} 时，SE 与 3×3 卷积的浮点运算次数之比：{share:.2%}"},
+    "ch03.share": {"en": "SE / 3 × 3 convolution FLOPs at C = {C}, {S} × {S}: {share:.2%}",
+                   "zh": "C = {C}、{S} × {S} 时，SE 与 3 × 3 卷积的浮点运算次数之比：{share:.2%}"},
     "ch03.accuracy": {"en": "validation accuracy with SE: {acc:.1%}; without attention: {base:.1%}; chance: 25%",
                       "zh": "验证集准确率：带 SE {acc:.1%}；不带注意力 {base:.1%}；随机猜测 25%"},
     "ch03.gate_range": {"en": "{which}: gate values from {low:.3f} to {high:.3f}; {damped:.1%} of them below 0.9",
@@ -194,7 +194,7 @@ EXPLORER = register_explorer(ExplorerSpec(
 
 # ---------------------------------------------------------------- exercises
 
-@exercise("se.params")
+@exercise("se.params", forbid=("count_parameters",))
 def _se_params(answer):
     n = as_count(answer)
     C, r = 256, 16

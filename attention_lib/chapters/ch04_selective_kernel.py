@@ -25,7 +25,7 @@ from .ch03_squeeze_excitation import trained_runs  # noqa: F401  (the notebook's
 
 register({
     "ch04.explorer.kernel_sizes": {"en": "branch kernels", "zh": "分支卷积核"},
-    "ch04.explorer.dilated": {"en": "dilated 3×3 for k > 3", "zh": "k > 3 时改用 3×3 空洞卷积"},
+    "ch04.explorer.dilated": {"en": "dilated 3 × 3 for k > 3", "zh": "k > 3 时改用 3 × 3 空洞卷积"},
     "ch04.explorer.min_dim": {"en": "smallest width L", "zh": "最小宽度 L"},
     "ch04.explorer.d_note": {"en": "The squeeze width is d = max(C / r, L): with C = 64 and the paper's L = 32, every "
                                    "r ≥ 2 gives d = 32, so r changes nothing until L is smaller.",
@@ -36,22 +36,22 @@ register({
                            "zh": "同一张脸放大一倍：哪个窗口能盖住它？"},
     "ch04.windows.zoom": {"en": "{zoom}× (window of one output at stride {stride})",
                           "zh": "{zoom}×（步幅为 {stride} 时单个输出的窗口）"},
-    "ch04.windows.small": {"en": "3×3 kernel", "zh": "3×3 卷积核"},
-    "ch04.windows.large": {"en": "5×5 kernel", "zh": "5×5 卷积核"},
+    "ch04.windows.small": {"en": "3 × 3 kernel", "zh": "3 × 3 卷积核"},
+    "ch04.windows.large": {"en": "5 × 5 kernel", "zh": "5 × 5 卷积核"},
     "ch04.pixels": {"en": "pixels", "zh": "像素"},
     # §2: receptive fields
     "ch04.rf.title": {"en": "Which input pixels one output pixel depends on (|gradient|)",
                       "zh": "一个输出像素依赖哪些输入像素（梯度绝对值）"},
-    "ch04.rf.dense3": {"en": "3×3", "zh": "3×3"},
-    "ch04.rf.dilated": {"en": "3×3, dilation 2", "zh": "3×3，空洞率 2"},
-    "ch04.rf.dense5": {"en": "true 5×5", "zh": "真正的 5×5"},
-    "ch04.rf.caption": {"en": "{taps} weights, span {span}×{span}", "zh": "{taps} 个权重，覆盖 {span}×{span}"},
+    "ch04.rf.dense3": {"en": "3 × 3", "zh": "3 × 3"},
+    "ch04.rf.dilated": {"en": "3 × 3, dilation 2", "zh": "3 × 3，空洞率 2"},
+    "ch04.rf.dense5": {"en": "true 5 × 5", "zh": "真正的 5 × 5"},
+    "ch04.rf.caption": {"en": "{taps} weights, span {span} × {span}", "zh": "{taps} 个权重，覆盖 {span} × {span}"},
     "ch04.rf.colorbar": {"en": "|∂y / ∂x| (scaled to 1)", "zh": "|∂y / ∂x|（最大值缩放为 1）"},
     "ch04.rf.x": {"en": "input column", "zh": "输入列"},
     "ch04.rf.y": {"en": "input row", "zh": "输入行"},
-    "ch04.rf.params": {"en": "a 5×5 branch at C = {C}: {dilated} weights as a dilated 3×3, {dense} as a true 5×5 "
+    "ch04.rf.params": {"en": "a 5 × 5 branch at C = {C}: {dilated} weights as a dilated 3 × 3, {dense} as a true 5 × 5 "
                              "({ratio:.0%})",
-                       "zh": "C = {C} 时的 5×5 分支：用 3×3 空洞卷积 {dilated} 个权重，用真正的 5×5 {dense} 个"
+                       "zh": "C = {C} 时的 5 × 5 分支：用 3 × 3 空洞卷积 {dilated} 个权重，用真正的 5 × 5 {dense} 个"
                              "（{ratio:.0%}）"},
     # §3, §5
     "ch04.check": {"en": "V equal: {v}; selection weights equal: {a}; they sum to 1 over the branches: {one}",
@@ -65,13 +65,13 @@ register({
     "ch04.speed": {"en": "forward (folded BN, channels_last): {fast}; forward_explicit: {slow}; ratio {ratio:.2f}",
                    "zh": "forward（折叠批量归一化、channels_last）：{fast}；forward_explicit：{slow}；比值 {ratio:.2f}"},
     # §6
-    "ch04.random_vs_trained": {"en": "{which}: selection weights of the 5×5 branch from {low:.3f} to {high:.3f}",
-                               "zh": "{which}：5×5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
+    "ch04.random_vs_trained": {"en": "{which}: selection weights of the 5 × 5 branch from {low:.3f} to {high:.3f}",
+                               "zh": "{which}：5 × 5 分支的选择权重从 {low:.3f} 到 {high:.3f}"},
     "ch04.trained": {"en": "trained", "zh": "训练后"},
     "ch04.random": {"en": "random initialisation", "zh": "随机初始化"},
-    "ch04.block.sk": {"en": "SK (3×3 and 5×5, selected)", "zh": "SK（3×3 与 5×5，按权重选择）"},
-    "ch04.block.mean": {"en": "3×3 and 5×5, averaged", "zh": "3×3 与 5×5，取平均"},
-    "ch04.block.single": {"en": "one 3×3 branch", "zh": "单个 3×3 分支"},
+    "ch04.block.sk": {"en": "SK (3 × 3 and 5 × 5, selected)", "zh": "SK（3 × 3 与 5 × 5，按权重选择）"},
+    "ch04.block.mean": {"en": "3 × 3 and 5 × 5, averaged", "zh": "3 × 3 与 5 × 5，取平均"},
+    "ch04.block.single": {"en": "one 3 × 3 branch", "zh": "单个 3 × 3 分支"},
     "ch04.accuracy": {"en": "{label:>26}: accuracy {seeds}; parameters of the two units {params:,}",
                       "zh": "{label}：准确率 {seeds}；两个单元的参数量 {params:,}"},
     "ch04.accuracy.title": {"en": "One dot per seed (bars: mean ± sd)", "zh": "每个点是一个随机种子（误差棒：均值 ± 标准差）"},
@@ -89,7 +89,7 @@ register({
                             "zh": "每个 SK 单元会给更大的目标选更大的卷积核吗？"},
     "ch04.response.unit": {"en": "unit at stride {stride}", "zh": "步幅 {stride} 的单元"},
     "ch04.response.x": {"en": "half-size of the target shape (pixels)", "zh": "目标形状的半边长（像素）"},
-    "ch04.response.y": {"en": "mean weight of 5×5 minus 3×3", "zh": "5×5 与 3×3 的平均权重之差"},
+    "ch04.response.y": {"en": "mean weight of 5 × 5 minus 3 × 3", "zh": "5 × 5 与 3 × 3 的平均权重之差"},
     "ch04.response.seeds": {"en": "one line per seed ({n})", "zh": "每条细线一个随机种子（共 {n} 个）"},
     "ch04.response.mean": {"en": "mean over seeds", "zh": "各随机种子的均值"},
     "ch04.response.line": {"en": "stride-{stride} unit, change from half-size {r0} to {r1}: {change}; up in {up} of {n} "
@@ -116,9 +116,9 @@ register({
                               "也不会随模型移到 GPU）"},
     "ch04.wrong_axis": {"en": "softmax over dim={dim}: sums over the branches range from {low:.3f} to {high:.3f}",
                         "zh": "在 dim={dim} 上做 softmax：对各分支求和的结果从 {low:.3f} 到 {high:.3f}"},
-    "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows}×{cols} matrix of rank {rank}; "
+    "ch04.collapse": {"en": "fuse without BatchNorm and ReLU: A·W is one {rows} × {cols} matrix of rank {rank}; "
                             "same logits: {same}",
-                      "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows}×{cols} 矩阵；"
+                      "zh": "融合时去掉批量归一化和 ReLU：A·W 就是一个秩为 {rank} 的 {rows} × {cols} 矩阵；"
                             "选择层输出的分数相同：{same}"},
     # exercise verdicts
     "ex.sk.shape.flat": {"en": "attention_map keeps two singleton axes so that the weights broadcast over H and W.",
@@ -129,8 +129,8 @@ register({
                               "zh": "SK 对每个分支、每个通道各有一个权重：缺了分支这一维。"},
     "ex.sk.shape.other": {"en": "batch, branches, channels, then two singleton axes.",
                           "zh": "依次是批量、分支、通道，再加两个长度为 1 的轴。"},
-    "ex.sk.params.dense": {"en": "that counts a true 5×5 kernel (25 weights); the 5×5 branch is a dilated 3×3.",
-                           "zh": "这是按真正的 5×5 卷积核（25 个权重）算的；5×5 分支其实是 3×3 空洞卷积。"},
+    "ex.sk.params.dense": {"en": "that counts a true 5 × 5 kernel (25 weights); the 5 × 5 branch is a dilated 3 × 3.",
+                           "zh": "这是按真正的 5 × 5 卷积核（25 个权重）算的；5 × 5 分支其实是 3 × 3 空洞卷积。"},
     "ex.sk.params.no_bn": {"en": "each branch also has a BatchNorm with 2C parameters.",
                            "zh": "每个分支还有一个批量归一化层，含 2C 个参数。"},
     "ex.sk.params.small_d": {"en": "d = max(C/r, L) with L = 32, not C/r = 4.",
@@ -615,7 +615,7 @@ def _sk_params(C: int = 64, d: int = 32, taps=(9, 9), bn: bool = True, fuse_bn: 
     return branches + C * d + (2 * d if fuse_bn else 0) + d * len(taps) * C
 
 
-@exercise("sk.params")
+@exercise("sk.params", forbid=("count_parameters",))
 def _sk_params_check(answer):
     n = as_count(answer)
     if n == _sk_params():

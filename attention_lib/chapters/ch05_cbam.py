@@ -68,8 +68,8 @@ register({
                           "(formula {flops_formula}), {per_sample} per sample",
                     "zh": "参数量 {params}（公式 {params_formula}）；这批 {B} 个样本的浮点运算次数 {flops}"
                           "（公式 {flops_formula}），每个样本 {per_sample}"},
-    "ch05.versus_se": {"en": "C = {C}, {S}×{S}: SE {se}, CBAM {cbam} FLOPs; CBAM / 3×3 convolution: {share:.2%}",
-                       "zh": "C = {C}、{S}×{S}：SE 为 {se}，CBAM 为 {cbam} 次浮点运算；CBAM 与 3×3 卷积之比：{share:.2%}"},
+    "ch05.versus_se": {"en": "C = {C}, {S} × {S}: SE {se}, CBAM {cbam} FLOPs; CBAM / 3 × 3 convolution: {share:.2%}",
+                       "zh": "C = {C}、{S} × {S}：SE 为 {se}，CBAM 为 {cbam} 次浮点运算；CBAM 与 3 × 3 卷积之比：{share:.2%}"},
     # §6
     "ch05.random": {"en": "random CBAM: M_s", "zh": "随机初始化：M_s"},
     "ch05.trained": {"en": "trained CBAM: M_s", "zh": "训练后：M_s"},
@@ -96,31 +96,31 @@ register({
     "ch05.mask.drop": {"en": "drop of the true class's logit", "zh": "真实类别 logit 的下降"},
     "ch05.mask.accuracy": {"en": "accuracy", "zh": "准确率"},
     "ch05.mask.none": {"en": "nothing", "zh": "不遮挡"},
-    "ch05.mask.peak": {"en": "{side}×{side} at the peak of M_s", "zh": "M_s 峰值处的 {side}×{side}"},
-    "ch05.mask.random": {"en": "{side}×{side} at random", "zh": "随机位置的 {side}×{side}"},
-    "ch05.mask.bright": {"en": "{side}×{side} at the brightest cell", "zh": "最亮格子处的 {side}×{side}"},
-    "ch05.mask.cam": {"en": "{side}×{side} at the peak of the class-activation map",
-                      "zh": "类激活图峰值处的 {side}×{side}"},
+    "ch05.mask.peak": {"en": "{side} × {side} at the peak of M_s", "zh": "M_s 峰值处的 {side} × {side}"},
+    "ch05.mask.random": {"en": "{side} × {side} at random", "zh": "随机位置的 {side} × {side}"},
+    "ch05.mask.bright": {"en": "{side} × {side} at the brightest cell", "zh": "最亮格子处的 {side} × {side}"},
+    "ch05.mask.cam": {"en": "{side} × {side} at the peak of the class-activation map",
+                      "zh": "类激活图峰值处的 {side} × {side}"},
     "ch05.mask.row": {"en": "{net}: {region}", "zh": "{net}：{region}"},
     "ch05.mask.net.cbam": {"en": "CBAM", "zh": "CBAM"},
     "ch05.mask.net.none": {"en": "no attention", "zh": "不带注意力"},
-    "ch05.mask.example": {"en": "Covering {side}×{side} pixels: p, the true class's probability (seed 0)",
-                          "zh": "遮住 {side}×{side} 个像素：p 为真实类别的概率（随机种子 0）"},
+    "ch05.mask.example": {"en": "Covering {side} × {side} pixels: p, the true class's probability (seed 0)",
+                          "zh": "遮住 {side} × {side} 个像素：p 为真实类别的概率（随机种子 0）"},
     "ch05.mask.prob": {"en": "p = {p:.2f}", "zh": "p = {p:.2f}"},
     "ch05.mask.original": {"en": "uncovered", "zh": "不遮挡"},
     "ch05.mask.short.peak": {"en": "peak of M_s", "zh": "M_s 的峰值处"},
     "ch05.mask.short.random": {"en": "random", "zh": "随机位置"},
     "ch05.mask.short.bright": {"en": "brightest cell", "zh": "最亮的格子"},
-    "ch05.photo.corr": {"en": "{s}×{s}: correlation of M_s with each cell's redness {red:.2f}, with its brightness "
+    "ch05.photo.corr": {"en": "{s} × {s}: correlation of M_s with each cell's redness {red:.2f}, with its brightness "
                               "{bright:.2f}",
-                        "zh": "{s}×{s}：M_s 与各格子红色程度的相关系数 {red:.2f}，与亮度的相关系数 {bright:.2f}"},
+                        "zh": "{s} × {s}：M_s 与各格子红色程度的相关系数 {red:.2f}，与亮度的相关系数 {bright:.2f}"},
     "ch05.acc.who": {"en": "validation accuracy (3 seeds)", "zh": "验证集准确率（3 个随机种子）"},
     "ch05.acc.value": {"en": "mean ± std (per seed)", "zh": "均值 ± 标准差（各随机种子）"},
     "ch05.acc.cbam": {"en": "CBAM", "zh": "CBAM"},
     "ch05.acc.none": {"en": "no attention", "zh": "不带注意力"},
     "ch05.acc.change": {"en": "CBAM minus no attention, per seed", "zh": "CBAM 减去不带注意力（逐个随机种子）"},
-    "ch05.photo.title": {"en": "Trained CBAM on a photograph, {s}×{s} pixels (map {h}×{w})",
-                         "zh": "训练后的 CBAM 看照片：{s}×{s} 像素（空间图 {h}×{w}）"},
+    "ch05.photo.title": {"en": "Trained CBAM on a photograph, {s} × {s} pixels (map {h} × {w})",
+                         "zh": "训练后的 CBAM 看照片：{s} × {s} 像素（空间图 {h} × {w}）"},
     "ch05.viewer.title": {"en": "CBAM's M_s over validation images", "zh": "CBAM 在验证图像上的 M_s"},
     # the ablation
     "ch05.order.channel_first": {"en": "channel → spatial", "zh": "先通道后空间"},
@@ -167,12 +167,13 @@ register({
                                "zh": "MLP 的两个全连接层都有偏置（分别是 C/r 和 C 个值）。"},
     "ex.cbam.params.unshared": {"en": "the MLP is shared by the average and the max descriptor: count it once.",
                                 "zh": "平均描述符和最大描述符共用同一个 MLP：只算一次。"},
-    "ex.cbam.params.no_spatial": {"en": "that is the channel gate alone; add the spatial gate (7×7 conv on 2 maps, BN).",
-                                  "zh": "这只是通道门控；还要加上空间门控（作用在 2 张图上的 7×7 卷积，以及批量归一化）。"},
-    "ex.cbam.params.conv_in": {"en": "the 7×7 conv sees 2 input maps (average and max), so it has 2 · 49 weights.",
-                               "zh": "7×7 卷积的输入是 2 张图（平均与最大），所以有 2 · 49 个权重。"},
-    "ex.cbam.params.norm": {"en": "the official spatial gate: a bias-free 7×7 conv, then BatchNorm (2 parameters).",
-                            "zh": "官方代码的空间门控：不带偏置的 7×7 卷积，后接批量归一化（2 个参数）。"},
+    "ex.cbam.params.no_spatial": {"en": "that is the channel gate alone; add the spatial gate (7 × 7 conv on 2 maps, "
+                                        "BN).",
+                                  "zh": "这只是通道门控；还要加上空间门控（作用在 2 张图上的 7 × 7 卷积，以及批量归一化）。"},
+    "ex.cbam.params.conv_in": {"en": "the 7 × 7 conv sees 2 input maps (average and max), so it has 2 · 49 weights.",
+                               "zh": "7 × 7 卷积的输入是 2 张图（平均与最大），所以有 2 · 49 个权重。"},
+    "ex.cbam.params.norm": {"en": "the official spatial gate: a bias-free 7 × 7 conv, then BatchNorm (2 parameters).",
+                            "zh": "官方代码的空间门控：不带偏置的 7 × 7 卷积，后接批量归一化（2 个参数）。"},
     "ex.cbam.params.other": {"en": "count every parameter of §5's breakdown: the weights and biases of the shared MLP, "
                                    "then the spatial gate's convolution and its BatchNorm; C = 256, r = 16.",
                              "zh": "按 §5 的分解把每个参数都数一遍：共享 MLP 的权重和偏置，再加上空间门控的卷积及其批量归一化；"
@@ -887,7 +888,7 @@ def _cbam_shapes(answer):
     return "ex.cbam.shapes.channel" if channel != (8, 256, 1, 1) else "ex.cbam.shapes.spatial"
 
 
-@exercise("cbam.params")
+@exercise("cbam.params", forbid=("count_parameters",))
 def _cbam_params(answer):
     n = as_count(answer)
     C, h, k = 256, 256 // 16, 7

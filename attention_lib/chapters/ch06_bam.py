@@ -31,10 +31,10 @@ register({
     "ch06.explorer.fusion.sum": {"en": "sum (paper)", "zh": "相加（论文）"},
     "ch06.explorer.fusion.product": {"en": "product (official code)", "zh": "相乘（官方代码）"},
     # §1
-    "ch06.rf.title": {"en": "Where one output of two 3×3 convolutions looks: dilation 1 against 4",
-                      "zh": "两层 3×3 卷积的一个输出看到哪里：空洞率 1 与 4 对比"},
-    "ch06.rf.panel": {"en": "dilation {d}\n{n} pixels read, spanning {s}×{s}",
-                      "zh": "空洞率 {d}\n读取 {n} 个像素，跨越 {s}×{s}"},
+    "ch06.rf.title": {"en": "What one output of two 3 × 3 convolutions reads: dilation 1 and 4",
+                      "zh": "两层 3 × 3 卷积的一个输出看到哪里：空洞率 1 与 4 对比"},
+    "ch06.rf.panel": {"en": "dilation {d}\n{n} pixels read, spanning {s} × {s}",
+                      "zh": "空洞率 {d}\n读取 {n} 个像素，跨越 {s} × {s}"},
     "ch06.rf.x": {"en": "x (pixels)", "zh": "x（像素）"},
     "ch06.rf.y": {"en": "y (pixels)", "zh": "y（像素）"},
     "ch06.rf.taps": {"en": "times an input pixel is read", "zh": "输入像素被读取的次数"},
@@ -86,7 +86,8 @@ register({
     "ch06.net.total": {"en": "network's parameters", "zh": "整个网络的参数量"},
     "ch06.score.acc": {"en": "validation accuracy", "zh": "验证集准确率"},
     "ch06.score.change": {"en": "minus no attention, per seed", "zh": "减去不带注意力（逐个随机种子）"},
-    "ch06.score.who": {"en": "end of stage {stage} ({side}×{side}), 3 seeds", "zh": "第 {stage} 阶段末（{side}×{side}），3 个随机种子"},
+    "ch06.score.who": {"en": "end of stage {stage} ({side} × {side}), 3 seeds",
+                       "zh": "第 {stage} 阶段末（{side} × {side}），3 个随机种子"},
     "ch06.score.peak": {"en": "peak on the target", "zh": "峰值落在目标上"},
     "ch06.score.distractor": {"en": "peak on a distractor", "zh": "峰值落在干扰物上"},
     "ch06.score.ratio": {"en": "inside / outside the box", "zh": "框内 / 框外"},
@@ -104,30 +105,30 @@ register({
                           "zh": "第 {stage} 阶段末，BAM（相加），框内 / 框外：乘法因子 1 + M(F) 为 {factor}；"
                                 "门控 M(F) 为 {gate}；几乎处处高于 0.8 的图所占比例：{saturated}"},
     "ch06.row.random": {"en": "random BAM 2: M(F)", "zh": "随机初始化的 BAM 2：M(F)"},
-    "ch06.row.early": {"en": "BAM 1 (16×16): M(F)", "zh": "BAM 1（16×16）：M(F)"},
-    "ch06.row.late": {"en": "BAM 2 (8×8): M(F)", "zh": "BAM 2（8×8）：M(F)"},
+    "ch06.row.early": {"en": "BAM 1 (16 × 16): M(F)", "zh": "BAM 1（16 × 16）：M(F)"},
+    "ch06.row.late": {"en": "BAM 2 (8 × 8): M(F)", "zh": "BAM 2（8 × 8）：M(F)"},
     # "M_c·M_s" is one word for the row label's wrapping (a space, even a no-break one, would split the symbol)
-    "ch06.row.cbam_early": {"en": "CBAM, stage 1 (16×16): M_c·M_s", "zh": "CBAM，第 1 阶段（16×16）：M_c·M_s"},
-    "ch06.row.cbam_late": {"en": "CBAM, stage 2 (8×8): M_c·M_s", "zh": "CBAM，第 2 阶段（8×8）：M_c·M_s"},
+    "ch06.row.cbam_early": {"en": "CBAM, stage 1 (16 × 16): M_c·M_s", "zh": "CBAM，第 1 阶段（16 × 16）：M_c·M_s"},
+    "ch06.row.cbam_late": {"en": "CBAM, stage 2 (8 × 8): M_c·M_s", "zh": "CBAM，第 2 阶段（8 × 8）：M_c·M_s"},
     "ch06.gallery.title": {"en": "The gates of BAM and CBAM at the ends of stages 1 and 2 (cyan: target box)",
                            "zh": "第 1、2 阶段末 BAM 与 CBAM 的门控（青色框为目标框）"},
     "ch06.m_s_peaks": {"en": "{name}, seed {seed}: M_s peaks on the target in {plus:.1%} of the images, -M_s in {minus:.1%}",
                        "zh": "{name}，随机种子 {seed}：M_s 的峰值落在目标上的图像占 {plus:.1%}，-M_s 的占 {minus:.1%}"},
-    "ch06.photo.title": {"en": "{name}: gate at the end of stage 2 (map {h}×{w})",
-                         "zh": "{name}：第 2 阶段末的门控（图 {h}×{w}）"},
+    "ch06.photo.title": {"en": "{name}: gate at the end of stage 2 (map {h} × {w})",
+                         "zh": "{name}：第 2 阶段末的门控（图 {h} × {w}）"},
     "ch06.viewer.title": {"en": "BAM 2's M(F) (mean over channels) over validation images",
                           "zh": "验证图像上的 BAM 2 注意力图 M(F)（通道平均）"},
     "ch06.bam_share": {"en": "the two BAMs hold {share:.1%} of the network's parameters",
                        "zh": "两个 BAM 占整个网络参数量的 {share:.1%}"},
-    "ch06.cost.per_bam": {"en": "BAM on C = {C}, {S}×{S}: {flops}FLOPs; C²HW = {c2hw}",
-                          "zh": "BAM，C = {C}，{S}×{S}：浮点运算次数 {flops}；C²HW = {c2hw}"},
+    "ch06.cost.per_bam": {"en": "BAM on C = {C}, {S} × {S}: {flops}FLOPs; C²HW = {c2hw}",
+                          "zh": "BAM，C = {C}，{S} × {S}：浮点运算次数 {flops}；C²HW = {c2hw}"},
     "ch06.photo.corr": {"en": "correlation of the gate with each cell's redness: BAM {bam:.2f}, CBAM {cbam:.2f}",
                         "zh": "门控与各格子红色程度的相关系数：BAM {bam:.2f}，CBAM {cbam:.2f}"},
     # §8
     "ch06.bn1": {"en": "training mode, batch size 1: {error}", "zh": "训练模式、批量大小为 1：{error}"},
     "ch06.bn1.fix": {"en": "eval mode, batch size 1: output {shape}", "zh": "评估模式、批量大小为 1：输出形状 {shape}"},
-    "ch06.dilation": {"en": "padding {p}, dilation {d}, two convolutions: {h}×{w} in, {out} out",
-                      "zh": "填充 {p}、空洞率 {d}、两个卷积：输入 {h}×{w}，输出 {out}"},
+    "ch06.dilation": {"en": "padding {p}, dilation {d}, two convolutions: {h} × {w} in, {out} out",
+                      "zh": "填充 {p}、空洞率 {d}、两个卷积：输入 {h} × {w}，输出 {out}"},
     "ch06.three_fc": {"en": "channel branch with {fc} FC layers: {params} parameters",
                       "zh": "通道分支有 {fc} 个全连接层：{params} 个参数"},
     # exercises
@@ -148,13 +149,15 @@ register({
     "ex.bam.params.three_fc": {"en": "that is a channel MLP with two hidden layers; the paper's has one (C → C/r → C).",
                                "zh": "这是带两个隐藏层的通道 MLP；论文的只有一个（C → C/r → C）。"},
     "ex.bam.params.no_bias": {"en": "every FC and convolution of BAM has a bias.", "zh": "BAM 的每个全连接层和卷积都有偏置。"},
-    "ex.bam.params.one_dilated": {"en": "the spatial branch has two dilated 3×3 convolutions, each with its BatchNorm.",
-                                  "zh": "空间分支有两个 3×3 空洞卷积，各自带一个批量归一化层。"},
-    "ex.bam.params.dense": {"en": "a dilated 3×3 kernel has 9 weights per input and output channel, however far apart "
-                                  "they are spread.",
-                            "zh": "3×3 空洞卷积核对每一对输入、输出通道只有 9 个权重，无论它们分布得多开。"},
-    "ex.bam.params.no_final": {"en": "the spatial branch ends with a 1×1 convolution down to one map (with its bias).",
-                               "zh": "空间分支最后还有一个把通道压成一张图的 1×1 卷积（带偏置）。"},
+    "ex.bam.params.one_dilated": {"en": "the spatial branch has two dilated 3 × 3 convolutions, each with its "
+                                        "BatchNorm.",
+                                  "zh": "空间分支有两个 3 × 3 空洞卷积，各自带一个批量归一化层。"},
+    "ex.bam.params.dense": {"en": "a dilated 3 × 3 kernel has 9 weights per input and output channel, however far "
+                                  "apart they are spread.",
+                            "zh": "3 × 3 空洞卷积核对每一对输入、输出通道只有 9 个权重，无论它们分布得多开。"},
+    "ex.bam.params.no_final": {"en": "the spatial branch ends with a 1 × 1 convolution down to one map (with its "
+                                     "bias).",
+                               "zh": "空间分支最后还有一个把通道压成一张图的 1 × 1 卷积（带偏置）。"},
     "ex.bam.params.one_branch": {"en": "that is one branch alone; BAM has a channel branch and a spatial branch.",
                                  "zh": "这只是其中一个分支；BAM 既有通道分支，也有空间分支。"},
     "ex.bam.params.other": {"en": "count every layer of both branches in §5's breakdown, each with its bias and, where "
@@ -847,7 +850,7 @@ def bam_params(C: int, r: int, hidden_layers: int = 1, norm: bool = True, bias: 
     return mlp + spatial
 
 
-@exercise("bam.params")
+@exercise("bam.params", forbid=("count_parameters",))
 def _bam_params(answer):
     n = as_count(answer)
     C, r = 256, 16

@@ -68,7 +68,7 @@ register({
                             "block parameters {params}",
                       "zh": "{label}：准确率 {seeds}；{n} 次训练中超过 3/4 的 {learned} 次，超过 90% 的 {found} 次；"
                             "模块参数量 {params}"},
-    "ch07.where.after": {"en": "Gate, then a 1×1 convolution", "zh": "门控之后还有一层 1×1 卷积"},
+    "ch07.where.after": {"en": "Gate, then a 1 × 1 convolution", "zh": "门控之后还有一层 1 × 1 卷积"},
     "ch07.where.alone": {"en": "Gate alone before the read-out", "zh": "门控之后直接是读出层"},
     "ch07.share": {"en": "{label:>30}: the question explains {shares} of the gate's variation (seeds {seeds}); "
                          "mean {mean:.0%}",

@@ -16,8 +16,9 @@ A chapter registers one *judge* per exercise with :func:`exercise`::
 ``check(key, answer)`` shows the verdict in the chapter's language (a coloured block in Jupyter, plain text
 elsewhere); ``verdict(key, answer)`` returns ``(True | False | None, message)``. Neither ever raises: ``...`` is
 "not answered yet" (and ``None``, what ``answer = print(...)`` leaves, is named as such), a student's function
-that crashes, calls ``sys.exit()``, loops for ever, returns ``None`` or edits its inputs (inside lists, tuples and
-dicts too) gets a verdict that says so, and a judge that fails on an answer nobody foresaw still yields a verdict
+that crashes, calls ``sys.exit()``, loops for ever, returns ``None``, edits its inputs (inside lists, tuples and
+dicts too) or makes a call its exercise forbids (torch's attention in an exercise that asks for it by hand,
+recorded at run time however it is spelled: :func:`watching`) gets a verdict that says so, and a judge that fails on an answer nobody foresaw still yields a verdict
 (the property test of ``tests/test_exercise_engine.py`` makes sure that this last net is never needed). A verdict
 runs under a time limit (:data:`TIME_LIMIT`) and leaves the global random state (torch, ``random``, NumPy) as it
 found it, so that checking an answer never changes the notebook's later numbers.
@@ -59,6 +60,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .i18n import get_language, register, t
 
@@ -157,6 +159,25 @@ register({
                           "（检查 .double()、.half()、.float() 或经过 NumPy 的转换）。"},
     "ex.fn.not_finite": {"en": "the result contains NaN or infinite values.", "zh": "结果中含有 NaN 或无穷大。"},
     "ex.fn.values": {"en": "the shape is right, the values are not.", "zh": "形状对了，数值不对。"},
+    "ex.forbidden.scaled_dot_product_attention": {
+        "en": "this exercise asks you to compute attention yourself, and your function called "
+              "F.scaled_dot_product_attention, the check's reference. Write it from torch operations: a matrix "
+              "product, the scale, a softmax.",
+        "zh": "这个练习要求你自己计算注意力，而你的函数调用了 F.scaled_dot_product_attention，也就是检查程序用作参考的函数。"
+              "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
+    "ex.forbidden.is_causal": {
+        "en": "this exercise asks you to build the causal mask yourself, and your function called "
+              "F.scaled_dot_product_attention with is_causal=True, the check's reference. Build the (N, N) mask "
+              "and pass it as attn_mask.",
+        "zh": "这个练习要求你自己构造因果掩码，而你的函数以 is_causal=True 调用了 F.scaled_dot_product_attention，"
+              "也就是检查程序用作参考的写法。请自己构造 (N, N) 的掩码，作为 attn_mask 传入。"},
+    "ex.forbidden.count_parameters": {
+        "en": "this exercise asks you to count by hand, and your code called count_parameters.",
+        "zh": "这个练习要求你手工计算，而你的代码调用了 count_parameters。"},
+    "ex.forbidden.unwatched": {
+        "en": "your function switched off the recording of the calls this exercise forbids (sys.setprofile, or "
+              "torch's function modes); write it without touching them.",
+        "zh": "你的函数关掉了对本练习禁止的调用的记录（sys.setprofile 或 torch 的函数模式）；请不要改动它们。"},
     "ex.fn.mutated": {"en": "your function changed its input {name} in place (an operation ending in _, "
                             "an assignment into it, or a changed layer); compute new tensors instead.",
                       "zh": "你的函数原地修改了输入 {name}（以 _ 结尾的操作、对它的赋值，或改动了层）；"
@@ -194,7 +215,7 @@ class Exercise:
     key: str
     judge: Callable[[Any], Problem]   # None if right, else the i18n key of what is wrong (or (key, fmt), or a Slip)
     chapter: str = ""                 # the module that registered it, e.g. "ch03_squeeze_excitation"
-    forbid: tuple[str, ...] = ()      # names an answer must not use (the grading command flags them)
+    forbid: tuple[str, ...] = ()      # names an answer must not use (flagged; recorded at run time if WATCHABLE)
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -206,7 +227,9 @@ def exercise(key: str, forbid: tuple[str, ...] = ()):
     ``judge`` returns None when the answer is right, else the i18n key of what is wrong, or
     ``(key, format_fields)``, or raises a :class:`Slip` (the helpers below do); it is only called with an
     answer (``...`` and None mean "not answered"). ``forbid`` names what the exercise asks the student not to
-    use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer that does.
+    use (``("scaled_dot_product_attention",)``): ``python -m attention_lib.grade`` flags an answer cell that names
+    it, and the names among :data:`WATCHABLE` are recorded at run time (:func:`watching`): a student's function
+    that makes such a call inside the check gets a verdict that says to compute it yourself.
     """
     def wrap(judge):
         module = getattr(judge, "__module__", "") or ""
@@ -218,8 +241,12 @@ def exercise(key: str, forbid: tuple[str, ...] = ()):
 # ---------------------------------------------------------------- verdicts
 
 
-def verdict(key: str, answer: Any) -> tuple[Optional[bool], str]:
-    """``(True, message)`` when right, ``(False, what is wrong)``, ``(None, "not answered")`` for ``...``/None."""
+def verdict(key: str, answer: Any, calls: Optional[set] = None) -> tuple[Optional[bool], str]:
+    """``(True, message)`` when right, ``(False, what is wrong)``, ``(None, "not answered")`` for ``...``/None.
+
+    A student's function that makes a call its exercise forbids (``Exercise.forbid``, watched at run time by
+    :func:`watching` inside :func:`call`) gets ``(False, "... asks you to compute it yourself ...")``, whatever its
+    values; the names of those calls are added to ``calls`` if given (the grading command flags them)."""
     if key not in EXERCISES:
         from .. import chapters
         chapters.load_all()          # the chapters register their exercises when imported
@@ -230,6 +257,8 @@ def verdict(key: str, answer: Any) -> tuple[Optional[bool], str]:
     if answer is None:               # what `answer = print(...)` leaves behind
         return None, t("ex.answer.none")
     judge = EXERCISES[key].judge
+    seen: set = set()
+    _FORBIDDEN.append((EXERCISES[key].forbid, seen))      # what call() watches while the student's function runs
     try:
         with _random_state_kept():
             problem = run_limited(lambda: judge(answer), TIME_LIMIT)
@@ -240,7 +269,13 @@ def verdict(key: str, answer: Any) -> tuple[Optional[bool], str]:
     except SystemExit:               # from an answer's own methods, outside call()
         problem = Slip("ex.fn.exit")
     except Exception as error:       # a gap in the judge: still a verdict, never a traceback
-        return False, t("ex.wrong", hint=t("ex.check_failed", error=describe_error(error)))
+        problem = Slip("ex.check_failed", error=describe_error(error))
+    finally:
+        _FORBIDDEN.pop()
+    if calls is not None:
+        calls.update(seen)
+    if seen:                         # the exercise's rule comes first: right values by a forbidden call are not right
+        return False, t("ex.wrong", hint=t(f"ex.forbidden.{sorted(seen)[0]}"))
     if problem is None:
         return True, t("ex.correct")
     try:
@@ -608,6 +643,97 @@ def as_function(answer: Any, usage: str = "f(x)") -> Callable:
     return answer
 
 
+# ---------------------------------------------------------------- what an exercise forbids, watched as it runs
+
+#: The calls an exercise may forbid by name (``@exercise(key, forbid=(...))``) and that are watched at run time:
+#: torch's attention, the same with ``is_causal=True``, and the library's parameter count.
+WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters")
+#: (forbidden names, the set that records them) of the verdict running now: :func:`call` watches its student function
+_FORBIDDEN: list[tuple[tuple[str, ...], set]] = []
+_SDPA = "scaled_dot_product"
+
+
+class _Recorder(TorchFunctionMode):
+    """Sees every torch function call while pushed, by any route (``F.``, ``torch._C._nn.``, ``torch.ops.aten.``, a
+    name bound before the check, one looked up from text), with its arguments: records torch's attention and its
+    ``is_causal=True``. It only records; each call runs as it would."""
+
+    def __init__(self, names, seen: set):
+        super().__init__()
+        self.names, self.seen = names, seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if _SDPA in str(getattr(func, "__name__", "")):
+            if "scaled_dot_product_attention" in self.names:
+                self.seen.add("scaled_dot_product_attention")
+            if "is_causal" in self.names and _causal(func, args, kwargs):
+                self.seen.add("is_causal")
+        return func(*args, **kwargs)
+
+
+def _causal(func, args, kwargs) -> bool:
+    """Whether a call of torch's attention asked for ``is_causal=True`` (a keyword or a positional argument)."""
+    if "is_causal" in kwargs:
+        return bool(kwargs["is_causal"])
+    schema = getattr(func, "_schema", None)            # an aten overload names its arguments; else F.'s order
+    names = [a.name for a in schema.arguments] if schema is not None else \
+        ["query", "key", "value", "attn_mask", "dropout_p", "is_causal"]
+    where = names.index("is_causal") if "is_causal" in names else len(args)
+    return where < len(args) and bool(args[where])
+
+
+@contextmanager
+def watching(names, seen: Optional[set] = None):
+    """Record, while the block runs, the calls among ``names`` (see :data:`WATCHABLE`) that its code makes: yields
+    the set ``seen`` (a new one if not given), which then holds the name of each kind of call made
+    (``"scaled_dot_product_attention"``, ``"is_causal"``, ``"count_parameters"``, or ``"unwatched"`` when the code
+    switched the recording off).
+
+    Two recorders, so that no spelling hides a call: a torch function mode (every torch call with its arguments,
+    whatever name reached the function: ``F.``, ``torch._C._nn.``, ``torch.ops.aten.``, a name bound before, one
+    looked up from text) and a profile hook (``sys.setprofile``: a call of torch's attention even with torch's
+    function modes disabled, and a call of the library's ``count_parameters`` by its code object, however it was
+    imported). Both are removed when the block ends, by an error or a time limit too. Code that calls
+    ``sys.setprofile`` or pops torch's mode stack switches them off: that itself is recorded as ``"unwatched"``.
+    """
+    names = tuple(n for n in names if n in WATCHABLE)
+    seen = set() if seen is None else seen
+    if not names:
+        yield seen
+        return
+    from .instruments import count_parameters
+    codes = {count_parameters.__code__} if "count_parameters" in names else set()
+    sdpa = "scaled_dot_product_attention" in names
+    handler = _Recorder.__torch_function__.__code__
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            seen.add("count_parameters")
+        elif sdpa and event == "c_call" and frame.f_code is not handler \
+                and _SDPA in str(getattr(arg, "__name__", "")):
+            seen.add("scaled_dot_product_attention")
+
+    recorder = _Recorder(names, seen)
+    depth = torch._C._len_torch_function_stack()
+    before = sys.getprofile()
+    recorder.__enter__()
+    sys.setprofile(profile)
+    try:
+        yield seen
+    finally:
+        if sys.getprofile() is not profile:
+            seen.add("unwatched")
+        sys.setprofile(before)
+        if torch._C._len_torch_function_stack() == depth + 1 \
+                and torch.overrides._get_current_function_mode() is recorder:
+            recorder.__exit__(None, None, None)
+        else:                                               # the code popped the recorder (or pushed a mode)
+            seen.add("unwatched")
+            while torch._C._len_torch_function_stack() > depth:
+                torch._C._pop_torch_function_stack()
+
+
 # ---------------------------------------------------------------- a student's function
 
 
@@ -691,8 +817,9 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
     labels = list(names) + [f"arg{i + 1}" for i in range(len(names), len(args))]
     copies = [_copy(a) for a in args]
     kw_copies = {k: _copy(v) for k, v in kwargs.items()}
+    forbid, seen = _FORBIDDEN[-1] if _FORBIDDEN else ((), set())
     try:
-        with torch.no_grad():
+        with torch.no_grad(), watching(forbid, seen):         # the calls the exercise forbids, however spelled
             result = function(*copies, **kw_copies)
     except (TimeUp, KeyboardInterrupt):
         raise

@@ -17,7 +17,7 @@ from matplotlib.ticker import NullFormatter
 from .figure_output import MIN_FONT_PT, PAGE_WIDTH_IN, describe
 from .format import fit_slope
 from .i18n import register, t
-from .viz import fit_ticks, page_grid, wrap_label, wrap_title
+from .viz import fit_ticks, page_grid, tight_times, wrap_label, wrap_title
 
 register({
     "figures.cost.flops_title": {"en": "FLOPs vs input side (C = {C})", "zh": "浮点运算次数随输入边长的变化（C = {C}）"},
@@ -27,7 +27,7 @@ register({
     "figures.cost.flops": {"en": "FLOPs per sample", "zh": "每个样本的浮点运算次数"},
     "figures.cost.params": {"en": "parameters", "zh": "参数量"},
     "figures.cost.module": {"en": "attention block", "zh": "注意力模块"},
-    "figures.cost.reference": {"en": "3×3 convolution C → C", "zh": "3×3 卷积 C → C"},
+    "figures.cost.reference": {"en": "3 × 3 convolution C → C", "zh": "3 × 3 卷积 C → C"},
     "figures.scaling.time_title": {"en": "Time of one call vs tokens N", "zh": "单次调用耗时随词元数 N 的变化"},
     "figures.scaling.memory_title": {"en": "Peak extra memory vs tokens N", "zh": "额外峰值内存随词元数 N 的变化"},
     "figures.scaling.tokens": {"en": "tokens N", "zh": "词元数 N"},
@@ -228,7 +228,8 @@ def plot_seed_spread(panels: Mapping[str, Mapping[str, Sequence[float]]], *, tit
         if measure in references:
             ref_label, value = references[measure]
             ax.axhline(value, ls="--", color="gray", label=ref_label)
-        ax.set_xticks(np.arange(len(labels)) + 0.15, [wrap_label(label, columns) for label in labels])
+        ax.set_xticks(np.arange(len(labels)) + 0.15, [wrap_label(tight_times(label), columns)
+                                                         for label in labels])
         ax.set_xlim(-0.5, len(labels) - 0.2)
         ax.set_ylabel(measure)
         ax.grid(True, axis="y", alpha=0.3)

@@ -124,7 +124,8 @@ def fit_ticks(ax: Axes, positions: Sequence[float], labels: Sequence[str], axis:
 _CJK_CLASS = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in
                      ((0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xFF00, 0xFFEF)))
 CJK = re.compile(f"[{_CJK_CLASS}]")
-_LABEL_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+|\\s+")   # a CJK character, a word, a space
+#: a CJK character, a product such as ``(16 × 16):`` (never broken at its spaced ×), a word, a space
+_LABEL_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+(?: × [^\\s{_CJK_CLASS}]+)+|[^\\s{_CJK_CLASS}]+|\\s+")
 _NO_LINE_START = "：，、）。；！？”"
 _PHRASE_END = "，、；："                  # CJK marks after which a line may end early
 _PHRASE_START = "（“"                     # and before which one may
@@ -158,6 +159,15 @@ def wrap_label(text: str, width: int = 16) -> str:
         line, used = line + [(token, size)], used + size
     lines.append("".join(tok for tok, _ in line).rstrip())
     return "\n".join(x for x in lines if x)
+
+
+_SPACED_TIMES = re.compile(r"(?<=[^\s{0}]) × (?=[^\s{0}])".format(_CJK_CLASS))
+
+
+def tight_times(text: str) -> str:
+    """``text`` with its spaced products closed up (``3 × 3`` -> ``3×3``): for a tick label that must fit a
+    narrow slot. Prose, captions and alt text keep the book's spaced ``×``."""
+    return _SPACED_TIMES.sub("×", text)
 
 
 def _integer_ticks(ax: Axes) -> None:
@@ -483,7 +493,8 @@ def plot_map_gallery(images: Any, rows: dict, *, boxes: Any = None, title: str |
     fig, axes = plt.subplots(1 + len(maps), g, figsize=(min(PAGE_WIDTH_IN, side * g + 1.3 + label_in),
                                                         max(rows_in, 0.45 * sum(len(x.splitlines()) for x in labels))
                                                         + 1.0),
-                             layout="constrained", squeeze=False)
+                             layout="compressed", squeeze=False)   # "constrained" let the fixed-aspect
+                                                                   # images push a long row label off the page
     extent = (-0.5, iw - 0.5, ih - 0.5, -0.5)
     im = None
     for j in range(g):
