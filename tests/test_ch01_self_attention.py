@@ -500,8 +500,9 @@ def _variant(scale=None, dim=-1, fill=float("-inf"), invert=False, after=False, 
 
 def test_sdpa_exercise_accepts_the_solution_and_names_the_slips(lang):
     assert verdict_is("sa.sdpa", sdpa_solution, None)
+    # calling torch's SDPA, the check's reference, is flagged: the exercise asks to compute attention (main's b9d60c3)
     assert verdict_is("sa.sdpa", lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-                      None)
+                      "ex.forbidden.scaled_dot_product_attention")
     slips = {"ex.sa.sdpa.no_scale": _variant(scale=lambda d: 1.0),
              "ex.sa.sdpa.scale_dk": _variant(scale=lambda d: 1.0 / d),
              "ex.sa.sdpa.dim": _variant(dim=-2),
