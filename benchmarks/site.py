@@ -2,14 +2,16 @@
 
     .venv/bin/python -m benchmarks.site                  # weights and axe (light and dark) of every page
     .venv/bin/python -m benchmarks.site --lighthouse     # + Lighthouse (mobile) on the landing page, a chapter, the guide
+    .venv/bin/python -m benchmarks.site --lighthouse --pages --runs 5 --reports /tmp/lh   # Lighthouse only, 5 runs each
     .venv/bin/python -m benchmarks.site --pages book/index.html notebooks/en/01_self_attention.html
 
 Reads the built site (``_build/html``, ``make book``), serves it on loopback with Python's
 ``http.server`` (no compression, no cache headers: the bytes are what a host that compresses
-nothing would send; ``--gzip`` serves text gzip-compressed, as GitHub Pages and most hosts do) and
-loads each page cold in headless Chromium. Lighthouse (npm ``lighthouse``, fetched into the npm cache
+nothing would send; ``--gzip`` serves text gzip-compressed, as GitHub Pages and most hosts do, and is the
+default with ``--lighthouse`` unless ``--identity``) and loads each page cold in headless Chromium. Lighthouse (npm ``lighthouse``, fetched into the npm cache
 of ``tests/browser.py`` when missing) is a benchmark, not a test: its scores move with the machine's
-load. The deterministic limits (bytes, axe, alt text, keyboard) are tests in ``tests/test_book_site.py``.
+load (simulated throttling multiplies the CPU time it observes, so each run prints the load average; read the
+medians of ``--runs``). The deterministic limits (bytes, axe, alt text, keyboard) are tests in ``tests/test_book_site.py``.
 Results go to ``benchmarks/site.json`` (git-ignored).
 """
 from __future__ import annotations
@@ -54,8 +56,16 @@ def axe_both_schemes(browser, url: str) -> dict:
     return out
 
 
-def lighthouse(url: str) -> dict:
-    """Lighthouse's default (mobile, simulated throttling) scores and metrics for one page."""
+#: The audits that explain a performance score (each one's displayed value and score is kept per run).
+DIAGNOSTICS = ("render-blocking-resources", "bootup-time", "mainthread-work-breakdown", "unused-css-rules",
+               "unused-javascript", "total-byte-weight", "dom-size", "layout-shifts", "long-tasks",
+               "largest-contentful-paint-element", "font-display", "uses-text-compression")
+
+
+def lighthouse(url: str, keep: Path | None = None) -> dict:
+    """Lighthouse's default (mobile, simulated throttling) scores and metrics for one page.
+
+    ``keep``: also write the full JSON report there (to read its audits and trace-derived tables)."""
     npm_package(LIGHTHOUSE)   # checks npm is there; the CLI needs its dependencies, so install it properly:
     prefix = Path(npm_package(LIGHTHOUSE)).parent / "lighthouse-cli"
     cli = prefix / "node_modules" / "lighthouse" / "cli" / "index.js"
@@ -70,6 +80,9 @@ def lighthouse(url: str) -> dict:
                         "--chrome-flags=--headless=new --no-sandbox --disable-gpu"],
                        check=True, env=env, capture_output=True, timeout=600)
         data = json.loads(report.read_text())
+        if keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            keep.write_text(report.read_text())
     audits = data["audits"]
     failing = sorted(k for k, a in audits.items()
                      if a.get("score") is not None and a["score"] < 0.9 and a.get("scoreDisplayMode") in ("binary", "numeric", "metricSavings"))
@@ -77,7 +90,16 @@ def lighthouse(url: str) -> dict:
             "metrics": {k: audits[k].get("displayValue") for k in
                         ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
                          "cumulative-layout-shift", "speed-index", "total-byte-weight", "dom-size")},
+            "diagnostics": {k: {"score": audits[k].get("score"), "value": audits[k].get("displayValue")}
+                            for k in DIAGNOSTICS if k in audits},
             "failing": failing}
+
+
+def median_of_runs(runs: list[dict]) -> dict:
+    """Median score per category (and the run-by-run scores) over repeated Lighthouse runs of one page."""
+    import statistics
+    return {c: {"median": statistics.median(r["scores"][c] for r in runs), "runs": [r["scores"][c] for r in runs]}
+            for c in CATEGORIES}
 
 
 def main(argv=None) -> int:
@@ -87,14 +109,20 @@ def main(argv=None) -> int:
     ap.add_argument("--lighthouse", action="store_true", help="also run Lighthouse on " + ", ".join(LIGHTHOUSE_PAGES))
     ap.add_argument("--lighthouse-pages", nargs="*", default=LIGHTHOUSE_PAGES, help="pages Lighthouse runs on")
     ap.add_argument("--no-axe", action="store_true")
-    ap.add_argument("--gzip", action="store_true", help="serve text gzip-compressed, as most hosts do")
+    ap.add_argument("--gzip", action="store_true", help="serve text gzip-compressed, as most hosts do (the default "
+                    "with --lighthouse: scores are measured as a reader of GitHub Pages gets the site)")
+    ap.add_argument("--identity", action="store_true", help="serve uncompressed even with --lighthouse")
+    ap.add_argument("--runs", type=int, default=3, help="Lighthouse runs per page (medians are reported)")
+    ap.add_argument("--reports", type=Path, help="keep each full Lighthouse JSON report in this folder")
     ap.add_argument("--json", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if not (args.site / "index.html").exists():
         sys.exit(f"no built site in {args.site}: run `make book` first")
-    rels = args.pages or pages(args.site)
-    results: dict = {"pages": {}, "lighthouse": {}}
-    with serve(args.site, gzip=args.gzip) as url, chromium(require=True) as browser:
+    rels = args.pages if args.pages is not None else pages(args.site)
+    gzip = (args.gzip or args.lighthouse) and not args.identity
+    results: dict = {"server": "gzip" if gzip else "identity", "pages": {}, "lighthouse": {}}
+    print(f"serving {args.site} with {'gzip' if gzip else 'no'} compression (load average {os.getloadavg()})")
+    with serve(args.site, gzip=gzip) as url, chromium(require=True) as browser:
         print(f"{'page':46} {'KiB':>7} {'req':>4} {'KiB all':>8}  axe light / dark (nodes)")
         for rel in rels:
             first = page_weight(browser, f"{url}/{rel}")
@@ -110,9 +138,18 @@ def main(argv=None) -> int:
                   flush=True)
         if args.lighthouse:
             for rel in args.lighthouse_pages:
-                lh = lighthouse(f"{url}/{rel}")
-                results["lighthouse"][rel] = lh
-                print(f"lighthouse {rel}: {lh['scores']} {lh['metrics']}\n  failing: {lh['failing']}", flush=True)
+                runs = []
+                for i in range(args.runs):
+                    keep = args.reports / f"{rel.replace('/', '_')}.{i}.json" if args.reports else None
+                    lh = lighthouse(f"{url}/{rel}", keep)
+                    lh["load_average"] = os.getloadavg()[0]
+                    runs.append(lh)
+                    print(f"lighthouse {rel} run {i + 1}: {lh['scores']} {lh['metrics']} "
+                          f"(load {lh['load_average']:.1f})\n  failing: {lh['failing']}", flush=True)
+                results["lighthouse"][rel] = {"median": median_of_runs(runs), "runs": runs}
+                print(f"lighthouse {rel} medians: " + ", ".join(
+                    f"{c} {m['median']} {m['runs']}" for c, m in results["lighthouse"][rel]["median"].items()),
+                    flush=True)
     args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(f"written {args.json}")
     return 0

@@ -105,6 +105,32 @@ def test_page_loads_exactly_the_intended_local_scripts(page):
     assert _engine() not in text, f"{rel}: a viewer still carries its own copy of the engine"
 
 
+#: The stylesheets a page waits for before its first paint, in bytes (the theme's full sheets were 560 kB:
+#: pydata-sphinx-theme 397, sphinx-design 55, MyST-NB 43, basic via an @import, pygments; lean, about 210).
+BLOCKING_CSS_BYTES = 250_000
+STYLESHEET = re.compile(r"<link\b(?=[^>]*\brel=\"stylesheet\")[^>]*\bhref=\"([^\"?]+)[^>]*>")
+FULL_THEME_SHEETS = ("_static/styles/theme.css", "_static/styles/pydata-sphinx-theme.css", "_static/basic.css",
+                     "_static/sphinx-design.min.css", "_static/pygments.css")
+
+
+@pytest.mark.parametrize("page", [p for p in HTML_PAGES if p.stat().st_size > 2000],
+                         ids=lambda p: p.relative_to(SITE).as_posix())
+def test_page_waits_for_lean_stylesheets_only(page):
+    """Speed on a phone: the render-blocking stylesheets are the lean copies (book/_ext/lean_css.py), none
+    imports another (a serial round trip), and together they stay under BLOCKING_CSS_BYTES."""
+    rel = page.relative_to(SITE).as_posix()
+    head = page.read_text(encoding="utf-8").split("</head>", 1)[0]
+    sheets = [(page.parent / h).resolve().relative_to(SITE.resolve()).as_posix()
+              for h in STYLESHEET.findall(head) if "media=\"print\"" not in h]
+    assert sheets, f"{rel}: no stylesheet found"
+    full = [s for s in sheets if s in FULL_THEME_SHEETS or re.fullmatch(r"_static/mystnb\.\w+\.css", s)]
+    assert not full, f"{rel}: links the theme's full stylesheets {full} instead of their lean copies"
+    imports = [s for s in sheets if "@import" in (SITE / s).read_text(encoding="utf-8")]
+    assert not imports, f"{rel}: {imports} import another stylesheet before the page can paint"
+    total = sum((SITE / s).stat().st_size for s in sheets)
+    assert total <= BLOCKING_CSS_BYTES, f"{rel}: {total} bytes of render-blocking CSS: {sheets}"
+
+
 class PageVisit:
     """One page opened with every request, console message and page error recorded."""
 

@@ -102,3 +102,64 @@ def test_the_site_draws_each_viewer_as_it_nears_the_window():
     engine = reader_site.lazy_engine()
     assert "IntersectionObserver" in engine and 'addEventListener("beforeprint",AV.start)' in engine
     assert "AV.boot=function" in engine.replace(" ", "")            # the whole engine, started lazily
+
+
+# ---------------------------------------------------------------- lean stylesheets (book/_ext/lean_css.py)
+
+import lean_css  # noqa: E402
+
+SHEET = """@charset "UTF-8";/*! Bootstrap v5 | MIT */:root{--bs-blue:#0d6efd}
+.fa-bars:before{content:"\\f0c9"}.fa-anchor:before{content:"\\f13d"}
+.btn,.carousel{padding:1px}.btn:not(.unused-state){color:red}a[href$=".pdf"]{color:blue}
+@media (min-width:960px){.carousel{margin:0}.bd-sidebar{width:20%}}
+.bs-tooltip-top .tooltip-arrow{bottom:0}.md\\:col-6{width:50%}
+@keyframes spin{0%{opacity:0}to{opacity:1}}@font-face{font-family:x;src:url(../x.woff)}"""
+
+
+def test_a_lean_stylesheet_keeps_exactly_the_rules_a_page_or_a_script_can_match():
+    usage = lean_css.Usage({"fa-bars", "btn", "bd-sidebar", "tooltip-arrow", "md:col-6"}, ("bs-",))
+    lean = lean_css.lean_stylesheet(SHEET, usage)
+    assert lean.startswith('@charset "UTF-8";\n/*! Bootstrap v5 | MIT */')       # the licence stays
+    for kept in (":root{--bs-blue:#0d6efd}", ".fa-bars:before", ".btn{padding:1px}",   # unused selector cut
+                 ".btn:not(.unused-state)", 'a[href$=".pdf"]', "@media (min-width:960px){.bd-sidebar",
+                 ".bs-tooltip-top .tooltip-arrow", ".md\\:col-6", "@keyframes spin{0%{opacity:0}to{opacity:1}}",
+                 "@font-face{font-family:x;src:url(../x.woff)}"):
+        assert kept in lean, kept
+    assert "carousel" not in lean and "fa-anchor" not in lean and "\uf0c9" in lean
+    assert lean_css.lean_stylesheet(lean, usage) == lean                                 # idempotent
+
+
+def test_the_words_of_pages_and_scripts_and_the_prefixes_scripts_build_classes_from(tmp_path):
+    (tmp_path / "_static" / "scripts").mkdir(parents=True)
+    (tmp_path / "index.html").write_text('<div class="bd-page x">', encoding="utf-8")
+    (tmp_path / "_static" / "scripts" / "theme.js").write_text(
+        'e.classList.add(`bs-${n}-auto`);t.add("show");x="toggle-"+y', encoding="utf-8")
+    (tmp_path / "_static" / "scripts" / "fontawesome.js").write_text('"fa-anchor"', encoding="utf-8")
+    usage = lean_css.Usage.of_site(tmp_path)
+    assert {"bd-page", "show"} <= usage.words and "fa-anchor" not in usage.words     # no page loads that script
+    assert usage.prefixes == ("bs-", "toggle-") and usage.used("bs-popover-top")
+
+
+def test_pages_link_the_lean_stylesheets_and_basic_css_without_an_import():
+    head = ('<link href="../../_static/styles/theme.css?digest=55c2" rel="stylesheet" />\n'
+            '<link href="../../_static/styles/pydata-sphinx-theme.css?digest=55c2" rel="stylesheet" />\n'
+            '<link rel="stylesheet" type="text/css" href="../../_static/mystnb.11b3.css?v=8cd3" />\n'
+            '<link rel="stylesheet" type="text/css" href="../../_static/book.css?v=6919" />')
+    out = lean_css.link_lean(head)
+    assert 'href="../../_static/basic.lean.css?digest=55c2"' in out
+    assert 'href="../../_static/styles/pydata-sphinx-theme.lean.css?digest=55c2"' in out
+    assert 'href="../../_static/mystnb.11b3.lean.css?v=8cd3"' in out and "_static/book.css?v=6919" in out
+    assert lean_css.link_lean(out) == out and reader_site.finish_html(head, "x").count(".lean.css") == 3
+
+
+def test_the_theme_script_skips_its_scroll_size_pass_over_every_block(tmp_path):
+    script = tmp_path / "_static" / reader_site.THEME_SCRIPT
+    script.parent.mkdir(parents=True)
+    body = 'function I(){const e=()=>{' + reader_site.THEME_SCROLL_PASS + 'e=>{e.tabIndex=e.scrollWidth>1?0:-1})}}'
+    script.write_text(body, encoding="utf-8")
+    app = type("App", (), {"outdir": str(tmp_path), "builder": type("B", (), {"format": "html"})()})()
+    reader_site.quiet_theme_script(app, None)
+    once = script.read_text(encoding="utf-8")
+    assert "querySelectorAll" not in once and "[].forEach(e=>{e.tabIndex" in once
+    reader_site.quiet_theme_script(app, None)
+    assert script.read_text(encoding="utf-8") == once

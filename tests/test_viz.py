@@ -371,3 +371,18 @@ def test_the_shared_figures_follow_the_page_rule_in_both_languages(lang, name):
         assert chunks.get("Description") and bool(CJK.search(chunks["Description"])) == (lang == "zh")
     if name == "accuracy_vs_params":
         assert "0.71 ± 0.01" in chunks["Description"] and "520" in chunks["Description"]   # mean ± sample std
+
+
+def test_plot_scaling_can_leave_the_time_slopes_out(lang):
+    """A page that reads no time slope (chapter 2) shows none: the time legend names the methods, the memory legend
+    and the caption keep their slopes."""
+    from attention_lib.toolkit import figures
+    ns = [64, 128, 256, 512]
+    seconds, memory = {"fused": [1e-4, 2e-4, 5e-4, 1e-3]}, {"fused": [n * 10.0 for n in ns]}
+    for time_slopes in (True, False):
+        fig, caught = draw(lambda: figures.plot_scaling(ns, seconds, memory, time_slopes=time_slopes))
+        chunks = follows_page_rule(fig)
+        time_legend, memory_legend = ([x.get_text() for x in ax.get_legend().get_texts()] for ax in fig.axes)
+        assert caught == [] and memory_legend == [i18n.t("figures.scaling.slope", name="fused", slope=1.0)]
+        assert (time_legend == ["fused"]) is (not time_slopes)
+        assert ("1.16" in chunks["Description"]) is time_slopes          # the time slope over the last three N

@@ -61,6 +61,8 @@ register({
                                 "zh": "{label}：两种问题下的门控值平均相差 {diff}。"},
     "figures.caption.scaling": {"en": "Fitted slopes of time: {time}; of memory: {memory}.",
                                 "zh": "拟合斜率，耗时：{time}；内存：{memory}。"},
+    "figures.caption.scaling_memory": {"en": "Fitted slopes of memory: {memory} (time slopes are not read).",
+                                       "zh": "内存的拟合斜率：{memory}（耗时的斜率不作解读）。"},
     "figures.caption.sep": {"en": "; ", "zh": "；"},
 })
 
@@ -111,17 +113,21 @@ def plot_cost_growth(sizes: Sequence[int], channels: Sequence[int], flops: Calla
 
 
 def plot_scaling(ns: Sequence[int], seconds: Mapping[str, Sequence[float]], memory: Mapping[str, Sequence[float]],
-                 last: int = 3):
+                 last: int = 3, time_slopes: bool = True):
     """Two log-log panels, time and memory against N, one line per method, each labelled with its fitted slope.
 
     A method may stop early (fewer values than ``ns``); the slope is fitted over its ``last`` largest N.
+    ``time_slopes=False``: the time panel's legend and the caption give no time slope (for a page that reads
+    none: on a shared machine a time slope over a few points is noise).
     """
     fig, (left, right) = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 6.2), layout="constrained")
     for ax, data, ylabel, title in ((left, seconds, "figures.scaling.seconds", "figures.scaling.time_title"),
                                     (right, memory, "figures.scaling.bytes", "figures.scaling.memory_title")):
         for name, values in data.items():
             n = ns[:len(values)]
-            ax.loglog(n, values, "o-", label=t("figures.scaling.slope", name=name, slope=fit_slope(n, values, last)))
+            label = (t("figures.scaling.slope", name=name, slope=fit_slope(n, values, last))
+                     if time_slopes or data is memory else name)
+            ax.loglog(n, values, "o-", label=label)
         _integer_log_ticks(ax, ns)
         ax.set_xlabel(t("figures.scaling.tokens"))
         ax.set_ylabel(t(ylabel))
@@ -130,6 +136,8 @@ def plot_scaling(ns: Sequence[int], seconds: Mapping[str, Sequence[float]], memo
     sep = t("figures.caption.sep")
     slopes = {key: sep.join(f"{name} {fit_slope(ns[:len(v)], v, last):.2f}" for name, v in data.items())
               for key, data in (("time", seconds), ("memory", memory))}
+    if not time_slopes:
+        return describe(fig, caption=t("figures.caption.scaling_memory", memory=slopes["memory"]))
     return describe(fig, caption=t("figures.caption.scaling", **slopes))
 
 

@@ -13,7 +13,8 @@
   loads only on pages with maths, as its loader and the components it needs (no menu: formulas are not Tab
   stops); the theme's icon fonts are cut to the icons used; the theme's FontAwesome script (its
   icons are drawn by the webfonts the stylesheet already loads) and Sphinx's search index (used by the search
-  page only) are left out of every other page; each page has a meta description.
+  page only) are left out of every other page; each page has a meta description; the theme's stylesheets are
+  linked as lean copies without the rules no page can use (``lean_css.py``).
 - **Names and roles.** Controls are named by their visible text (the search button, the code toggles), and
   the bibliography is a list of list items.
 """
@@ -25,6 +26,7 @@ import struct
 from pathlib import Path
 
 from docutils import nodes
+from lean_css import link_lean, write_lean          # book/_ext is on the path (local_extensions)
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -239,6 +241,7 @@ _BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]
 def finish_html(html: str, pagename: str) -> str:
     """The rendered page, before it is written: what the theme's templates put there that no option removes."""
     html = _FONTAWESOME.sub("", html)
+    html = link_lean(html)                          # the theme's stylesheets less the rules no page can use
     if pagename != "search":                        # the search dialog submits to search.html, which loads them
         html = _SEARCH.sub("", html)
     # Scripts run after the page is parsed (in order), not while the reader waits for the first paint; the
@@ -356,6 +359,33 @@ def subset_icons(app, exception):
                                     + "\n".join(faces) + "\n", encoding="utf-8")
 
 
+#: What pydata-sphinx-theme's script does once the page is parsed and again after every change to the
+#: article (a MutationObserver: each batch of formulas, each viewer drawn): it reads the scroll size of every
+#: code block and output, which lays out every code cell that ``content-visibility`` kept off (80 ms of a
+#: loaded desktop's main thread on a chapter, 200-400 ms of Lighthouse's phone). ``book.js`` does that job
+#: (a wide block becomes a Tab stop with a cue) and measures a cell only as it nears the window, so the
+#: theme's pass gets an empty list.
+THEME_SCRIPT = "scripts/pydata-sphinx-theme.js"
+THEME_SCROLL_PASS = ('document.querySelectorAll(["pre",".nboutput > .output_area",".cell_output > .output",'
+                     '".jp-RenderedHTMLCommon",".pst-scrollable-table-container"].join(", ")).forEach(')
+THEME_SCROLL_NONE = "[].forEach("
+
+
+def quiet_theme_script(app, exception):
+    """The theme's script without its scroll-size pass over every block (:data:`THEME_SCROLL_PASS`)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    script = Path(app.outdir) / "_static" / THEME_SCRIPT
+    if not script.is_file():
+        return
+    text = script.read_text(encoding="utf-8")
+    if THEME_SCROLL_PASS in text:
+        script.write_text(text.replace(THEME_SCROLL_PASS, THEME_SCROLL_NONE), encoding="utf-8")
+    elif THEME_SCROLL_NONE + "e=>{e.tabIndex=e.scrollWidth" not in text:
+        logger.warning("reader_site: %s has no scroll-size pass to quiet (did the theme change?)", THEME_SCRIPT,
+                       type="reader_site", subtype="theme")
+
+
 #: MathJax components the pages load through its loader (``startup.js``): core, TeX input (with autoload for
 #: rarer packages), CHTML output, hidden MathML that screen readers read, and lazy typesetting (a formula is
 #: typeset when it nears the window: a chapter's 170 formulas took 1.5-4.5 s of the main thread at load;
@@ -387,6 +417,8 @@ def setup(app):
     app.connect("html-page-context", page_context, priority=900)
     app.connect("build-finished", write_engine)
     app.connect("build-finished", subset_icons)
+    app.connect("build-finished", quiet_theme_script)
+    app.connect("build-finished", write_lean, priority=800)     # after subset_icons read the full sheets
     app.add_css_file(ICONS_CSS)
     # A new env_version rebuilds every page: what finish_html and page_context do is part of every page.
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 3}
