@@ -393,7 +393,7 @@ def test_the_web_cheat_sheet_reads_at_a_glance_at_1280_px(visit, lang):
 # ---------------------------------------------------------------- execution time of each notebook
 
 #: Seconds a notebook may take on a 2-core CPU when the book executes it; the comparison chapter
-#: trains its 21 tiny models on its first run and gets three minutes.
+#: trains its 24 tiny models on its first run and gets three minutes.
 TIME_LIMITS = {"08_comparison": 180.0}
 DEFAULT_LIMIT = 60.0
 

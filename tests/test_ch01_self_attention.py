@@ -108,6 +108,9 @@ def test_scale_readings_hold_on_the_measurement_and_fail_on_contradicting_number
     flat = dict(stats, grad_median_raw=[0.5] * 5)                          # a median that does not collapse
     with pytest.raises(al.readings.ReadingError, match="median collapses"):
         ch.check_scale_readings(flat)
+    shallow = dict(stats, grad_median_raw=[0.5, 1.2, 1.4, 0.5, 0.02])        # above a hundredth of d_k = 64's
+    with pytest.raises(al.readings.ReadingError, match="hundredth of its value at d_k = 64"):
+        ch.check_scale_readings(shallow)
     growing = dict(stats, grad_mean_scaled=[0.2, 0.4, 0.8, 1.6, 3.2])      # the scale would not keep it flat
     with pytest.raises(al.readings.ReadingError, match="with the scale"):
         ch.check_scale_readings(growing)
@@ -180,6 +183,16 @@ def test_position_similarity_and_its_summary_by_distance():
     assert torch.allclose(sim.diagonal(), torch.ones(grid * grid)) and torch.allclose(sim, sim.T)
     near, far = ch.similarity_by_distance(sim, grid)
     assert near > far
+
+
+def test_similarity_profile_reads_each_tile_against_the_border_patches():
+    grid = 4
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    edge = ((rows == 0) | (rows == grid - 1) | (cols == 0) | (cols == grid - 1)).flatten()
+    # border patches share one direction, interior patches are orthogonal to it: border tiles red on the border
+    pos = torch.stack([edge.float(), (~edge).float() * torch.arange(16.0)], 1) + 1e-3
+    m = ch.similarity_profile(ch.position_similarity(pos), grid)
+    assert m["border_tiles"] == pytest.approx(1.0, abs=1e-3) and m["interior_tiles"] == pytest.approx(0.0, abs=1e-2)
 
 
 def test_patch_tokens_cut_the_image_row_by_row():
@@ -300,11 +313,12 @@ def test_accuracy_by_distance_of_an_oracle_is_one():
     assert torch.equal(ch.accuracy_by_distance(Oracle(), data), torch.ones(15))
 
 
-def _pair_results(local_within=1.0, local_beyond=0.5, local_loss=0.35, global_acc=1.0, train_within=1.0):
+def _pair_results(local_within=1.0, local_beyond=0.5, local_loss=0.35, global_acc=1.0, train_within=1.0,
+                  train_beyond=0.52):
     def acc(within, beyond):
         return torch.tensor([[within] * 8 + [beyond] * 7] * 3)
     return {"global": dict(val=acc(global_acc, global_acc), train=acc(1.0, 1.0), loss=torch.full((3,), 0.001)),
-            "local": dict(val=acc(local_within, local_beyond), train=acc(train_within, 0.52),
+            "local": dict(val=acc(local_within, local_beyond), train=acc(train_within, train_beyond),
                           loss=torch.full((3,), local_loss))}
 
 
@@ -315,7 +329,8 @@ def test_pair_readings_hold_on_a_clean_cliff_and_fail_on_contradicting_numbers()
                       "at chance": dict(local_beyond=0.7),
                       "global self-attention is right": dict(global_acc=0.9),
                       "just above the floor": dict(local_loss=0.6),
-                      "up to its reach": dict(local_within=0.55)}
+                      "up to its reach": dict(local_within=0.55),
+                      "slightly more than half": dict(train_beyond=0.49)}
     for match, changes in contradictions.items():
         with pytest.raises(al.readings.ReadingError, match=match):
             ch.check_pair_readings(_pair_results(**changes), 8, floor)
@@ -332,6 +347,8 @@ def test_pair_results_and_table_read_the_runs(tmp_path):
     assert r["val"].shape == (3, 15) and r["train"].shape == (3, 15) and r["loss"].shape == (3,)
     assert r["loss"][0].item() == pytest.approx(runs[0].history["loss"][-1])
     table = ch.pair_table({"global": r, "local": r}, 8)
+    beyond = ch.beyond_reach(r, 8)
+    assert beyond["low"] == r["val"][:, 8:].min().item() and len(beyond["train"]) == 3
     assert len(table) == 6 and "8" in table.headers[3]
 
 
@@ -372,10 +389,12 @@ def test_vit_measurements_of_an_untrained_model():
 
 
 def _vit(cls=(0.7, 0.7), queries=(0.5, 0.5), rollout=0.6, uniform=0.36, spread=0.3, dist=11.8, near=0.3,
-         far=0.05, profile=(0.3, 0.1, 0.0, -0.06, 0.11), border=0.3, other=-0.1, peak=1.0, bright2=0.65):
+         far=0.05, profile=(0.3, 0.1, 0.0, -0.06, 0.11), border=0.3, other=-0.1, peak=1.0, bright2=0.65,
+         border_tiles=0.3, interior_tiles=-0.05):
     heads = [[0.5, 0.5 + spread, 0.5, 0.5]] * 2
     return dict(acc=0.8, cls=list(cls), queries=list(queries), rollout=rollout, uniform=uniform, heads=heads,
                 dist=[[dist] * 4] * 2, near=near, far=far, profile=list(profile), border=border, other=other,
+                border_tiles=border_tiles, interior_tiles=interior_tiles,
                 peak=peak, bright=0.57, bright2=bright2)
 
 
@@ -400,6 +419,10 @@ def test_vit_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_vit_positions([_vit(profile=(0.5, 0.3, 0.2, 0.1, 0.0))] * 3, 0.0, 0.01)
     with pytest.raises(al.readings.ReadingError, match="border against interior"):
         ch.check_vit_positions([_vit(), _vit(border=0.1, other=0.0), _vit()], 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="those of interior patches are not"):   # interior red too
+        ch.check_vit_positions([_vit(), _vit(interior_tiles=0.25), _vit()], 0.0, 0.01)
+    with pytest.raises(al.readings.ReadingError, match="tiles of the border patches"):         # border tiles pale
+        ch.check_vit_positions([_vit(), _vit(), _vit(border_tiles=0.1)], 0.0, 0.01)
     with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # the rollout beats brightness²
         ch.check_vit_shares([good[0], _vit(cls=(0.6, 0.75), rollout=0.8), good[2]])
     with pytest.raises(al.readings.ReadingError, match="learns nothing"):     # the brightest patch often misses
@@ -547,3 +570,15 @@ def test_reversal_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_reversal_readings(1.0, [0.4, 0.783], [0.125, 0.126])
     with pytest.raises(al.readings.ReadingError, match="close to 1/8"):
         ch.check_reversal_readings(1.0, [0.67, 0.783], [0.3, 0.126])
+
+
+def test_vit_training_reads_the_histories_and_its_check_fails_at_a_plateau():
+    histories = [dict(loss=[0.9, 0.512, 0.44], acc=[0.6, 0.79, 0.833]),
+                 dict(loss=[0.9, 0.619, 0.546], acc=[0.6, 0.75, 0.781])]
+    train = ch.vit_training(histories)
+    assert train == dict(loss=[0.44, 0.546], before=[0.512, 0.619], acc=[0.833, 0.781])
+    ch.check_vit_training(train)
+    with pytest.raises(al.readings.ReadingError, match="still improving"):          # flat at the end
+        ch.check_vit_training(dict(train, before=[0.45, 0.619]))
+    with pytest.raises(al.readings.ReadingError, match="still improving"):          # fits its training set
+        ch.check_vit_training(dict(train, acc=[0.99, 0.781]))

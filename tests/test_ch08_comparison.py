@@ -47,12 +47,16 @@ def test_cost_readings_hold_and_fail_when_the_rates_do_not_differ(rows):
     flat = _with_latency(rows, selective_kernel=sk["flops"] / 1e7)   # SK no faster than the gates
     with pytest.raises(ReadingError, match="rate"):
         ch.check_cost_readings(flat, ch.conv_comparison(flat))
+    burst = _with_latency(rows, selective_kernel=sk["flops"] / 1e8,
+                          eca=10 * next(r for r in quiet if r["name"] == "squeeze_excitation")["latency_ms"])
+    with pytest.raises(ReadingError, match="sane timing"):                    # ECA 10x SE: a burst of load
+        ch.check_cost_readings(burst, ch.conv_comparison(burst))
     wrong = dict(ch.conv_comparison(quiet), bam_share=0.5)
     with pytest.raises(ReadingError, match="BAM"):
         ch.check_cost_readings(quiet, wrong)
 
 
-def _scaling(explicit_slope=2.4, sdpa_slope=1.8, external_slope=0.9, ratio=20.0):
+def _scaling(explicit_slope=2.4, sdpa_slope=1.8, external_slope=0.9, ratio=100.0):
     ns = [256, 512, 1024, 2048, 4096]
     names = ("explicit", "sdpa", "external")
     ext = [1e-4 * (n / 256) ** external_slope for n in ns]
@@ -65,14 +69,14 @@ def _scaling(explicit_slope=2.4, sdpa_slope=1.8, external_slope=0.9, ratio=20.0)
 def test_scaling_readings_hold_and_fail_on_contradicting_slopes():
     ns, seconds, memory, names = _scaling()
     ch.check_scaling_readings(ns, seconds, memory, *names)
-    for changes, match in ((dict(explicit_slope=1.4), "its FLOP slope"), (dict(ratio=2.0), "five times")):
+    for changes, match in ((dict(explicit_slope=1.4), "its FLOP slope"), (dict(ratio=10.0), "more than 20 times")):
         ns, seconds, memory, names = _scaling(**changes)
         with pytest.raises(ReadingError, match=match):
             ch.check_scaling_readings(ns, seconds, memory, *names)
 
 
 def _results(sk=(0.944, 0.962, 0.962), cbam=(0.964, 0.974, 0.97), bam=(0.956, 0.936, 0.952), train=0.999,
-             branches_params=18560):
+             branches_params=18560, branches=(0.962, 0.968, 0.964), head=(0.938, 0.946, 0.942), head_params=464):
     """The numbers of the 15-epoch build: baseline and per-variant accuracies."""
     def run(acc, params):
         return dict(acc=list(acc), train=[train, 1.0, 1.0], params=params, n_val=500)
@@ -81,7 +85,7 @@ def _results(sk=(0.944, 0.962, 0.962), cbam=(0.964, 0.974, 0.97), bam=(0.956, 0.
             "eca": run((0.96, 0.956, 0.964), 3),
             "cbam": run(cbam, 652), "bam": run(bam, 2057),
             "selective_kernel": run(sk, 21696),
-            "sk_branches": run((0.962, 0.968, 0.964), branches_params)}
+            "sk_branches": run(branches, branches_params), "mlp_head": run(head, head_params)}
 
 
 def test_accuracy_readings_hold_and_fail_on_contradicting_numbers():
@@ -98,6 +102,20 @@ def test_accuracy_readings_hold_and_fail_on_contradicting_numbers():
         ch.check_accuracy_readings(_results(cbam=(0.954, 0.974, 0.97)))
     with pytest.raises(ReadingError, match="14 % fewer"):                       # a control of equal size
         ch.check_accuracy_readings(_results(branches_params=21696))
+    with pytest.raises(ReadingError, match="BAM the only one below"):           # BAM above in one seed
+        ch.check_accuracy_readings(_results(bam=(0.96, 0.936, 0.952)))
+    with pytest.raises(ReadingError, match="two points or less"):               # BAM 2.4 points below
+        ch.check_accuracy_readings(_results(bam=(0.934, 0.946, 0.962)))
+    with pytest.raises(ReadingError, match="neither SK nor"):                   # the control below in every seed
+        ch.check_accuracy_readings(_results(branches=(0.952, 0.95, 0.964)))
+    with pytest.raises(ReadingError, match="MLP head is below"):                # the MLP head above in one seed
+        ch.check_accuracy_readings(_results(head=(0.96, 0.946, 0.942)))
+    with pytest.raises(ReadingError, match="not below the MLP head"):           # SE below the MLP head in seed 1
+        ch.check_accuracy_readings(_results(head=(0.938, 0.95, 0.942)))
+    with pytest.raises(ReadingError, match="about as many parameters as SE"):
+        ch.check_accuracy_readings(_results(head_params=2000))
+    assert ch.head_comparison(_results())["eca"].values == pytest.approx((0.022, 0.010, 0.022))
+    assert "SE +0.011" in ch.head_comparison_text(_results())
 
 
 def test_accuracy_table_pairs_the_seeds_and_uses_the_sample_sd():
@@ -127,6 +145,23 @@ def test_pick_table_and_its_readings(rows):
     ch.check_pick_readings(quiet, _results())
     with pytest.raises(ReadingError, match="fraction of SK"):
         ch.check_pick_readings(_with_latency(rows), _results())
+    se = next(r for r in quiet if r["name"] == "squeeze_excitation")["latency_ms"]
+    with pytest.raises(ReadingError, match="fastest feature-map blocks"):       # CBAM as fast as SE
+        ch.check_pick_readings([dict(r, latency_ms=se) if r["name"] == "cbam" else r for r in quiet], _results())
+
+
+def test_cost_table_times_round_robin_and_reads_equal_work_apart():
+    assert ch._apart([[1.0, 5.0], [0.9, 4.0]], [(0, 1)], 3.0)                 # 0.9 against 4.0: apart
+    assert not ch._apart([[1.0, 5.0], [0.9, 1.1]], [(0, 1)], 3.0)             # the smallest medians agree
+    with pytest.raises(ValueError, match="rounds"):
+        ch.cost_table(rounds=0)
+
+
+def test_sdpa_ratio_reads_the_times_and_the_equations_flops():
+    r = ch.sdpa_ratio(4096, 0.5, 0.005)
+    assert r["time"] == pytest.approx(100) and r["n"] == 4096
+    sa = al.MECHANISMS["self_attention"].expected_flops((1, 4096, 64), dim=64, num_heads=8)
+    assert r["flops"] == pytest.approx(sa / (4 * 4096 * 64 * 64), rel=0.03)   # External Attention: 4NSD + lower
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -154,3 +189,14 @@ def test_variant_results_train_each_seed_and_evaluate_it(tmp_path, monkeypatch):
     assert set(results) == {None, "sk_branches"} and r["n_val"] == 16
     assert len(r["acc"]) == len(ch.ACCURACY_SEEDS) and all(0 <= a <= 1 for a in r["acc"] + r["train"])
     assert r["params"] == al.count_parameters(ch.BranchesCNN().build().attention)
+
+
+def test_the_mlp_head_control_is_the_plain_network_with_a_two_layer_head():
+    torch.manual_seed(0)
+    plain = ch.ShapesCNN().build()
+    torch.manual_seed(0)
+    head = ch.MLPHeadCNN().build()
+    assert torch.equal(plain.stem[0][0].weight, head.stem[0][0].weight)       # the same initial convolutions
+    assert al.count_parameters(head) - al.count_parameters(plain) == 464       # 32*16 + 16 + 16*4 + 4 - (32*4 + 4)
+    assert head(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    assert isinstance(ch.variant_demo("mlp_head", 2), ch.MLPHeadCNN) and ch.variant_demo("mlp_head", 2).seed == 2

@@ -75,6 +75,13 @@ register({
     "ch01.vit.accuracy": {"en": "tiny ViT, {n:,} training images, {epochs} epochs: validation accuracy per seed {acc} "
                                 "(chance: 25%)",
                           "zh": "小型 ViT，{n:,} 张训练图像，{epochs} 轮：各随机种子的验证准确率 {acc}（随机猜测为 25%）"},
+    "ch01.pairs.beyond": {"en": "local model beyond its reach: held-out accuracy per distance and seed {low:.2f} to "
+                                "{high:.2f}; on its training pairs beyond the reach, per seed {train}",
+                          "zh": "局部模型在可及范围之外：各距离、各随机种子的验证准确率在 {low:.2f} 到 {high:.2f} 之间；"
+                                "它在自己的训练样本上、可及范围之外的准确率，各随机种子分别为 {train}"},
+    "ch01.vit.training": {"en": "training loss per seed in the last epoch {loss} (the epoch before: {before}); training "
+                                "accuracy over the last epoch {acc}",
+                          "zh": "各随机种子最后一轮的训练损失 {loss}（前一轮：{before}）；最后一轮的训练准确率 {acc}"},
     "ch01.vit.table.seed": {"en": "seed", "zh": "随机种子"},
     "ch01.vit.table.acc": {"en": "accuracy", "zh": "准确率"},
     "ch01.vit.table.layer": {"en": "layer", "zh": "层"},
@@ -90,10 +97,12 @@ register({
     "ch01.vit.table.peak": {"en": "brightest patch in the box", "zh": "最亮图像块落在框内"},
     "ch01.pos.profile": {"en": "{which}: mean cosine by distance (patches) 1: {d1:.2f}, √2: {d2:.2f}, 2–√5: {d3:.2f}, "
                                "2√2–√13: {d4:.2f}, 4 or more: {d5:.2f}; pairs 3 or more apart: both on the border "
-                               "{border:.2f}, the others {other:.2f}",
+                               "{border:.2f}, the others {other:.2f}; tiles' mean cosine to the (other) border patches: "
+                               "border patches' {border_tiles:+.2f}, interior patches' {interior_tiles:+.2f}",
                          "zh": "{which}：按距离（以图像块计）的平均余弦相似度，1：{d1:.2f}，√2：{d2:.2f}，2–√5：{d3:.2f}，"
                                "2√2–√13：{d4:.2f}，4 及以上：{d5:.2f}；相距 3 格及以上的图像块对中，两块都在边缘的为 "
-                               "{border:.2f}，其余为 {other:.2f}"},
+                               "{border:.2f}，其余为 {other:.2f}；小方块与（其他）边缘图像块的平均余弦相似度：边缘图像块的为 "
+                               "{border_tiles:+.2f}，内部图像块的为 {interior_tiles:+.2f}"},
     "ch01.heads.row": {"en": "seed 0, layer {layer}: share on the target per head {share}; mean attention distance "
                              "(pixels) {dist}",
                        "zh": "随机种子 0，第 {layer} 层：各头落在目标上的份额 {share}；平均注意力距离（像素）{dist}"},
@@ -177,6 +186,14 @@ def pair_results(demos: Sequence) -> dict:
                 curves=torch.tensor([d.history["loss"] for d in demos]))
 
 
+def beyond_reach(local: dict, reach: int) -> dict:
+    """The local model beyond its ``reach`` (:func:`pair_results`): the lowest and highest held-out accuracy of any
+    distance and seed, and its training accuracy there, per seed."""
+    beyond = local["val"][:, reach:]                                         # (seeds, distances beyond)
+    return dict(low=beyond.min().item(), high=beyond.max().item(),
+                train=rounded(local["train"][:, reach:].mean(1)))
+
+
 def pair_table(results: dict, reach: int) -> Table:
     """One row per model and seed: final training loss; accuracy within and beyond ``reach`` on the
     training pairs and on the held-out pairs."""
@@ -217,6 +234,9 @@ def check_pair_readings(results: dict, reach: int, floor: float) -> None:
               all(abs(v - 0.5) <= 0.05 for v in beyond.mean(1).tolist())
               and (beyond - 0.5).abs().max().item() <= 0.12,
               beyond=rd.seeds(beyond.mean(1).tolist()), farthest=round((beyond - 0.5).abs().max().item(), 3))
+    rd.expect("beyond its reach the local model is right on slightly more than half of its own training pairs in "
+              "every seed (cues memorised from them, which do not transfer)",
+              0.5 < far_train.min().item() and far_train.max().item() <= 0.6, beyond_train=rd.seeds(far_train.tolist()))
     drop = loc["val"][:, reach - 1] - loc["val"][:, reach]
     rd.expect("the local model's accuracy drops from its reach to the next distance in every seed",
               drop.min().item() >= 0.3, drop=rd.seeds(drop.tolist()))
@@ -280,8 +300,10 @@ def check_scale_readings(stats: dict) -> None:
     rd.expect("without the scale the largest weight climbs towards 1",
               all(a < b for a, b in zip(top, top[1:])) and top[-1] > 0.9, largest=[round(v, 3) for v in top])
     mean, median = stats["grad_mean_raw"], stats["grad_median_raw"]
-    rd.expect("without the scale the mean gradient reaching q grows with d_k while its median collapses",
-              mean[-1] > 2 * mean[0] and median[-1] < 0.01 * max(median),
+    at_64 = median[list(d).index(64)] if 64 in d else max(median)
+    rd.expect("without the scale the mean gradient reaching q grows with d_k while its median collapses, to less "
+              "than a hundredth of its value at d_k = 64",
+              mean[-1] > 2 * mean[0] and median[-1] < 0.01 * at_64,
               mean=[round(v, 3) for v in mean], median=[float(f"{v:.3g}") for v in median])
     rd.expect("without the scale, at the largest d_k about half of the queries get a gradient below 0.01",
               0.4 <= stats["flat_raw"][-1] <= 0.7 and stats["flat_raw"][0] == 0, share=stats["flat_raw"])
@@ -352,20 +374,27 @@ PROFILE_BINS = ((0.5, 1.01), (1.01, 1.5), (1.5, 2.3), (2.3, 3.7), (3.7, float("i
 def similarity_profile(sim: torch.Tensor, grid: int) -> dict:
     """The position embeddings' mean cosine ``sim`` ``(N, N)`` by distance (one mean per bin of
     :data:`PROFILE_BINS`), and, among pairs at least 3 patches apart, the mean for pairs of two border patches
-    against all the others: what tells "falls with distance" (ViT's figure 7) from "border against interior"."""
+    against all the others: what tells "falls with distance" (ViT's figure 7) from "border against interior"; and per
+    tile of the figure (one patch's row), its mean similarity to the border patches (itself left out), averaged
+    over the border patches' tiles (``border_tiles``) and over the interior patches' (``interior_tiles``)."""
     pos = patch_positions(grid, 1)                                           # (N, 2), in patches
     dist = torch.cdist(pos, pos)                                             # (N, N)
     edge = ((pos < 1) | (pos > grid - 1)).any(1)                             # (N,): on the grid's border
     both = edge[:, None] & edge[None, :]
     far = dist >= 3
+    # each tile of the figure is one patch's row of sim: its mean over the *other* border patches, per patch
+    others = edge[None, :] & ~torch.eye(len(pos), dtype=torch.bool)         # (N, N): border columns, not itself
+    to_border = (sim * others).sum(1) / others.sum(1)                        # (N,): each tile's mean on them
     return dict(profile=[sim[(dist > lo) & (dist <= hi)].mean().item() for lo, hi in PROFILE_BINS],
-                border=sim[far & both].mean().item(), other=sim[far & ~both].mean().item())
+                border=sim[far & both].mean().item(), other=sim[far & ~both].mean().item(),
+                border_tiles=to_border[edge].mean().item(), interior_tiles=to_border[~edge].mean().item())
 
 
 def profile_text(which: str, m: dict) -> str:
     """One printed line of :func:`similarity_profile`'s numbers ``m`` for the model named ``which``."""
     bins = dict(zip(("d1", "d2", "d3", "d4", "d5"), m["profile"]))
-    return t("ch01.pos.profile", which=which, border=m["border"], other=m["other"], **bins)
+    return t("ch01.pos.profile", which=which, border=m["border"], other=m["other"],
+             border_tiles=m["border_tiles"], interior_tiles=m["interior_tiles"], **bins)
 
 
 def brightness_shares(images: torch.Tensor, boxes: torch.Tensor, grid: int, image_size: int) -> dict:
@@ -437,6 +466,22 @@ def vit_head_table(per_seed: Sequence[dict], uniform: float) -> Table:
     return Table([t(f"ch01.vit.table.{k}") for k in ("seed", "layer", "spread", "dist", "uniform_dist")], rows)
 
 
+def vit_training(histories: Sequence[dict]) -> dict:
+    """The end of each seed's training history (``fit``'s per-epoch lists): the training loss of the last epoch
+    (``loss``) and of the one before (``before``), and the training accuracy over the last epoch (``acc``)."""
+    return dict(loss=rounded([h["loss"][-1] for h in histories]),
+                before=rounded([h["loss"][-2] for h in histories]),
+                acc=rounded([h["acc"][-1] for h in histories]))
+
+
+def check_vit_training(train: dict) -> None:
+    """§6's sentence on the ViTs' training, against :func:`vit_training`: not at a plateau after its epochs."""
+    drops = [b - a for a, b in zip(train["loss"], train["before"])]
+    rd.expect("the ViTs are still improving at their last epoch: in every seed the training loss fell by more than "
+              "0.05 in the last epoch, and the training accuracy is below 90 %",
+              min(drops) > 0.05 and max(train["acc"]) < 0.9, drops=[round(d, 3) for d in drops], acc=train["acc"])
+
+
 def check_vit_shares(per_seed: Sequence[dict]) -> None:
     """§6's sentences on where the tiny ViTs look, against :func:`vit_measurements` of every seed."""
     shares = [[*m["cls"], *m["queries"], m["rollout"]] for m in per_seed]
@@ -493,6 +538,11 @@ def check_vit_positions(per_seed: Sequence[dict], random_near: float, random_far
               "0.2 in every seed: the embeddings mostly encode border against interior",
               all(m["border"] - m["other"] >= 0.2 for m in per_seed),
               border=[round(m["border"], 2) for m in per_seed], other=[round(m["other"], 2) for m in per_seed])
+    rd.expect("the tiles of the border patches are red along the border rows and columns (mean cosine to the other "
+              "border patches at least 0.2 in every seed), those of interior patches are not (below 0.1 on average)",
+              all(m["border_tiles"] >= 0.2 and m["interior_tiles"] < 0.1 for m in per_seed),
+              border_tiles=[round(m["border_tiles"], 2) for m in per_seed],
+              interior_tiles=[round(m["interior_tiles"], 2) for m in per_seed])
 
 
 def check_memory_readings(ns: Sequence[int], memory: dict, dim: int, heads: int) -> None:
