@@ -518,11 +518,20 @@ def html_escape_text(s: str) -> str:
 #: Everything inside the article that reaches past the column: cut (no scroller) or scrolled without a cue.
 _OVERFLOW = """() => {
   const art = document.querySelector('article.bd-article') || document.querySelector('main');
-  const right = art.getBoundingClientRect().right;
+  const right = art.getBoundingClientRect().right, left = art.getBoundingClientRect().left;
   const name = e => e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
-  const cut = new Set(), nocue = new Set();
+  const cut = new Set(), nocue = new Set(), leftcut = new Set();
+  const scroller = el => { for (let a = el.parentElement; a && a !== art; a = a.parentElement) {
+    const ox = getComputedStyle(a).overflowX; if (ox === 'auto' || ox === 'scroll') return a; } return null; };
   for (const el of art.querySelectorAll('*')) {
     const r = el.getBoundingClientRect();
+    // Content hidden on the LEFT of its box while the box is at rest (a right-to-left box opens at its end):
+    // the reader sees the end of an equation first, and the cue (if any) points the wrong way.
+    if (r.width && r.height && !el.closest('mjx-assistive-mml')) {
+      const box = scroller(el);
+      if (box ? box.scrollLeft === 0 && r.left < box.getBoundingClientRect().left - 1 : r.left < left - 1)
+        leftcut.add(name(el) + ' ' + (el.textContent || '').trim().slice(0, 60));
+    }
     if (r.width === 0 || r.height === 0 || r.right <= right + 1 || el.closest('mjx-assistive-mml')) continue;
     // Up to the first box that scrolls: a box that hides what passes its edge cuts the element off.
     let a = el.parentElement, clip = null, hidden = false;
@@ -536,13 +545,56 @@ _OVERFLOW = """() => {
       cut.add(name(el) + (hidden ? ' (hidden) ' : ' ') + (el.textContent || '').trim().slice(0, 60));
       continue;
     }
-    const host = clip.closest('.book-scroll-host');
-    if (clip.scrollWidth > clip.clientWidth + 1 && !(host && (host.classList.contains('book-more-right') || host.classList.contains('book-more-left'))))
+    // A box that overflows shows the cue on the side where more waits (the right one, at rest), and is a
+    // Tab stop (a keyboard reader scrolls it).
+    const host = clip.closest('.book-scroll-host'), atRest = clip.scrollLeft <= 0;
+    if (clip.scrollWidth > clip.clientWidth + 1 && !(host && host.classList.contains(atRest ? 'book-more-right' : 'book-more-left')))
       nocue.add(name(clip) + ' ' + (clip.textContent || '').trim().slice(0, 60));
+    if (clip.scrollWidth > clip.clientWidth + 1 && clip.tabIndex < 0)
+      nocue.add('not focusable: ' + name(clip) + ' ' + (clip.textContent || '').trim().slice(0, 60));
   }
-  return {cut: [...cut].slice(0, 8), nocue: [...nocue].slice(0, 8),
+  return {cut: [...cut].slice(0, 8), nocue: [...nocue].slice(0, 8), left: [...leftcut].slice(0, 8),
           page: document.documentElement.scrollWidth - window.innerWidth};
 }"""
+
+#: Open every solution (and every other <details>) of the article, as a reader clicking them does.
+_OPEN_SOLUTIONS = """async () => { for (const d of document.querySelectorAll('.bd-article details')) {
+  d.scrollIntoView({block: 'center'}); d.open = true;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 60)))); }
+  window.scrollTo(0, 0); }"""
+
+#: Pages with wide display maths (at 1280 px and on a phone) and long solution code.
+WIDE_PAGES = [rel for rel in ("notebooks/en/01_self_attention.html", "notebooks/en/02_external_attention.html",
+                              "notebooks/en/05_cbam.html", "notebooks/zh/02_external_attention.html",
+                              "book/en/notation.html") if _built(rel)]
+
+
+@pytest.mark.parametrize("rel", WIDE_PAGES)
+def test_wide_blocks_open_at_their_start_with_their_cue_and_take_focus(browser, server, rel):
+    """Wide equations, code and tables open at their start (nothing hidden on the left), show the cue on the
+    side where more waits (the right, at rest) and are Tab stops: from a cold load (axe: no scroll region out
+    of the keyboard's reach before any scroll), after the formulas are typeset and after the solutions open."""
+    problems = []
+    for scheme, size in (("desktop", {"width": 1280, "height": 900}), ("phone", PHONE)):
+        context = browser.new_context(viewport=size, is_mobile=scheme == "phone", has_touch=scheme == "phone")
+        page = context.new_page()
+        page.goto(f"{server}/{rel}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        where = f"{rel} ({scheme})"
+        if scheme == "desktop":
+            problems += [f"{where}, cold: axe {v['id']}: {v['nodes'][:3]}"
+                         for v in run_axe(page, require=REQUIRE_SITE) if v["id"] == "scrollable-region-focusable"]
+        scroll_through(page)
+        typeset_all(page)
+        page.evaluate(_OPEN_SOLUTIONS)
+        page.wait_for_timeout(400)
+        found = page.evaluate(_OVERFLOW)
+        problems += [f"{where}: hidden on the left of its box at rest: {c}" for c in found["left"]]
+        problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
+        problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+        context.close()
+    assert not problems, "\n".join(problems)
+
 
 #: Outputs that must keep their lines: torchinfo summaries and source listings wrap no row.
 _WALLS = """() => {
@@ -661,12 +713,16 @@ def test_every_reader_gets_the_page(browser, server, rel):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{server}/{rel}", wait_until="load")
         page.wait_for_load_state("networkidle")
+        where = f"{rel} ({scheme})"
+        if scheme in ("light", "dark"):                              # as it opens, before any scroll
+            for v in run_axe(page, require=REQUIRE_SITE, undecided_contrast=True):
+                problems.append(f"{where}, cold: axe {v['id']} ({v['impact']}): {v['help']}: {v['nodes'][:3]}")
         scroll_through(page)                                         # a reader's scroll: cells laid out and measured
         typeset_all(page)
         if page.locator(".attention-viewer").count():
             wait_for_viewers(page)                                   # drawn as they near the window
+        page.evaluate(_OPEN_SOLUTIONS)                               # a reader opens the solutions
         page.wait_for_timeout(300)                                   # book.js marks the scrollers after typesetting
-        where = f"{rel} ({scheme})"
         if scheme in ("light", "dark"):
             for v in run_axe(page, require=REQUIRE_SITE, undecided_contrast=True):
                 problems.append(f"{where}: axe {v['id']} ({v['impact']}): {v['help']}: {v['nodes'][:3]}")
@@ -678,6 +734,7 @@ def test_every_reader_gets_the_page(browser, server, rel):
             found = page.evaluate(_OVERFLOW)
             problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
             problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
+            problems += [f"{where}: hidden on the left of its box at rest: {c}" for c in found["left"]]
             problems += [f"{where}: {w}" for w in page.evaluate(_WALLS)]
             problems += [f"{where}: punctuation alone after a formula: {w}" for w in page.evaluate(_ORPHAN_PUNCTUATION)]
             for src, shown in page.evaluate(_SHOWN):
@@ -699,6 +756,8 @@ def test_every_reader_gets_the_page(browser, server, rel):
             if found["page"] > 0:
                 problems.append(f"{where}: the page scrolls sideways by {found['page']} px")
             problems += [f"{where}: cut at the column edge: {c}" for c in found["cut"]]
+            problems += [f"{where}: scrolls with no visible cue: {c}" for c in found["nocue"]]
+            problems += [f"{where}: hidden on the left of its box at rest: {c}" for c in found["left"]]
             for src, shown in page.evaluate(_SHOWN):
                 chunks = figure_output.read_png((SITE / rel).parent.joinpath(src).resolve().read_bytes())
                 problems += [f"{where}: figure {src}: {b}" for b in figure_output.rule_breaks(chunks, shown_px=shown)]

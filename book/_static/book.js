@@ -58,17 +58,23 @@
     });
     /* a code cell far from the window is not laid out (book.css: content-visibility): it is measured when it
        nears the window (contentvisibilityautostatechange), not now, which would lay it out */
-    var found = art.querySelectorAll(SCROLLERS), all = [], over = [];
-    for (i = 0; i < found.length; i++) { if (rendered(found[i])) { all.push(found[i]); } }
+    var found = art.querySelectorAll(SCROLLERS), all = [], over = [], later = [];
+    for (i = 0; i < found.length; i++) { (rendered(found[i]) ? all : later).push(found[i]); }
     for (i = 0; i < all.length; i++) { over.push(all[i].scrollWidth > all[i].clientWidth + 1); }
+    focusableAhead(later, all, art);
     for (i = 0; i < all.length; i++) {
       var el = all[i];
       if (!over[i]) {
         if (el.__bookHost) { el.__bookHost.classList.remove("book-more-left", "book-more-right"); }
+        if (el.classList.contains("book-scrolls-ahead")) {       /* the estimate was wrong: it fits */
+          el.classList.remove("book-scrolls", "book-scrolls-ahead");
+          el.removeAttribute("tabindex");
+        }
         continue;
       }
       el.__bookHost = el.__bookHost || host(el);
       el.classList.add("book-scrolls");
+      el.classList.remove("book-scrolls-ahead");
       if (!el.hasAttribute("tabindex")) { el.setAttribute("tabindex", "0"); }
       if (!el.__bookScroll) {
         el.__bookScroll = update.bind(null, el);
@@ -76,6 +82,53 @@
       }
     }
     for (i = 0; i < all.length; i++) { if (over[i]) { update(all[i]); } }
+  }
+
+  /* A block not laid out yet is still a scroll region for the keyboard and for assistive technology: one
+     whose text is wider than its box is focusable from the start, without laying it out (a canvas measures
+     its longest line, or a table row's cells, in the block's font; the box is its cell's width less the
+     margins a laid-out block of the same kind has). Its cue comes when it is measured for real. */
+  var ruler = null, inset = {};
+  function textWidth(text, font) {
+    ruler = ruler || document.createElement("canvas").getContext("2d");
+    ruler.font = font;
+    return ruler.measureText(text).width;
+  }
+
+  function kind(el) { return el.tagName + (el.closest(".cell_output") ? " out" : " in"); }
+
+  function focusableAhead(blocks, laid, art) {
+    laid.forEach(function (el) {       /* how much narrower than its cell a block of each kind is */
+      var cell = el.closest("div.cell");
+      if (cell && !(kind(el) in inset)) { inset[kind(el)] = cell.clientWidth - el.clientWidth; }
+    });
+    var wide = [], fits = [], at = art.clientWidth;
+    blocks.forEach(function (el) {
+      var ours = el.classList.contains("book-scrolls-ahead");
+      if (el.__bookAhead === at || (el.hasAttribute("tabindex") && !ours)) { return; }
+      el.__bookAhead = at;                                  /* estimated once per column width */
+      var cell = el.closest("div.cell") || art, style = getComputedStyle(el), font = style.font, w = 0;
+      if (el.tagName === "PRE") {
+        el.textContent.split("\n").forEach(function (line) { w = Math.max(w, textWidth(line, font)); });
+        w += parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+      } else {
+        var table = el.querySelector("table");
+        if (!table) { return; }
+        font = getComputedStyle(table).font;
+        el.querySelectorAll("tr").forEach(function (tr) {
+          var row = 0;
+          for (var c = 0; c < tr.children.length; c++) { row += textWidth(tr.children[c].textContent.trim(), font) + 12; }
+          w = Math.max(w, row);
+        });
+      }
+      var box = cell.clientWidth - (kind(el) in inset ? inset[kind(el)] : 24);
+      if (w > box + 1) { wide.push(el); } else if (ours) { fits.push(el); }
+    });
+    fits.forEach(function (el) { el.removeAttribute("tabindex"); el.classList.remove("book-scrolls", "book-scrolls-ahead"); });
+    wide.forEach(function (el) {                            /* measured all, then changed */
+      el.setAttribute("tabindex", "0");
+      el.classList.add("book-scrolls", "book-scrolls-ahead");
+    });
   }
 
   /* an inline formula keeps the punctuation that follows it on its line ("N = 36" then ")," alone below) */
@@ -100,6 +153,8 @@
     markAll();
     var timer = null, shown = null;
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(markAll, 150); });
+    /* an opened solution (<details>) shows a code block that was not laid out: measure it now */
+    document.addEventListener("toggle", function (e) { if (e.target.open) { markAll(); } }, true);
     document.addEventListener("contentvisibilityautostatechange", function (e) {
       if (!e.skipped && !shown) { shown = setTimeout(function () { shown = null; markAll(); }, 50); }
     }, true);
