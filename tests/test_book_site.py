@@ -596,6 +596,30 @@ def test_wide_blocks_open_at_their_start_with_their_cue_and_take_focus(browser, 
     assert not problems, "\n".join(problems)
 
 
+#: In the dark scheme, output boxes (not figures) whose background is light: [what, colour].
+_LIGHT_PLATES = """() => { const lum = c => { const m = c.match(/[\\d.]+/g); if (!m || (m.length > 3 && +m[3] === 0)) return 0;
+    const [r, g, b] = m.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  return [...document.querySelectorAll('.bd-article .cell_output .output, .bd-article .cell_output .output > pre, '
+    + '.bd-article .cell_output .output > table, .bd-article .cell_output .output pre')]
+    .filter(e => e.tagName !== 'IMG' && !e.closest('figure, .attention-viewer, .attention-explorer-static'))
+    .map(e => [e.tagName.toLowerCase() + '.' + String(e.className).split(' ').join('.'), getComputedStyle(e).backgroundColor])
+    .filter(([w, c]) => lum(c) > 0.3).slice(0, 5); }"""
+
+
+@pytest.mark.parametrize("rel", [r for r in ("notebooks/en/07_eca.html", "notebooks/zh/00_introduction.html") if _built(r)])
+def test_dark_scheme_outputs_sit_on_a_dark_ground(browser, server, rel):
+    """Printed tables and listings in the dark scheme: no light plate (the theme's #ced6dd) around them (the
+    widgets and verdict boxes inside an output keep their own colours)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(f"{server}/{rel}", wait_until="load")
+    scroll_through(page)
+    light = page.evaluate(_LIGHT_PLATES)
+    context.close()
+    assert not light, f"{rel} (dark): outputs on a light plate: {light}"
+
+
 #: Outputs that must keep their lines: torchinfo summaries and source listings wrap no row.
 _WALLS = """() => {
   const lines = el => { const s = getComputedStyle(el), lh = parseFloat(s.lineHeight) || 1.4 * parseFloat(s.fontSize);
