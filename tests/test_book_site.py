@@ -620,6 +620,29 @@ def test_dark_scheme_outputs_sit_on_a_dark_ground(browser, server, rel):
     assert not light, f"{rel} (dark): outputs on a light plate: {light}"
 
 
+#: Words broken apart: the Chinese name in a title over two lines; a printed table's header one character a line.
+_BROKEN_WORDS = """() => { const bad = [];
+  for (const s of document.querySelectorAll('.bd-article h1 span[lang="zh-CN"]'))
+    if (s.getClientRects().length > 1) bad.push('title: ' + s.textContent);
+  for (const th of document.querySelectorAll('.bd-article .cell_output table th')) {
+    const fs = parseFloat(getComputedStyle(th).fontSize), r = th.getBoundingClientRect();
+    if (th.textContent.trim().length >= 4 && r.height > 3.5 * fs && r.width < 2.5 * fs) bad.push('header: ' + th.textContent.trim());
+  }
+  return bad.slice(0, 5); }"""
+
+
+@pytest.mark.parametrize("rel,size", [(r, s) for r, s in (("book/index.html", {"width": 1280, "height": 900}),
+                                                         ("notebooks/zh/02_external_attention.html", PHONE)) if _built(r)])
+def test_titles_and_table_headers_keep_their_words_together(browser, server, rel, size):
+    context = browser.new_context(viewport=size, is_mobile=size == PHONE, has_touch=size == PHONE)
+    page = context.new_page()
+    page.goto(f"{server}/{rel}", wait_until="load")
+    scroll_through(page)
+    broken = page.evaluate(_BROKEN_WORDS)
+    context.close()
+    assert not broken, f"{rel} at {size['width']} px: {broken}"
+
+
 #: Outputs that must keep their lines: torchinfo summaries and source listings wrap no row.
 _WALLS = """() => {
   const lines = el => { const s = getComputedStyle(el), lh = parseFloat(s.lineHeight) || 1.4 * parseFloat(s.fontSize);

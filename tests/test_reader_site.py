@@ -34,6 +34,13 @@ def test_a_page_loses_the_icon_script_and_the_search_index_and_waits_for_nothing
     assert reader_site.finish_html(out, "notebooks/en/01_self_attention") == out      # idempotent
 
 
+def test_the_landing_page_says_the_book_title_once():
+    twice = "<head><title>Attention Mechanisms · 注意力机制 &#8212; Attention Mechanisms · 注意力机制</title></head>"
+    assert "<title>Attention Mechanisms · 注意力机制</title>" in reader_site.finish_html(twice, "book/index")
+    other = "<head><title>Notation &#8212; Attention Mechanisms · 注意力机制</title></head>"
+    assert reader_site.finish_html(other, "book/en/notation") == other
+
+
 def test_the_search_page_keeps_its_index():
     out = reader_site.finish_html(HEAD, "search")
     assert "searchindex.js" in out and "searchtools.js" in out and "fontawesome.js" not in out

@@ -234,6 +234,7 @@ _SEARCH = re.compile(r'\s*<script (?:defer )?src="[^"]*(?:_static/searchtools\.j
                      r'[^"]*"></script>')
 
 
+_TWICE_TITLE = re.compile(r"<title>([^<]+?) (?:&#8212;|\u2014) \1</title>")
 _SEARCH_LABEL = re.compile(r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="[^"]*"')   # any language
 _BLOCKING = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*)src="(?![^"]*documentation_options\.js)([^"]+)"></script>')
 
@@ -252,6 +253,8 @@ def finish_html(html: str, pagename: str) -> str:
     html = html.replace('<summary aria-label="Toggle hidden content">', "<summary>")
     # A bibliography is a list of list items (doc-biblioentry is deprecated and not a list item).
     html = html.replace('role="doc-biblioentry"', 'role="listitem"')
+    # The landing page's title is the book's title: "Book — Book" says it twice (tab, search results).
+    html = _TWICE_TITLE.sub(r"<title>\1</title>", html, count=1)
     return html
 
 
