@@ -467,6 +467,10 @@ def test_each_page_has_a_description_an_icon_and_stays_in_its_language(rel):
             target = re.sub(r"[^/]+/\.\./", "", target, count=1)
         other = _language(target)
         assert lang is None or other in (None, lang), f"{rel}: {kind} leads into the other language ({target})"
+    caption = '<span class="caption-text">{}</span>'
+    if lang == "zh" and caption.format("English") in text:  # a Chinese page's sidebar: its own part first
+        assert text.index(caption.format("中文")) < text.index(caption.format("English")), \
+            f"{rel}: the sidebar lists the English part first"
     if rel.startswith("book/") and lang:                  # a side page: a link to its twin under its title
         twin = rel.replace(f"/{lang}/", "/zh/" if lang == "en" else "/en/")
         name = {"en": "中文版本", "zh": "English version"}[lang]

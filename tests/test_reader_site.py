@@ -41,6 +41,23 @@ def test_the_landing_page_says_the_book_title_once():
     assert reader_site.finish_html(other, "book/en/notation") == other
 
 
+NAV = ('<nav class="bd-docs-nav"><div class="bd-toc-item navbar-nav active">'
+       '<p aria-level="2" class="caption" role="heading"><span class="caption-text">English</span></p>\n'
+       '<ul class="nav bd-sidenav"><li class="toctree-l1"><a href="../en/00_introduction.html">00</a></li></ul>\n'
+       '<p aria-level="2" class="caption" role="heading"><span class="caption-text">中文</span></p>\n'
+       '<ul class="current nav bd-sidenav"><li class="toctree-l1"><a href="00_introduction.html">00</a></li></ul>\n'
+       '</div></nav>')
+
+
+def test_a_chinese_pages_sidebar_lists_the_chinese_part_first():
+    out = reader_site.finish_html(NAV, "notebooks/zh/02_external_attention")
+    assert out.index("中文</span>") < out.index("English</span>") < out.index("../en/00_introduction.html")
+    assert out.index('href="00_introduction.html"') < out.index("English</span>") and out.endswith("</div></nav>")
+    assert sorted(out) == sorted(NAV)                                   # moved, nothing lost
+    assert reader_site.finish_html(NAV, "notebooks/en/02_external_attention") == NAV
+    assert reader_site.finish_html(out, "notebooks/zh/02_external_attention") == out      # idempotent
+
+
 def test_the_search_page_keeps_its_index():
     out = reader_site.finish_html(HEAD, "search")
     assert "searchindex.js" in out and "searchtools.js" in out and "fontawesome.js" not in out

@@ -253,9 +253,26 @@ def finish_html(html: str, pagename: str) -> str:
     html = html.replace('<summary aria-label="Toggle hidden content">', "<summary>")
     # A bibliography is a list of list items (doc-biblioentry is deprecated and not a list item).
     html = html.replace('role="doc-biblioentry"', 'role="listitem"')
+    if language_of(pagename) == "zh":
+        html = chinese_part_first(html)
     # The landing page's title is the book's title: "Book — Book" says it twice (tab, search results).
     html = _TWICE_TITLE.sub(r"<title>\1</title>", html, count=1)
     return html
+
+
+_CAPTION = '<p aria-level="2" class="caption" role="heading"><span class="caption-text">'
+
+
+def chinese_part_first(html: str) -> str:
+    """A Chinese page's sidebar lists the Chinese part first (the table of contents lists English first)."""
+    en, zh = html.find(_CAPTION + "English<"), html.find(_CAPTION + "中文<")
+    if en < 0 or zh < en:
+        return html
+    after = [i for i in (html.find(_CAPTION, zh + 1), html.find("</div>", zh)) if i > 0]
+    end = min(after) if after else -1
+    if end < 0:
+        return html
+    return html[:en] + html[zh:end].rstrip() + "\n" + html[en:zh].rstrip() + "\n" + html[end:]
 
 
 def _wrap_renderer(app):
