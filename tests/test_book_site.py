@@ -766,7 +766,11 @@ def test_every_reader_gets_the_page(browser, server, rel):
         page.wait_for_load_state("networkidle")
         where = f"{rel} ({scheme})"
         if scheme in ("light", "dark"):                              # as it opens, before any scroll
-            for v in run_axe(page, require=REQUIRE_SITE, undecided_contrast=True):
+            # (contrast is read after the scroll below: in a cell not laid out yet (content-visibility) axe reads
+            # a caption's background through the figure above it, 1.46:1 on zh/01 dark, nothing there once laid out)
+            for v in run_axe(page, require=REQUIRE_SITE):
+                if v["id"] == "color-contrast":
+                    continue
                 problems.append(f"{where}, cold: axe {v['id']} ({v['impact']}): {v['help']}: {v['nodes'][:3]}")
         scroll_through(page)                                         # a reader's scroll: cells laid out and measured
         typeset_all(page)
