@@ -600,6 +600,19 @@ def test_wide_blocks_open_at_their_start_with_their_cue_and_take_focus(browser, 
     assert not problems, "\n".join(problems)
 
 
+def _read_after_scroll(browser, url: str, script: str, size: dict, scheme: str = "light"):
+    """``script``'s answer on the page at ``url`` in a fresh window of ``size`` (a phone when it is PHONE),
+    after a reader's scroll through it."""
+    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size == PHONE, has_touch=size == PHONE)
+    try:
+        page = context.new_page()
+        page.goto(url, wait_until="load")
+        scroll_through(page)
+        return page.evaluate(script)
+    finally:
+        context.close()
+
+
 #: In the dark scheme, output boxes (not figures) whose background is light: [what, colour].
 _LIGHT_PLATES = """() => { const lum = c => { const m = c.match(/[\\d.]+/g); if (!m || (m.length > 3 && +m[3] === 0)) return 0;
     const [r, g, b] = m.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
@@ -615,12 +628,7 @@ _LIGHT_PLATES = """() => { const lum = c => { const m = c.match(/[\\d.]+/g); if 
 def test_dark_scheme_outputs_sit_on_a_dark_ground(browser, server, rel):
     """Printed tables and listings in the dark scheme: no light plate (the theme's #ced6dd) around them (the
     widgets and verdict boxes inside an output keep their own colours)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
-    page = context.new_page()
-    page.goto(f"{server}/{rel}", wait_until="load")
-    scroll_through(page)
-    light = page.evaluate(_LIGHT_PLATES)
-    context.close()
+    light = _read_after_scroll(browser, f"{server}/{rel}", _LIGHT_PLATES, {"width": 1280, "height": 900}, "dark")
     assert not light, f"{rel} (dark): outputs on a light plate: {light}"
 
 
@@ -638,12 +646,7 @@ _BROKEN_WORDS = """() => { const bad = [];
 @pytest.mark.parametrize("rel,size", [(r, s) for r, s in (("book/index.html", {"width": 1280, "height": 900}),
                                                          ("notebooks/zh/02_external_attention.html", PHONE)) if _built(r)])
 def test_titles_and_table_headers_keep_their_words_together(browser, server, rel, size):
-    context = browser.new_context(viewport=size, is_mobile=size == PHONE, has_touch=size == PHONE)
-    page = context.new_page()
-    page.goto(f"{server}/{rel}", wait_until="load")
-    scroll_through(page)
-    broken = page.evaluate(_BROKEN_WORDS)
-    context.close()
+    broken = _read_after_scroll(browser, f"{server}/{rel}", _BROKEN_WORDS, size)
     assert not broken, f"{rel} at {size['width']} px: {broken}"
 
 
