@@ -469,17 +469,44 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
 
 
 def notebooks_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """The notebooks under ``folder``, less what an editor or an archiver leaves beside them: dot-folders
+    (``.ipynb_checkpoints``), a Mac zip's ``__MACOSX/`` and its ``._*`` resource files."""
+    def kept(path: Path) -> bool:
+        parts = path.relative_to(folder).parts
+        return not any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return sorted(p for p in folder.rglob("*.ipynb") if kept(p))
+
+
+def _named_student(path: Path, folder: Path) -> Optional[str]:
+    """The student a path names below ``folder``: its first folder, else its file name less the chapter
+    (``alice-03_squeeze_excitation.ipynb``: alice); None when the file name is only a chapter's."""
+    parts = path.relative_to(folder).parts
+    if len(parts) > 1:
+        return parts[0]
+    return re.sub(r"[-_ ]*(zh_)?\d\d_[a-z_]+( ?\(\d+\))?$", "", path.stem) or None
+
+
+def class_root(folder: Path, paths) -> Path:
+    """The folder whose entries are the students: ``folder``, or the single wrapper folder that unzipping a zip of
+    the class folder adds (``submissions/submissions/alice/...``, ``class/alice/...``), descended while every
+    notebook lies under one folder inside which they name two or more students."""
+    paths = list(paths)
+    while paths:
+        tops = {p.relative_to(folder).parts[0] for p in paths}
+        if len(tops) != 1 or any(len(p.relative_to(folder).parts) < 2 for p in paths):
+            break
+        inner = folder / tops.pop()
+        names = [_named_student(p, inner) for p in paths]
+        if None in names or len(set(names)) < 2:        # one student's own folder (alice/03_..., alice/hw/...)
+            break
+        folder = inner
+    return folder
 
 
 def student_of(path: Path, folder: Path) -> str:
     """A folder per student (``alice/03_...ipynb``: alice), else the file name without the chapter's
-    (``alice-03_squeeze_excitation.ipynb``: alice)."""
-    parts = path.relative_to(folder).parts
-    if len(parts) > 1:
-        return parts[0]
-    name = re.sub(r"[-_ ]*\d\d_[a-z_]+$", "", path.stem)
-    return name or path.stem
+    (``alice-03_squeeze_excitation.ipynb``: alice); ``folder``: the class's root (:func:`class_root`)."""
+    return _named_student(path, folder) or path.stem
 
 
 #: The worker's stdout lines start with this mark and a token only the parent and the worker know (a student's
@@ -581,13 +608,14 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
 
     attention_lib.chapters.load_all()
     paths = notebooks_in(folder)
+    root = class_root(folder, paths)                       # below a wrapper folder a zip of the class folder adds
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(lambda p: _run_one(p, lang, time_limit, timeout, check_limit), paths))
     table = []
     students = set()
     for path, result in zip(paths, results):
-        student = student_of(path, folder)
-        base = dict(student=student, notebook=path.relative_to(folder).as_posix())
+        student = student_of(path, root)
+        base = dict(student=student, notebook=path.relative_to(root).as_posix())
         students.add(student)
         if "failed" in result:
             keys = result.get("keys") or _keys_of(_chapter_of(path, _cells(path))) or ["?"]
@@ -600,11 +628,15 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
                               flags="; ".join(flags)))
     from .toolkit.exercises import EXERCISES
 
+    _flag_duplicates(table)
     handed_in = {r["exercise"] for r in table if r["exercise"] in EXERCISES}
     for student in sorted(students):                       # a chapter someone handed in and this student did not
         own = {r["exercise"] for r in table if r["student"] == student}
-        table += [dict(student=student, notebook="", exercise=key, status="missing",
-                       message="no notebook for this chapter", flags="")
+        if own == {"?"}:                                   # only unreadable files: not "handed in nothing"
+            continue
+        message = "no notebook for this chapter" if "?" not in own else \
+            "no readable notebook for this chapter (this student handed in an unreadable file: see its ? row)"
+        table += [dict(student=student, notebook="", exercise=key, status="missing", message=message, flags="")
                   for key, _ in exercise_order(handed_in - own)]
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
@@ -613,6 +645,21 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
         writer.writerows(table)
     (out / "grades.html").write_text(_html(table), encoding="utf-8")
     return table
+
+
+def _flag_duplicates(table: list[dict]) -> None:
+    """Flags each row of a student's exercise answered in two or more notebooks (an English and a Chinese copy,
+    a browser's ``03_... (1).ipynb``): all are graded into the CSV; the grid shows the last notebook by name."""
+    notebooks: dict = {}
+    for r in table:
+        if r["exercise"] != "?":
+            notebooks.setdefault((r["student"], r["exercise"]), []).append(r["notebook"])
+    for r in table:
+        names = notebooks.get((r["student"], r["exercise"]), [])
+        if len(names) > 1:
+            note = (f"{len(names)} notebooks answer this exercise: {', '.join(names)}; the grid shows the last by "
+                    f"name, {names[-1]} (the CSV holds each)")
+            r["flags"] = "; ".join(f for f in (r["flags"], note) if f)
 
 
 def exercise_order(keys) -> list[tuple[str, str]]:
@@ -645,6 +692,13 @@ def _html(table: list[dict]) -> str:
     body = []
     for student in students:
         row = [f"<th scope='row'>{html.escape(student)}</th>"]
+        if not any((student, e) in cells for e in exercises):    # only unreadable files with no chapter
+            _, text, background, border = colours["error"]
+            row.append(f"<td colspan='{len(exercises)}' style='background:{background};color:{text};"
+                       f"border-left:4px solid {border}'>{STATUS['error']} error: an unreadable file with no "
+                       f"chapter in its name (see below)</td><td>–</td>")
+            body.append("<tr>" + "".join(row) + "</tr>")
+            continue
         for exercise in exercises:
             r = cells.get((student, exercise))
             if r is None:

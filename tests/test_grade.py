@@ -377,3 +377,50 @@ def test_the_library_used_as_a_value_is_flagged_and_its_ordinary_use_is_not():
     assert "reaches around the library's name: ch used as a value" in grade.flags_of(ast.parse("x = getmembers(ch)"))
     assert grade.flags_of(ast.parse("answer_1 = 8464\nal.exercises.check('se.params', answer_1)")) == []
     assert grade.flags_of(ast.parse("answer_1 = len(ch.RESNET50)")) == []
+
+
+def _grade(folder: Path) -> tuple[dict, str, str]:
+    out = folder.parent / (folder.name + "-report")
+    done = subprocess.run([sys.executable, "-m", "attention_lib.grade", str(folder), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=folder)
+    assert done.returncode == 0, done.stderr
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f)]
+    return rows, (out / "grades.html").read_text(encoding="utf-8"), done.stdout
+
+
+def test_a_zip_of_the_class_folder_is_graded_per_student_without_a_macs_leftovers(tmp_path):
+    """``unzip -d submissions`` of a zip of the folder itself adds a wrapper folder (``submissions/submissions/``);
+    a Mac's zip adds ``__MACOSX/`` and ``._*`` files. The students are still the folders inside the wrapper.
+    (Cut-off files: graded without a process, so the test is quick; each gets its chapter's error rows.)"""
+    folder = tmp_path / "submissions"
+    for path in ("submissions/alice/03_squeeze_excitation.ipynb", "submissions/bob/03_squeeze_excitation.ipynb",
+                 "submissions/bob/zh_03_squeeze_excitation.ipynb", "submissions/quinn/homework.ipynb",
+                 "__MACOSX/submissions/alice/._03_squeeze_excitation.ipynb",
+                 "submissions/alice/._03_squeeze_excitation.ipynb", "submissions/.hidden/03_squeeze_excitation.ipynb"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text("{not json", encoding="utf-8")
+    rows, page, stdout = _grade(folder)
+    assert {r["student"] for r in rows} == {"alice", "bob", "quinn"}
+    assert "of 3 students" in stdout
+    alice = [r for r in rows if r["student"] == "alice"]
+    assert [r["notebook"] for r in alice] == ["alice/03_squeeze_excitation.ipynb"] * 3 and not alice[0]["flags"]
+    # two notebooks of one chapter: both graded, each row flagged with which one the grid shows
+    bob = [r for r in rows if r["student"] == "bob" and r["exercise"] == "se.gate"]
+    assert len(bob) == 2
+    for r in bob:
+        assert ("2 notebooks answer this exercise: bob/03_squeeze_excitation.ipynb, bob/zh_03_squeeze_excitation.ipynb;"
+                " the grid shows the last by name, bob/zh_03_squeeze_excitation.ipynb") in r["flags"]
+    # quinn handed in only an unreadable file with no chapter: no "missing" row, one cell that says so
+    assert [(r["exercise"], r["status"]) for r in rows if r["student"] == "quinn"] == [("?", "error")]
+    quinn = re.search(r"<th scope='row'>quinn</th>(.*?)</tr>", page).group(1)
+    assert "unreadable file" in quinn and "missing" not in quinn
+
+
+def test_one_students_own_folder_is_not_taken_for_a_wrapper(tmp_path):
+    folder = tmp_path / "class"
+    for path in ("alice/hw/03_squeeze_excitation.ipynb", "alice/05_cbam.ipynb"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text("{not json", encoding="utf-8")
+    rows, _, _ = _grade(folder)
+    assert {r["student"] for r in rows} == {"alice"}
