@@ -211,7 +211,8 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
             flags.append(f"runs code in another thread or process: {node.id}")
         if forbid:
             word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
-                node.arg if isinstance(node, ast.keyword) else None
+                node.arg if isinstance(node, ast.keyword) else node.name.split(".")[-1] \
+                if isinstance(node, ast.alias) else None      # from torch.nn.attention.flex_attention import ...
             if word in forbid:
                 flags.append(f"uses {word}, which the exercise forbids")
     return list(dict.fromkeys(flags))
@@ -219,7 +220,8 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
 
 #: What a run-time record means, for a flag (see ``exercises.watching``)
 _RAN = {"scaled_dot_product_attention": "F.scaled_dot_product_attention",
-        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters"}
+        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters",
+        "flex_attention": "torch's flex_attention", "multi_head_attention_forward": "F.multi_head_attention_forward"}
 
 
 def _ran_flag(name: str, where: str) -> str:

@@ -609,3 +609,40 @@ def test_torchs_attention_called_from_a_thread_the_answer_starts_is_recorded_and
         assert sys.getprofile() is before and threading.getprofile() is threads_before
     calls = set()
     assert exercises.verdict("sa.sdpa", _by_hand, calls)[0] is True and calls == set()
+
+
+def _flex(q, k, v, mask=None):
+    """torch's other attention API, the next thing a student finds once SDPA is refused."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    def score_mod(score, b, h, i, j):
+        return score if mask is None else torch.where(mask[i, j], score, -float("inf"))
+    return flex_attention(q, k, v, score_mod=score_mod)
+
+
+def _mha_forward(q, k, v, mask=None):
+    """F.multi_head_attention_forward with identity projections: torch's attention inside a layer's function."""
+    B, h, N, d = q.shape
+    eye = torch.eye(d)
+    out = [torch.nn.functional.multi_head_attention_forward(
+        q[b].transpose(0, 1), k[b].transpose(0, 1), v[b].transpose(0, 1), d, 1, None, None, None, None, False,
+        0.0, eye, None, training=False, need_weights=False, attn_mask=None if mask is None else ~mask,
+        use_separate_proj_weight=True, q_proj_weight=eye, k_proj_weight=eye, v_proj_weight=eye)[0]
+        for b in range(B)]                                    # each (N, h, d) with h as its batch
+    return torch.stack(out).transpose(1, 2)                   # (B, h, N, d)
+
+
+@pytest.mark.parametrize("answer, recorded", [(_flex, "flex_attention"),
+                                              (_mha_forward, "multi_head_attention_forward")])
+def test_torchs_other_attention_functions_are_recorded_in_the_by_hand_exercise(answer, recorded, lang):
+    calls = set()
+    result, message = exercises.verdict("sa.sdpa", answer, calls)
+    assert result is False and recorded in calls, (calls, message)
+    assert message == i18n.t("ex.wrong", hint=i18n.t(f"ex.forbidden.{recorded}"))
+    from attention_lib import grade                            # and the text scan names it
+    import ast
+    flags = grade.flags_of(ast.parse("from torch.nn.attention.flex_attention import flex_attention\n"
+                                     "out = F.multi_head_attention_forward(q, k, v)"),
+                           forbid=exercises.EXERCISES["sa.sdpa"].forbid)
+    assert "uses flex_attention, which the exercise forbids" in flags
+    assert "uses multi_head_attention_forward, which the exercise forbids" in flags

@@ -174,6 +174,16 @@ register({
     "ex.forbidden.count_parameters": {
         "en": "this exercise asks you to count by hand, and your code called count_parameters.",
         "zh": "这个练习要求你手工计算，而你的代码调用了 count_parameters。"},
+    "ex.forbidden.flex_attention": {
+        "en": "this exercise asks you to compute attention yourself, and your function called torch's "
+              "flex_attention. Write it from torch operations: a matrix product, the scale, a softmax.",
+        "zh": "这个练习要求你自己计算注意力，而你的函数调用了 torch 的 flex_attention。"
+              "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
+    "ex.forbidden.multi_head_attention_forward": {
+        "en": "this exercise asks you to compute attention yourself, and your function called "
+              "F.multi_head_attention_forward. Write it from torch operations: a matrix product, the scale, a softmax.",
+        "zh": "这个练习要求你自己计算注意力，而你的函数调用了 F.multi_head_attention_forward。"
+              "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
     "ex.forbidden.unwatched": {
         "en": "your function switched off the recording of the calls this exercise forbids (sys.setprofile, or "
               "torch's function modes); write it without touching them.",
@@ -650,7 +660,13 @@ def as_function(answer: Any, usage: str = "f(x)") -> Callable:
 
 #: The calls an exercise may forbid by name (``@exercise(key, forbid=(...))``) and that are watched at run time:
 #: torch's attention, the same with ``is_causal=True``, and the library's parameter count.
-WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters")
+WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters", "flex_attention",
+             "multi_head_attention_forward")
+#: Forbidden Python functions recorded by their code (a profile hook's "call" event), whatever name reached them:
+#: name -> (the function's name, the end of its file's path); compared by name and file, so that watching does not
+#: import ``torch.nn.attention.flex_attention`` (slow) for an answer that never touches it
+_BY_CODE = {"flex_attention": ("flex_attention", "torch/nn/attention/flex_attention.py"),
+            "multi_head_attention_forward": ("multi_head_attention_forward", "torch/nn/functional.py")}
 #: (forbidden names, the set that records them) of the verdict running now: :func:`call` watches its student function
 _FORBIDDEN: list[tuple[tuple[str, ...], set]] = []
 _SDPA = "scaled_dot_product"
@@ -710,12 +726,16 @@ def watching(names, seen: Optional[set] = None):
         return
     from .instruments import count_parameters
     codes = {count_parameters.__code__} if "count_parameters" in names else set()
+    by_code = {_BY_CODE[n]: n for n in names if n in _BY_CODE}
     sdpa = "scaled_dot_product_attention" in names
     handler = _Recorder.__torch_function__.__code__
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code in codes:
             seen.add("count_parameters")
+        elif event == "call" and by_code and frame.f_code.co_name in {n for n, _ in by_code}:
+            where = (frame.f_code.co_name, frame.f_code.co_filename.replace("\\", "/"))
+            seen.update(name for (fn, tail), name in by_code.items() if where[0] == fn and where[1].endswith(tail))
         elif sdpa and event == "c_call" and frame.f_code is not handler \
                 and _SDPA in str(getattr(arg, "__name__", "")):
             seen.add("scaled_dot_product_attention")
