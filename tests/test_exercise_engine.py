@@ -646,3 +646,24 @@ def test_torchs_other_attention_functions_are_recorded_in_the_by_hand_exercise(a
                            forbid=exercises.EXERCISES["sa.sdpa"].forbid)
     assert "uses flex_attention, which the exercise forbids" in flags
     assert "uses multi_head_attention_forward, which the exercise forbids" in flags
+
+
+def test_a_time_out_inside_torchs_mode_machinery_is_reported_as_the_time_out(short_limit, lang):
+    """torch pushes function modes of its own (flex_attention does): a time limit that lands while one is pushed
+    leaves a changed mode stack, which is the time-out's doing, not a switch-off by the student."""
+    import sys
+
+    class Busy(torch.overrides.TorchFunctionMode):
+        pass
+
+    def slow_inside_a_mode(q, k, v, mask=None):
+        torch._C._push_on_torch_function_stack(Busy())     # as torch's machinery pushes it, popped after its work
+        while True:
+            pass
+
+    before, depth = sys.getprofile(), torch._C._len_torch_function_stack()
+    calls = set()
+    result, message = exercises.verdict("sa.sdpa", slow_inside_a_mode, calls)
+    assert result is False and calls == set(), calls
+    assert message == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=0.5))
+    assert sys.getprofile() is before and torch._C._len_torch_function_stack() == depth

@@ -746,10 +746,16 @@ def watching(names, seen: Optional[set] = None):
     recorder.__enter__()
     sys.setprofile(profile)
     threading.setprofile(profile)       # torch's modes and sys.setprofile are per thread: a thread the code starts
-    try:                                # (threading.Thread, a ThreadPoolExecutor's worker) gets the hook too
+    stopped = False                     # (threading.Thread, a ThreadPoolExecutor's worker) gets the hook too
+    try:
         yield seen
+    except (TimeUp, KeyboardInterrupt):
+        # stopped from outside, maybe inside torch's own mode machinery (flex_attention pushes modes): the stack
+        # it left says nothing about the student's code, and the verdict is the time limit's
+        stopped = True
+        raise
     finally:
-        if sys.getprofile() is not profile or threading.getprofile() is not profile:
+        if not stopped and (sys.getprofile() is not profile or threading.getprofile() is not profile):
             seen.add("unwatched")
         sys.setprofile(before)
         threading.setprofile(threads_before)
@@ -757,7 +763,8 @@ def watching(names, seen: Optional[set] = None):
                 and torch.overrides._get_current_function_mode() is recorder:
             recorder.__exit__(None, None, None)
         else:                                               # the code popped the recorder (or pushed a mode)
-            seen.add("unwatched")
+            if not stopped:
+                seen.add("unwatched")
             while torch._C._len_torch_function_stack() > depth:
                 torch._C._pop_torch_function_stack()
 
