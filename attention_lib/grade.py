@@ -66,7 +66,12 @@ from pathlib import Path
 from typing import Optional
 
 #: What each outcome is called in the table, and its symbol (the table never says it by colour alone).
-STATUS = {"right": "✓", "wrong": "✗", "unanswered": "…", "error": "!", "timeout": "⏱", "missing": "–"}
+STATUS = {"right": "✓", "review": "⚠", "wrong": "✗", "unanswered": "…", "error": "!", "timeout": "⏱",
+          "missing": "–"}
+#: The text flag of an answer cell that runs code in another thread or process: a right answer that carries it in
+#: an exercise that forbids something is sent to review, not graded right (the run-time record follows the threads
+#: the answer starts and records a wait on another thread, but not every way of handing work to a thread)
+_ELSEWHERE_FLAG = "runs code in another thread or process"
 _LIBRARY = ("al", "attention_lib", "ch")
 _RUNS_TEXT = ("exec", "eval", "compile", "__import__")
 _VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
@@ -172,7 +177,7 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
             if any(n.split(".")[0] == "importlib" for n in names):
                 flags.append("reaches around the library's name: importlib")
             if forbid and any(n.split(".")[0] in _ELSEWHERE for n in names):
-                flags.append(f"runs code in another thread or process: {ast.unparse(node)[:60]}")
+                flags.append(f"{_ELSEWHERE_FLAG}: {ast.unparse(node)[:60]}")
         elif isinstance(node, ast.Attribute) and id(node) not in in_check and id(node) not in inner:
             root, first = node, node.attr
             while isinstance(root, ast.Attribute):
@@ -208,7 +213,7 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
             if named:
                 flags.append(f"names {named[0]} in a string, which the exercise forbids")
         if forbid and isinstance(node, ast.Name) and node.id in _ELSEWHERE:
-            flags.append(f"runs code in another thread or process: {node.id}")
+            flags.append(f"{_ELSEWHERE_FLAG}: {node.id}")
         if forbid:
             word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
                 node.arg if isinstance(node, ast.keyword) else node.name.split(".")[-1] \
@@ -228,6 +233,8 @@ def _ran_flag(name: str, where: str) -> str:
     """The flag of a forbidden call recorded at run time (``where``: "in the check", "while the cell ran")."""
     if name == "unwatched":
         return f"switched off the run-time record of forbidden calls {where}"
+    if name == "threaded":
+        return f"waited on another thread {where}, whose calls the record may not see (recorded at run time)"
     return f"called {_RAN.get(name, name)} {where}, which the exercise forbids (recorded at run time)"
 
 
@@ -454,8 +461,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
                 in_check: set = set()                      # the forbidden calls of the student's function in the check
                 result, text = exercises.verdict(key, namespace.get(name, ...), in_check)
                 flags += [_ran_flag(n, "in the check") for n in sorted(in_check)]
-                row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result],
-                          name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
+                status_of = {True: "right", False: "wrong", None: "unanswered"}[result]
+                if status_of == "right" and ex is not None and ex.forbid \
+                        and any(f.startswith(_ELSEWHERE_FLAG) for f in flags):
+                    status_of, text = "review", (f"{text} (right values, but the answer runs code in another "
+                                                 f"thread or process, where a forbidden call may go unrecorded: "
+                                                 f"read the code)")
+                row = Row(key, status_of, name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
             else:
                 row = Row(key, status, name_elsewhere(message, elsewhere), flags)
             rows[key] = row                                # the last answer cell of an exercise counts
@@ -680,7 +692,7 @@ def exercise_order(keys) -> list[tuple[str, str]]:
 def _html(table: list[dict]) -> str:
     from .toolkit.exercises import VERDICT_COLOURS
 
-    colours = {"right": VERDICT_COLOURS[True], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
+    colours = {"right": VERDICT_COLOURS[True], "review": VERDICT_COLOURS[None], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
                "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
     from .toolkit.exercises import EXERCISES
 

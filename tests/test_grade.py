@@ -87,6 +87,15 @@ KIM = {"sa.sdpa": "import threading\n"
                   "    fn = vars(F)['scaled_dot_product_attention']\n"
                   "    t = threading.Thread(target=lambda: out.append(fn(q, k, v, attn_mask=mask)))\n"
                   "    t.start()\n    t.join()\n    return out[0]"}
+#: nora (chapter 1): torch's attention in a thread that polls a list, started before the check; her function
+#: only hands it the work and polls back (no wait the record sees): right values, sent to review by the text flag
+NORA = {"sa.sdpa": "import threading, time\njobs, out = [], []\n"
+                   "def serve():\n    while True:\n        if jobs:\n"
+                   "            out.append(F.scaled_dot_product_attention(*jobs.pop()))\n"
+                   "        time.sleep(0.001)\n"
+                   "threading.Thread(target=serve, daemon=True).start()\n"
+                   "def attention(q, k, v, mask=None):\n    jobs.append((q, k, v, mask))\n"
+                   "    while not out:\n        time.sleep(0.001)\n    return out.pop()"}
 #: olga (chapter 1): her process dies in exercise 3; exercise 4 after it must still be graded
 OLGA = {"sa.sdpa": "def attention(q, k, v, mask=None):\n    import os\n    os._exit(3)",
         "sa.causal": "def causal_attention(q, k, v):\n    n = q.shape[-2]\n"
@@ -133,6 +142,7 @@ def graded(tmp_path_factory):
     (folder / "gina.ipynb").write_text("{not json", encoding="utf-8")   # no chapter in its name: a "?" row
     nbformat.write(_submission("01_self_attention", KIM), folder / "kim-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", OLGA), folder / "olga-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", NORA), folder / "nora-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", {"sa.sdpa": BY_HAND}, before={"sa.sdpa": LEE_WRONG}),
                    folder / "lee-01_self_attention.ipynb")
     out = folder / "report"
@@ -148,7 +158,7 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga"}
+    assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga", "nora"}
     assert {e for s, e in rows if s == "alice" and rows[(s, e)]["notebook"]} == {"se.params", "se.shape", "se.gate"}
     # a chapter others handed in and alice did not: a "missing" row per exercise, not a blank
     for key in ("sa.shape", "sa.params", "sa.sdpa", "sa.causal"):
@@ -264,6 +274,15 @@ def test_torchs_attention_from_a_thread_is_recorded_and_the_thread_and_string_ar
     assert kim["status"] == "wrong" and "scaled_dot_product_attention" in kim["message"]
     assert "runs code in another thread or process: import threading" in kim["flags"]
     assert "names scaled_dot_product_attention in a string, which the exercise forbids" in kim["flags"]
+
+
+def test_a_right_answer_that_runs_code_in_another_thread_is_sent_to_review_not_graded_right(graded):
+    rows, page, _ = graded
+    nora = rows[("nora", "sa.sdpa")]
+    assert nora["status"] == "review", nora
+    assert "runs code in another thread or process" in nora["flags"] and "read the code" in nora["message"]
+    assert "⚠ review" in page
+    assert rows[("dave", "sa.sdpa")]["status"] == "right"         # by hand, no thread: right
 
 
 def test_the_books_own_solutions_are_not_flagged():

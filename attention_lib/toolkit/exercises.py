@@ -43,6 +43,7 @@ A printed verdict is feedback, not evidence: ``python -m attention_lib.grade`` r
 """
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import html
 import linecache
@@ -184,6 +185,11 @@ register({
               "F.multi_head_attention_forward. Write it from torch operations: a matrix product, the scale, a softmax.",
         "zh": "这个练习要求你自己计算注意力，而你的函数调用了 F.multi_head_attention_forward。"
               "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
+    "ex.forbidden.threaded": {
+        "en": "your function waited on another thread (Future.result, Thread.join, a queue), where this check cannot "
+              "see which calls it makes; compute the result in the function itself.",
+        "zh": "你的函数在等待另一个线程的结果（Future.result、Thread.join 或队列），检查看不到那个线程调用了什么；"
+              "请在函数本身里算出结果。"},
     "ex.forbidden.unwatched": {
         "en": "your function switched off the recording of the calls this exercise forbids (sys.setprofile, or "
               "torch's function modes); write it without touching them.",
@@ -665,6 +671,14 @@ WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters", "f
 #: Forbidden Python functions recorded by their code (a profile hook's "call" event), whatever name reached them:
 #: name -> (the function's name, the end of its file's path); compared by name and file, so that watching does not
 #: import ``torch.nn.attention.flex_attention`` (slow) for an answer that never touches it
+#: The attention functions an exercise may forbid: where one is, waiting on another thread is recorded too
+_ATTENTION = ("scaled_dot_product_attention", "is_causal", "flex_attention", "multi_head_attention_forward")
+#: Waiting on another thread's work (``Future.result``, ``Thread.join``, and ``Condition.wait`` under
+#: ``queue.Queue.get`` and ``threading.Event.wait``): recorded as ``"threaded"``, since the record follows only the
+#: threads started inside the block, not a pool warmed up before it. Busy-polling a shared list escapes it; the
+#: grading command sends a right answer whose cell names ``threading``/``concurrent`` to review (grade.py)
+_WAITS = {concurrent.futures.Future.result.__code__, threading.Thread.join.__code__,
+          threading.Condition.wait.__code__}
 _BY_CODE = {"flex_attention": ("flex_attention", "torch/nn/attention/flex_attention.py"),
             "multi_head_attention_forward": ("multi_head_attention_forward", "torch/nn/functional.py")}
 #: (forbidden names, the set that records them) of the verdict running now: :func:`call` watches its student function
@@ -727,12 +741,16 @@ def watching(names, seen: Optional[set] = None):
     from .instruments import count_parameters
     codes = {count_parameters.__code__} if "count_parameters" in names else set()
     by_code = {_BY_CODE[n]: n for n in names if n in _BY_CODE}
+    # a thread that was running before the block has no hook: a wait on another thread's work is recorded itself
+    waits = _WAITS if set(names) & set(_ATTENTION) else set()
     sdpa = "scaled_dot_product_attention" in names
     handler = _Recorder.__torch_function__.__code__
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code in codes:
             seen.add("count_parameters")
+        elif event == "call" and frame.f_code in waits:
+            seen.add("threaded")
         elif event == "call" and by_code and frame.f_code.co_name in {n for n, _ in by_code}:
             where = (frame.f_code.co_name, frame.f_code.co_filename.replace("\\", "/"))
             seen.update(name for (fn, tail), name in by_code.items() if where[0] == fn and where[1].endswith(tail))
