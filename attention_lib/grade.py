@@ -13,7 +13,8 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    ``attention_lib.toolkit.exercises.watching``: a torch function mode and a profile hook, removed afterwards
    even on an error or a time limit), however the code reached them (``F.``, ``torch._C._nn.``,
    ``torch.ops.aten.``, a name bound earlier or built from text): torch's ``scaled_dot_product_attention``
-   inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
+   (or ``flex_attention``, ``multi_head_attention_forward``, or a wait on another thread's work, which may run
+   them unseen) inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
    ``is_causal=True`` in exercise 4 (the causal mask), both of which the check itself answers "Not quite: this
    exercise asks you to compute it yourself" (so the row is ``wrong``), and the library's ``count_parameters``
    while the answer cell of a parameter-count exercise runs (a flag only: a number does not say how it was
@@ -31,6 +32,14 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    not another process); the library's names that an exercise's own solution uses (``Exercise.allow``) are not
    flagged. These flags are only a text scan: a determined student can evade them (a count by
    ``sum(p.numel() ...)``, the library's source copied), so a teacher reads the code of a surprising answer.
+
+A right answer of an exercise that forbids something, whose cell runs code in another thread or process (the text
+flag), is graded ``review`` rather than right: a thread that polls a list escapes every run-time record.
+
+A zip of the class folder unzips to one wrapper folder (``submissions/submissions/alice/...``): the students are
+the folders inside it (:func:`class_root`); ``__MACOSX/``, dot-folders and ``._*`` files are skipped. Two notebooks
+of one student answering one exercise (an English and a Chinese copy) are both graded, each row flagged with the
+one the grid shows (the last by name).
 
 An exercise answered in several cells is graded by its last one (flagged). A file that is not a readable notebook
 gets an ``error`` row per exercise of the chapter its name gives (``?`` when it gives none: listed, never a column
@@ -692,7 +701,8 @@ def exercise_order(keys) -> list[tuple[str, str]]:
 def _html(table: list[dict]) -> str:
     from .toolkit.exercises import VERDICT_COLOURS
 
-    colours = {"right": VERDICT_COLOURS[True], "review": VERDICT_COLOURS[None], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
+    colours = {"right": VERDICT_COLOURS[True], "review": VERDICT_COLOURS[None],
+               "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
                "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
     from .toolkit.exercises import EXERCISES
 
