@@ -401,6 +401,14 @@ def test_a_size_fixed_in_the_code_is_named_from_the_broadcasting_error(lang):
     result, message = exercises.verdict("sa.causal", fixed_mask)
     assert result is False and i18n.t("ex.fn.fixed_size", n=6)[:12] in message
 
+    def two_fixed(x, fc1, fc2):                     # the notebook's B and C kept in a reshape
+        z = x.mean((2, 3))
+        return torch.sigmoid(fc2(torch.relu(fc1(z)))).reshape(8, 256, 1, 1)
+
+    result, message = exercises.verdict("se.gate", two_fixed)
+    named = i18n.t("ex.fn.fixed_sizes", n=i18n.t("ex.fn.inputs.sizes", first=8, last=256))
+    assert result is False and named in message, message
+
 
 def test_the_verdict_block_says_its_outcome_in_words_and_keeps_contrast_in_any_theme(lang):
     def luminance(colour):

@@ -125,6 +125,11 @@ register({
                                "variable of the notebook)? Read every size off the inputs (x.shape).",
                          "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或 Jupyter 笔记本里的某个变量）？"
                                "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.fixed_sizes": {"en": "{n} are not sizes of these inputs: are sizes fixed in your code (numbers, or "
+                                "variables of the notebook)? Read every size off the inputs (x.shape).",
+                          "zh": "{n} 都不是这些输入的任何一维的大小：代码里是不是写死了几个大小（数字，或 Jupyter 笔记本里的变量）？"
+                                "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.inputs.sizes": {"en": "{first} and {last}", "zh": "{first} 和 {last}"},
     "ex.fn.return_types": {"en": "torch.max(x, dim) and torch.min(x, dim) give back a pair (values, indices): take "
                                  ".values, or use x.amax(dim).",
                            "zh": "torch.max(x, dim) 和 torch.min(x, dim) 返回的是一对结果（values, indices）：请取 .values，"
@@ -839,8 +844,9 @@ _SIZES_ASKED = (re.compile(r"shape '\[([-\d, ]+)\]' is invalid for input of size
                 re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"))
 
 
-def _fixed_size(error: BaseException, args) -> Optional[int]:
-    """The size in a broadcasting error that no input has (a size fixed in the student's code), else None."""
+def _fixed_size(error: BaseException, args) -> Optional[str]:
+    """The sizes in a broadcasting or reshape error that no input has (sizes fixed in the student's code): "256",
+    "8 and 256", "2, 8 and 256" (more would be a coincidence, not a cause), else None."""
     numbers = None
     for pattern in (_SIZE_MISMATCH, *_SIZES_ASKED):
         found = pattern.search(str(error))
@@ -856,7 +862,10 @@ def _fixed_size(error: BaseException, args) -> Optional[int]:
             for tensor in tensors:                      # a layer's sizes count too (fc1's C and C / r)
                 sizes.update(int(s) for s in tensor.shape)
     strangers = list(dict.fromkeys(n for n in numbers if n not in sizes and n not in (1, -1)))
-    return strangers[0] if len(strangers) == 1 else None
+    if not 1 <= len(strangers) <= 3:
+        return None
+    joined = ("、" if get_language() == "zh" else ", ").join(map(str, strangers[:-1]))
+    return t("ex.fn.inputs.sizes", first=joined, last=strangers[-1]) if joined else str(strangers[0])
 
 
 def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> Any:
@@ -884,7 +893,7 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
             Slip("ex.fn.raised_plain", error=describe_error(error))
         stranger = _fixed_size(error, list(args) + list(kwargs.values()))
         if stranger is not None:
-            slip.also("ex.fn.fixed_size", n=stranger)
+            slip.also("ex.fn.fixed_size" if stranger.isdigit() else "ex.fn.fixed_sizes", n=stranger)
         elif "torch.return_types.m" in str(error):       # a (values, indices) pair used as a tensor
             slip.also("ex.fn.return_types")
         raise slip from None
