@@ -145,9 +145,11 @@ def test_pick_table_and_its_readings(rows):
     ch.check_pick_readings(quiet, _results())
     with pytest.raises(ReadingError, match="fraction of SK"):
         ch.check_pick_readings(_with_latency(rows), _results())
-    se = next(r for r in quiet if r["name"] == "squeeze_excitation")["latency_ms"]
-    with pytest.raises(ReadingError, match="fastest feature-map blocks"):       # CBAM as fast as SE
-        ch.check_pick_readings([dict(r, latency_ms=se) if r["name"] == "cbam" else r for r in quiet], _results())
+    fastest = min(r["latency_ms"] for r in quiet if r["name"] in ("squeeze_excitation", "eca"))
+    with pytest.raises(ReadingError, match="at most half the time"):           # CBAM as fast as the faster gate
+        ch.check_pick_readings([dict(r, latency_ms=fastest) if r["name"] == "cbam" else r for r in quiet], _results())
+    slow_se = [dict(r, latency_ms=0.8 * fastest / 0.4) if r["name"] == "squeeze_excitation" else r for r in quiet]
+    ch.check_pick_readings(slow_se, _results())                                  # one of SE and ECA slow: still read
 
 
 def test_cost_table_times_round_robin_and_reads_equal_work_apart():
