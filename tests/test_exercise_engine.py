@@ -640,6 +640,7 @@ def _mha_forward(q, k, v, mask=None):
     return torch.stack(out).transpose(1, 2)                   # (B, h, N, d)
 
 
+@pytest.mark.filterwarnings("ignore:.*flex_attention.*:UserWarning")    # torch: flex in eager mode is slow
 @pytest.mark.parametrize("answer, recorded", [(_flex, "flex_attention"),
                                               (_mha_forward, "multi_head_attention_forward")])
 def test_torchs_other_attention_functions_are_recorded_in_the_by_hand_exercise(answer, recorded, lang):
@@ -706,3 +707,13 @@ def test_waiting_on_a_thread_that_ran_before_the_check_is_recorded(lang):
             assert message == i18n.t("ex.wrong", hint=i18n.t("ex.forbidden.threaded"))
     finally:
         pool.shutdown()
+
+
+def test_a_double_norm_without_its_epsilon_is_told_what_the_epsilon_keeps(lang):
+    def no_eps(logits):                                        # float32 inside, but the row of zeros rescaled to 1
+        a = logits.float().softmax(-2)
+        return (a / a.sum(-1, keepdim=True)).to(logits.dtype)
+
+    result, message = exercises.verdict("ea.double_norm", no_eps)
+    assert result is False and i18n.t("ex.ea.case.half") in message
+    assert {"en": "should stay near 0", "zh": "应当接近 0"}[lang] in message
