@@ -717,3 +717,18 @@ def test_a_double_norm_without_its_epsilon_is_told_what_the_epsilon_keeps(lang):
     result, message = exercises.verdict("ea.double_norm", no_eps)
     assert result is False and i18n.t("ex.ea.case.half") in message
     assert {"en": "should stay near 0", "zh": "应当接近 0"}[lang] in message
+
+
+def test_torchs_warning_about_the_students_code_is_shown_at_the_students_function():
+    """``k.T`` on a 4-D tensor: torch's deprecation warning points at the student's function, not at the engine."""
+    import warnings
+
+    def k_dot_T(q, k, v, mask=None):
+        return (q @ k.T).softmax(-1) @ v
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert exercises.verdict("sa.sdpa", k_dot_T)[0] is False
+    about_T = [w for w in caught if "x.T" in str(w.message)]
+    assert about_T and all(w.filename == __file__ for w in about_T), [(w.filename, w.lineno) for w in about_T]
+    assert about_T[0].lineno == k_dot_T.__code__.co_firstlineno

@@ -55,6 +55,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Union
@@ -868,6 +869,25 @@ def _fixed_size(error: BaseException, args) -> Optional[str]:
     return t("ex.fn.inputs.sizes", first=joined, last=strangers[-1]) if joined else str(strangers[0])
 
 
+@contextmanager
+def _warnings_shown_at(function: Callable):
+    """Torch's warnings about the student's code (``x.T`` on a 4-D tensor) shown at the student's function, not at
+    the line of this module whose function mode forwarded the call (which reads as the library's bug)."""
+    code = getattr(function, "__code__", None)
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught_now:
+            warnings.simplefilter("always")
+            caught = caught_now
+            yield
+    finally:
+        for w in caught:                                   # re-issued under the caller's own filters
+            if code is not None and w.filename == __file__:
+                warnings.warn_explicit(w.message, w.category, code.co_filename, code.co_firstlineno)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> Any:
     """``function(*args, **kwargs)`` on copies of the inputs, without gradients; Slip if it raises or edits an input.
 
@@ -881,8 +901,8 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
     kw_copies = {k: _copy(v) for k, v in kwargs.items()}
     forbid, seen = _FORBIDDEN[-1] if _FORBIDDEN else ((), set())
     try:
-        with torch.no_grad(), watching(forbid, seen):         # the calls the exercise forbids, however spelled
-            result = function(*copies, **kw_copies)
+        with torch.no_grad(), watching(forbid, seen), _warnings_shown_at(function):   # forbidden calls, however
+            result = function(*copies, **kw_copies)                                    # spelled, are recorded
     except (TimeUp, KeyboardInterrupt):
         raise
     except SystemExit:
