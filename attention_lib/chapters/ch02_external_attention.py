@@ -54,7 +54,7 @@ register({
                           "（公式 {flops_formula:,}）"},
     "ch02.scaling.external": {"en": "multi-head External Attention", "zh": "多头外部注意力"},
     "ch02.scaling.explicit": {"en": "self-attention, explicit", "zh": "自注意力，显式计算"},
-    "ch02.scaling.fused": {"en": "self-attention, fused kernel", "zh": "自注意力（融合核函数）"},
+    "ch02.scaling.fused": {"en": "self-attention, fused kernel", "zh": "自注意力，融合核函数"},
     # §6
     "ch02.variant.none": {"en": "no token mixer", "zh": "无词元混合"},
     "ch02.variant.external": {"en": "External Attention", "zh": "外部注意力"},

@@ -37,7 +37,7 @@ register({
     "ch08.table.no": {"en": "NO", "zh": "否"},
     "ch08.none": {"en": "no attention", "zh": "不带注意力"},
     "ch08.method.explicit": {"en": "self-attention, explicit", "zh": "自注意力，显式计算"},
-    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力（SDPA 融合核函数）"},
+    "ch08.method.sdpa": {"en": "self-attention, SDPA", "zh": "自注意力，SDPA 融合核函数"},
     "ch08.method.external": {"en": "External Attention", "zh": "外部注意力"},
     "ch08.rate": {"en": "{name:>14}: {mflop:7.1f} MFLOP in {ms:7.3f} ms -> {rate:5.1f} GFLOP/s",
                   "zh": "{name:>14}：{mflop:7.1f} MFLOP，耗时 {ms:7.3f} ms -> {rate:5.1f} GFLOP/s"},
