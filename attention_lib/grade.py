@@ -13,7 +13,8 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    ``attention_lib.toolkit.exercises.watching``: a torch function mode and a profile hook, removed afterwards
    even on an error or a time limit), however the code reached them (``F.``, ``torch._C._nn.``,
    ``torch.ops.aten.``, a name bound earlier or built from text): torch's ``scaled_dot_product_attention``
-   inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
+   (or ``flex_attention``, ``multi_head_attention_forward``, or a wait on another thread's work, which may run
+   them unseen) inside the student's function in the check of chapter 1's exercise 3 (attention by hand), the same with
    ``is_causal=True`` in exercise 4 (the causal mask), both of which the check itself answers "Not quite: this
    exercise asks you to compute it yourself" (so the row is ``wrong``), and the library's ``count_parameters``
    while the answer cell of a parameter-count exercise runs (a flag only: a number does not say how it was
@@ -31,6 +32,14 @@ student, or files named ``<student>-03_squeeze_excitation.ipynb``), in a fresh P
    not another process); the library's names that an exercise's own solution uses (``Exercise.allow``) are not
    flagged. These flags are only a text scan: a determined student can evade them (a count by
    ``sum(p.numel() ...)``, the library's source copied), so a teacher reads the code of a surprising answer.
+
+A right answer of an exercise that forbids something, whose cell runs code in another thread or process (the text
+flag), is graded ``review`` rather than right: a thread that polls a list escapes every run-time record.
+
+A zip of the class folder unzips to one wrapper folder (``submissions/submissions/alice/...``): the students are
+the folders inside it (:func:`class_root`); ``__MACOSX/``, dot-folders and ``._*`` files are skipped. Two notebooks
+of one student answering one exercise (an English and a Chinese copy) are both graded, each row flagged with the
+one the grid shows (the last by name).
 
 An exercise answered in several cells is graded by its last one (flagged). A file that is not a readable notebook
 gets an ``error`` row per exercise of the chapter its name gives (``?`` when it gives none: listed, never a column
@@ -66,7 +75,12 @@ from pathlib import Path
 from typing import Optional
 
 #: What each outcome is called in the table, and its symbol (the table never says it by colour alone).
-STATUS = {"right": "✓", "wrong": "✗", "unanswered": "…", "error": "!", "timeout": "⏱", "missing": "–"}
+STATUS = {"right": "✓", "review": "⚠", "wrong": "✗", "unanswered": "…", "error": "!", "timeout": "⏱",
+          "missing": "–"}
+#: The text flag of an answer cell that runs code in another thread or process: a right answer that carries it in
+#: an exercise that forbids something is sent to review, not graded right (the run-time record follows the threads
+#: the answer starts and records a wait on another thread, but not every way of handing work to a thread)
+_ELSEWHERE_FLAG = "runs code in another thread or process"
 _LIBRARY = ("al", "attention_lib", "ch")
 _RUNS_TEXT = ("exec", "eval", "compile", "__import__")
 _VERDICT_WORDS = ("Correct", "正确", "Not quite", "还不对")
@@ -172,7 +186,7 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
             if any(n.split(".")[0] == "importlib" for n in names):
                 flags.append("reaches around the library's name: importlib")
             if forbid and any(n.split(".")[0] in _ELSEWHERE for n in names):
-                flags.append(f"runs code in another thread or process: {ast.unparse(node)[:60]}")
+                flags.append(f"{_ELSEWHERE_FLAG}: {ast.unparse(node)[:60]}")
         elif isinstance(node, ast.Attribute) and id(node) not in in_check and id(node) not in inner:
             root, first = node, node.attr
             while isinstance(root, ast.Attribute):
@@ -208,10 +222,11 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
             if named:
                 flags.append(f"names {named[0]} in a string, which the exercise forbids")
         if forbid and isinstance(node, ast.Name) and node.id in _ELSEWHERE:
-            flags.append(f"runs code in another thread or process: {node.id}")
+            flags.append(f"{_ELSEWHERE_FLAG}: {node.id}")
         if forbid:
             word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
-                node.arg if isinstance(node, ast.keyword) else None
+                node.arg if isinstance(node, ast.keyword) else node.name.split(".")[-1] \
+                if isinstance(node, ast.alias) else None      # from torch.nn.attention.flex_attention import ...
             if word in forbid:
                 flags.append(f"uses {word}, which the exercise forbids")
     return list(dict.fromkeys(flags))
@@ -219,13 +234,16 @@ def flags_of(tree: ast.AST, forbid=(), allow=()) -> list[str]:
 
 #: What a run-time record means, for a flag (see ``exercises.watching``)
 _RAN = {"scaled_dot_product_attention": "F.scaled_dot_product_attention",
-        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters"}
+        "is_causal": "F.scaled_dot_product_attention with is_causal=True", "count_parameters": "count_parameters",
+        "flex_attention": "torch's flex_attention", "multi_head_attention_forward": "F.multi_head_attention_forward"}
 
 
 def _ran_flag(name: str, where: str) -> str:
     """The flag of a forbidden call recorded at run time (``where``: "in the check", "while the cell ran")."""
     if name == "unwatched":
         return f"switched off the run-time record of forbidden calls {where}"
+    if name == "threaded":
+        return f"waited on another thread {where}, whose calls the record may not see (recorded at run time)"
     return f"called {_RAN.get(name, name)} {where}, which the exercise forbids (recorded at run time)"
 
 
@@ -452,8 +470,13 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
                 in_check: set = set()                      # the forbidden calls of the student's function in the check
                 result, text = exercises.verdict(key, namespace.get(name, ...), in_check)
                 flags += [_ran_flag(n, "in the check") for n in sorted(in_check)]
-                row = Row(key, {True: "right", False: "wrong", None: "unanswered"}[result],
-                          name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
+                status_of = {True: "right", False: "wrong", None: "unanswered"}[result]
+                if status_of == "right" and ex is not None and ex.forbid \
+                        and any(f.startswith(_ELSEWHERE_FLAG) for f in flags):
+                    status_of, text = "review", (f"{text} (right values, but the answer runs code in another "
+                                                 f"thread or process, where a forbidden call may go unrecorded: "
+                                                 f"read the code)")
+                row = Row(key, status_of, name_elsewhere(text, elsewhere), list(dict.fromkeys(flags)))
             else:
                 row = Row(key, status, name_elsewhere(message, elsewhere), flags)
             rows[key] = row                                # the last answer cell of an exercise counts
@@ -469,17 +492,44 @@ def grade_notebook(path: Path, lang: Optional[str] = None, time_limit: float = 3
 
 
 def notebooks_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """The notebooks under ``folder``, less what an editor or an archiver leaves beside them: dot-folders
+    (``.ipynb_checkpoints``), a Mac zip's ``__MACOSX/`` and its ``._*`` resource files."""
+    def kept(path: Path) -> bool:
+        parts = path.relative_to(folder).parts
+        return not any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return sorted(p for p in folder.rglob("*.ipynb") if kept(p))
+
+
+def _named_student(path: Path, folder: Path) -> Optional[str]:
+    """The student a path names below ``folder``: its first folder, else its file name less the chapter
+    (``alice-03_squeeze_excitation.ipynb``: alice); None when the file name is only a chapter's."""
+    parts = path.relative_to(folder).parts
+    if len(parts) > 1:
+        return parts[0]
+    return re.sub(r"[-_ ]*(zh_)?\d\d_[a-z_]+( ?\(\d+\))?$", "", path.stem) or None
+
+
+def class_root(folder: Path, paths) -> Path:
+    """The folder whose entries are the students: ``folder``, or the single wrapper folder that unzipping a zip of
+    the class folder adds (``submissions/submissions/alice/...``, ``class/alice/...``), descended while every
+    notebook lies under one folder inside which they name two or more students."""
+    paths = list(paths)
+    while paths:
+        tops = {p.relative_to(folder).parts[0] for p in paths}
+        if len(tops) != 1 or any(len(p.relative_to(folder).parts) < 2 for p in paths):
+            break
+        inner = folder / tops.pop()
+        names = [_named_student(p, inner) for p in paths]
+        if None in names or len(set(names)) < 2:        # one student's own folder (alice/03_..., alice/hw/...)
+            break
+        folder = inner
+    return folder
 
 
 def student_of(path: Path, folder: Path) -> str:
     """A folder per student (``alice/03_...ipynb``: alice), else the file name without the chapter's
-    (``alice-03_squeeze_excitation.ipynb``: alice)."""
-    parts = path.relative_to(folder).parts
-    if len(parts) > 1:
-        return parts[0]
-    name = re.sub(r"[-_ ]*\d\d_[a-z_]+$", "", path.stem)
-    return name or path.stem
+    (``alice-03_squeeze_excitation.ipynb``: alice); ``folder``: the class's root (:func:`class_root`)."""
+    return _named_student(path, folder) or path.stem
 
 
 #: The worker's stdout lines start with this mark and a token only the parent and the worker know (a student's
@@ -581,13 +631,14 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
 
     attention_lib.chapters.load_all()
     paths = notebooks_in(folder)
+    root = class_root(folder, paths)                       # below a wrapper folder a zip of the class folder adds
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(lambda p: _run_one(p, lang, time_limit, timeout, check_limit), paths))
     table = []
     students = set()
     for path, result in zip(paths, results):
-        student = student_of(path, folder)
-        base = dict(student=student, notebook=path.relative_to(folder).as_posix())
+        student = student_of(path, root)
+        base = dict(student=student, notebook=path.relative_to(root).as_posix())
         students.add(student)
         if "failed" in result:
             keys = result.get("keys") or _keys_of(_chapter_of(path, _cells(path))) or ["?"]
@@ -600,11 +651,15 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
                               flags="; ".join(flags)))
     from .toolkit.exercises import EXERCISES
 
+    _flag_duplicates(table)
     handed_in = {r["exercise"] for r in table if r["exercise"] in EXERCISES}
     for student in sorted(students):                       # a chapter someone handed in and this student did not
         own = {r["exercise"] for r in table if r["student"] == student}
-        table += [dict(student=student, notebook="", exercise=key, status="missing",
-                       message="no notebook for this chapter", flags="")
+        if own == {"?"}:                                   # only unreadable files: not "handed in nothing"
+            continue
+        message = "no notebook for this chapter" if "?" not in own else \
+            "no readable notebook for this chapter (this student handed in an unreadable file: see its ? row)"
+        table += [dict(student=student, notebook="", exercise=key, status="missing", message=message, flags="")
                   for key, _ in exercise_order(handed_in - own)]
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
@@ -613,6 +668,21 @@ def grade_folder(folder: Path, out: Path, lang=None, time_limit=30.0, timeout=30
         writer.writerows(table)
     (out / "grades.html").write_text(_html(table), encoding="utf-8")
     return table
+
+
+def _flag_duplicates(table: list[dict]) -> None:
+    """Flags each row of a student's exercise answered in two or more notebooks (an English and a Chinese copy,
+    a browser's ``03_... (1).ipynb``): all are graded into the CSV; the grid shows the last notebook by name."""
+    notebooks: dict = {}
+    for r in table:
+        if r["exercise"] != "?":
+            notebooks.setdefault((r["student"], r["exercise"]), []).append(r["notebook"])
+    for r in table:
+        names = notebooks.get((r["student"], r["exercise"]), [])
+        if len(names) > 1:
+            note = (f"{len(names)} notebooks answer this exercise: {', '.join(names)}; the grid shows the last by "
+                    f"name, {names[-1]} (the CSV holds each)")
+            r["flags"] = "; ".join(f for f in (r["flags"], note) if f)
 
 
 def exercise_order(keys) -> list[tuple[str, str]]:
@@ -631,7 +701,8 @@ def exercise_order(keys) -> list[tuple[str, str]]:
 def _html(table: list[dict]) -> str:
     from .toolkit.exercises import VERDICT_COLOURS
 
-    colours = {"right": VERDICT_COLOURS[True], "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
+    colours = {"right": VERDICT_COLOURS[True], "review": VERDICT_COLOURS[None],
+               "wrong": VERDICT_COLOURS[False], "unanswered": VERDICT_COLOURS[None],
                "missing": VERDICT_COLOURS[None], "error": VERDICT_COLOURS[False], "timeout": VERDICT_COLOURS[False]}
     from .toolkit.exercises import EXERCISES
 
@@ -645,6 +716,13 @@ def _html(table: list[dict]) -> str:
     body = []
     for student in students:
         row = [f"<th scope='row'>{html.escape(student)}</th>"]
+        if not any((student, e) in cells for e in exercises):    # only unreadable files with no chapter
+            _, text, background, border = colours["error"]
+            row.append(f"<td colspan='{len(exercises)}' style='background:{background};color:{text};"
+                       f"border-left:4px solid {border}'>{STATUS['error']} error: an unreadable file with no "
+                       f"chapter in its name (see below)</td><td>–</td>")
+            body.append("<tr>" + "".join(row) + "</tr>")
+            continue
         for exercise in exercises:
             r = cells.get((student, exercise))
             if r is None:

@@ -401,6 +401,14 @@ def test_a_size_fixed_in_the_code_is_named_from_the_broadcasting_error(lang):
     result, message = exercises.verdict("sa.causal", fixed_mask)
     assert result is False and i18n.t("ex.fn.fixed_size", n=6)[:12] in message
 
+    def two_fixed(x, fc1, fc2):                     # the notebook's B and C kept in a reshape
+        z = x.mean((2, 3))
+        return torch.sigmoid(fc2(torch.relu(fc1(z)))).reshape(8, 256, 1, 1)
+
+    result, message = exercises.verdict("se.gate", two_fixed)
+    named = i18n.t("ex.fn.fixed_sizes", n=i18n.t("ex.fn.inputs.sizes", first=8, last=256))
+    assert result is False and named in message, message
+
 
 def test_the_verdict_block_says_its_outcome_in_words_and_keeps_contrast_in_any_theme(lang):
     def luminance(colour):
@@ -604,8 +612,123 @@ def test_torchs_attention_called_from_a_thread_the_answer_starts_is_recorded_and
     for answer in (in_a_thread, in_a_pool):
         calls = set()
         result, message = exercises.verdict("sa.sdpa", answer, calls)
-        assert result is False and calls == {"scaled_dot_product_attention"}, answer.__name__
-        assert "scaled_dot_product_attention" in message
+        assert result is False and calls == {"scaled_dot_product_attention", "threaded"}, answer.__name__
+        assert "scaled_dot_product_attention" in message     # the forbidden call's verdict comes first
         assert sys.getprofile() is before and threading.getprofile() is threads_before
     calls = set()
     assert exercises.verdict("sa.sdpa", _by_hand, calls)[0] is True and calls == set()
+
+
+def _flex(q, k, v, mask=None):
+    """torch's other attention API, the next thing a student finds once SDPA is refused."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    def score_mod(score, b, h, i, j):
+        return score if mask is None else torch.where(mask[i, j], score, -float("inf"))
+    return flex_attention(q, k, v, score_mod=score_mod)
+
+
+def _mha_forward(q, k, v, mask=None):
+    """F.multi_head_attention_forward with identity projections: torch's attention inside a layer's function."""
+    B, h, N, d = q.shape
+    eye = torch.eye(d)
+    out = [torch.nn.functional.multi_head_attention_forward(
+        q[b].transpose(0, 1), k[b].transpose(0, 1), v[b].transpose(0, 1), d, 1, None, None, None, None, False,
+        0.0, eye, None, training=False, need_weights=False, attn_mask=None if mask is None else ~mask,
+        use_separate_proj_weight=True, q_proj_weight=eye, k_proj_weight=eye, v_proj_weight=eye)[0]
+        for b in range(B)]                                    # each (N, h, d) with h as its batch
+    return torch.stack(out).transpose(1, 2)                   # (B, h, N, d)
+
+
+@pytest.mark.filterwarnings("ignore:.*flex_attention.*:UserWarning")    # torch: flex in eager mode is slow
+@pytest.mark.parametrize("answer, recorded", [(_flex, "flex_attention"),
+                                              (_mha_forward, "multi_head_attention_forward")])
+def test_torchs_other_attention_functions_are_recorded_in_the_by_hand_exercise(answer, recorded, lang):
+    calls = set()
+    result, message = exercises.verdict("sa.sdpa", answer, calls)
+    assert result is False and recorded in calls, (calls, message)
+    assert message == i18n.t("ex.wrong", hint=i18n.t(f"ex.forbidden.{recorded}"))
+    from attention_lib import grade                            # and the text scan names it
+    import ast
+    flags = grade.flags_of(ast.parse("from torch.nn.attention.flex_attention import flex_attention\n"
+                                     "out = F.multi_head_attention_forward(q, k, v)"),
+                           forbid=exercises.EXERCISES["sa.sdpa"].forbid)
+    assert "uses flex_attention, which the exercise forbids" in flags
+    assert "uses multi_head_attention_forward, which the exercise forbids" in flags
+
+
+def test_a_time_out_inside_torchs_mode_machinery_is_reported_as_the_time_out(short_limit, lang):
+    """torch pushes function modes of its own (flex_attention does): a time limit that lands while one is pushed
+    leaves a changed mode stack, which is the time-out's doing, not a switch-off by the student."""
+    import sys
+
+    class Busy(torch.overrides.TorchFunctionMode):
+        pass
+
+    def slow_inside_a_mode(q, k, v, mask=None):
+        torch._C._push_on_torch_function_stack(Busy())     # as torch's machinery pushes it, popped after its work
+        while True:
+            pass
+
+    before, depth = sys.getprofile(), torch._C._len_torch_function_stack()
+    calls = set()
+    result, message = exercises.verdict("sa.sdpa", slow_inside_a_mode, calls)
+    assert result is False and calls == set(), calls
+    assert message == i18n.t("ex.wrong", hint=i18n.t("ex.fn.timeout", seconds=0.5))
+    assert sys.getprofile() is before and torch._C._len_torch_function_stack() == depth
+
+
+def test_waiting_on_a_thread_that_ran_before_the_check_is_recorded(lang):
+    """A pool warmed up before the check runs torch's attention in a thread without the profile hook: the wait on
+    it is recorded instead (``Future.result``, ``Thread.join``, a queue), and the verdict says so."""
+    import queue
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1)
+    pool.submit(int).result()                                  # its worker thread starts here, before the check
+    fn = torch.nn.functional.scaled_dot_product_attention
+    jobs, results = queue.Queue(), queue.Queue()
+    worker = threading.Thread(target=lambda: [results.put(fn(*jobs.get())) for _ in iter(int, 1)], daemon=True)
+    worker.start()
+
+    def in_the_pool(q, k, v, mask=None):
+        return pool.submit(fn, q, k, v, attn_mask=mask).result()
+
+    def through_queues(q, k, v, mask=None):
+        jobs.put((q, k, v, mask))
+        return results.get()
+
+    try:
+        for answer in (in_the_pool, through_queues):
+            calls = set()
+            result, message = exercises.verdict("sa.sdpa", answer, calls)
+            assert result is False and calls == {"threaded"}, (answer.__name__, calls, message)
+            assert message == i18n.t("ex.wrong", hint=i18n.t("ex.forbidden.threaded"))
+    finally:
+        pool.shutdown()
+
+
+def test_a_double_norm_without_its_epsilon_is_told_what_the_epsilon_keeps(lang):
+    def no_eps(logits):                                        # float32 inside, but the row of zeros rescaled to 1
+        a = logits.float().softmax(-2)
+        return (a / a.sum(-1, keepdim=True)).to(logits.dtype)
+
+    result, message = exercises.verdict("ea.double_norm", no_eps)
+    assert result is False and i18n.t("ex.ea.case.half") in message
+    assert {"en": "should stay near 0", "zh": "应当接近 0"}[lang] in message
+
+
+def test_torchs_warning_about_the_students_code_is_shown_at_the_students_function():
+    """``k.T`` on a 4-D tensor: torch's deprecation warning points at the student's function, not at the engine."""
+    import warnings
+
+    def k_dot_T(q, k, v, mask=None):
+        return (q @ k.T).softmax(-1) @ v
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert exercises.verdict("sa.sdpa", k_dot_T)[0] is False
+    about_T = [w for w in caught if "x.T" in str(w.message)]
+    assert about_T and all(w.filename == __file__ for w in about_T), [(w.filename, w.lineno) for w in about_T]
+    assert about_T[0].lineno == k_dot_T.__code__.co_firstlineno

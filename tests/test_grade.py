@@ -87,6 +87,15 @@ KIM = {"sa.sdpa": "import threading\n"
                   "    fn = vars(F)['scaled_dot_product_attention']\n"
                   "    t = threading.Thread(target=lambda: out.append(fn(q, k, v, attn_mask=mask)))\n"
                   "    t.start()\n    t.join()\n    return out[0]"}
+#: nora (chapter 1): torch's attention in a thread that polls a list, started before the check; her function
+#: only hands it the work and polls back (no wait the record sees): right values, sent to review by the text flag
+NORA = {"sa.sdpa": "import threading, time\njobs, out = [], []\n"
+                   "def serve():\n    while True:\n        if jobs:\n"
+                   "            out.append(F.scaled_dot_product_attention(*jobs.pop()))\n"
+                   "        time.sleep(0.001)\n"
+                   "threading.Thread(target=serve, daemon=True).start()\n"
+                   "def attention(q, k, v, mask=None):\n    jobs.append((q, k, v, mask))\n"
+                   "    while not out:\n        time.sleep(0.001)\n    return out.pop()"}
 #: olga (chapter 1): her process dies in exercise 3; exercise 4 after it must still be graded
 OLGA = {"sa.sdpa": "def attention(q, k, v, mask=None):\n    import os\n    os._exit(3)",
         "sa.causal": "def causal_attention(q, k, v):\n    n = q.shape[-2]\n"
@@ -133,6 +142,7 @@ def graded(tmp_path_factory):
     (folder / "gina.ipynb").write_text("{not json", encoding="utf-8")   # no chapter in its name: a "?" row
     nbformat.write(_submission("01_self_attention", KIM), folder / "kim-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", OLGA), folder / "olga-01_self_attention.ipynb")
+    nbformat.write(_submission("01_self_attention", NORA), folder / "nora-01_self_attention.ipynb")
     nbformat.write(_submission("01_self_attention", {"sa.sdpa": BY_HAND}, before={"sa.sdpa": LEE_WRONG}),
                    folder / "lee-01_self_attention.ipynb")
     out = folder / "report"
@@ -148,7 +158,7 @@ def graded(tmp_path_factory):
 def test_one_row_per_student_and_exercise(graded):
     rows, _, stdout = graded
     students = {s for s, _ in rows}
-    assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga"}
+    assert students == set(CLASS) | {"gina", "heidi", "ivan", "kim", "lee", "olga", "nora"}
     assert {e for s, e in rows if s == "alice" and rows[(s, e)]["notebook"]} == {"se.params", "se.shape", "se.gate"}
     # a chapter others handed in and alice did not: a "missing" row per exercise, not a blank
     for key in ("sa.shape", "sa.params", "sa.sdpa", "sa.causal"):
@@ -266,6 +276,15 @@ def test_torchs_attention_from_a_thread_is_recorded_and_the_thread_and_string_ar
     assert "names scaled_dot_product_attention in a string, which the exercise forbids" in kim["flags"]
 
 
+def test_a_right_answer_that_runs_code_in_another_thread_is_sent_to_review_not_graded_right(graded):
+    rows, page, _ = graded
+    nora = rows[("nora", "sa.sdpa")]
+    assert nora["status"] == "review", nora
+    assert "runs code in another thread or process" in nora["flags"] and "read the code" in nora["message"]
+    assert "⚠ review" in page
+    assert rows[("dave", "sa.sdpa")]["status"] == "right"         # by hand, no thread: right
+
+
 def test_the_books_own_solutions_are_not_flagged():
     """Every solution cell of every notebook, read as an answer: no flag (``Exercise.allow`` where it uses the
     library); the same code in an exercise without that allowance is flagged."""
@@ -377,3 +396,50 @@ def test_the_library_used_as_a_value_is_flagged_and_its_ordinary_use_is_not():
     assert "reaches around the library's name: ch used as a value" in grade.flags_of(ast.parse("x = getmembers(ch)"))
     assert grade.flags_of(ast.parse("answer_1 = 8464\nal.exercises.check('se.params', answer_1)")) == []
     assert grade.flags_of(ast.parse("answer_1 = len(ch.RESNET50)")) == []
+
+
+def _grade(folder: Path) -> tuple[dict, str, str]:
+    out = folder.parent / (folder.name + "-report")
+    done = subprocess.run([sys.executable, "-m", "attention_lib.grade", str(folder), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=folder)
+    assert done.returncode == 0, done.stderr
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f)]
+    return rows, (out / "grades.html").read_text(encoding="utf-8"), done.stdout
+
+
+def test_a_zip_of_the_class_folder_is_graded_per_student_without_a_macs_leftovers(tmp_path):
+    """``unzip -d submissions`` of a zip of the folder itself adds a wrapper folder (``submissions/submissions/``);
+    a Mac's zip adds ``__MACOSX/`` and ``._*`` files. The students are still the folders inside the wrapper.
+    (Cut-off files: graded without a process, so the test is quick; each gets its chapter's error rows.)"""
+    folder = tmp_path / "submissions"
+    for path in ("submissions/alice/03_squeeze_excitation.ipynb", "submissions/bob/03_squeeze_excitation.ipynb",
+                 "submissions/bob/zh_03_squeeze_excitation.ipynb", "submissions/quinn/homework.ipynb",
+                 "__MACOSX/submissions/alice/._03_squeeze_excitation.ipynb",
+                 "submissions/alice/._03_squeeze_excitation.ipynb", "submissions/.hidden/03_squeeze_excitation.ipynb"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text("{not json", encoding="utf-8")
+    rows, page, stdout = _grade(folder)
+    assert {r["student"] for r in rows} == {"alice", "bob", "quinn"}
+    assert "of 3 students" in stdout
+    alice = [r for r in rows if r["student"] == "alice"]
+    assert [r["notebook"] for r in alice] == ["alice/03_squeeze_excitation.ipynb"] * 3 and not alice[0]["flags"]
+    # two notebooks of one chapter: both graded, each row flagged with which one the grid shows
+    bob = [r for r in rows if r["student"] == "bob" and r["exercise"] == "se.gate"]
+    assert len(bob) == 2
+    for r in bob:
+        assert ("2 notebooks answer this exercise: bob/03_squeeze_excitation.ipynb, bob/zh_03_squeeze_excitation.ipynb;"
+                " the grid shows the last by name, bob/zh_03_squeeze_excitation.ipynb") in r["flags"]
+    # quinn handed in only an unreadable file with no chapter: no "missing" row, one cell that says so
+    assert [(r["exercise"], r["status"]) for r in rows if r["student"] == "quinn"] == [("?", "error")]
+    quinn = re.search(r"<th scope='row'>quinn</th>(.*?)</tr>", page).group(1)
+    assert "unreadable file" in quinn and "missing" not in quinn
+
+
+def test_one_students_own_folder_is_not_taken_for_a_wrapper(tmp_path):
+    folder = tmp_path / "class"
+    for path in ("alice/hw/03_squeeze_excitation.ipynb", "alice/05_cbam.ipynb"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text("{not json", encoding="utf-8")
+    rows, _, _ = _grade(folder)
+    assert {r["student"] for r in rows} == {"alice"}

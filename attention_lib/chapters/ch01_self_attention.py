@@ -771,7 +771,7 @@ SDPA_CASES = ((None, {}, 3, 3, 5, 12), ("ex.sa.batch1", {}, 1, 3, 5, 12),
 CAUSAL_CASES = ((None, {}, 3, 3, 7, 5), ("ex.sa.batch1", {}, 1, 3, 7, 5), ("ex.sa.case.tokens", dict(n=4), 3, 3, 4, 5))
 
 
-@exercise("sa.sdpa", forbid=("scaled_dot_product_attention",))
+@exercise("sa.sdpa", forbid=("scaled_dot_product_attention", "flex_attention", "multi_head_attention_forward"))
 def _sa_sdpa(answer):
     attention = as_function(answer, usage="attention(q, k, v, mask=None)")
     g = torch.Generator().manual_seed(0)

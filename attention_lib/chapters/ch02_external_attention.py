@@ -230,8 +230,10 @@ register({
                          "zh": "第一组测试通过了；这一组在前面多了一个头维度：(B, h, N, S) = {shape}。"
                                "是不是从前往后数了维度（dim=1），而不是从后往前（dim=-2）？"},
     "ex.ea.case.half": {"en": "It passed the first tests in float32; this one is float16, with a token that matches "
-                              "no slot.",
-                        "zh": "float32 的几组测试都通过了；这一组是 float16，而且有一个词元不匹配任何槽位。"},
+                              "no slot: that token's weights should stay near 0 (the ε keeps its row from being "
+                              "rescaled to sum to 1).",
+                        "zh": "float32 的几组测试都通过了；这一组是 float16，而且有一个词元不匹配任何槽位："
+                              "这个词元的权重应当接近 0（ε 的作用就是不让这一行被重新缩放成和为 1）。"},
     "ex.ea.norm.other": {"en": "the values differ from softmax over dim -2, then division by ε + the sum over "
                                "dim -1.",
                          "zh": "数值与“先对 dim -2 做 softmax，再除以 ε 加 dim -1 上的和”不一致。"},

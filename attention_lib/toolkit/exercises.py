@@ -43,6 +43,7 @@ A printed verdict is feedback, not evidence: ``python -m attention_lib.grade`` r
 """
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import html
 import linecache
@@ -54,6 +55,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Union
@@ -124,6 +126,11 @@ register({
                                "variable of the notebook)? Read every size off the inputs (x.shape).",
                          "zh": "{n} 不是这些输入的任何一维的大小：代码里是不是写死了某个大小（一个数字，或 Jupyter 笔记本里的某个变量）？"
                                "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.fixed_sizes": {"en": "{n} are not sizes of these inputs: are sizes fixed in your code (numbers, or "
+                                "variables of the notebook)? Read every size off the inputs (x.shape).",
+                          "zh": "{n} 都不是这些输入的任何一维的大小：代码里是不是写死了几个大小（数字，或 Jupyter 笔记本里的变量）？"
+                                "请从输入本身读取各维大小（x.shape）。"},
+    "ex.fn.inputs.sizes": {"en": "{first} and {last}", "zh": "{first} 和 {last}"},
     "ex.fn.return_types": {"en": "torch.max(x, dim) and torch.min(x, dim) give back a pair (values, indices): take "
                                  ".values, or use x.amax(dim).",
                            "zh": "torch.max(x, dim) 和 torch.min(x, dim) 返回的是一对结果（values, indices）：请取 .values，"
@@ -174,6 +181,21 @@ register({
     "ex.forbidden.count_parameters": {
         "en": "this exercise asks you to count by hand, and your code called count_parameters.",
         "zh": "这个练习要求你手工计算，而你的代码调用了 count_parameters。"},
+    "ex.forbidden.flex_attention": {
+        "en": "this exercise asks you to compute attention yourself, and your function called torch's "
+              "flex_attention. Write it from torch operations: a matrix product, the scale, a softmax.",
+        "zh": "这个练习要求你自己计算注意力，而你的函数调用了 torch 的 flex_attention。"
+              "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
+    "ex.forbidden.multi_head_attention_forward": {
+        "en": "this exercise asks you to compute attention yourself, and your function called "
+              "F.multi_head_attention_forward. Write it from torch operations: a matrix product, the scale, a softmax.",
+        "zh": "这个练习要求你自己计算注意力，而你的函数调用了 F.multi_head_attention_forward。"
+              "请只用 torch 的基本运算来写：矩阵乘法、缩放和 softmax。"},
+    "ex.forbidden.threaded": {
+        "en": "your function waited on another thread (Future.result, Thread.join, a queue), where this check cannot "
+              "see which calls it makes; compute the result in the function itself.",
+        "zh": "你的函数在等待另一个线程的结果（Future.result、Thread.join 或队列），检查看不到那个线程调用了什么；"
+              "请在函数本身里算出结果。"},
     "ex.forbidden.unwatched": {
         "en": "your function switched off the recording of the calls this exercise forbids (sys.setprofile, or "
               "torch's function modes); write it without touching them.",
@@ -650,7 +672,21 @@ def as_function(answer: Any, usage: str = "f(x)") -> Callable:
 
 #: The calls an exercise may forbid by name (``@exercise(key, forbid=(...))``) and that are watched at run time:
 #: torch's attention, the same with ``is_causal=True``, and the library's parameter count.
-WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters")
+WATCHABLE = ("scaled_dot_product_attention", "is_causal", "count_parameters", "flex_attention",
+             "multi_head_attention_forward")
+#: Forbidden Python functions recorded by their code (a profile hook's "call" event), whatever name reached them:
+#: name -> (the function's name, the end of its file's path); compared by name and file, so that watching does not
+#: import ``torch.nn.attention.flex_attention`` (slow) for an answer that never touches it
+#: The attention functions an exercise may forbid: where one is, waiting on another thread is recorded too
+_ATTENTION = ("scaled_dot_product_attention", "is_causal", "flex_attention", "multi_head_attention_forward")
+#: Waiting on another thread's work (``Future.result``, ``Thread.join``, and ``Condition.wait`` under
+#: ``queue.Queue.get`` and ``threading.Event.wait``): recorded as ``"threaded"``, since the record follows only the
+#: threads started inside the block, not a pool warmed up before it. Busy-polling a shared list escapes it; the
+#: grading command sends a right answer whose cell names ``threading``/``concurrent`` to review (grade.py)
+_WAITS = {concurrent.futures.Future.result.__code__, threading.Thread.join.__code__,
+          threading.Condition.wait.__code__}
+_BY_CODE = {"flex_attention": ("flex_attention", "torch/nn/attention/flex_attention.py"),
+            "multi_head_attention_forward": ("multi_head_attention_forward", "torch/nn/functional.py")}
 #: (forbidden names, the set that records them) of the verdict running now: :func:`call` watches its student function
 _FORBIDDEN: list[tuple[tuple[str, ...], set]] = []
 _SDPA = "scaled_dot_product"
@@ -710,12 +746,20 @@ def watching(names, seen: Optional[set] = None):
         return
     from .instruments import count_parameters
     codes = {count_parameters.__code__} if "count_parameters" in names else set()
+    by_code = {_BY_CODE[n]: n for n in names if n in _BY_CODE}
+    # a thread that was running before the block has no hook: a wait on another thread's work is recorded itself
+    waits = _WAITS if set(names) & set(_ATTENTION) else set()
     sdpa = "scaled_dot_product_attention" in names
     handler = _Recorder.__torch_function__.__code__
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code in codes:
             seen.add("count_parameters")
+        elif event == "call" and frame.f_code in waits:
+            seen.add("threaded")
+        elif event == "call" and by_code and frame.f_code.co_name in {n for n, _ in by_code}:
+            where = (frame.f_code.co_name, frame.f_code.co_filename.replace("\\", "/"))
+            seen.update(name for (fn, tail), name in by_code.items() if where[0] == fn and where[1].endswith(tail))
         elif sdpa and event == "c_call" and frame.f_code is not handler \
                 and _SDPA in str(getattr(arg, "__name__", "")):
             seen.add("scaled_dot_product_attention")
@@ -726,10 +770,16 @@ def watching(names, seen: Optional[set] = None):
     recorder.__enter__()
     sys.setprofile(profile)
     threading.setprofile(profile)       # torch's modes and sys.setprofile are per thread: a thread the code starts
-    try:                                # (threading.Thread, a ThreadPoolExecutor's worker) gets the hook too
+    stopped = False                     # (threading.Thread, a ThreadPoolExecutor's worker) gets the hook too
+    try:
         yield seen
+    except (TimeUp, KeyboardInterrupt):
+        # stopped from outside, maybe inside torch's own mode machinery (flex_attention pushes modes): the stack
+        # it left says nothing about the student's code, and the verdict is the time limit's
+        stopped = True
+        raise
     finally:
-        if sys.getprofile() is not profile or threading.getprofile() is not profile:
+        if not stopped and (sys.getprofile() is not profile or threading.getprofile() is not profile):
             seen.add("unwatched")
         sys.setprofile(before)
         threading.setprofile(threads_before)
@@ -737,7 +787,8 @@ def watching(names, seen: Optional[set] = None):
                 and torch.overrides._get_current_function_mode() is recorder:
             recorder.__exit__(None, None, None)
         else:                                               # the code popped the recorder (or pushed a mode)
-            seen.add("unwatched")
+            if not stopped:
+                seen.add("unwatched")
             while torch._C._len_torch_function_stack() > depth:
                 torch._C._pop_torch_function_stack()
 
@@ -794,8 +845,9 @@ _SIZES_ASKED = (re.compile(r"shape '\[([-\d, ]+)\]' is invalid for input of size
                 re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"))
 
 
-def _fixed_size(error: BaseException, args) -> Optional[int]:
-    """The size in a broadcasting error that no input has (a size fixed in the student's code), else None."""
+def _fixed_size(error: BaseException, args) -> Optional[str]:
+    """The sizes in a broadcasting or reshape error that no input has (sizes fixed in the student's code): "256",
+    "8 and 256", "2, 8 and 256" (more would be a coincidence, not a cause), else None."""
     numbers = None
     for pattern in (_SIZE_MISMATCH, *_SIZES_ASKED):
         found = pattern.search(str(error))
@@ -811,7 +863,29 @@ def _fixed_size(error: BaseException, args) -> Optional[int]:
             for tensor in tensors:                      # a layer's sizes count too (fc1's C and C / r)
                 sizes.update(int(s) for s in tensor.shape)
     strangers = list(dict.fromkeys(n for n in numbers if n not in sizes and n not in (1, -1)))
-    return strangers[0] if len(strangers) == 1 else None
+    if not 1 <= len(strangers) <= 3:
+        return None
+    joined = ("、" if get_language() == "zh" else ", ").join(map(str, strangers[:-1]))
+    return t("ex.fn.inputs.sizes", first=joined, last=strangers[-1]) if joined else str(strangers[0])
+
+
+@contextmanager
+def _warnings_shown_at(function: Callable):
+    """Torch's warnings about the student's code (``x.T`` on a 4-D tensor) shown at the student's function, not at
+    the line of this module whose function mode forwarded the call (which reads as the library's bug)."""
+    code = getattr(function, "__code__", None)
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught_now:
+            warnings.simplefilter("always")
+            caught = caught_now
+            yield
+    finally:
+        for w in caught:                                   # re-issued under the caller's own filters
+            if code is not None and w.filename == __file__:
+                warnings.warn_explicit(w.message, w.category, code.co_filename, code.co_firstlineno)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> Any:
@@ -827,8 +901,8 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
     kw_copies = {k: _copy(v) for k, v in kwargs.items()}
     forbid, seen = _FORBIDDEN[-1] if _FORBIDDEN else ((), set())
     try:
-        with torch.no_grad(), watching(forbid, seen):         # the calls the exercise forbids, however spelled
-            result = function(*copies, **kw_copies)
+        with torch.no_grad(), watching(forbid, seen), _warnings_shown_at(function):   # forbidden calls, however
+            result = function(*copies, **kw_copies)                                    # spelled, are recorded
     except (TimeUp, KeyboardInterrupt):
         raise
     except SystemExit:
@@ -839,7 +913,7 @@ def call(function: Callable, *args, names: tuple[str, ...] = (), **kwargs) -> An
             Slip("ex.fn.raised_plain", error=describe_error(error))
         stranger = _fixed_size(error, list(args) + list(kwargs.values()))
         if stranger is not None:
-            slip.also("ex.fn.fixed_size", n=stranger)
+            slip.also("ex.fn.fixed_size" if stranger.isdigit() else "ex.fn.fixed_sizes", n=stranger)
         elif "torch.return_types.m" in str(error):       # a (values, indices) pair used as a tensor
             slip.also("ex.fn.return_types")
         raise slip from None
