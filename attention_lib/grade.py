@@ -39,7 +39,7 @@ flag), is graded ``review`` rather than right: a thread that polls a list escape
 A zip of the class folder unzips to one wrapper folder (``submissions/submissions/alice/...``): the students are
 the folders inside it (:func:`class_root`); ``__MACOSX/``, dot-folders and ``._*`` files are skipped. Two notebooks
 of one student answering one exercise (an English and a Chinese copy) are both graded, each row flagged with the
-one the grid shows (the last by name).
+one the grid shows (the last by name; a browser's `name (1).ipynb` counts as later than `name.ipynb`).
 
 An exercise answered in several cells is graded by its last one (flagged). A file that is not a readable notebook
 gets an ``error`` row per exercise of the chapter its name gives (``?`` when it gives none: listed, never a column
@@ -497,7 +497,14 @@ def notebooks_in(folder: Path) -> list[Path]:
     def kept(path: Path) -> bool:
         parts = path.relative_to(folder).parts
         return not any(p.startswith(".") or p == "__MACOSX" for p in parts)
-    return sorted(p for p in folder.rglob("*.ipynb") if kept(p))
+    return sorted((p for p in folder.rglob("*.ipynb") if kept(p)), key=_copy_order)
+
+
+def _copy_order(path: Path) -> tuple:
+    """Sort key that puts a browser's re-download ``name (1).ipynb`` after ``name.ipynb`` (plain sorting puts it
+    before, since " " < "."), so that "the last by name" is the later copy."""
+    m = re.fullmatch(r"(.*?)(?: \((\d+)\))?\.ipynb", path.name)
+    return path.parent.as_posix(), m.group(1), int(m.group(2) or 0)
 
 
 def _named_student(path: Path, folder: Path) -> Optional[str]:

@@ -443,3 +443,20 @@ def test_one_students_own_folder_is_not_taken_for_a_wrapper(tmp_path):
         (folder / path).write_text("{not json", encoding="utf-8")
     rows, _, _ = _grade(folder)
     assert {r["student"] for r in rows} == {"alice"}
+
+
+def test_a_browsers_numbered_copy_counts_as_the_later_notebook(tmp_path):
+    """``03_x (1).ipynb`` is a re-download of ``03_x.ipynb``: plain sorting puts it first (" " < "."), the grader
+    puts it after its original, so the grid shows the later copy."""
+    from attention_lib import grade
+    folder = tmp_path / "dan"
+    folder.mkdir()
+    names = ["03_squeeze_excitation (2).ipynb", "03_squeeze_excitation (1).ipynb", "03_squeeze_excitation.ipynb",
+             "00_introduction.ipynb"]
+    for name in names:
+        (folder / name).write_text("{}")
+    assert [p.name for p in grade.notebooks_in(tmp_path)] == [
+        "00_introduction.ipynb", "03_squeeze_excitation.ipynb", "03_squeeze_excitation (1).ipynb",
+        "03_squeeze_excitation (2).ipynb"]
+    assert sorted(names[:3]) == ["03_squeeze_excitation (1).ipynb", "03_squeeze_excitation (2).ipynb",
+                                 "03_squeeze_excitation.ipynb"]          # what plain sorting would show last
