@@ -375,7 +375,7 @@ def test_pages_print_without_chrome_with_wrapped_code_and_the_explorers_picture(
 
 # ---------------------------------------------------------------- the exercises' verdicts on the page
 
-_VERDICTS = """() => [...document.querySelectorAll('.attention-verdict')].map(e => {
+_VERDICT = """i => { const e = document.querySelectorAll('.attention-verdict')[i];
   const s = getComputedStyle(e), r = e.getBoundingClientRect();
   const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
   const lum = c => { const v = rgb(c).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
@@ -383,7 +383,18 @@ _VERDICTS = """() => [...document.querySelectorAll('.attention-verdict')].map(e 
   const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
   return {cls: e.className, text: e.textContent, contrast: (a + 0.05) / (b + 0.05), wordBreak: s.wordBreak,
           wrap: s.overflowWrap, fits: e.scrollWidth <= e.clientWidth + 1, shown: r.width > 0 && r.height > 0};
-})"""
+}"""
+
+
+def _verdicts(page) -> list:
+    """Every verdict block measured as a reader meets it: scrolled into view first (cells far from the window skip
+    rendering under `content-visibility: auto`, where a block has no size until the reader comes near)."""
+    blocks = []
+    for i in range(page.evaluate("() => document.querySelectorAll('.attention-verdict').length")):
+        page.evaluate("i => document.querySelectorAll('.attention-verdict')[i].scrollIntoView({block: 'center'})", i)
+        page.wait_for_timeout(120)                                 # one rendering update: the cell is drawn
+        blocks.append(page.evaluate(_VERDICT, i))
+    return blocks
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -401,7 +412,7 @@ def test_verdicts_show_as_blocks_that_say_their_outcome_in_words_in_light_and_da
         found = {}
         for scheme in ("light", "dark"):
             page.evaluate(f"() => document.documentElement.dataset.theme = '{scheme}'")
-            found[scheme] = page.evaluate(_VERDICTS)
+            found[scheme] = _verdicts(page)
     finally:
         page.close()
     for scheme, blocks in found.items():
