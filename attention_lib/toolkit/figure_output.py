@@ -76,7 +76,8 @@ def _after_cjk(text: str) -> str:
     """``text`` to follow a Chinese word in a Chinese sentence: a space first when it starts with a Latin letter,
     a digit or a symbol (the book's typography: 横轴为 x, 横轴为训练轮次)."""
     from .i18n import get_language
-    if get_language() == "zh" and text and ord(text[0]) < 0x2E80:
+    from .viz import CJK                           # the book's one definition of a CJK character (viz imports us)
+    if get_language() == "zh" and text and not CJK.match(text[0]):
         return " " + text
     return text
 
